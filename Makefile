@@ -1,0 +1,56 @@
+# The project's commands. `make demo` and `make test` are the README's two; both
+# set up everything they need on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export MODELKEEPER_CACHE ?= $(HOME)/.cache/modelkeeper
+export GOTOOLCHAIN := local
+PYTEST := $(BIN)/pytest
+
+.PHONY: venv deps test test-unit test-integration test-e2e lint format cluster-up cluster-down demo
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+# Debian packages, the Kubernetes binaries and helm (cached by version).
+deps: venv
+	tests/ground/tools/install-deps.sh $(MODELKEEPER_CACHE)
+
+# pytest exits 5 when it collects nothing: that fails the target, as it should.
+test: deps
+	$(PYTEST)
+
+test-unit: venv
+	$(PYTEST) -m unit
+
+test-integration: deps
+	$(PYTEST) -m integration
+
+test-e2e: deps
+	$(PYTEST) -m e2e
+
+lint: venv
+	$(BIN)/ruff check operator tests benchmarks
+	$(BIN)/ruff format --check operator tests benchmarks
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff check --fix operator tests benchmarks
+	$(BIN)/ruff format operator tests benchmarks
+
+cluster-up: deps
+	$(BIN)/python -m tests.ground up
+
+cluster-down: venv
+	$(BIN)/python -m tests.ground down
+
+# Until the model loop exists (issues 5-8), the demo brings up the local ground only.
+demo: cluster-up
+	@echo
+	@echo "make demo: the test ground is up. The rest of the demo is not built yet: it will install"
+	@echo "Modelkeeper, deploy a model, drive traffic, shift its inputs until drift is detected,"
+	@echo "retrain, and canary the retrained version to stable. Stop the ground: make cluster-down"

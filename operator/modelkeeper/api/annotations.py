@@ -1,0 +1,70 @@
+"""The manual controls: annotations that the CLI writes and the operator reads.
+
+Manual promote, abort, pause, approve and retrain must survive a GitOps tool
+re-applying the user's manifest, so they never live in spec. An annotation the
+manifest does not mention is left alone by `kubectl apply` and by server-side
+apply alike. Each value names what it acts on (a version, a request id), so acting
+on it twice does nothing more than acting once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Annotation(StrEnum):
+    """The annotation keys the operator reads."""
+
+    PROMOTE = "modelkeeper.io/promote"
+    ABORT = "modelkeeper.io/abort"
+    PAUSED = "modelkeeper.io/paused"
+    APPROVED_BY = "modelkeeper.io/approved-by"
+    RETRAIN = "modelkeeper.io/retrain"
+
+
+@dataclass(frozen=True)
+class Control:
+    """What one annotation does, for the reference docs."""
+
+    annotation: Annotation
+    kind: str
+    value: str
+    effect: str
+
+
+CONTROLS: tuple[Control, ...] = (
+    Control(
+        Annotation.PROMOTE,
+        "Deployment",
+        "the candidate's version",
+        "Promote that candidate now: skip the remaining steps, pauses and analysis. "
+        "Ignored when the candidate is another version.",
+    ),
+    Control(
+        Annotation.ABORT,
+        "Deployment",
+        "the candidate's version",
+        "Roll that candidate back and keep it out; the Deployment stays Aborted until "
+        "another version becomes the candidate.",
+    ),
+    Control(
+        Annotation.PAUSED,
+        "Deployment",
+        '"true"',
+        "Hold the rollout where it is, analysis included, for as long as the annotation is there.",
+    ),
+    Control(
+        Annotation.APPROVED_BY,
+        "Model",
+        "who approves",
+        "Approve the version; status.approval records who, when, and the source Annotation.",
+    ),
+    Control(
+        Annotation.RETRAIN,
+        "RetrainPolicy",
+        "a request id, such as a timestamp",
+        "Start one manual run per new value, past cooldown but within maxConcurrentRuns; "
+        "status.manualRequest records the value acted on.",
+    ),
+)

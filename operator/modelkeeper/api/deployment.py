@@ -1,0 +1,332 @@
+"""The Deployment kind (modelkeeper.io, not apps/v1): serve one model family, roll out versions.
+
+A Deployment picks the version to serve (pinned, or the newest approved one of
+the family), runs scoring servers for it, routes traffic through the built-in
+router or a Gateway API HTTPRoute, and replaces the stable version by its strategy.
+Its status carries everything the rollout needs to resume after an operator
+restart: stable and candidate, weight, step, the last analysis and a bounded
+history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
+
+from modelkeeper.api.base import ApiModel, Resource
+from modelkeeper.api.cel import required_when, rule, validations
+from modelkeeper.api.conditions import Condition, conditions_field
+from modelkeeper.api.crd import ColumnType, KindDefinition, PrinterColumn
+from modelkeeper.api.strategy import Strategy
+from modelkeeper.api.types import (
+    DnsLabel,
+    Duration,
+    Fraction,
+    LabelValue,
+    Percent,
+    PositivePercent,
+    Quantity,
+    ServingRole,
+    Text,
+    keyed_by,
+)
+
+Hostname = Annotated[
+    str,
+    Field(
+        max_length=253,
+        pattern=r"^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    ),
+]
+ResourceList = Annotated[dict[str, Quantity], Field(max_length=16)]
+
+
+class ModelSelector(ApiModel):
+    """Which Model the Deployment serves."""
+
+    name: DnsLabel
+    """The model family (the Models' spec.name)."""
+    version: LabelValue | None = None
+    """Pin this version; omit to track the family's most recently approved version."""
+
+
+class Resources(ApiModel):
+    """Compute resources of each scoring-server container."""
+
+    requests: ResourceList = Field(default_factory=dict)
+    """What the scheduler reserves, such as cpu: 500m, memory: 1Gi."""
+    limits: ResourceList = Field(default_factory=dict)
+    """The most the container may use."""
+
+
+class Autoscaling(ApiModel):
+    """Scale the scoring servers with load, through a HorizontalPodAutoscaler."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.minReplicas <= self.maxReplicas",
+                "minReplicas must not be greater than maxReplicas",
+                field=".minReplicas",
+            )
+        )
+    )
+
+    min_replicas: int = Field(default=1, ge=1, le=1000)
+    """The fewest replicas."""
+    max_replicas: int = Field(ge=1, le=1000)
+    """The most replicas."""
+    target_cpu_utilization: PositivePercent = 80
+    """The average CPU use, in percent of the request, to scale towards."""
+
+
+class Batching(ApiModel):
+    """Group concurrent requests into one model call."""
+
+    max_batch_size: int = Field(default=32, ge=1, le=4096)
+    """The most rows in one model call."""
+    max_latency: Duration = Duration(milliseconds=5)
+    """The longest a request waits for others to join its batch."""
+
+
+class Serving(ApiModel):
+    """How each scoring server runs."""
+
+    workers: int = Field(default=1, ge=1, le=64)
+    """Model worker processes per replica."""
+    batching: Batching | None = None
+    """Adaptive micro-batching; omit to call the model once per request."""
+    payload_log_sampling: Fraction = 0.0
+    """The share of requests and responses written to the payload log, from 0 to 1."""
+
+
+class TrafficProvider(StrEnum):
+    """What splits and mirrors traffic between versions."""
+
+    ROUTER = "Router"
+    GATEWAY_API = "GatewayAPI"
+
+
+class ParentRef(ApiModel):
+    """A Gateway the HTTPRoute attaches to."""
+
+    name: DnsLabel
+    """The Gateway's name."""
+    namespace: DnsLabel | None = None
+    """The Gateway's namespace; omit for the Deployment's own."""
+    section_name: DnsLabel | None = None
+    """A listener of the Gateway; omit for all."""
+    port: int | None = Field(default=None, ge=1, le=65535)
+    """A port of the Gateway; omit for all."""
+
+
+class GatewayApi(ApiModel):
+    """The Gateway API HTTPRoute that carries the traffic."""
+
+    parent_refs: list[ParentRef] = Field(min_length=1, max_length=32)
+    """The Gateways to attach to."""
+    hostnames: list[Hostname] = Field(
+        default_factory=list, max_length=16, json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    """The host names the route answers; omit for all the Gateway's."""
+
+
+class Traffic(ApiModel):
+    """How requests reach the versions."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            required_when("gatewayAPI", "self.provider == 'GatewayAPI'", "for provider GatewayAPI")
+        )
+    )
+
+    provider: TrafficProvider = TrafficProvider.ROUTER
+    """Router (the built-in router, which also compares shadow predictions) or GatewayAPI
+    (an HTTPRoute with backend weights and a RequestMirror filter)."""
+    gateway_api: GatewayApi | None = Field(default=None, alias="gatewayAPI")
+    """For GatewayAPI: where the HTTPRoute attaches."""
+
+
+class DeploymentSpec(ApiModel):
+    """What to serve and how to roll out a new version."""
+
+    model: ModelSelector
+    """The model family, and optionally a pinned version."""
+    replicas: int = Field(default=1, ge=0, le=1000)
+    """Scoring servers per version; autoscaling, when set, decides instead."""
+    resources: Resources | None = None
+    """Compute resources of each scoring server."""
+    autoscaling: Autoscaling | None = None
+    """Scale with load between minReplicas and maxReplicas."""
+    serving: Serving = Serving()
+    """How each scoring server runs."""
+    traffic: Traffic = Traffic()
+    """How requests reach the versions."""
+    strategy: Strategy = Strategy()
+    """How a new version replaces the stable one."""
+
+
+class Phase(StrEnum):
+    """Where the Deployment is, in one word."""
+
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    ABORTED = "Aborted"
+
+
+class VersionStatus(ApiModel):
+    """A version the Deployment runs, and how many of its scoring servers are ready."""
+
+    version: LabelValue
+    """The version."""
+    model: str = Field(max_length=253)
+    """The name of its Model object."""
+    replicas: int = Field(default=0, ge=0)
+    """Scoring servers asked for."""
+    ready_replicas: int = Field(default=0, ge=0)
+    """Scoring servers ready."""
+
+
+class Candidate(VersionStatus):
+    """The version being rolled out."""
+
+    role: ServingRole
+    """Canary, Shadow or Preview."""
+    since: datetime
+    """When its rollout started."""
+
+
+class AnalysisPhase(StrEnum):
+    """The verdict of a check or of a whole analysis."""
+
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class MetricResult(ApiModel):
+    """One check's latest result."""
+
+    name: DnsLabel
+    """The check, as named in the analysis."""
+    phase: AnalysisPhase
+    """Successful, Failed, or Inconclusive (no data, or too few requests)."""
+    value: float | None = None
+    """The measured value; none when there was no data."""
+    message: Text = ""
+    """Why, for people."""
+
+
+class AnalysisStatus(ApiModel):
+    """The latest analysis of the candidate."""
+
+    time: datetime
+    """When it ran."""
+    phase: AnalysisPhase
+    """Failed if any check failed, else Inconclusive if any was, else Successful."""
+    requests: int | None = Field(default=None, ge=0)
+    """The candidate's requests in the interval."""
+    failures: int = Field(default=0, ge=0)
+    """Failed checks so far, counted as the analysis's countFailures says."""
+    metrics: list[MetricResult] = Field(
+        default_factory=list, max_length=16, json_schema_extra=keyed_by("name")
+    )
+    """Each check's result."""
+
+
+class Outcome(StrEnum):
+    """How a rollout ended."""
+
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"
+    ABORTED = "Aborted"
+
+
+class HistoryEntry(ApiModel):
+    """One finished rollout."""
+
+    version: LabelValue
+    """The candidate version."""
+    outcome: Outcome
+    """Promoted, RolledBack (by analysis) or Aborted (by a person)."""
+    started: datetime
+    """When the rollout started."""
+    finished: datetime
+    """When it ended."""
+    reason: Text = ""
+    """Why it ended so."""
+
+
+class DeploymentConditionType(StrEnum):
+    """The conditions a Deployment reports."""
+
+    AVAILABLE = "Available"
+    PROGRESSING = "Progressing"
+    DEGRADED = "Degraded"
+    APPROVAL_REQUIRED = "ApprovalRequired"
+
+
+class DeploymentStatus(ApiModel):
+    """Where the rollout is, so that a restarted operator resumes it."""
+
+    observed_generation: int | None = None
+    """The metadata.generation this status describes."""
+    phase: Phase | None = None
+    """Pending (nothing to serve yet), Progressing, Paused, Healthy, Degraded (the stable
+    version is not ready) or Aborted (the last candidate was rolled back)."""
+    message: Text = ""
+    """What is happening and, when stuck, why."""
+    stable: VersionStatus | None = None
+    """The version that takes the traffic."""
+    candidate: Candidate | None = None
+    """The version being rolled out."""
+    weight: Percent | None = None
+    """The candidate's share of requests, in percent."""
+    step: int | None = Field(default=None, ge=0)
+    """The index of the current canary step."""
+    step_started: datetime | None = None
+    """When the current step started, which times its pause."""
+    last_analysis: AnalysisStatus | None = None
+    """The latest analysis of the candidate."""
+    conditions: list[Condition[DeploymentConditionType]] = conditions_field()
+    """Available: the stable version serves. Progressing: a rollout runs. Degraded: the stable
+    version is not ready or a rollout failed. ApprovalRequired: a newer version waits for
+    approval."""
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=10)
+    """The latest finished rollouts, newest first, at most ten."""
+
+
+class DeploymentResource(Resource[DeploymentSpec, DeploymentStatus]):
+    """A Deployment serves one model family and rolls out its new versions safely.
+
+    It runs scoring servers for the stable version, routes traffic through the built-in
+    router or a Gateway API HTTPRoute, and replaces the stable version by its strategy:
+    Direct, Canary, Shadow or BlueGreen. Promote, abort and pause through the
+    annotations modelkeeper.io/promote, modelkeeper.io/abort and modelkeeper.io/paused,
+    never through spec.
+    """
+
+    KIND = "Deployment"
+
+
+DEPLOYMENT = KindDefinition(
+    resource=DeploymentResource,
+    plural="deployments",
+    short_names=("mkd",),
+    columns=(
+        PrinterColumn("Model", ".spec.model.name", "The model family."),
+        PrinterColumn("Stable", ".status.stable.version", "The version taking the traffic."),
+        PrinterColumn("Candidate", ".status.candidate.version", "The version rolling out."),
+        PrinterColumn(
+            "Weight", ".status.weight", "The candidate's share, in percent.", ColumnType.INTEGER
+        ),
+        PrinterColumn("Phase", ".status.phase", "Where the Deployment is."),
+    ),
+    selectable_fields=(".spec.model.name",),
+)

@@ -1,0 +1,376 @@
+"""The Model kind: one immutable version of a model family.
+
+A Model names a family (`spec.name`) and a version, and says where the model is (a
+model image or an artifact URI), what it takes and returns, where its reference
+profile for drift is, how well it did offline, where it came from and who answers
+for it. What identifies the version and what it serves can never change: a
+changed model is a new Model, so that what is running is always what was approved.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
+
+from modelkeeper.api.base import ApiModel, Resource
+from modelkeeper.api.cel import (
+    exactly_one,
+    immutable,
+    present_forever,
+    required_when,
+    rule,
+    validations,
+)
+from modelkeeper.api.conditions import Condition, conditions_field
+from modelkeeper.api.crd import ColumnType, KindDefinition, PrinterColumn
+from modelkeeper.api.types import (
+    METRIC_NAME_PATTERN,
+    ArtifactUri,
+    DnsLabel,
+    FeatureName,
+    ImageRef,
+    LabelValue,
+    MetricName,
+    RiskTier,
+    ServingRole,
+    Sha256,
+    Text,
+    keyed_by,
+)
+
+NEW_VERSION = "create a new Model version instead"
+
+Category = Annotated[str, Field(min_length=1, max_length=256)]
+Person = Annotated[str, Field(min_length=1, max_length=253)]
+
+
+class ArtifactFormat(StrEnum):
+    """The library that reads a model file."""
+
+    SKLEARN = "sklearn"
+    XGBOOST = "xgboost"
+    LIGHTGBM = "lightgbm"
+    ONNX = "onnx"
+
+
+class Artifact(ApiModel):
+    """A model file that the scoring server fetches and loads at start."""
+
+    uri: ArtifactUri
+    """Where the file is: s3://, gs://, https://, http://, file:// or pvc://<claim>/<path>."""
+    sha256: Sha256 | None = None
+    """The file's SHA-256 digest; when set, the scoring server refuses a file that differs."""
+    format: ArtifactFormat
+    """The library that reads the file."""
+
+
+class FeatureType(StrEnum):
+    """What kind of values a feature takes."""
+
+    NUMERIC = "Numeric"
+    CATEGORICAL = "Categorical"
+
+
+class Feature(ApiModel):
+    """One input of the model."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.type == 'Categorical' || !has(self.categories)",
+                "categories apply only to Categorical features",
+                field=".categories",
+            )
+        )
+    )
+
+    name: FeatureName
+    """The feature's name in a request."""
+    type: FeatureType
+    """Numeric (binned by the reference profile's quantiles) or Categorical."""
+    categories: list[Category] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    """The allowed values of a Categorical feature; the scoring server refuses others.
+    Omit to allow any."""
+
+
+class OutputType(StrEnum):
+    """What the model predicts."""
+
+    CLASSIFICATION = "Classification"
+    REGRESSION = "Regression"
+
+
+class Output(ApiModel):
+    """What the model returns."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            required_when("classes", "self.type == 'Classification'", "for Classification output")
+        )
+    )
+
+    type: OutputType
+    """Classification (one of the class labels) or Regression (a number)."""
+    classes: list[Category] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=1000,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    """The class labels of a classifier, in the order of its probability outputs."""
+
+
+class Signature(ApiModel):
+    """The model's inputs and output, which the scoring server checks each request against."""
+
+    inputs: list[Feature] = Field(min_length=1, max_length=512, json_schema_extra=keyed_by("name"))
+    """The input features, each once."""
+    output: Output
+    """The prediction."""
+
+
+class Reference(ApiModel):
+    """Where the reference profile is: the training data's binned distribution of each input."""
+
+    model_config = ConfigDict(json_schema_extra=validations(exactly_one("uri", "path")))
+
+    uri: ArtifactUri | None = None
+    """A profile stored beside the artifact: s3://, gs://, https://, http://, file:// or pvc://."""
+    path: str | None = Field(default=None, max_length=1024, pattern=r"^/\S*$")
+    """An absolute path to the profile inside the model image."""
+    sha256: Sha256 | None = None
+    """The profile's SHA-256 digest; when set, a profile that differs is refused."""
+
+
+class DataRef(ApiModel):
+    """A data set, by location and digest."""
+
+    uri: ArtifactUri
+    """Where the data is."""
+    sha256: Sha256 | None = None
+    """The data's SHA-256 digest, so that the same bytes can be found again."""
+
+
+class RetrainingRun(ApiModel):
+    """The retraining run that produced a version."""
+
+    policy: DnsLabel
+    """The RetrainPolicy that ran it."""
+    run: DnsLabel
+    """The run's name in the policy's status history."""
+
+
+class Lineage(ApiModel):
+    """Where a version came from, so that it can be rebuilt and audited."""
+
+    training_data: list[DataRef] = Field(default_factory=list, max_length=16)
+    """The data it was trained on."""
+    code_image: ImageRef | None = None
+    """The training image that produced it."""
+    parent_version: LabelValue | None = None
+    """The version it was retrained from."""
+    retraining_run: RetrainingRun | None = None
+    """The retraining run that produced it, when one did."""
+
+
+class Approval(ApiModel):
+    """A person's approval, written into the manifest (for example by a reviewed pull request)."""
+
+    by: Person
+    """Who approved, such as an e-mail address."""
+    at: datetime
+    """When they approved, as an RFC 3339 time."""
+
+
+class Governance(ApiModel):
+    """Who answers for the version, how risky it is, and who approved it."""
+
+    owner: Person | None = None
+    """The team or person who answers for the model."""
+    risk_tier: RiskTier = RiskTier.HIGH
+    """How much harm a wrong prediction can do; unknown risk counts as High."""
+    approval: Approval | None = None
+    """An approval recorded in the manifest. The CLI approves through an annotation instead."""
+
+
+class ModelSpec(ApiModel):
+    """The version: its identity, what it serves, and what is known about it."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            exactly_one("image", "artifact"),
+            rule(
+                "!has(self.reference) || !has(self.reference.path) || has(self.image)",
+                "reference.path points into the model image, so it needs image; "
+                "with an artifact, use reference.uri",
+                field=".reference.path",
+            ),
+            *(
+                present_forever(field, NEW_VERSION)
+                for field in ("image", "artifact", "schema", "reference", "lineage")
+            ),
+        )
+    )
+
+    name: DnsLabel = Field(json_schema_extra=validations(immutable("name", NEW_VERSION)))
+    """The model family, such as fraud; the versions of a family share it."""
+    version: LabelValue = Field(json_schema_extra=validations(immutable("version", NEW_VERSION)))
+    """The version within the family, such as 1.4.0; it must fit a label value."""
+    image: ImageRef | None = Field(
+        default=None, json_schema_extra=validations(immutable("image", NEW_VERSION))
+    )
+    """A model image, built FROM the serving image with the model file inside."""
+    artifact: Artifact | None = Field(
+        default=None, json_schema_extra=validations(immutable("artifact", NEW_VERSION))
+    )
+    """A model file that the standard serving image fetches and loads."""
+    signature: Signature | None = Field(
+        default=None,
+        alias="schema",
+        json_schema_extra=validations(immutable("schema", NEW_VERSION)),
+    )
+    """The inputs and output; without it the scoring server checks no request."""
+    reference: Reference | None = Field(
+        default=None, json_schema_extra=validations(immutable("reference", NEW_VERSION))
+    )
+    """The reference profile that drift is measured against."""
+    metrics: dict[str, float] = Field(
+        default_factory=dict,
+        max_length=64,
+        json_schema_extra=validations(
+            rule(
+                f"self.all(name, name.matches(r'{METRIC_NAME_PATTERN}'))",
+                "metric names must start with a letter or '_', then letters, digits, "
+                "'_', '.', ':' or '-'",
+            )
+        ),
+    )
+    """Offline evaluation results by metric name, such as auc: 0.91."""
+    lineage: Lineage | None = Field(
+        default=None, json_schema_extra=validations(immutable("lineage", NEW_VERSION))
+    )
+    """Where the version came from."""
+    governance: Governance = Governance()
+    """Ownership, risk tier and approval."""
+
+
+class Stage(StrEnum):
+    """Where a version is in its life."""
+
+    REGISTERED = "Registered"
+    EVALUATING = "Evaluating"
+    REJECTED = "Rejected"
+    CANDIDATE = "Candidate"
+    PRODUCTION = "Production"
+    RETIRED = "Retired"
+
+
+class ApprovalSource(StrEnum):
+    """How a version came to be approved."""
+
+    MANIFEST = "Manifest"
+    ANNOTATION = "Annotation"
+    POLICY = "Policy"
+
+
+class ApprovalRecord(ApiModel):
+    """The approval the operator acted on."""
+
+    by: Person
+    """Who approved: a person, or the RetrainPolicy that auto-approved."""
+    at: datetime
+    """When the approval was given."""
+    source: ApprovalSource
+    """Manifest (spec.governance.approval), Annotation (the CLI) or Policy (auto-approval)."""
+
+
+class GateResult(ApiModel):
+    """The version's evaluation against the champion, by its RetrainPolicy's gate."""
+
+    metric: MetricName
+    """The metric compared."""
+    value: float
+    """This version's value."""
+    champion: LabelValue | None = None
+    """The champion's version; none when the family had none."""
+    champion_value: float | None = None
+    """The champion's value."""
+    passed: bool
+    """Whether this version beat the champion by the required margin."""
+    message: Text = ""
+    """Why it passed or failed."""
+
+
+class Serving(ApiModel):
+    """A Deployment that serves this version."""
+
+    deployment: DnsLabel
+    """The Deployment's name."""
+    role: ServingRole
+    """The part the version plays there."""
+
+
+class ModelConditionType(StrEnum):
+    """The conditions a Model reports."""
+
+    VALIDATED = "Validated"
+    EVALUATED = "Evaluated"
+    APPROVED = "Approved"
+
+
+class ModelStatus(ApiModel):
+    """What the operator knows about the version."""
+
+    observed_generation: int | None = None
+    """The metadata.generation this status describes."""
+    stage: Stage | None = None
+    """Where the version is in its life."""
+    approved: bool | None = None
+    """Whether the version may be rolled out."""
+    approval: ApprovalRecord | None = None
+    """The approval the operator acted on."""
+    evaluation: GateResult | None = None
+    """The evaluation against the champion."""
+    served_by: list[Serving] = Field(
+        default_factory=list, max_length=64, json_schema_extra=keyed_by("deployment")
+    )
+    """The Deployments that serve the version now."""
+    conditions: list[Condition[ModelConditionType]] = conditions_field()
+    """Validated: the image or artifact and the reference profile were found and match their
+    digests. Evaluated: the version went through its RetrainPolicy's gate. Approved: it may be
+    rolled out."""
+
+
+class ModelResource(Resource[ModelSpec, ModelStatus]):
+    """A Model is one immutable version of a model family: where it is, what it takes, who
+    approved it.
+
+    The versions of a family are the Models that share spec.name. A changed model
+    is a new Model: identity, artifact, schema, reference and lineage never change.
+    """
+
+    KIND = "Model"
+
+
+MODEL = KindDefinition(
+    resource=ModelResource,
+    plural="models",
+    short_names=("mkm",),
+    columns=(
+        PrinterColumn("Family", ".spec.name", "The model family."),
+        PrinterColumn("Version", ".spec.version", "The version within the family."),
+        PrinterColumn("Stage", ".status.stage", "Where the version is in its life."),
+        PrinterColumn(
+            "Approved", ".status.approved", "Whether it may be rolled out.", ColumnType.BOOLEAN
+        ),
+    ),
+    selectable_fields=(".spec.name", ".spec.version"),
+)

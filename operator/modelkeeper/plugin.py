@@ -1,0 +1,28 @@
+"""The kubectl plugin, `kubectl modelkeeper`: status and controls for people at a terminal.
+
+kubectl finds any `kubectl-modelkeeper` executable on PATH; the package installs
+this one as a console script. Commands register like those of `modelkeeper`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from modelkeeper.cli import Register, build_parser, dispatch
+
+# Modules that contribute plugin commands, in the order `--help` lists them.
+COMMANDS: tuple[Register, ...] = ()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser(
+        "kubectl-modelkeeper",
+        "Inspect and steer Modelkeeper models, deployments and retraining.",
+        COMMANDS,
+    )
+    return dispatch(parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Fixtures for every tier, and the tiers themselves.
+
+A test's tier is its folder: tests/unit, tests/integration or tests/e2e, marked
+`unit`, `integration` or `e2e` here so `-m` selects them. One test ground per
+session (started on first use); a fresh namespace per test; on any failure the
+tail of each running component's log is added to the report.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import uuid
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ground.controlplane import ControlPlane
+from tests.ground.ground import Kubectl, start_node_agent
+from tests.ground.processes import Component, log_tail
+from tests.ground.prometheus import Prometheus
+
+TIERS = ("unit", "integration", "e2e")
+_running: list[Component] = []
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.path)).parts
+        for tier in TIERS:
+            if tier in parts:
+                item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        for component in _running:
+            report.sections.append(
+                (f"{component.name} log tail ({component.log})", log_tail(component.log, 40))
+            )
+    return report
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A real control plane for the whole session."""
+    plane = ControlPlane.start(tmp_path_factory.mktemp("control-plane"))
+    _running.extend(plane.components)
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="session")
+def node_agent(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Component]:
+    """The node agent: pods scheduled to its Node run as local processes."""
+    agent = start_node_agent(control_plane, tmp_path_factory.mktemp("node-agent"))
+    _running.append(agent)
+    yield agent
+    agent.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prometheus]:
+    """Prometheus discovering pods through the test API server."""
+    server = Prometheus.start(control_plane, tmp_path_factory.mktemp("prometheus"))
+    _running.append(server.component)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace, ready for pods (its default ServiceAccount exists)."""
+    stem = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    name = f"{stem}-{uuid.uuid4().hex[:6]}"
+    control_plane.kubectl("create", "namespace", name)
+    control_plane.kubectl(
+        "wait",
+        "--for=create",
+        "serviceaccount/default",
+        "-n",
+        name,
+        "--timeout=60s",
+    )
+    yield name
+    control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def kubectl(control_plane: ControlPlane, namespace: str) -> Kubectl:
+    """The real kubectl as cluster admin, in the test's namespace unless `namespaced=False`."""
+
+    def run(
+        *args: str, input: str | None = None, check: bool = True, namespaced: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        scope = ("-n", namespace) if namespaced else ()
+        return control_plane.kubectl(*scope, *args, input=input, check=check)
+
+    return run

@@ -1,0 +1,191 @@
+"""Pods really run: the built-in controllers, the node agent and Prometheus
+together behave like a small cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import pytest
+
+from tests.ground.ground import Kubectl
+from tests.ground.polling import eventually
+from tests.ground.processes import Component
+from tests.ground.prometheus import Prometheus
+
+pytestmark = pytest.mark.usefixtures("node_agent")
+
+TESTBOX = "ghcr.io/modelkeeper/testbox:1"
+
+
+def get(kubectl: Kubectl, *what: str) -> Any:
+    result = kubectl("get", *what, "-o", "json", check=False)
+    return json.loads(result.stdout) if result.returncode == 0 else None
+
+
+def deployment(name: str, image: str = TESTBOX, replicas: int = 1) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {
+                        "labels": {"app": name},
+                        "annotations": {
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": "8080",
+                        },
+                    },
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "web",
+                                "image": image,
+                                "args": ["http", "--port", "8080"],
+                                "ports": [{"name": "http", "containerPort": 8080}],
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/healthz", "port": "http"},
+                                    "periodSeconds": 1,
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        }
+    )
+
+
+def service(name: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {
+                "selector": {"app": name},
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+            },
+        }
+    )
+
+
+def job(name: str, code: int, message: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": name},
+            "spec": {
+                "backoffLimit": 1,
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [
+                            {
+                                "name": "main",
+                                "image": TESTBOX,
+                                "args": ["exit", "--code", str(code), "--message", message],
+                            }
+                        ],
+                    },
+                },
+            },
+        }
+    )
+
+
+def test_deployment_becomes_available_and_is_collected(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=deployment("web"))
+    kubectl("apply", "-f", "-", input=service("web"))
+    kubectl("wait", "--for=condition=Available", "deployment/web", "--timeout=90s")
+
+    pod = get(kubectl, "pods", "-l", "app=web")["items"][0]
+    pod_ip = pod["status"]["podIP"]
+    assert pod_ip.startswith("127.")
+    assert pod_ip != "127.0.0.1"
+
+    def slice_addresses() -> list[str] | None:
+        slices = get(kubectl, "endpointslices", "-l", "kubernetes.io/service-name=web")
+        return [
+            address
+            for item in slices["items"]
+            for endpoint in item.get("endpoints") or []
+            if endpoint.get("conditions", {}).get("ready")
+            for address in endpoint["addresses"]
+        ] or None
+
+    assert eventually(slice_addresses, what="EndpointSlice lists the pod") == [pod_ip]
+
+    kubectl("delete", "deployment", "web", "--wait=true", "--timeout=60s")
+    eventually(
+        lambda: not get(kubectl, "replicasets", "-l", "app=web")["items"],
+        what="ReplicaSet collected",
+    )
+    eventually(lambda: not get(kubectl, "pods", "-l", "app=web")["items"], what="pods deleted")
+
+
+def test_job_completes_with_its_termination_message(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=job("ok", 0, '{"result": "fine"}'))
+    kubectl("wait", "--for=condition=Complete", "job/ok", "--timeout=90s")
+    pod = get(kubectl, "pods", "-l", "job-name=ok")["items"][0]
+    terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["exitCode"] == 0
+    assert json.loads(terminated["message"]) == {"result": "fine"}
+    assert pod["status"]["phase"] == "Succeeded"
+
+
+def test_failing_job_fails_after_its_backoff_limit(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=job("bad", 1, "it broke"))
+    kubectl("wait", "--for=condition=Failed", "job/bad", "--timeout=120s")
+    pods = get(kubectl, "pods", "-l", "job-name=bad")["items"]
+    assert len(pods) == 2  # the first try and one retry: backoffLimit 1
+    for pod in pods:
+        assert pod["status"]["phase"] == "Failed"
+        terminated = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert (terminated["exitCode"], terminated["message"]) == (1, "it broke")
+
+
+def test_unknown_image_fails_with_a_clear_reason(kubectl: Kubectl) -> None:
+    kubectl("apply", "-f", "-", input=deployment("mystery", image="docker.io/library/nginx:1.27"))
+
+    def waiting() -> dict[str, str] | None:
+        pods = get(kubectl, "pods", "-l", "app=mystery")["items"]
+        statuses = pods[0].get("status", {}).get("containerStatuses") if pods else None
+        return statuses[0]["state"].get("waiting") if statuses else None
+
+    state = eventually(waiting, what="the pod reports why it cannot start")
+    assert state["reason"] == "ErrImagePull"
+    assert "not known to the test node agent" in state["message"]
+    assert "docker.io/library/nginx:1.27" in state["message"]
+
+
+def test_prometheus_scrapes_the_pod(
+    kubectl: Kubectl, namespace: str, prometheus: Prometheus
+) -> None:
+    kubectl("apply", "-f", "-", input=deployment("scraped"))
+    kubectl("wait", "--for=condition=Available", "deployment/scraped", "--timeout=90s")
+    query = f'up{{namespace="{namespace}", app="scraped"}} == 1'
+    eventually(lambda: prometheus.query(query), timeout=30, what="Prometheus scrapes the pod")
+    series = eventually(
+        lambda: prometheus.query(f'testbox_requests_total{{namespace="{namespace}"}}'),
+        timeout=30,
+        what="the pod's own metric arrives",
+    )
+    assert float(series[0]["value"][1]) >= 1
+
+
+def test_deleted_pod_stops_its_process(kubectl: Kubectl, node_agent: Component) -> None:
+    kubectl("apply", "-f", "-", input=deployment("stopper"))
+    kubectl("wait", "--for=condition=Available", "deployment/stopper", "--timeout=90s")
+    pod = get(kubectl, "pods", "-l", "app=stopper")["items"][0]
+    pid = int(pod["status"]["containerStatuses"][0]["containerID"].split("//")[1])
+    kubectl("scale", "deployment/stopper", "--replicas=0")
+    eventually(lambda: not get(kubectl, "pods", "-l", "app=stopper")["items"], what="pod removed")
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -1,0 +1,121 @@
+"""A real Prometheus that finds pods through the test API server and scrapes those
+that carry the usual `prometheus.io/scrape|port|path` annotations.
+
+Pods get their own loopback addresses from the node agent, so the scrape address
+is the pod IP and the annotated port: no ClusterIP, no DNS.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.ground.binaries import go_tool
+from tests.ground.controlplane import ControlPlane
+from tests.ground.processes import Component, free_port
+
+SCRAPE_INTERVAL = "1s"
+
+
+def scrape_config(
+    plane: ControlPlane, extra_jobs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Prometheus' configuration: pod discovery with annotation relabelling."""
+    tls = {
+        "ca_file": str(plane.ca_file),
+        "cert_file": str(plane.admin.cert),
+        "key_file": str(plane.admin.key),
+    }
+    pods = {
+        "job_name": "kubernetes-pods",
+        "kubernetes_sd_configs": [{"role": "pod", "api_server": plane.server, "tls_config": tls}],
+        "relabel_configs": [
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+                "action": "keep",
+                "regex": "true",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_phase"],
+                "action": "keep",
+                "regex": "Running",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+                "action": "replace",
+                "target_label": "__metrics_path__",
+                "regex": "(.+)",
+            },
+            {
+                "source_labels": [
+                    "__meta_kubernetes_pod_ip",
+                    "__meta_kubernetes_pod_annotation_prometheus_io_port",
+                ],
+                "action": "replace",
+                "regex": "(.+);(\\d+)",
+                "replacement": "$1:$2",
+                "target_label": "__address__",
+            },
+            {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+        ],
+    }
+    return {
+        "global": {
+            "scrape_interval": SCRAPE_INTERVAL,
+            "scrape_timeout": SCRAPE_INTERVAL,
+            "evaluation_interval": SCRAPE_INTERVAL,
+        },
+        "scrape_configs": [pods, *(extra_jobs or [])],
+    }
+
+
+@dataclass
+class Prometheus:
+    component: Component
+    url: str
+
+    @classmethod
+    def start(cls, plane: ControlPlane, workdir: Path) -> Prometheus:
+        binary = str(go_tool("prometheus"))
+        workdir.mkdir(parents=True, exist_ok=True)
+        config = workdir / "prometheus.yml"
+        config.write_text(yaml.safe_dump(scrape_config(plane), sort_keys=False))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        component = Component(
+            "prometheus",
+            [
+                binary,
+                f"--config.file={config}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                "--web.enable-lifecycle",
+                "--storage.tsdb.retention.time=2h",
+                "--log.level=warn",
+            ],
+            workdir / "prometheus.log",
+        )
+        prometheus = cls(component, url)
+        component.start()
+        component.wait_until(
+            lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200, 60
+        )
+        return prometheus
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """An instant query's result vector (raises on an HTTP or PromQL error)."""
+        params = urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query?{params}", timeout=5) as response:
+            answer = json.load(response)
+        return list(answer["data"]["result"])
+
+    def stop(self) -> None:
+        self.component.stop()
