@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 export MODELKEEPER_CACHE ?= $(HOME)/.cache/modelkeeper
 export GOTOOLCHAIN := local
 PYTEST := $(BIN)/pytest
+SOURCES := operator tests $(wildcard benchmarks)
 
 .PHONY: venv deps test test-unit test-integration test-e2e lint format cluster-up cluster-down demo
 
@@ -34,13 +35,13 @@ test-e2e: deps
 	$(PYTEST) -m e2e
 
 lint: venv
-	$(BIN)/ruff check operator tests benchmarks
-	$(BIN)/ruff format --check operator tests benchmarks
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/mypy
 
 format: venv
-	$(BIN)/ruff check --fix operator tests benchmarks
-	$(BIN)/ruff format operator tests benchmarks
+	$(BIN)/ruff check --fix $(SOURCES)
+	$(BIN)/ruff format $(SOURCES)
 
 cluster-up: deps
 	$(BIN)/python -m tests.ground up
