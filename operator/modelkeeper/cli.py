@@ -18,9 +18,7 @@ from modelkeeper.api import crdgen as crdgen_command
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 # Modules that contribute subcommands, in the order `--help` lists them.
-COMMANDS: tuple[Register, ...] = (
-    crdgen_command.register,
-)
+COMMANDS: tuple[Register, ...] = (crdgen_command.register,)
 
 
 def build_parser(
