@@ -363,8 +363,8 @@ class PodRunner(threading.Thread):
                 self.agent.event(pod, "Warning", "Failed", f"Failed to pull image: {message}")
             return
         try:
-            argv = self.container_argv(run, pod, image)
             env = self.container_env(run, pod, image)
+            argv = self.container_argv(run, pod, image, env)
         except Exception as error:  # a missing ConfigMap key, a bad mount: the kubelet waits too
             run.waiting = ("CreateContainerConfigError", brief(error))
             return
@@ -559,9 +559,11 @@ class PodRunner(threading.Thread):
                 staging.write_bytes(data)
                 staging.replace(target)
 
-    def container_argv(self, run: ContainerRun, pod: Obj, image: images.Image) -> list[str]:
-        """The command line, wrapped in a private mount namespace with the pod's mounts."""
-        env = {v["name"]: v.get("value", "") for v in run.spec.get("env") or [] if "value" in v}
+    def container_argv(
+        self, run: ContainerRun, pod: Obj, image: images.Image, env: Mapping[str, str]
+    ) -> list[str]:
+        """The command line ($(VAR) expanded with the container's whole environment, as the
+        kubelet does), wrapped in a private mount namespace with the pod's mounts."""
         argv = [
             expand(a, env)
             for a in images.command_line(image, run.spec.get("command"), run.spec.get("args"))

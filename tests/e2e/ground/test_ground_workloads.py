@@ -189,3 +189,30 @@ def test_deleted_pod_stops_its_process(kubectl: Kubectl, node_agent: Component) 
     eventually(lambda: not get(kubectl, "pods", "-l", "app=stopper")["items"], what="pod removed")
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_args_expand_downward_api_variables(kubectl: Kubectl) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "expander"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "main",
+                    "image": TESTBOX,
+                    "env": [
+                        {"name": "ME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    ],
+                    "args": ["exit", "--message", "$(ME) at $(IP)"],
+                }
+            ],
+        },
+    }
+    kubectl("apply", "-f", "-", input=json.dumps(pod))
+    kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/expander", "--timeout=60s")
+    status = get(kubectl, "pod", "expander")["status"]
+    message = status["containerStatuses"][0]["state"]["terminated"]["message"]
+    assert message == f"expander at {status['podIP']}"
