@@ -13,12 +13,20 @@ import sys
 from collections.abc import Callable, Sequence
 
 from modelkeeper import __version__
+from modelkeeper import profile_cli as profile_command
 from modelkeeper.api import crdgen as crdgen_command
+from modelkeeper.router import command as route_command
+from modelkeeper.serving import cli as serve_command
 
 Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 # Modules that contribute subcommands, in the order `--help` lists them.
-COMMANDS: tuple[Register, ...] = (crdgen_command.register,)
+COMMANDS: tuple[Register, ...] = (
+    route_command.register,
+    serve_command.register,
+    profile_command.register,
+    crdgen_command.register,
+)
 
 
 def build_parser(

@@ -1,0 +1,194 @@
+"""A thin async client for the few calls the operator makes, on aiohttp.
+
+Get, list by label selector, server-side apply (field manager "modelkeeper", forced:
+the operator owns what it applies), delete, apply status, and post Events. Kinds are
+named by a small table, so a caller writes `client.list(APPS_DEPLOYMENT, ...)` and
+never builds a URL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import uuid4
+
+import aiohttp
+
+from modelkeeper.kube.connection import Connection
+
+FIELD_MANAGER = "modelkeeper"
+JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of object the operator touches, and where its API lives."""
+
+    kind: str
+    api_version: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        prefix = "/api/" if "/" not in self.api_version else "/apis/"
+        path = prefix + self.api_version
+        if self.namespaced and namespace is not None:
+            path += f"/namespaces/{namespace}"
+        path += f"/{self.plural}"
+        return path + (f"/{name}" if name is not None else "")
+
+
+APPS_DEPLOYMENT = Kind("Deployment", "apps/v1", "deployments")
+SERVICE = Kind("Service", "v1", "services")
+CONFIG_MAP = Kind("ConfigMap", "v1", "configmaps")
+SERVICE_ACCOUNT = Kind("ServiceAccount", "v1", "serviceaccounts")
+EVENT = Kind("Event", "v1", "events")
+ROLE = Kind("Role", "rbac.authorization.k8s.io/v1", "roles")
+ROLE_BINDING = Kind("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings")
+HPA = Kind("HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers")
+PDB = Kind("PodDisruptionBudget", "policy/v1", "poddisruptionbudgets")
+POD_MONITOR = Kind("PodMonitor", "monitoring.coreos.com/v1", "podmonitors")
+MODEL = Kind("Model", "modelkeeper.io/v1alpha1", "models")
+DEPLOYMENT = Kind("Deployment", "modelkeeper.io/v1alpha1", "deployments")
+
+KINDS: tuple[Kind, ...] = (
+    APPS_DEPLOYMENT,
+    SERVICE,
+    CONFIG_MAP,
+    SERVICE_ACCOUNT,
+    EVENT,
+    ROLE,
+    ROLE_BINDING,
+    HPA,
+    PDB,
+    POD_MONITOR,
+    MODEL,
+    DEPLOYMENT,
+)
+_BY_TYPE = {(kind.api_version, kind.kind): kind for kind in KINDS}
+
+
+def kind_of(obj: Mapping[str, Any]) -> Kind:
+    """The table entry for an object, by its apiVersion and kind."""
+    return _BY_TYPE[(obj["apiVersion"], obj["kind"])]
+
+
+class ApiError(RuntimeError):
+    """The API server refused a call; `status` is its HTTP status."""
+
+    def __init__(self, status: int, method: str, path: str, message: str) -> None:
+        super().__init__(f"{method} {path}: {status} {message}")
+        self.status = status
+
+
+class KubeClient:
+    """One aiohttp session to one API server."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=connection.ssl_context, limit=32),
+            timeout=aiohttp.ClientTimeout(total=30),
+        )
+
+    async def close(self) -> None:
+        await self._session.close()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> JsonObject | None:
+        """One request; None for 404, ApiError for any other failure."""
+        headers = {**self._connection.headers(), "Accept": "application/json"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        async with self._session.request(
+            method, self._connection.base_url + path, params=params, data=data, headers=headers
+        ) as response:
+            text = await response.text()
+            if response.status == 404:
+                return None
+            if response.status >= 400:
+                try:
+                    message = json.loads(text).get("message", text)
+                except ValueError:
+                    message = text
+                raise ApiError(response.status, method, path, message)
+            result: JsonObject = json.loads(text) if text else {}
+            return result
+
+    async def get(self, kind: Kind, namespace: str | None, name: str) -> JsonObject | None:
+        return await self._call("GET", kind.path(namespace, name))
+
+    async def list(self, kind: Kind, namespace: str | None, selector: str) -> list[JsonObject]:
+        """Objects of a kind matching a label selector; none if the kind is not served."""
+        found = await self._call("GET", kind.path(namespace), params={"labelSelector": selector})
+        return [] if found is None else list(found.get("items", []))
+
+    async def apply(self, obj: Mapping[str, Any], subresource: str = "") -> JsonObject:
+        """Server-side apply: the operator's field manager owns exactly the fields in `obj`."""
+        kind = kind_of(obj)
+        metadata = obj["metadata"]
+        path = kind.path(metadata.get("namespace"), metadata["name"])
+        result = await self._call(
+            "PATCH",
+            path + (f"/{subresource}" if subresource else ""),
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=obj,
+            content_type="application/apply-patch+yaml",
+        )
+        if result is None:
+            raise ApiError(404, "PATCH", path, "not found")
+        return result
+
+    async def delete(self, kind: Kind, namespace: str | None, name: str) -> None:
+        """Delete in the background (dependents go through the garbage collector); gone is fine."""
+        await self._call(
+            "DELETE", kind.path(namespace, name), body={"propagationPolicy": "Background"}
+        )
+
+    async def serves(self, api_version: str) -> bool:
+        """Whether the API server serves a group version, such as monitoring.coreos.com/v1."""
+        return await self._call("GET", f"/apis/{api_version}") is not None
+
+    async def post_event(
+        self, regarding: Mapping[str, Any], event_type: str, reason: str, message: str
+    ) -> None:
+        """A core/v1 Event about an object, as `kubectl describe` shows them."""
+        metadata = regarding["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{metadata['name']}.{uuid4().hex[:12]}",
+                "namespace": metadata["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": regarding["apiVersion"],
+                "kind": regarding["kind"],
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "uid": metadata.get("uid"),
+            },
+            "type": event_type,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "reportingInstance": FIELD_MANAGER,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        await self._call("POST", EVENT.path(metadata["namespace"]), body=event)

@@ -1,0 +1,154 @@
+"""The routing config: which backends serve a model, by what weight, and what is mirrored.
+
+The operator writes it as a ConfigMap that is mounted into the router's pod as a file;
+the router reads it again whenever the file changes. Parsing is pure, so that a bad
+file is rejected with a message naming the field and the running config stays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    """Limits set on the command line: they hold for the router's life, whatever the file says."""
+
+    max_body_bytes: int = 4 << 20  # the scoring server's default, so limits agree
+    upstream_timeout_seconds: float = 30.0
+    shadow_max_in_flight: int = 64
+
+
+class ConfigError(ValueError):
+    """A routing config that cannot be used, with a message naming what is wrong."""
+
+
+class Role(StrEnum):
+    """What a backend is for: the split is between stable and canary; a shadow only mirrors."""
+
+    STABLE = "stable"
+    CANARY = "canary"
+    SHADOW = "shadow"
+
+
+class _Strict(BaseModel):
+    """Unknown fields are errors, so a typo in the file is reported, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Endpoint(_Strict):
+    """One address that serves a backend: a pod's IP and port, or a static address."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The HTTP origin, with an IPv6 address in brackets."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+class Backend(_Strict):
+    """One model version behind the router, found by Service name or by static endpoints."""
+
+    name: str = Field(min_length=1, description="Label value in metrics and errors.")
+    role: Role
+    weight: int = Field(default=0, ge=0, description="Share of the split; ignored for a shadow.")
+    service: str | None = Field(
+        default=None, description="Service whose EndpointSlices list the ready endpoints."
+    )
+    port: str | int = Field(
+        default="http", description="EndpointSlice port: its name, or its number."
+    )
+    endpoints: tuple[Endpoint, ...] = Field(
+        default=(), description="Static endpoints, for tests and clusters without EndpointSlices."
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_find_endpoints(self) -> Self:
+        if (self.service is None) == (not self.endpoints):
+            raise ValueError("give exactly one of `service` and `endpoints`")
+        if self.role is Role.SHADOW and self.weight:
+            raise ValueError("a shadow takes no weight: it gets `mirror_percent` of requests")
+        return self
+
+
+class RoutingConfig(_Strict):
+    """Everything the router needs to route one model's traffic."""
+
+    model: str = Field(min_length=1, description="Model family, a label on every metric.")
+    deployment: str = Field(
+        default="", description="The Deployment (modelkeeper.io) routed, a label on every metric."
+    )
+    backends: tuple[Backend, ...] = Field(min_length=1)
+    mirror_percent: float = Field(default=0.0, ge=0.0, le=100.0)
+    compare_output: str | None = Field(
+        default="predict",
+        description="Output whose data the shadow must match (null: the primary's first).",
+    )
+    float_tolerance: float = Field(
+        default=1e-6, ge=0.0, description="Relative and absolute tolerance for FP outputs."
+    )
+
+    @model_validator(mode="after")
+    def _coherent_roles(self) -> Self:
+        names = [backend.name for backend in self.backends]
+        if len(set(names)) != len(names):
+            raise ValueError("backend names must be unique")
+        roles = [backend.role for backend in self.backends]
+        if roles.count(Role.STABLE) != 1:
+            raise ValueError("exactly one backend must have role `stable`")
+        for role in (Role.CANARY, Role.SHADOW):
+            if roles.count(role) > 1:
+                raise ValueError(f"at most one backend may have role `{role}`")
+        if not any(backend.weight for backend in self.primaries):
+            raise ValueError("the stable and canary weights must not all be 0")
+        if self.mirror_percent and self.shadow is None:
+            raise ValueError("`mirror_percent` needs a backend with role `shadow`")
+        return self
+
+    @property
+    def primaries(self) -> tuple[Backend, ...]:
+        """The backends that answer clients: the stable and the canary."""
+        return tuple(backend for backend in self.backends if backend.role is not Role.SHADOW)
+
+    @property
+    def stable(self) -> Backend:
+        """The backend whose readiness makes the router ready."""
+        return next(backend for backend in self.backends if backend.role is Role.STABLE)
+
+    @property
+    def shadow(self) -> Backend | None:
+        """The backend that mirrored requests go to, if any."""
+        return next((backend for backend in self.backends if backend.role is Role.SHADOW), None)
+
+
+def parse_config(text: str) -> RoutingConfig:
+    """Read a routing config from YAML or JSON text, or raise ConfigError saying why not."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"not YAML or JSON: {error}") from error
+    try:
+        return RoutingConfig.model_validate(document)
+    except ValidationError as error:
+        raise ConfigError(describe_validation_error(error)) from error
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming the field by its dotted path."""
+    problems = []
+    for detail in error.errors():
+        path = ".".join(str(part) for part in detail["loc"]) or "config"
+        problems.append(f"{path}: {detail['msg']}")
+    return "; ".join(problems)

@@ -1,0 +1,146 @@
+"""The router's Prometheus metrics: the split as it happened, the mirror, the comparison.
+
+The operator's canary and shadow analysis reads these (docs/router.md names them);
+the scoring servers export their own. The configured weights and the ready endpoints
+are read at scrape time from the router's current state, so they never go stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from modelkeeper.router.compare import Comparison, MirrorOutcome
+from modelkeeper.router.config import Backend, RoutingConfig
+from modelkeeper.router.sources import EndpointSource
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+MODEL_LABELS = ("deployment", "model")
+BACKEND_LABELS = (*MODEL_LABELS, "backend", "role")
+
+
+class RouterMetrics:
+    """Every metric the router exports, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        for collector in (ProcessCollector, PlatformCollector, GCCollector):
+            collector(registry=self.registry)
+        self._requests = Counter(
+            "modelkeeper_router_requests",
+            "Inference requests answered through a primary backend, by the status returned.",
+            [*BACKEND_LABELS, "code"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "modelkeeper_router_upstream_latency_seconds",
+            "Time from forwarding an inference request to a backend to its whole reply.",
+            BACKEND_LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self._mirrored = Counter(
+            "modelkeeper_router_mirror_requests",
+            "Requests chosen for mirroring to the shadow, by outcome.",
+            [*MODEL_LABELS, "backend", "outcome"],
+            registry=self.registry,
+        )
+        self._rows = Counter(
+            "modelkeeper_router_shadow_predictions",
+            "Compared prediction rows, by whether the shadow agreed with the primary.",
+            [*MODEL_LABELS, "backend", "outcome"],
+            registry=self.registry,
+        )
+        self._feedback = Counter(
+            "modelkeeper_router_feedback_requests",
+            "Ground-truth feedback requests fanned out to the replicas, by the status returned.",
+            [*MODEL_LABELS, "code"],
+            registry=self.registry,
+        )
+        self._reloads = Counter(
+            "modelkeeper_router_config_reloads",
+            "Changes of the routing config file, by whether the new config was taken.",
+            ["result"],
+            registry=self.registry,
+        )
+
+    def watch(self, state: Callable[[], tuple[RoutingConfig, EndpointSource]]) -> None:
+        """Export the configured weights and ready endpoints of whatever `state` returns."""
+        self.registry.register(_RoutingStateCollector(state))
+
+    def answered(
+        self, config: RoutingConfig, backend: Backend, status: int, seconds: float
+    ) -> None:
+        """A primary backend answered (or failed: status 502 or 504) an inference request."""
+        labels = (config.deployment, config.model, backend.name, backend.role)
+        self._requests.labels(*labels, str(status)).inc()
+        self._latency.labels(*labels).observe(seconds)
+
+    def shadow_answered(self, config: RoutingConfig, backend: Backend, seconds: float) -> None:
+        """The shadow answered a mirrored request."""
+        self._latency.labels(config.deployment, config.model, backend.name, backend.role).observe(
+            seconds
+        )
+
+    def mirrored(
+        self,
+        config: RoutingConfig,
+        backend: Backend,
+        outcome: MirrorOutcome,
+        comparison: Comparison | None = None,
+    ) -> None:
+        """A mirrored request was judged (or dropped)."""
+        labels = (config.deployment, config.model, backend.name)
+        self._mirrored.labels(*labels, outcome).inc()
+        if comparison is not None:
+            self._rows.labels(*labels, MirrorOutcome.AGREE).inc(comparison.agreeing)
+            self._rows.labels(*labels, MirrorOutcome.DISAGREE).inc(
+                comparison.rows - comparison.agreeing
+            )
+
+    def feedback(self, config: RoutingConfig, status: int) -> None:
+        self._feedback.labels(config.deployment, config.model, str(status)).inc()
+
+    def reloaded(self, taken: bool) -> None:
+        self._reloads.labels("success" if taken else "failure").inc()
+
+
+class _RoutingStateCollector(Collector):
+    """Gauges computed at scrape time from the router's current config and endpoints."""
+
+    def __init__(self, state: Callable[[], tuple[RoutingConfig, EndpointSource]]) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[Metric]:
+        config, source = self._state()
+        weight = GaugeMetricFamily(
+            "modelkeeper_router_backend_weight",
+            "Configured weight of each backend in the split (0 for the shadow).",
+            labels=BACKEND_LABELS,
+        )
+        ready = GaugeMetricFamily(
+            "modelkeeper_router_ready_endpoints",
+            "Ready endpoints the router balances each backend's requests across.",
+            labels=BACKEND_LABELS,
+        )
+        for backend in config.backends:
+            labels = [config.deployment, config.model, backend.name, backend.role]
+            weight.add_metric(labels, backend.weight)
+            ready.add_metric(labels, len(source.ready_endpoints(backend)))
+        mirror = GaugeMetricFamily(
+            "modelkeeper_router_mirror_percent",
+            "Configured share of requests mirrored to the shadow, in percent.",
+            labels=MODEL_LABELS,
+        )
+        mirror.add_metric([config.deployment, config.model], config.mirror_percent)
+        yield from (weight, ready, mirror)

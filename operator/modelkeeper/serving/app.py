@@ -1,0 +1,293 @@
+"""The HTTP layer: V2 and V1 routes, JSON errors and request metrics, and nothing else.
+
+Handlers decode with `payloads`, call the `DataPlane` and encode. One middleware
+turns every failure into a JSON `{"error": ...}` with the right status (never a
+traceback) and counts each inference and feedback request with its latency.
+Feedback this worker cannot join is relayed to its sibling workers over their
+private Unix sockets (docs/feedback.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from modelkeeper import __version__
+from modelkeeper.serving.dataplane import DataPlane, ModelError
+from modelkeeper.serving.feedback import FeedbackRequest
+from modelkeeper.serving.frames import Prediction
+from modelkeeper.serving.metrics import Endpoint, WorkerMetrics
+from modelkeeper.serving.payloads import (
+    DecodedRequest,
+    PayloadError,
+    decode_v1,
+    decode_v2,
+    encode_v1,
+    encode_v2,
+    model_metadata,
+    parse_json,
+    validate_body,
+)
+from modelkeeper.serving.schema import ModelSchema
+
+REQUEST_ID_HEADER = "X-Request-Id"
+SIBLING_HEADER = "X-Modelkeeper-Sibling"
+NOT_FOUND = 404
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class ServerState:
+    """Mutable state of a running worker; `stopping` turns readiness off during shutdown."""
+
+    stopping: bool = False
+
+
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return json_response({"error": message}, status=status)
+
+
+class Handlers:
+    """The routes of one worker, bound to its data plane."""
+
+    def __init__(
+        self,
+        dataplane: DataPlane,
+        metrics: WorkerMetrics,
+        registry: CollectorRegistry,
+        state: ServerState,
+        siblings: Sequence[str],
+    ) -> None:
+        self._dataplane = dataplane
+        self._settings = dataplane.settings
+        self._schema = dataplane.model.schema
+        self._metrics = metrics
+        self._registry = registry
+        self._state = state
+        self._siblings = siblings
+        self._sibling_sessions: dict[str, aiohttp.ClientSession] = {}
+        self._metadata = model_metadata(
+            self._settings.model_name,
+            self._settings.model_version,
+            self._settings.model_format,
+            self._schema,
+            dataplane.model.runtime.classes,
+        )
+
+    def _check_model(self, request: web.Request) -> None:
+        name = request.match_info["name"]
+        version = request.match_info.get("version")
+        settings = self._settings
+        if name != settings.model_name:
+            raise PayloadError(
+                f"model {name!r} not found (this server serves {settings.model_name!r})", NOT_FOUND
+            )
+        if version is not None and version != settings.model_version:
+            raise PayloadError(
+                f"model {name!r} has no version {version!r} (this server serves version "
+                f"{settings.model_version!r})",
+                NOT_FOUND,
+            )
+
+    async def live(self, request: web.Request) -> web.Response:
+        return json_response({"live": True})
+
+    async def ready(self, request: web.Request) -> web.Response:
+        ready = not self._state.stopping
+        return json_response({"ready": ready}, status=200 if ready else 503)
+
+    async def server_metadata(self, request: web.Request) -> web.Response:
+        return json_response({"name": "modelkeeper", "version": __version__, "extensions": []})
+
+    async def model_metadata(self, request: web.Request) -> web.Response:
+        self._check_model(request)
+        return json_response(self._metadata)
+
+    async def model_ready(self, request: web.Request) -> web.Response:
+        self._check_model(request)
+        return json_response({"name": self._settings.model_name, "ready": True})
+
+    async def _score(
+        self,
+        request: web.Request,
+        decode: Callable[[bytes, ModelSchema], DecodedRequest],
+        encode: Callable[[DecodedRequest, str, Prediction], dict[str, Any]],
+    ) -> web.Response:
+        """Decode, score and encode one inference request in either protocol."""
+        self._check_model(request)
+        decoded = decode(await request.read(), self._schema)
+        request_id = decoded.id or request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        prediction = await self._dataplane.infer(decoded, request_id)
+        body = encode(decoded, request_id, prediction)
+        return json_response(body, headers={REQUEST_ID_HEADER: request_id})
+
+    def _encode_v2(
+        self, decoded: DecodedRequest, request_id: str, prediction: Prediction
+    ) -> dict[str, Any]:
+        settings = self._settings
+        return encode_v2(
+            settings.model_name, settings.model_version, request_id, decoded.outputs, prediction
+        )
+
+    async def infer(self, request: web.Request) -> web.Response:
+        return await self._score(request, decode_v2, self._encode_v2)
+
+    async def v1_status(self, request: web.Request) -> web.Response:
+        self._check_model(request)
+        return json_response({"name": self._settings.model_name, "ready": True})
+
+    async def v1_predict(self, request: web.Request) -> web.Response:
+        return await self._score(
+            request, decode_v1, lambda decoded, request_id, prediction: encode_v1(prediction)
+        )
+
+    async def feedback(self, request: web.Request) -> web.Response:
+        self._check_model(request)
+        body = await request.read()
+        feedback = validate_body(FeedbackRequest, parse_json(body))
+        score = self._dataplane.feedback(feedback)
+        if score is not None:
+            return json_response({"id": feedback.id, "matched": True, "rows": score.rows})
+        if self._siblings and SIBLING_HEADER not in request.headers:
+            answer = await self._ask_siblings(request.path, body)
+            if answer is not None:
+                return answer
+        return json_response(
+            {
+                "error": f"no prediction held for request id {feedback.id!r} (never served "
+                "here, expired, or feedback already given)",
+                "id": feedback.id,
+                "matched": False,
+            },
+            status=NOT_FOUND,
+        )
+
+    async def _ask_siblings(self, path: str, body: bytes) -> web.Response | None:
+        """The first sibling answer other than 404, if any sibling held the request id."""
+        answers = await asyncio.gather(
+            *(self._ask(sibling, path, body) for sibling in self._siblings)
+        )
+        for status, payload in sorted(answers, key=lambda answer: answer[0] != 200):
+            if status != NOT_FOUND:
+                return web.Response(body=payload, status=status, content_type="application/json")
+        return None
+
+    async def _ask(self, socket_path: str, path: str, body: bytes) -> tuple[int, bytes]:
+        session = self._sibling_sessions.get(socket_path)
+        if session is None:
+            session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=socket_path))
+            self._sibling_sessions[socket_path] = session
+        headers = {SIBLING_HEADER: "1", "Content-Type": "application/json"}
+        try:
+            async with session.post(f"http://worker{path}", data=body, headers=headers) as answer:
+                return answer.status, await answer.read()
+        except aiohttp.ClientError as error:
+            log.warning("sibling worker at %s did not answer: %s", socket_path, error)
+            return NOT_FOUND, b""
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    async def close(self) -> None:
+        for session in self._sibling_sessions.values():
+            await session.close()
+
+    def endpoints(self) -> dict[Callable[..., Any], Endpoint]:
+        """Which handlers count as which endpoint in `modelkeeper_requests_total`."""
+        return {
+            self.infer: Endpoint.INFER,
+            self.v1_predict: Endpoint.INFER,
+            self.feedback: Endpoint.FEEDBACK,
+        }
+
+
+def _errors_and_metrics(
+    metrics: WorkerMetrics, endpoints: dict[Callable[..., Any], Endpoint], max_body_bytes: int
+) -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        response: web.StreamResponse
+        try:
+            response = await handler(request)
+        except PayloadError as error:
+            response = error_response(error.status, str(error))
+        except ModelError as error:
+            response = error_response(500, str(error))
+        except web.HTTPRequestEntityTooLarge:
+            response = error_response(413, f"request body larger than {max_body_bytes} bytes")
+        except web.HTTPException as error:
+            response = error_response(
+                error.status, f"{error.reason}: {request.method} {request.path}"
+            )
+        except Exception:
+            log.exception("unexpected error on %s %s", request.method, request.path)
+            response = error_response(500, "internal error; the server log has the details")
+        endpoint = endpoints.get(request.match_info.handler)
+        if endpoint is not None:
+            metrics.record_request(endpoint, response.status, time.perf_counter() - started)
+        return response
+
+    return middleware
+
+
+def build_app(
+    handlers: Handlers, metrics: WorkerMetrics, max_body_bytes: int, with_metrics: bool
+) -> web.Application:
+    """The worker's application; `/metrics` is on it unless a separate metrics port serves it."""
+    app = web.Application(
+        client_max_size=max_body_bytes,
+        middlewares=[_errors_and_metrics(metrics, handlers.endpoints(), max_body_bytes)],
+    )
+    routes = [
+        web.get("/v2/health/live", handlers.live),
+        web.get("/v2/health/ready", handlers.ready),
+        web.get("/v2", handlers.server_metadata),
+        web.get("/v1/models/{name}", handlers.v1_status),
+        web.post("/v1/models/{name}:predict", handlers.v1_predict),
+    ]
+    for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        routes += [
+            web.get(prefix, handlers.model_metadata),
+            web.get(f"{prefix}/ready", handlers.model_ready),
+            web.post(f"{prefix}/infer", handlers.infer),
+            web.post(f"{prefix}/feedback", handlers.feedback),
+        ]
+    if with_metrics:
+        routes.append(web.get("/metrics", handlers.metrics))
+    app.add_routes(routes)
+    return app
+
+
+def build_metrics_app(handlers: Handlers) -> web.Application:
+    """The application of a separate metrics port."""
+    app = web.Application()
+    app.add_routes([web.get("/metrics", handlers.metrics)])
+    return app

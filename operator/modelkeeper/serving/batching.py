@@ -1,0 +1,116 @@
+"""Adaptive micro-batching: requests that arrive while the model is busy are scored together.
+
+A model call costs a large fixed overhead and little per row, so under load one
+call for many requests is far cheaper than one each. The batcher takes every
+request waiting when the model is free, up to `max_batch_size` rows, and, if
+`max_wait` is set and the batch is not full, waits that long for more. At low
+load it adds no delay at all. The model runs on one thread of its own, so the
+event loop keeps accepting, decoding and answering (health probes too) while it
+computes. Rows are independent, so a batched result is the unbatched one
+(tests/unit/serving prove it); a batch that fails is retried request by request,
+so one bad request fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from modelkeeper.serving.frames import FeatureBatch, Prediction, concat_batches, split_prediction
+
+Predict = Callable[[FeatureBatch, bool], Prediction]
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    batch: FeatureBatch
+    probabilities: bool
+    result: asyncio.Future[Prediction]
+
+
+class Batcher:
+    """Scores requests through `predict` in adaptive batches; one per worker process."""
+
+    def __init__(self, predict: Predict, max_batch_size: int, max_wait_seconds: float) -> None:
+        self._predict = predict
+        self._max_rows = max_batch_size
+        self._max_wait = max_wait_seconds
+        self._waiting: deque[_Waiting] = deque()
+        self._arrived = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+
+    async def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
+        """The prediction for `batch`, scored together with whatever else is waiting."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        result: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(batch, probabilities, result))
+        self._arrived.set()
+        return await result
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._model_thread.shutdown(wait=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._waiting:
+                self._arrived.clear()
+                await self._arrived.wait()
+            if self._max_wait > 0:
+                deadline = loop.time() + self._max_wait
+                while self._rows_waiting() < self._max_rows and loop.time() < deadline:
+                    self._arrived.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
+            await self._score(self._take())
+
+    def _rows_waiting(self) -> int:
+        return sum(waiting.batch.rows for waiting in self._waiting)
+
+    def _take(self) -> list[_Waiting]:
+        """The oldest requests that fit in one batch (always at least one)."""
+        taken = [self._waiting.popleft()]
+        rows = taken[0].batch.rows
+        while self._waiting and rows + self._waiting[0].batch.rows <= self._max_rows:
+            rows += self._waiting[0].batch.rows
+            taken.append(self._waiting.popleft())
+        return taken
+
+    async def _score(self, taken: list[_Waiting]) -> None:
+        try:
+            prediction = await asyncio.get_running_loop().run_in_executor(
+                self._model_thread,
+                self._predict,
+                concat_batches([waiting.batch for waiting in taken]),
+                any(waiting.probabilities for waiting in taken),
+            )
+        except Exception as error:
+            if len(taken) == 1:
+                _settle(taken[0].result, error)
+            else:
+                for waiting in taken:
+                    await self._score([waiting])
+            return
+        parts = split_prediction(prediction, [waiting.batch.rows for waiting in taken])
+        for waiting, part in zip(taken, parts, strict=True):
+            _settle(waiting.result, part)
+
+
+def _settle(result: asyncio.Future[Prediction], outcome: Prediction | Exception) -> None:
+    """Deliver to a request still waiting (a client that hung up has cancelled its future)."""
+    if result.done():
+        return
+    if isinstance(outcome, Exception):
+        result.set_exception(outcome)
+    else:
+        result.set_result(outcome)

@@ -1,0 +1,78 @@
+"""The data plane: what happens to a decoded request, apart from HTTP.
+
+Scoring goes through the batcher; every model call is counted into the metrics
+(batch size, predictions, input bins); each answered request is held for
+feedback and offered to the payload log. The HTTP layer (`app`) only decodes,
+calls this and encodes.
+"""
+
+from __future__ import annotations
+
+from modelkeeper.serving.batching import Batcher
+from modelkeeper.serving.feedback import FeedbackRequest, PredictionStore, score_feedback
+from modelkeeper.serving.frames import FeatureBatch, Prediction
+from modelkeeper.serving.metrics import FeedbackScore, WorkerMetrics
+from modelkeeper.serving.payload_log import PayloadLog
+from modelkeeper.serving.payloads import DecodedRequest, OutputName
+from modelkeeper.serving.runtime import LoadedModel
+from modelkeeper.serving.settings import ServerSettings
+
+
+class ModelError(RuntimeError):
+    """The model raised while scoring; answered as 500 with the model's message."""
+
+
+class DataPlane:
+    """One worker's scoring, feedback and accounting."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        model: LoadedModel,
+        metrics: WorkerMetrics,
+        payload_log: PayloadLog,
+    ) -> None:
+        self.settings = settings
+        self.model = model
+        self._metrics = metrics
+        self._payload_log = payload_log
+        self._store = PredictionStore(settings.feedback_capacity, settings.feedback_ttl_seconds)
+        classes = model.runtime.classes
+        self._classes = None if classes is None else [str(label) for label in classes.tolist()]
+        self._batcher = Batcher(
+            self._predict, settings.max_batch_size, settings.max_batch_wait_seconds
+        )
+
+    def _predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
+        prediction = self.model.runtime.predict(batch, probabilities)
+        self._metrics.record_batch(batch, prediction, self.settings.drift_counting)
+        return prediction
+
+    async def infer(self, request: DecodedRequest, request_id: str) -> Prediction:
+        try:
+            prediction = await self._batcher.predict(
+                request.batch, OutputName.PREDICT_PROBA in request.outputs
+            )
+        except Exception as error:
+            raise ModelError(f"the model failed: {type(error).__name__}: {error}") from error
+        self._store.hold(request_id, prediction.labels)
+        self._payload_log.record(request_id, request.batch, prediction)
+        return prediction
+
+    def feedback(self, request: FeedbackRequest) -> FeedbackScore | None:
+        """Score feedback against this worker's held prediction; None when it holds none.
+
+        A feedback that does not fit (wrong length, unknown class) raises PayloadError
+        and leaves the prediction held, so a corrected feedback can still join it.
+        """
+        held = self._store.get(request.id)
+        if held is None:
+            return None
+        score = score_feedback(held, request.labels, self._classes)
+        self._store.release(request.id)
+        self._metrics.record_feedback(score)
+        return score
+
+    async def close(self) -> None:
+        await self._batcher.close()
+        self._payload_log.close()

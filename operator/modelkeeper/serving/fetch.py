@@ -1,0 +1,112 @@
+"""Fetching a model file from the Model's artifact URI, and verifying its SHA-256.
+
+Run as the serving pod's init step (`modelkeeper fetch-artifact`) or by
+`modelkeeper serve --artifact-uri` before it loads the model. The file is
+streamed to a temporary name beside the target while it is hashed, and renamed
+into place only when the digest matches, so a mismatch leaves nothing behind
+that a later start could load. file://, http:// and https:// need nothing extra;
+s3:// needs boto3 and gs:// google-cloud-storage (install them into the image).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import unquote, urlparse
+
+CHUNK_BYTES = 1 << 20
+HTTP_TIMEOUT_SECONDS = 60
+
+
+class ArtifactError(RuntimeError):
+    """The artifact could not be fetched or does not match its digest."""
+
+
+def _open_file(uri: str) -> IO[bytes]:
+    path = Path(unquote(urlparse(uri).path))
+    try:
+        return path.open("rb")
+    except OSError as error:
+        raise ArtifactError(f"{uri}: {error.strerror}") from None
+
+
+def _open_http(uri: str) -> IO[bytes]:
+    try:
+        response: IO[bytes] = urllib.request.urlopen(uri, timeout=HTTP_TIMEOUT_SECONDS)
+    except OSError as error:  # URLError and HTTPError are OSErrors
+        raise ArtifactError(f"{uri}: {error}") from None
+    return response
+
+
+def _optional(module: str, extra: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ArtifactError(f"this URI scheme needs {extra} installed") from None
+
+
+def _open_s3(uri: str) -> IO[bytes]:
+    parsed = urlparse(uri)
+    client = _optional("boto3", "boto3").client("s3")
+    body: IO[bytes] = client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
+    return body
+
+
+def _open_gs(uri: str) -> IO[bytes]:
+    parsed = urlparse(uri)
+    storage = _optional("google.cloud.storage", "google-cloud-storage")
+    blob = storage.Client().bucket(parsed.netloc).blob(parsed.path.lstrip("/"))
+    stream: IO[bytes] = blob.open("rb")
+    return stream
+
+
+OPENERS: dict[str, Callable[[str], IO[bytes]]] = {
+    "file": _open_file,
+    "http": _open_http,
+    "https": _open_http,
+    "s3": _open_s3,
+    "gs": _open_gs,
+}
+
+
+@contextmanager
+def _temporary_beside(target: Path) -> Iterator[tuple[IO[bytes], Path]]:
+    """A temporary file in the target's directory, removed unless it was renamed away."""
+    descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    path = Path(name)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            yield stream, path
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def fetch_artifact(uri: str, target: Path, sha256: str | None) -> str:
+    """Copy the artifact at `uri` to `target` and return its SHA-256, which must be `sha256`."""
+    scheme = urlparse(uri).scheme
+    opener = OPENERS.get(scheme)
+    if opener is None:
+        raise ArtifactError(f"{uri}: unsupported scheme {scheme!r} (use {', '.join(OPENERS)})")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with _temporary_beside(target) as (stream, temporary), opener(uri) as source:
+        try:
+            while chunk := source.read(CHUNK_BYTES):
+                digest.update(chunk)
+                stream.write(chunk)
+        except OSError as error:
+            raise ArtifactError(f"{uri}: reading failed: {error}") from None
+        stream.flush()
+        actual = digest.hexdigest()
+        if sha256 is not None and actual != sha256.lower():
+            raise ArtifactError(f"{uri}: sha256 mismatch: expected {sha256.lower()}, got {actual}")
+        shutil.move(temporary, target)
+    return actual

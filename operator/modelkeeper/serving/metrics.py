@@ -1,0 +1,396 @@
+"""The scoring server's Prometheus metrics, counted per batch and summed over worker processes.
+
+prometheus_client's own metric objects cost a lock and a Python call per series
+on the hot path, and its multiprocess mode writes a file per sample. Instead,
+every counter here is one slot of a flat float64 row; each worker process owns
+one row of a matrix in shared memory and adds whole-batch numpy counts into it
+(one writer per row, so no lock). A scrape, served by whichever worker gets it,
+sums the rows and hands families to prometheus_client only for formatting.
+Names and labels are documented in docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from modelkeeper.profile import (
+    OTHER_CATEGORY,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    bin_indices,
+    padded_edges,
+)
+from modelkeeper.serving.frames import AnyArray, FeatureBatch, FloatMatrix, Prediction
+
+FloatRow = npt.NDArray[np.float64]
+# Prometheus's own float formatting for `le` labels (shortest round-trip form, "+Inf").
+format_bound: Callable[[float], str] = floatToGoString
+
+STATUS_CODES = (200, 400, 404, 405, 413, 422, 500, 503)
+# Any other status is counted as code="other".
+STATUS_LABELS = (*map(str, STATUS_CODES), "other")
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+BASE_LABELS = ("deployment", "model", "version", "role")
+
+
+class Endpoint(StrEnum):
+    INFER = "infer"
+    FEEDBACK = "feedback"
+
+
+@dataclass(frozen=True)
+class FeedbackScore:
+    """What one feedback added: rows joined, and correct rows or summed errors."""
+
+    rows: int
+    correct: int = 0
+    absolute_error: float = 0.0
+    squared_error: float = 0.0
+
+
+class _Allocator:
+    """Hands out consecutive slices of the per-worker row."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def take(self, length: int) -> slice:
+        start, self.size = self.size, self.size + length
+        return slice(start, self.size)
+
+
+@dataclass(frozen=True)
+class _Histogram:
+    """A slice of `len(edges) + 1` bin counts (the last is the overflow) followed by the sum."""
+
+    edges: tuple[float, ...]
+    slots: slice
+
+    @property
+    def counts(self) -> slice:
+        return slice(self.slots.start, self.slots.stop - 1)
+
+    @property
+    def sum(self) -> int:
+        return int(self.slots.stop - 1)
+
+    @staticmethod
+    def allocate(allocator: _Allocator, edges: Sequence[float]) -> _Histogram:
+        return _Histogram(tuple(edges), allocator.take(len(edges) + 2))
+
+    def observe(self, row: FloatRow, value: float) -> None:
+        row[self.slots.start + bisect.bisect_left(self.edges, value)] += 1
+        row[self.sum] += value
+
+
+class Layout:
+    """Where every series lives in a worker's row; derived from the schema order and profile."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        numeric: Sequence[str],
+        categorical: Sequence[str],
+        classes: AnyArray | None,
+    ) -> None:
+        allocator = _Allocator()
+        self.requests = allocator.take(len(Endpoint) * len(STATUS_LABELS))
+        self.latency = {
+            endpoint: _Histogram.allocate(allocator, LATENCY_BUCKETS) for endpoint in Endpoint
+        }
+        self.batch_size = _Histogram.allocate(allocator, BATCH_SIZE_BUCKETS)
+
+        self.numeric = [_profile_of(profile, name, NumericProfile) for name in numeric]
+        self.categorical = [_profile_of(profile, name, CategoricalProfile) for name in categorical]
+        # One block per feature: numeric bins, overflow, missing; categories, __other__, missing.
+        blocks = [len(feature.edges) + 2 for feature in self.numeric]
+        blocks += [len(feature.categories) + 2 for feature in self.categorical]
+        self.features = allocator.take(sum(blocks))
+        starts = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(np.intp)
+        ends = np.cumsum(blocks, dtype=np.intp)
+        self.block_starts = starts
+        self.missing_slots = ends - 1
+        self.feature_slots = sum(blocks)
+        self.numeric_starts = starts[: len(self.numeric)]
+        self.numeric_missing = self.missing_slots[: len(self.numeric)]
+        self.numeric_edges = padded_edges([feature.edges for feature in self.numeric])
+        self.numeric_sums = allocator.take(len(self.numeric))
+        # Per categorical feature: slot by category (None: the missing one), and the __other__ slot.
+        self.category_slots: list[tuple[dict[str | None, int], int]] = []
+        for column, feature in enumerate(self.categorical):
+            start = int(starts[len(self.numeric) + column])
+            slots: dict[str | None, int] = {
+                category: start + index for index, category in enumerate(feature.categories)
+            }
+            slots[None] = int(self.missing_slots[len(self.numeric) + column])
+            self.category_slots.append((slots, start + len(feature.categories)))
+
+        self.classes = None if classes is None else [str(label) for label in classes.tolist()]
+        self.class_index = (
+            {}
+            if classes is None
+            else {label: index for index, label in enumerate(classes.tolist())}
+        )
+        self.class_counts = allocator.take(0 if classes is None else len(classes))
+        target = profile.target if isinstance(profile.target, NumericProfile) else None
+        self.prediction_value = _Histogram.allocate(
+            allocator, target.edges if target is not None and classes is None else []
+        )
+        self.feedback_rows, self.feedback_correct, self.absolute_error, self.squared_error = (
+            allocator.take(1).start for _ in range(4)
+        )
+        self.size = allocator.size
+
+    def request_slot(self, endpoint: Endpoint, status_label: str) -> int:
+        """The slot counting `endpoint`'s responses with one of STATUS_LABELS."""
+        position = list(Endpoint).index(endpoint) * len(STATUS_LABELS)
+        return int(self.requests.start + position + STATUS_LABELS.index(status_label))
+
+
+FeatureT = TypeVar("FeatureT", NumericProfile, CategoricalProfile)
+
+
+def _profile_of(profile: Profile, name: str, kind: type[FeatureT]) -> FeatureT:
+    feature = profile.feature(name)
+    if not isinstance(feature, kind):
+        raise ValueError(f"profile: feature {name!r} is missing or not {kind.__name__}")
+    return feature
+
+
+def shared_rows(workers: int, size: int) -> FloatMatrix:
+    """A zeroed (workers, size) matrix in anonymous shared memory, inherited by forked workers."""
+    memory = mmap.mmap(-1, max(1, workers * size) * 8)
+    return np.frombuffer(memory, dtype=np.float64)[: workers * size].reshape(workers, size)
+
+
+class WorkerMetrics:
+    """One worker's counters: the hot path adds into its own row."""
+
+    def __init__(self, layout: Layout, row: FloatRow) -> None:
+        self.layout = layout
+        self.row = row
+
+    def record_request(self, endpoint: Endpoint, status: int, seconds: float) -> None:
+        label = str(status) if status in STATUS_CODES else STATUS_LABELS[-1]
+        self.row[self.layout.request_slot(endpoint, label)] += 1
+        self.layout.latency[endpoint].observe(self.row, seconds)
+
+    def record_batch(
+        self, batch: FeatureBatch, prediction: Prediction, count_features: bool
+    ) -> None:
+        """Count one model call: its size, its predictions and, if asked, every input's bins."""
+        layout, row = self.layout, self.row
+        layout.batch_size.observe(row, batch.rows)
+        if count_features:
+            self._count_features(batch)
+        if layout.classes is not None:
+            indices = [layout.class_index[label] for label in prediction.labels.tolist()]
+            row[layout.class_counts] += np.bincount(indices, minlength=len(layout.classes))
+        else:
+            histogram = layout.prediction_value
+            values = prediction.labels.astype(np.float64)
+            bins = bin_indices(np.asarray([histogram.edges]), values[:, np.newaxis])[:, 0]
+            row[histogram.counts] += np.bincount(bins, minlength=len(histogram.edges) + 1)
+            row[histogram.sum] += float(values.sum())
+
+    def _count_features(self, batch: FeatureBatch) -> None:
+        """Every input value of the batch into its bin, with one `bincount` for all features."""
+        layout = self.layout
+        slots: list[npt.NDArray[np.intp]] = []
+        numeric = batch.numeric
+        if numeric.shape[1]:
+            bins = bin_indices(layout.numeric_edges, numeric)
+            bins += layout.numeric_starts
+            missing = np.isnan(numeric)  # inputs are validated: nothing else is non-finite
+            if missing.any():
+                bins = np.where(missing, layout.numeric_missing, bins)
+                numeric = np.where(missing, 0.0, numeric)
+            slots.append(bins.ravel())
+            self.row[layout.numeric_sums] += numeric.sum(axis=0)
+        for column, (category_slots, other) in enumerate(layout.category_slots):
+            values = batch.categorical[:, column].tolist()
+            slots.append(
+                np.array([category_slots.get(value, other) for value in values], dtype=np.intp)
+            )
+        if slots:
+            every = slots[0] if len(slots) == 1 else np.concatenate(slots)
+            self.row[layout.features] += np.bincount(every, minlength=layout.feature_slots)
+
+    def record_feedback(self, score: FeedbackScore) -> None:
+        layout, row = self.layout, self.row
+        row[layout.feedback_rows] += score.rows
+        row[layout.feedback_correct] += score.correct
+        row[layout.absolute_error] += score.absolute_error
+        row[layout.squared_error] += score.squared_error
+
+
+def _histogram_buckets(edges: Sequence[float], counts: FloatRow) -> list[tuple[str, float]]:
+    cumulative = np.cumsum(counts)
+    bounds = [format_bound(edge) for edge in edges] + ["+Inf"]
+    return list(zip(bounds, cumulative.tolist(), strict=True))
+
+
+class ServerCollector(Collector):
+    """Sums all workers' rows at scrape time and yields the metric families."""
+
+    def __init__(self, layout: Layout, rows: FloatMatrix, labels: dict[str, str]) -> None:
+        self._layout = layout
+        self._rows = rows
+        self._names = list(BASE_LABELS)
+        self._values = [labels[name] for name in BASE_LABELS]
+
+    def _counter(
+        self, name: str, documentation: str, extra: Sequence[str] = ()
+    ) -> CounterMetricFamily:
+        return CounterMetricFamily(name, documentation, labels=[*self._names, *extra])
+
+    def _histogram(
+        self, name: str, documentation: str, extra: Sequence[str] = ()
+    ) -> HistogramMetricFamily:
+        return HistogramMetricFamily(name, documentation, labels=[*self._names, *extra])
+
+    def _observe(
+        self,
+        family: HistogramMetricFamily,
+        extra: Sequence[str],
+        histogram: _Histogram,
+        total: FloatRow,
+    ) -> None:
+        family.add_metric(
+            [*self._values, *extra],
+            _histogram_buckets(histogram.edges, total[histogram.counts]),
+            float(total[histogram.sum]),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        layout, values = self._layout, self._values
+        total = self._rows.sum(axis=0)
+
+        requests = self._counter(
+            "modelkeeper_requests",
+            "Requests answered, by endpoint and HTTP status.",
+            ("endpoint", "code"),
+        )
+        latency = self._histogram(
+            "modelkeeper_request_duration_seconds", "Time from request to response.", ("endpoint",)
+        )
+        for endpoint in Endpoint:
+            for status in STATUS_LABELS:
+                count = float(total[layout.request_slot(endpoint, status)])
+                if count:
+                    requests.add_metric([*values, endpoint, status], count)
+            self._observe(latency, [endpoint], layout.latency[endpoint], total)
+        yield requests
+        yield latency
+
+        batch = self._histogram("modelkeeper_batch_size", "Rows per model call, after batching.")
+        self._observe(batch, [], layout.batch_size, total)
+        yield batch
+
+        yield from self._features(total)
+        yield from self._predictions(total)
+
+    def _features(self, total: FloatRow) -> Iterator[Metric]:
+        layout, values = self._layout, self._values
+        counts = total[layout.features]
+        numeric = self._histogram(
+            "modelkeeper_feature_value",
+            "Numeric input values, binned by the reference profile's edges; missing ones apart.",
+            ("feature",),
+        )
+        categorical = self._counter(
+            "modelkeeper_feature_category",
+            "Categorical input values by the reference profile's top categories and __other__.",
+            ("feature", "category"),
+        )
+        missing = self._counter(
+            "modelkeeper_feature_missing", "Missing (null) input values.", ("feature",)
+        )
+        for index, feature in enumerate(layout.numeric):
+            start = int(layout.block_starts[index])
+            bins = counts[start : start + len(feature.edges) + 1]
+            numeric.add_metric(
+                [*values, feature.name],
+                _histogram_buckets(feature.edges, bins),
+                float(total[layout.numeric_sums][index]),
+            )
+            missing.add_metric([*values, feature.name], float(counts[layout.missing_slots[index]]))
+        for column, categories in enumerate(layout.categorical):
+            index = len(layout.numeric) + column
+            start = int(layout.block_starts[index])
+            for offset, category in enumerate([*categories.categories, OTHER_CATEGORY]):
+                categorical.add_metric(
+                    [*values, categories.name, category], float(counts[start + offset])
+                )
+            missing.add_metric(
+                [*values, categories.name], float(counts[layout.missing_slots[index]])
+            )
+        yield numeric
+        yield categorical
+        yield missing
+
+    def _predictions(self, total: FloatRow) -> Iterator[Metric]:
+        layout, values = self._layout, self._values
+        if layout.classes is not None:
+            classes = self._counter(
+                "modelkeeper_predictions", "Predicted rows by class.", ("class",)
+            )
+            for label, count in zip(
+                layout.classes, total[layout.class_counts].tolist(), strict=True
+            ):
+                classes.add_metric([*values, label], count)
+            yield classes
+        else:
+            histogram = self._histogram(
+                "modelkeeper_prediction_value",
+                "Predicted values, binned by the reference profile's target edges.",
+            )
+            self._observe(histogram, [], layout.prediction_value, total)
+            yield histogram
+        feedback = [
+            (
+                "modelkeeper_feedback_rows",
+                "Predicted rows joined with a ground-truth label.",
+                layout.feedback_rows,
+            ),
+        ]
+        if layout.classes is not None:
+            feedback.append(
+                (
+                    "modelkeeper_feedback_correct",
+                    "Joined rows predicted correctly.",
+                    layout.feedback_correct,
+                )
+            )
+        else:
+            feedback.append(
+                (
+                    "modelkeeper_feedback_absolute_error",
+                    "Sum of |prediction - label| over joined rows.",
+                    layout.absolute_error,
+                )
+            )
+            feedback.append(
+                (
+                    "modelkeeper_feedback_squared_error",
+                    "Sum of (prediction - label)^2 over joined rows.",
+                    layout.squared_error,
+                )
+            )
+        for name, documentation, slot in feedback:
+            family = self._counter(name, documentation)
+            family.add_metric(values, float(total[slot]))
+            yield family

@@ -1,0 +1,283 @@
+"""Loading a model directory and calling the model: one small class per model format.
+
+A model directory holds the model file (`model.joblib` or `model.onnx`), `schema.json`
+and `profile.json`; docs/serving.md describes it. Everything is checked at load,
+so a server with a model that does not match its schema or profile never starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import joblib
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+
+from modelkeeper.api.model import ArtifactFormat
+from modelkeeper.profile import DEFAULT_BINS, FeatureKind, Profile, build_profile
+from modelkeeper.serving.frames import AnyArray, FeatureBatch, Prediction
+from modelkeeper.serving.schema import ModelSchema, OutputKind
+
+JsonModel = TypeVar("JsonModel", ModelSchema, Profile)
+SCHEMA_FILE = "schema.json"
+PROFILE_FILE = "profile.json"
+
+
+def model_file_name(model_format: ArtifactFormat) -> str:
+    """The model file's name in a model directory; joblib for all but ONNX."""
+    return "model.onnx" if model_format is ArtifactFormat.ONNX else "model.joblib"
+
+
+class ModelLoadError(RuntimeError):
+    """The model directory cannot be served; the message names the file and the reason."""
+
+
+class Runtime(Protocol):
+    """A loaded model. `classes` are a classifier's labels in probability-column order."""
+
+    @property
+    def classes(self) -> AnyArray | None: ...
+
+    def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction: ...
+
+
+class JoblibRuntime:
+    """A scikit-learn-compatible estimator (scikit-learn, XGBoost's and LightGBM's wrappers)."""
+
+    def __init__(self, estimator: Any, schema: ModelSchema) -> None:
+        self._estimator = estimator
+        self._schema = schema
+        # Estimators fitted on a DataFrame want one back (and warn on an array); others
+        # take the numeric matrix as is, which is cheaper.
+        self._wants_frame = bool(schema.categorical) or hasattr(estimator, "feature_names_in_")
+        self._classes: AnyArray | None = None
+        if schema.output.type is OutputKind.CLASSIFICATION:
+            if not hasattr(estimator, "predict_proba") or not hasattr(estimator, "classes_"):
+                raise ModelLoadError(
+                    "the schema says classification, but the model is no classifier"
+                )
+            self._classes = np.asarray(estimator.classes_)
+        names = [spec.name for spec in schema.inputs]
+        expected = getattr(estimator, "n_features_in_", len(names))
+        if expected != len(names):
+            raise ModelLoadError(
+                f"the model takes {expected} features, but {SCHEMA_FILE} lists {len(names)} inputs"
+            )
+        fitted_names = list(getattr(estimator, "feature_names_in_", names))
+        if fitted_names != names:
+            raise ModelLoadError(
+                f"the model was fitted on columns {fitted_names}, but {SCHEMA_FILE} lists "
+                f"inputs {names}: list them in the same order"
+            )
+
+    @property
+    def classes(self) -> AnyArray | None:
+        return self._classes
+
+    def _features(self, batch: FeatureBatch) -> Any:
+        if not self._wants_frame:
+            return batch.numeric
+        columns: dict[str, Any] = {}
+        numeric = iter(batch.numeric.T)
+        categorical = iter(batch.categorical.T)
+        for spec in self._schema.inputs:
+            columns[spec.name] = next(
+                categorical if spec.type is FeatureKind.CATEGORICAL else numeric
+            )
+        return pd.DataFrame(columns)
+
+    def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
+        features = self._features(batch)
+        labels = np.asarray(self._estimator.predict(features))
+        if not probabilities or self._classes is None:
+            return Prediction(labels=labels)
+        return Prediction(
+            labels=labels,
+            probabilities=np.asarray(self._estimator.predict_proba(features), dtype=np.float64),
+        )
+
+
+class ForestRuntime(JoblibRuntime):
+    """A scikit-learn random forest or extra-trees model, scored tree by tree in a plain loop.
+
+    scikit-learn dispatches every tree of a forest through joblib, even with
+    n_jobs=1, at a fixed cost per tree and call that dwarfs the tree itself
+    (a 100-tree forest: about 7x slower for a small batch). Summing the trees'
+    outputs in the same order, as scikit-learn does, gives identical results
+    (tests/unit/serving prove it). Batches with missing values go through the
+    estimator's own path, which knows how its trees treat them.
+    """
+
+    KINDS = (
+        RandomForestClassifier,
+        ExtraTreesClassifier,
+        RandomForestRegressor,
+        ExtraTreesRegressor,
+    )
+
+    @classmethod
+    def fits(cls, estimator: Any, schema: ModelSchema) -> bool:
+        single_output = getattr(estimator, "n_outputs_", 0) == 1
+        return isinstance(estimator, cls.KINDS) and single_output and not schema.categorical
+
+    def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
+        if np.isnan(batch.numeric).any():
+            return super().predict(batch, probabilities)
+        features = np.ascontiguousarray(batch.numeric, dtype=np.float32)
+        trees = self._estimator.estimators_
+        if self._classes is None:
+            values = np.zeros(batch.rows, dtype=np.float64)
+            for tree in trees:
+                values += tree.predict(features, check_input=False)
+            return Prediction(labels=values / len(trees))
+        proba = np.zeros((batch.rows, len(self._classes)), dtype=np.float64)
+        for tree in trees:
+            proba += tree.predict_proba(features, check_input=False)
+        proba /= len(trees)
+        labels = self._classes.take(np.argmax(proba, axis=1), axis=0)
+        return Prediction(labels=labels, probabilities=proba if probabilities else None)
+
+
+class OnnxRuntime:
+    """An ONNX graph with one float tensor input [rows, inputs]; outputs label then probabilities.
+
+    That is what skl2onnx writes for a classifier converted with `zipmap=False`.
+    ONNX graphs do not carry class labels reliably, so a classifier's schema lists them.
+    """
+
+    def __init__(self, path: Path, schema: ModelSchema) -> None:
+        try:
+            onnxruntime = importlib.import_module("onnxruntime")
+        except ImportError:
+            raise ModelLoadError(
+                "ONNX models need the onnx extra: pip install 'modelkeeper[onnx]'"
+            ) from None
+        if schema.categorical:
+            raise ModelLoadError("ONNX models take numeric inputs only")
+        self._classes: AnyArray | None = None
+        if schema.output.type is OutputKind.CLASSIFICATION:
+            if schema.output.classes is None:
+                raise ModelLoadError(f"{SCHEMA_FILE}: an ONNX classifier needs output.classes")
+            self._classes = np.asarray(schema.output.classes)
+        self._session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    @property
+    def classes(self) -> AnyArray | None:
+        return self._classes
+
+    def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
+        results = self._session.run(None, {self._input: batch.numeric.astype(np.float32)})
+        labels = np.asarray(results[0]).reshape(-1)
+        if self._classes is None:
+            return Prediction(labels=labels.astype(np.float64))
+        labels = self._classes[labels] if labels.dtype.kind in "iu" else labels
+        if not probabilities:
+            return Prediction(labels=labels)
+        return Prediction(labels=labels, probabilities=np.asarray(results[1], dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    schema: ModelSchema
+    profile: Profile
+    runtime: Runtime
+
+
+def _read_json_model(path: Path, model: type[JsonModel]) -> JsonModel:
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: missing") from None
+    except ValidationError as error:
+        raise ModelLoadError(f"{path}: {error}") from None
+
+
+def _check_profile(schema: ModelSchema, profile: Profile) -> None:
+    for spec in schema.inputs:
+        feature = profile.feature(spec.name)
+        if feature is None:
+            raise ModelLoadError(
+                f"{PROFILE_FILE}: no feature {spec.name!r}, an input of the schema"
+            )
+        if feature.kind != spec.type:
+            raise ModelLoadError(
+                f"{PROFILE_FILE}: feature {spec.name!r} is {feature.kind}, "
+                f"the schema says {spec.type}"
+            )
+
+
+def _check_classes(schema: ModelSchema, runtime: Runtime) -> None:
+    declared = schema.output.classes
+    classes = runtime.classes
+    if declared is None or classes is None:
+        return
+    if [str(label) for label in declared] != [str(label) for label in classes.tolist()]:
+        raise ModelLoadError(
+            f"{SCHEMA_FILE}: output.classes {declared} differ from the model's classes "
+            f"{classes.tolist()}"
+        )
+
+
+def load_model_dir(directory: Path, model_format: ArtifactFormat) -> LoadedModel:
+    """Read schema, profile and model from `directory`, checking that they agree."""
+    schema = _read_json_model(directory / SCHEMA_FILE, ModelSchema)
+    profile = _read_json_model(directory / PROFILE_FILE, Profile)
+    _check_profile(schema, profile)
+    path = directory / model_file_name(model_format)
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: missing (model format {model_format})")
+    runtime: Runtime
+    if model_format is ArtifactFormat.ONNX:
+        runtime = OnnxRuntime(path, schema)
+    else:
+        try:
+            estimator = joblib.load(path)
+        except Exception as error:  # a pickle can fail in any way; say which file
+            raise ModelLoadError(f"{path}: cannot load it: {error!r}") from None
+        kind = ForestRuntime if ForestRuntime.fits(estimator, schema) else JoblibRuntime
+        runtime = kind(estimator, schema)
+    _check_classes(schema, runtime)
+    return LoadedModel(schema=schema, profile=profile, runtime=runtime)
+
+
+def save_model_dir(
+    directory: Path,
+    estimator: Any,
+    schema: ModelSchema,
+    training: pd.DataFrame,
+    *,
+    target: str | None = None,
+    bins: int = DEFAULT_BINS,
+) -> None:
+    """Write a joblib model directory: the estimator, its schema, and a profile of `training`.
+
+    `training` holds the schema's inputs (and the target column, if named, which is
+    profiled as the target rather than as a feature).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    joblib.dump(estimator, directory / model_file_name(ArtifactFormat.SKLEARN))
+    (directory / SCHEMA_FILE).write_text(schema.model_dump_json(indent=2, exclude_none=True))
+    columns = [spec.name for spec in schema.inputs] + ([target] if target is not None else [])
+    profile = build_profile(
+        training[columns],
+        bins=bins,
+        categorical=[spec.name for spec in schema.categorical]
+        + (
+            [target]
+            if target is not None and schema.output.type is OutputKind.CLASSIFICATION
+            else []
+        ),
+        target=target,
+    )
+    (directory / PROFILE_FILE).write_text(profile.model_dump_json(indent=2))

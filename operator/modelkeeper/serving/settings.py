@@ -1,0 +1,72 @@
+"""The scoring server's settings: one pydantic class, read from MODELKEEPER_* variables and flags.
+
+The operator sets environment variables; a person at a terminal passes flags.
+`modelkeeper.envflags` derives both from this field list, so a setting exists in
+exactly one place: field `max_batch_size` is `MODELKEEPER_MAX_BATCH_SIZE` and
+`--max-batch-size`, and a flag wins over the variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelkeeper.api.model import ArtifactFormat
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ServerSettings(BaseModel):
+    """Everything one `modelkeeper serve` is configured with (docs/serving.md lists them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model_dir: Path = Field(
+        Path("/model"), description="directory with the model file, schema.json and profile.json"
+    )
+    model_name: str = Field(
+        "model",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="the model family: the name in /v2/models/NAME and the `model` metric label",
+    )
+    model_version: str = Field("1", min_length=1, description="the version label and V2 version")
+    model_format: ArtifactFormat = Field(ArtifactFormat.SKLEARN, description="how to load the file")
+    deployment: str = Field("", description="the `deployment` metric label")
+    role: str = Field("stable", description="the `role` metric label: stable, canary or shadow")
+    host: str = Field("0.0.0.0", description="address to listen on")
+    http_port: int = Field(8080, ge=0, le=65535, description="HTTP port; 0 picks a free one")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="serve /metrics on this port instead of the HTTP port"
+    )
+    workers: int = Field(1, ge=1, le=64, description="worker processes sharing the port")
+    max_batch_size: int = Field(64, ge=1, description="most rows scored in one model call")
+    max_batch_wait_ms: float = Field(
+        0.0, ge=0, le=1000, description="how long a batch that is not full waits for more requests"
+    )
+    max_body_bytes: int = Field(4 << 20, ge=1024, description="larger request bodies get 413")
+    payload_log: str | None = Field(
+        None, description="log sampled requests as JSON lines to this file, or - for stdout"
+    )
+    payload_log_sample: float = Field(0.1, ge=0, le=1, description="share of requests logged")
+    feedback_capacity: int = Field(
+        100_000, ge=0, description="predictions held per worker for ground-truth feedback"
+    )
+    feedback_ttl_seconds: float = Field(
+        3600.0, ge=0, description="how long a prediction waits for its feedback"
+    )
+    drift_counting: bool = Field(True, description="count input features into profile bins")
+    artifact_uri: str | None = Field(
+        None, description="fetch the model file from here (file, http, https, s3, gs) at start"
+    )
+    artifact_sha256: Sha256Hex | None = Field(
+        None, description="refuse to start unless the fetched file has this SHA-256"
+    )
+    shutdown_timeout_seconds: float = Field(
+        30.0, ge=0, description="on SIGTERM, how long requests in flight may take to finish"
+    )
+
+    @property
+    def max_batch_wait_seconds(self) -> float:
+        return self.max_batch_wait_ms / 1000

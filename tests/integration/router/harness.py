@@ -1,0 +1,160 @@
+"""What the router's tests share: real processes (fake V2 backends, `modelkeeper route`
+itself) and the documents they send.
+
+Each process runs on a free loopback port with its own log, and is stopped by its own
+PID when the test ends (the `launch` fixture in conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.ground.processes import Component, free_port
+
+FAKE_BACKEND = Path(__file__).with_name("fake_v2_backend.py")
+MODEL = "iris"
+
+
+@dataclass
+class RouterProcess:
+    """A running router: its URL, its config file (rewrite it to reload) and its process."""
+
+    url: str
+    config_path: Path
+    component: Component
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        self.config_path.write_bytes(orjson.dumps(config))
+
+    def metric(self, name: str, **labels: str) -> float:
+        """The sum of the router's samples of `name` whose labels include `labels`."""
+        return scraped(self.url, name, **labels)
+
+
+def scraped(url: str, name: str, **labels: str) -> float:
+    """The sum of the samples of `name` at `url`/metrics whose labels include `labels`."""
+    text = requests.get(f"{url}/metrics", timeout=10).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+class Launcher:
+    """Starts processes for one test and stops them all at its end."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self.components: list[Component] = []
+
+    def backend(
+        self, name: str, threshold: float = 0.5, delay_ms: float = 0, host: str = "127.0.0.1"
+    ) -> dict[str, Any]:
+        """Start a fake V2 backend; return it as a static endpoint of the routing config."""
+        port = free_port(host)
+        argv = [sys.executable, str(FAKE_BACKEND), "--port", str(port), "--name", name]
+        argv += ["--threshold", str(threshold), "--delay-ms", str(delay_ms), "--host", host]
+        self._start(name, argv, f"http://{host}:{port}/v2/health/ready")
+        return {"host": host, "port": port}
+
+    def scoring_server(self, name: str, model_dir: Path, role: str = "stable") -> dict[str, Any]:
+        """Start a real scoring server (`modelkeeper serve`); return it as a static endpoint."""
+        port = free_port()
+        argv = [sys.executable, "-m", "modelkeeper.cli", "serve", "--model-dir", str(model_dir)]
+        argv += ["--model-name", MODEL, "--model-version", name, "--role", role]
+        argv += ["--host", "127.0.0.1", "--http-port", str(port), "--workers", "1"]
+        self._start(name, argv, f"http://127.0.0.1:{port}/v2/health/ready")
+        return {"host": "127.0.0.1", "port": port}
+
+    def router(self, config: dict[str, Any], *flags: str) -> RouterProcess:
+        """Start `modelkeeper route` with `config`, once it answers its liveness probe."""
+        config_path = self._workdir / "routing.json"
+        config_path.write_bytes(orjson.dumps(config))
+        port = free_port()
+        argv = [sys.executable, "-m", "modelkeeper.cli", "route", "--config", str(config_path)]
+        argv += [
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(port),
+            "--reload-interval-seconds",
+            "0.2",
+        ]
+        argv += flags
+        url = f"http://127.0.0.1:{port}"
+        component = self._start("router", argv, f"{url}/v2/health/live")
+        return RouterProcess(url, config_path, component)
+
+    def _start(self, name: str, argv: Sequence[str], probe: str) -> Component:
+        component = Component(name, argv, self._workdir / f"{name}.log")
+        component.start()
+        self.components.append(component)
+        component.wait_until(lambda: requests.get(probe, timeout=1).ok, timeout=30)
+        return component
+
+    def stop_all(self) -> None:
+        for component in reversed(self.components):
+            component.stop()
+
+
+def routing_config(
+    *backends: dict[str, Any], mirror_percent: float = 0, **extra: Any
+) -> dict[str, Any]:
+    """A routing config document for MODEL."""
+    return {"model": MODEL, "backends": list(backends), "mirror_percent": mirror_percent, **extra}
+
+
+def backend(name: str, role: str, *endpoints: dict[str, Any], weight: int = 0) -> dict[str, Any]:
+    """One backend of a routing config, with static endpoints."""
+    return {"name": name, "role": role, "weight": weight, "endpoints": list(endpoints)}
+
+
+def v2_request(values: Sequence[float], request_id: str | None = None) -> dict[str, Any]:
+    """A V2 inference body with one input, a value per row."""
+    body: dict[str, Any] = {
+        "inputs": [{"name": "x", "shape": [len(values)], "datatype": "FP64", "data": list(values)}]
+    }
+    if request_id is not None:
+        body["id"] = request_id
+    return body
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a client got back: status, headers (lower-case names) and parsed JSON body."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+    seconds: float
+
+
+async def send_all(
+    url: str, bodies: Sequence[dict[str, Any]], concurrency: int = 16
+) -> list[Answer]:
+    """POST every body to `url`, `concurrency` at a time; answers in the order of the bodies."""
+    gate = asyncio.Semaphore(concurrency)
+    loop = asyncio.get_running_loop()
+
+    async def send(session: aiohttp.ClientSession, body: dict[str, Any]) -> Answer:
+        async with gate:
+            started = loop.time()
+            async with session.post(url, data=orjson.dumps(body)) as response:
+                payload = orjson.loads(await response.read())
+                headers = {name.lower(): value for name, value in response.headers.items()}
+                return Answer(response.status, headers, payload, loop.time() - started)
+
+    async with aiohttp.ClientSession() as session:
+        return await asyncio.gather(*(send(session, body) for body in bodies))

@@ -1,0 +1,218 @@
+"""What the serving tests share: model directories trained here, and real server processes.
+
+Models are small and trained at test time on scikit-learn's bundled datasets, so
+nothing is downloaded. Each server is a real `modelkeeper serve` process on a free
+loopback port with its own log, stopped by its own PID at the end of the test.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+from modelkeeper.serving.runtime import save_model_dir
+from modelkeeper.serving.schema import ModelSchema
+from tests.ground.processes import Component, free_port
+
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+REGIONS = ["north", "south", "east"]
+
+
+def iris_frame() -> pd.DataFrame:
+    frame: pd.DataFrame = load_iris(as_frame=True).frame
+    frame.columns = [*IRIS_FEATURES, "target"]
+    return frame
+
+
+def numeric_schema(features: list[str], output: str) -> ModelSchema:
+    return ModelSchema.model_validate(
+        {
+            "inputs": [{"name": name, "type": "numeric"} for name in features],
+            "output": {"type": output},
+        }
+    )
+
+
+def write_iris(directory: Path, estimator: Any) -> Path:
+    """Fit `estimator` on iris's four numeric features and write its model directory."""
+    frame = iris_frame()
+    estimator.fit(frame[IRIS_FEATURES].to_numpy(), frame["target"])
+    schema = numeric_schema(IRIS_FEATURES, "classification")
+    save_model_dir(directory, estimator, schema, frame, target="target")
+    return directory
+
+
+def write_iris_forest(directory: Path) -> Path:
+    """A 20-tree random forest on iris: numeric inputs, three integer classes."""
+    return write_iris(directory, RandomForestClassifier(n_estimators=20, random_state=0))
+
+
+def write_iris_regions(directory: Path) -> Path:
+    """A logistic regression over iris plus a categorical `region`, fitted on a DataFrame."""
+    frame = iris_frame()
+    frame.insert(4, "region", np.array(REGIONS)[np.arange(len(frame)) % 3])
+    frame["target"] = np.array(["setosa", "versicolor", "virginica"])[frame["target"]]
+    features = [*IRIS_FEATURES, "region"]
+    model = make_pipeline(
+        ColumnTransformer([("region", OneHotEncoder(), ["region"])], remainder="passthrough"),
+        LogisticRegression(max_iter=1000),
+    ).fit(frame[features], frame["target"])
+    schema = ModelSchema.model_validate(
+        {
+            "inputs": [
+                *({"name": name, "type": "numeric"} for name in IRIS_FEATURES),
+                {"name": "region", "type": "categorical", "categories": REGIONS},
+            ],
+            "output": {"type": "classification", "classes": ["setosa", "versicolor", "virginica"]},
+        }
+    )
+    save_model_dir(directory, model, schema, frame, target="target")
+    return directory
+
+
+def write_diabetes_forest(directory: Path) -> Path:
+    """A 10-tree random forest regressor on diabetes; its profile has target bins."""
+    frame = load_diabetes(as_frame=True).frame
+    features = [column for column in frame.columns if column != "target"]
+    forest = RandomForestRegressor(n_estimators=10, random_state=0)
+    forest.fit(frame[features].to_numpy(), frame["target"])
+    save_model_dir(
+        directory, forest, numeric_schema(features, "regression"), frame, target="target"
+    )
+    return directory
+
+
+def v2_body(rows: list[list[float]], request_id: str | None = None, **extra: Any) -> dict[str, Any]:
+    """A V2 request with one [rows, features] FP64 tensor."""
+    body: dict[str, Any] = {
+        "inputs": [
+            {
+                "name": "input-0",
+                "shape": [len(rows), len(rows[0])],
+                "datatype": "FP64",
+                "data": rows,
+            }
+        ],
+        **extra,
+    }
+    if request_id is not None:
+        body["id"] = request_id
+    return body
+
+
+@dataclass
+class Server:
+    """A running `modelkeeper serve`: its base URL, model name and process."""
+
+    url: str
+    model: str
+    component: Component
+
+    def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
+        return requests.post(f"{self.url}{path}", json=body, timeout=30, **kwargs)
+
+    def infer(self, body: Any, **kwargs: Any) -> requests.Response:
+        return self.post(f"/v2/models/{self.model}/infer", body, **kwargs)
+
+    def feedback(self, request_id: str, labels: list[Any]) -> requests.Response:
+        return self.post(f"/v2/models/{self.model}/feedback", {"id": request_id, "labels": labels})
+
+    def metric(self, name: str, path: str = "/metrics", **labels: str) -> float:
+        """The sum of the samples of `name` whose labels include `labels` (0 when none)."""
+        total: float = sum(
+            sample.value
+            for sample in self.samples(path)
+            if sample.name == name and labels.items() <= sample.labels.items()
+        )
+        return total
+
+    def samples(self, path: str = "/metrics") -> list[Any]:
+        text = requests.get(f"{self.url}{path}", timeout=10).text
+        return [
+            sample for family in text_string_to_metric_families(text) for sample in family.samples
+        ]
+
+
+class ServerLauncher:
+    """Starts `modelkeeper serve` processes for one test and stops them all at its end."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self._running: list[Component] = []
+
+    def command(self, model_dir: Path, model: str, port: int, *flags: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "modelkeeper.cli",
+            "serve",
+            "--model-dir",
+            str(model_dir),
+            "--model-name",
+            model,
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(port),
+            *flags,
+        ]
+
+    def start(
+        self, model_dir: Path, model: str, *flags: str, env: dict[str, str] | None = None
+    ) -> Server:
+        """Start a server and wait until it is ready."""
+        port = free_port()
+        name = f"serve-{model}-{len(self._running)}"
+        component = Component(
+            name, self.command(model_dir, model, port, *flags), self._workdir / f"{name}.log", env
+        )
+        component.start()
+        self._running.append(component)
+        server = Server(f"http://127.0.0.1:{port}", model, component)
+        component.wait_until(
+            lambda: requests.get(f"{server.url}/v2/health/ready", timeout=1).ok, timeout=60
+        )
+        return server
+
+    def stop_all(self) -> None:
+        for component in self._running:
+            component.stop()
+
+
+class PickyClassifier(LogisticRegression):  # type: ignore[misc]
+    """A classifier that raises on a sepal length above 7, to show how model errors surface."""
+
+    def predict(self, X: Any) -> Any:  # noqa: N803 (scikit-learn's name)
+        if np.any(np.asarray(X)[:, 0] > 7):
+            raise ValueError("sepal_length above 7 is outside this model's domain")
+        return super().predict(X)
+
+
+def write_iris_picky(directory: Path) -> Path:
+    return write_iris(directory, PickyClassifier(max_iter=1000))
+
+
+class SleepyClassifier(LogisticRegression):  # type: ignore[misc]
+    """A classifier that takes a second per call, to keep requests in flight."""
+
+    def predict(self, X: Any) -> Any:  # noqa: N803 (scikit-learn's name)
+        time.sleep(1.0)
+        return super().predict(X)
+
+
+def write_iris_sleepy(directory: Path) -> Path:
+    return write_iris(directory, SleepyClassifier(max_iter=1000))
