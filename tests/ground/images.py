@@ -15,6 +15,10 @@ from pathlib import Path
 
 _PYTHON = sys.executable
 _VENV_BIN = Path(_PYTHON).parent
+_MODELKEEPER = str(_VENV_BIN / "modelkeeper")
+
+# The model directory "inside" the test model image: a test writes a model there first.
+TEST_MODEL_IMAGE_DIR = Path(__file__).resolve().parents[2] / ".ground" / "test-model-image"
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,15 @@ IMAGES: dict[str, Image] = {
         entrypoint=(_PYTHON, "-m", "tests.ground.testbox"),
         cmd=("http",),
         env={"TESTBOX_HOST": "{pod_ip}"},
+    ),
+    # The one Modelkeeper image (operator, scoring server, router); pods set
+    # MODELKEEPER_HOST from status.podIP themselves, as on a real cluster.
+    "ghcr.io/modelkeeper/modelkeeper": Image(entrypoint=(_MODELKEEPER,), cmd=("serve",)),
+    # A model image built FROM it, with its model directory baked in.
+    "ghcr.io/modelkeeper/test-model": Image(
+        entrypoint=(_MODELKEEPER,),
+        cmd=("serve",),
+        env={"MODELKEEPER_MODEL_DIR": str(TEST_MODEL_IMAGE_DIR)},
     ),
 }
 
