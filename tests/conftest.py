@@ -18,6 +18,7 @@ import pytest
 
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl, start_node_agent
+from tests.ground.polling import eventually
 from tests.ground.processes import Component, log_tail
 from tests.ground.prometheus import Prometheus
 
@@ -75,6 +76,32 @@ def prometheus(
     _running.append(server.component)
     yield server
     server.stop()
+
+
+REPO = Path(__file__).resolve().parents[1]
+CRDS = REPO / "crds"
+PLURALS = ("models", "deployments", "driftmonitors", "retrainpolicies")
+
+
+@pytest.fixture(scope="session")
+def crds(control_plane: ControlPlane) -> Path:
+    """Server-side apply crds/ once, and wait until the API server and kubectl both know them."""
+    control_plane.kubectl("apply", "--server-side", "-f", str(CRDS))
+    control_plane.kubectl(
+        "wait",
+        "--for=condition=Established",
+        *(f"crd/{plural}.modelkeeper.io" for plural in PLURALS),
+        "--timeout=60s",
+    )
+
+    def discovered() -> bool:
+        listed = control_plane.kubectl(
+            "api-resources", "--api-group=modelkeeper.io", "-o", "name", check=False
+        ).stdout.split()
+        return sorted(listed) == sorted(f"{plural}.modelkeeper.io" for plural in PLURALS)
+
+    eventually(discovered, 30, "kubectl discovers the four modelkeeper.io kinds")
+    return CRDS
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from modelkeeper import __version__
 from modelkeeper import profile_cli as profile_command
 from modelkeeper.api import crdgen as crdgen_command
+from modelkeeper.controller import command as run_command
 from modelkeeper.router import command as route_command
 from modelkeeper.serving import cli as serve_command
 
@@ -22,6 +23,7 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 # Modules that contribute subcommands, in the order `--help` lists them.
 COMMANDS: tuple[Register, ...] = (
+    run_command.register,
     route_command.register,
     serve_command.register,
     profile_command.register,

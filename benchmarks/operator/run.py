@@ -1,0 +1,243 @@
+"""Operator scale: N Models and N Deployments created at once, Modelkeeper against kopf's floor.
+
+On a fresh control plane of the test ground (no node agent: pods stay Pending, so this
+measures the operator, not the pods), for each operator in turn, in its own namespace:
+
+- modelkeeper: `modelkeeper run`, which for every Deployment applies the version's
+  apps/v1 Deployment and Service, the router's Deployment, Service, ServiceAccount,
+  Role, RoleBinding and ConfigMap, and writes the status of every Deployment and Model;
+- floor: a bare kopf operator (floor.py) whose handler creates one ConfigMap per object.
+
+Measured: the time from the first `kubectl apply` until every Deployment has all its
+owned objects and a status (floor: until every object has its ConfigMap), the reconcile
+(handler) duration p50 and p99, and the operator's peak RSS (VmHWM).
+
+    python -m benchmarks.operator.run --size 200     # by hand, from the repository root
+    python -m benchmarks.operator.run --size 20      # CI
+
+Prints a markdown table for docs/benchmarks.md and writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.ground.controlplane import ControlPlane
+from tests.ground.processes import Component, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+MODELKEEPER = str(Path(sys.executable).parent / "modelkeeper")
+CHUNK = 25
+APPROVAL = {"by": "bench@example.com", "at": "2026-01-01T00:00:00Z"}
+
+
+@dataclass
+class Result:
+    operator: str
+    size: int
+    seconds_to_converge: float
+    reconcile_p50_ms: float
+    reconcile_p99_ms: float
+    peak_rss_mib: float
+
+
+def manifests(indices: range) -> str:
+    """A Model (approved, artifact form) and a Deployment tracking its family, per index."""
+    objects: list[dict[str, object]] = []
+    for index in indices:
+        family = f"family-{index}"
+        objects.append(
+            {
+                "apiVersion": "modelkeeper.io/v1alpha1",
+                "kind": "Model",
+                "metadata": {"name": f"{family}-1"},
+                "spec": {
+                    "name": family,
+                    "version": "1",
+                    "artifact": {"uri": "https://models.example.com/m.joblib", "format": "sklearn"},
+                    "governance": {"approval": APPROVAL},
+                },
+            }
+        )
+        objects.append(
+            {
+                "apiVersion": "modelkeeper.io/v1alpha1",
+                "kind": "Deployment",
+                "metadata": {"name": family},
+                "spec": {"model": {"name": family}},
+            }
+        )
+    return yaml.safe_dump_all(objects)
+
+
+WATCHED = (
+    "deployments.apps,services,configmaps,serviceaccounts,roles,rolebindings,"
+    "deployments.modelkeeper.io"
+)
+
+
+def listing(plane: ControlPlane, namespace: str) -> list[dict[str, Any]]:
+    """Everything either operator creates, in one kubectl call (so polling costs both the same)."""
+    found = plane.kubectl("get", WATCHED, "-n", namespace, "-o", "json")
+    items: list[dict[str, Any]] = json.loads(found.stdout)["items"]
+    return items
+
+
+def converged_modelkeeper(plane: ControlPlane, namespace: str, size: int) -> bool:
+    """Every Deployment has a phase, and every owned object exists."""
+    expected = {
+        "Deployment": 3 * size,  # a version's and the router's apps/v1 Deployments, and ours
+        "Service": 2 * size,
+        "ConfigMap": size,
+        "ServiceAccount": size,
+        "Role": size,
+        "RoleBinding": size,
+    }
+    found: Counter[str] = Counter()
+    phases = 0
+    for item in listing(plane, namespace):
+        if item["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "modelkeeper":
+            found[item["kind"]] += 1
+        elif item["apiVersion"].startswith("modelkeeper.io/"):
+            found[item["kind"]] += 1
+            phases += bool(item.get("status", {}).get("phase"))
+    return phases == size and all(found[kind] >= wanted for kind, wanted in expected.items())
+
+
+def converged_floor(plane: ControlPlane, namespace: str, size: int) -> bool:
+    """Every Model and Deployment has its ConfigMap."""
+    names: list[str] = [item["metadata"]["name"] for item in listing(plane, namespace)]
+    return sum(name.startswith(("model-", "deployment-")) for name in names) >= 2 * size
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for {pid}")
+
+
+def histogram_quantiles(metrics: str, kind: str) -> tuple[float, float]:
+    """p50 and p99 of the reconcile histogram, interpolated within buckets as PromQL does."""
+    buckets: list[tuple[float, float]] = []
+    prefix = f'modelkeeper_operator_reconcile_duration_seconds_bucket{{kind="{kind}",le="'
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            bound, value = line[len(prefix) :].split('"} ')
+            buckets.append((float(bound), float(value)))
+    total = buckets[-1][1]
+
+    def quantile(q: float) -> float:
+        rank, lower, below = q * total, 0.0, 0.0
+        for bound, cumulative in buckets:
+            if cumulative >= rank:
+                if bound == float("inf"):
+                    return lower
+                return lower + (bound - lower) * (rank - below) / max(cumulative - below, 1e-9)
+            lower, below = bound, cumulative
+        return lower
+
+    return quantile(0.5), quantile(0.99)
+
+
+def measure(plane: ControlPlane, name: str, size: int, workdir: Path) -> Result:
+    namespace = f"bench-{name}"
+    plane.kubectl("create", "namespace", namespace)
+    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "PYTHONPATH": str(REPO)}
+    metrics_port = free_port()
+    durations_file = workdir / f"{name}-durations.json"
+    if name == "modelkeeper":
+        argv = [
+            MODELKEEPER,
+            "run",
+            f"--namespaces={namespace}",
+            "--host=127.0.0.1",
+            f"--metrics-port={metrics_port}",
+            "--liveness-port=0",
+        ]
+    else:
+        argv = [sys.executable, str(Path(__file__).with_name("floor.py")), namespace]
+        env["FLOOR_DURATIONS"] = str(durations_file)
+    component = Component(name, argv, workdir / f"{name}.log", env=env)
+    component.start()
+    try:
+        time.sleep(3)  # the operator has listed the (empty) namespace
+        converged = converged_modelkeeper if name == "modelkeeper" else converged_floor
+        started = time.monotonic()
+        for chunk in range(0, size, CHUNK):  # one kubectl call per chunk stays within its timeout
+            batch = manifests(range(chunk, min(size, chunk + CHUNK)))
+            plane.kubectl("create", "-n", namespace, "-f", "-", input=batch)
+        while not converged(plane, namespace, size):
+            if time.monotonic() - started > 600:
+                raise RuntimeError(f"{name} did not converge in 600 s; log: {component.log}")
+            time.sleep(0.5)
+        seconds = time.monotonic() - started
+        time.sleep(2)
+        rss = peak_rss_mib(component.pid)
+        if name == "modelkeeper":
+            url = f"http://127.0.0.1:{metrics_port}/metrics"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                p50, p99 = histogram_quantiles(response.read().decode(), "Deployment")
+    finally:
+        component.stop()
+    if name != "modelkeeper":
+        durations = sorted(json.loads(durations_file.read_text()))
+        p50 = statistics.median(durations)
+        p99 = durations[min(len(durations) - 1, int(0.99 * len(durations)))]
+    plane.kubectl("delete", "namespace", namespace, "--wait=false")
+    return Result(
+        name, size, round(seconds, 1), round(p50 * 1000, 1), round(p99 * 1000, 1), round(rss, 1)
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", type=int, default=200, help="Models and Deployments each")
+    parser.add_argument("--json", type=Path, default=Path("operator-benchmark.json"))
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="modelkeeper-operator-bench-"))
+    plane = ControlPlane.start(workdir / "control-plane")
+    try:
+        plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+        plane.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "crd/deployments.modelkeeper.io",
+            "crd/models.modelkeeper.io",
+            "--timeout=60s",
+        )
+        results = [measure(plane, name, args.size, workdir) for name in ("modelkeeper", "floor")]
+    finally:
+        plane.stop()
+    mk, floor = results
+    print("| operator | objects | converged (s) | reconcile p50 (ms) | p99 (ms) | peak RSS (MiB) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for result in results:
+        print(
+            f"| {result.operator} | {result.size} Models + {result.size} Deployments | "
+            f"{result.seconds_to_converge} | {result.reconcile_p50_ms} | "
+            f"{result.reconcile_p99_ms} | {result.peak_rss_mib} |"
+        )
+    ratio = mk.seconds_to_converge / floor.seconds_to_converge
+    print(f"\nratio (modelkeeper / floor), time to converge: {ratio:.2f}")
+    args.json.write_text(json.dumps([asdict(result) for result in results], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""The kopf handlers: thin. Indices hold the objects, events queue keys, workers reconcile.
+
+No handler here writes to the object it is called for (no kopf progress or diff-base
+annotations, no finalizers): the operator writes only status, Events and the objects it
+owns, so a manifest applied twice changes nothing and deleting a Deployment never waits
+for the operator. Decisions live in the pure modules; `reconcile` does the writing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from modelkeeper.api.base import GROUP, VERSION
+from modelkeeper.controller import builders, metrics
+from modelkeeper.controller.cache import Cache
+from modelkeeper.controller.reconcile import Reconciler
+from modelkeeper.controller.settings import OperatorSettings
+from modelkeeper.controller.workqueue import Key, WorkQueue
+from modelkeeper.kube.client import ApiError, KubeClient
+from modelkeeper.kube.connection import connect
+
+log = logging.getLogger("modelkeeper.controller")
+
+MODEL = "Model"
+DEPLOYMENT = "Deployment"
+MAX_BACKOFF_SECONDS = 60.0
+CONFLICT_RETRY_SECONDS = 0.2
+
+
+@dataclass
+class Operator:
+    """The running operator: its client, queue and workers; the reconciler once indices exist.
+
+    kopf gives each object a shallow copy of the operator's memo, so this one object,
+    made at startup, is what every handler shares.
+    """
+
+    settings: OperatorSettings
+    client: KubeClient
+    pod_monitor: bool
+    reconciler: Reconciler | None = None
+    queue: WorkQueue = field(default_factory=WorkQueue)
+    failures: dict[Key, int] = field(default_factory=dict)
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def attach(self, indices: Mapping[str, Any]) -> Reconciler:
+        """On the first event (kopf hands out indices only to handlers), start the workers."""
+        if self.reconciler is None:
+            cache = Cache(
+                models=indices["models"],
+                model_families=indices["model_families"],
+                deployments=indices["deployments"],
+                deployment_families=indices["deployment_families"],
+            )
+            self.reconciler = Reconciler(
+                self.client, self.settings, cache, metrics.DeploymentGauges(), self.pod_monitor
+            )
+            self.workers = [
+                asyncio.create_task(self._work(self.reconciler), name=f"reconcile-{index}")
+                for index in range(self.settings.workers)
+            ]
+        return self.reconciler
+
+    def wake_family(self, namespace: str, family: str, deployments: bool = True) -> None:
+        """Queue the family's Models (their servedBy may change) and, if asked, its Deployments."""
+        assert self.reconciler is not None
+        cache = self.reconciler.cache
+        for body in cache.family_models(namespace, family):
+            self.queue.add((MODEL, namespace, body["metadata"]["name"]))
+        if deployments:
+            for name in cache.family_deployments(namespace, family):
+                self.queue.add((DEPLOYMENT, namespace, name))
+
+    async def _work(self, reconciler: Reconciler) -> None:
+        while True:
+            key = await self.queue.get()
+            try:
+                await self._reconcile(reconciler, key)
+            finally:
+                self.queue.done(key)
+
+    async def _reconcile(self, reconciler: Reconciler, key: Key) -> None:
+        kind, namespace, name = key
+        metrics.RECONCILIATIONS.labels(kind).inc()
+        wake: float | None = None
+        try:
+            with metrics.DURATION.labels(kind).time():
+                if kind == DEPLOYMENT:
+                    wake, family = await reconciler.deployment(namespace, name)
+                    self.wake_family(namespace, family, deployments=False)
+                else:
+                    await reconciler.model(namespace, name)
+        except ApiError as error:
+            if error.status != 409:
+                self._retry_later(key, kind)
+                return
+            log.info("%s %s/%s changed meanwhile; reconciling again", kind, namespace, name)
+            wake = CONFLICT_RETRY_SECONDS
+        except Exception:  # any failure is retried with backoff; the operator never dies of one
+            self._retry_later(key, kind)
+            return
+        self.failures.pop(key, None)
+        resync = self.settings.resync_seconds * random.uniform(0.9, 1.1)
+        self.queue.add_after(key, min(wake, resync) if wake is not None else resync)
+
+    def _retry_later(self, key: Key, kind: str) -> None:
+        metrics.ERRORS.labels(kind).inc()
+        attempt = self.failures.get(key, 0) + 1
+        self.failures[key] = attempt
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2**attempt) * random.uniform(0.8, 1.2)
+        log.exception("reconcile of %s %s/%s failed; retry in %.1fs", *key, delay)
+        self.queue.add_after(key, delay)
+
+
+@kopf.on.startup()
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Connect, look for the monitoring CRDs, serve metrics."""
+    operator_settings: OperatorSettings = memo.settings
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 300
+    client = KubeClient(connect())
+    pod_monitor = await client.serves("monitoring.coreos.com/v1")
+    if operator_settings.metrics_port:
+        start_http_server(operator_settings.metrics_port, addr=operator_settings.host)
+    memo.operator = Operator(operator_settings, client, pod_monitor)
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    operator: Operator = memo.operator
+    for worker in operator.workers:
+        worker.cancel()
+    await asyncio.gather(*operator.workers, return_exceptions=True)
+    await operator.client.close()
+
+
+@kopf.index(GROUP, VERSION, "models")
+def models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace or "", name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "models")
+def model_families(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+    return {(namespace or "", spec.get("name", "")): name}
+
+
+@kopf.index(GROUP, VERSION, "deployments")
+def deployments(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace or "", name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "deployments")
+def deployment_families(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[Any, Any]:
+    return {(namespace or "", spec.get("model", {}).get("name", "")): name}
+
+
+@kopf.on.event(GROUP, VERSION, "deployments")
+async def deployment_event(
+    namespace: str | None, name: str, memo: kopf.Memo, **indices: Any
+) -> None:
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    operator.queue.add((DEPLOYMENT, namespace or "", name))
+
+
+@kopf.on.event(GROUP, VERSION, "models")
+async def model_event(
+    namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **indices: Any
+) -> None:
+    """A version appeared, changed or went: look at it and at its family's Deployments."""
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    operator.queue.add((MODEL, namespace or "", name))
+    operator.wake_family(namespace or "", spec.get("name", ""))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={builders.MANAGED_BY: builders.MANAGER})
+async def child_event(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **indices: Any
+) -> None:
+    """A scoring server's readiness changed (or it went away): look at its owner again."""
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    owner = labels.get(builders.DEPLOYMENT_LABEL)
+    if owner:
+        operator.queue.add((DEPLOYMENT, namespace or "", owner))

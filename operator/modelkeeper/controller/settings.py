@@ -1,0 +1,68 @@
+"""The settings of `modelkeeper run`: one pydantic class, read from MODELKEEPER_* and flags.
+
+`modelkeeper.envflags` turns the fields into flags and variables: field `default_image`
+is `--default-image` and `MODELKEEPER_DEFAULT_IMAGE`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from modelkeeper import __version__
+
+
+class LogFormat(StrEnum):
+    """JSON lines for machines, plain text for people."""
+
+    JSON = "json"
+    TEXT = "text"
+
+
+def _comma_separated(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class OperatorSettings(BaseModel):
+    """Everything `modelkeeper run` can be told."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    namespaces: Annotated[list[str], BeforeValidator(_comma_separated)] = Field(
+        default_factory=list,
+        description="namespaces to watch, comma-separated; empty watches all",
+    )
+    default_image: str = Field(
+        f"ghcr.io/modelkeeper/modelkeeper:{__version__}",
+        min_length=1,
+        description="image of the scoring servers of artifact Models, and of the router",
+    )
+    prometheus_url: str = Field(
+        "http://prometheus:9090", description="Prometheus, for rollout analysis"
+    )
+    log_format: LogFormat = Field(LogFormat.TEXT, description="json or text")
+    host: str = Field("0.0.0.0", description="address for the metrics and liveness endpoints")
+    metrics_port: int = Field(8080, ge=0, le=65535, description="port of /metrics; 0 turns it off")
+    liveness_port: int = Field(8081, ge=0, le=65535, description="port of /healthz; 0: off")
+    peering: str | None = Field(
+        None,
+        description="kopf peering name for high availability (one active replica); "
+        "unset runs standalone",
+    )
+    progress_deadline_seconds: float = Field(
+        600.0, gt=0, description="how long a new version may take to become ready"
+    )
+    drain_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="how long the old version runs after the router switched away from it "
+        "(the router's config file must be refreshed first)",
+    )
+    resync_seconds: float = Field(
+        60.0, gt=0, description="how often every object is reconciled even without a change"
+    )
+    workers: int = Field(8, ge=1, le=256, description="objects reconciled at once")

@@ -1,0 +1,246 @@
+"""The next status of a Deployment and of a Model, computed from what was observed.
+
+Pure: the handlers gather the spec, the plan, the observed readiness and the clock, and
+this module returns the whole next status, which is then written once. Conditions
+follow the Kubernetes convention: `lastTransitionTime` moves only when a condition's
+status changes, so an unchanged world writes an unchanged status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TypeVar
+
+from modelkeeper.api.conditions import Condition, ConditionStatus
+from modelkeeper.api.deployment import (
+    Candidate,
+    DeploymentConditionType,
+    DeploymentResource,
+    DeploymentStatus,
+    Phase,
+    VersionStatus,
+)
+from modelkeeper.api.model import (
+    ModelConditionType,
+    ModelResource,
+    ModelStatus,
+    Serving,
+    Stage,
+)
+from modelkeeper.api.types import ServingRole
+from modelkeeper.controller.rollout import Plan, Readiness, is_ready
+from modelkeeper.controller.selection import Selection, SelectionReason, approval_of
+
+T = TypeVar("T", bound=StrEnum)
+
+
+def get_condition(conditions: Sequence[Condition[T]], kind: T) -> Condition[T] | None:
+    return next((condition for condition in conditions if condition.type == kind), None)
+
+
+def set_condition(
+    conditions: Sequence[Condition[T]],
+    kind: T,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int | None,
+) -> list[Condition[T]]:
+    """The conditions with `kind` set; its transition time kept unless its status changes."""
+    previous = get_condition(conditions, kind)
+    since = previous.last_transition_time if previous and previous.status == status else now
+    updated = Condition[T](
+        type=kind,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=since,
+        observed_generation=generation,
+    )
+    return [c for c in conditions if c.type != kind] + [updated]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything a Deployment's next status is computed from."""
+
+    deployment: DeploymentResource
+    selection: Selection
+    plan: Plan
+    models: Mapping[str, str]
+    """The Model object's name of each version the plan names."""
+    observed: Mapping[str, Readiness]
+    replicas: int
+    now: datetime
+
+
+def _version(observation: Observation, version: str) -> VersionStatus:
+    readiness = observation.observed.get(version, Readiness(0, 0))
+    return VersionStatus(
+        version=version,
+        model=observation.models[version],
+        replicas=observation.replicas,
+        ready_replicas=readiness.ready,
+    )
+
+
+def _phase(observation: Observation) -> tuple[Phase, str]:
+    plan = observation.plan
+    selection = observation.selection
+    if plan.stable is None:
+        return Phase.PENDING, selection.message
+    stable_ready = is_ready(observation.observed.get(plan.stable), observation.replicas)
+    if plan.deadline_exceeded:
+        rolling = plan.candidate or plan.stable
+        return Phase.DEGRADED, (
+            f"version {rolling} did not become ready within the progress deadline: "
+            "look at its pods' events and logs"
+        )
+    if not stable_ready:
+        if plan.started is not None and plan.candidate is None:
+            return Phase.PROGRESSING, f"waiting for version {plan.stable} to become ready"
+        return Phase.DEGRADED, f"the stable version {plan.stable} is not ready"
+    if plan.candidate is not None:
+        return Phase.PROGRESSING, (
+            f"version {plan.candidate} starting; {plan.stable} serves until it is ready"
+        )
+    if selection.model is None and selection.reason is SelectionReason.MODEL_NOT_FOUND:
+        return Phase.DEGRADED, f"{selection.message}; version {plan.stable} keeps serving"
+    return Phase.HEALTHY, f"version {plan.stable} serves"
+
+
+def deployment_status(observation: Observation) -> DeploymentStatus:
+    """The whole next status of a Deployment."""
+    deployment, plan, now = observation.deployment, observation.plan, observation.now
+    previous = deployment.status
+    generation = deployment.metadata.generation
+    phase, message = _phase(observation)
+    true, false = ConditionStatus.TRUE, ConditionStatus.FALSE
+    stable_ready = plan.stable is not None and (
+        observation.observed.get(plan.stable, Readiness(0, 0)).ready > 0
+    )
+
+    def condition(
+        conditions: list[Condition[DeploymentConditionType]],
+        kind: DeploymentConditionType,
+        holds: bool,
+        reason: str,
+        text: str,
+    ) -> list[Condition[DeploymentConditionType]]:
+        return set_condition(
+            conditions, kind, true if holds else false, reason, text, now, generation
+        )
+
+    conditions = list(previous.conditions)
+    conditions = condition(
+        conditions,
+        DeploymentConditionType.AVAILABLE,
+        stable_ready,
+        "StableReady" if stable_ready else ("StableNotReady" if plan.stable else "NothingToServe"),
+        f"version {plan.stable} serves" if stable_ready else message,
+    )
+    progressing = phase is Phase.PROGRESSING
+    conditions = condition(
+        conditions,
+        DeploymentConditionType.PROGRESSING,
+        progressing,
+        "RollingOut"
+        if progressing
+        else ("ProgressDeadlineExceeded" if plan.deadline_exceeded else "RolloutComplete"),
+        message if progressing or plan.deadline_exceeded else "no rollout in progress",
+    )
+    unselected = observation.selection.model is None
+    degraded = phase is Phase.DEGRADED or (phase is Phase.PENDING and unselected)
+    if plan.deadline_exceeded:
+        degraded_reason = "ProgressDeadlineExceeded"
+    elif unselected:
+        degraded_reason = observation.selection.reason.value
+    else:
+        degraded_reason = "StableNotReady"
+    conditions = condition(
+        conditions,
+        DeploymentConditionType.DEGRADED,
+        degraded,
+        degraded_reason if degraded else "AsExpected",
+        message if degraded else "nothing is wrong",
+    )
+    waiting = observation.selection.waiting
+    conditions = condition(
+        conditions,
+        DeploymentConditionType.APPROVAL_REQUIRED,
+        waiting is not None,
+        "AwaitingApproval" if waiting is not None else "NothingWaiting",
+        f"Model {waiting.metadata.name} (version {waiting.spec.version}) waits for approval"
+        if waiting is not None
+        else "no newer version waits for approval",
+    )
+    candidate = None
+    if plan.candidate is not None:
+        base = _version(observation, plan.candidate)
+        candidate = Candidate(
+            **base.model_dump(), role=ServingRole.CANARY, since=plan.started or now
+        )
+    return DeploymentStatus(
+        observed_generation=generation,
+        phase=phase,
+        message=message,
+        stable=_version(observation, plan.stable) if plan.stable is not None else None,
+        candidate=candidate,
+        weight=0 if candidate is not None else None,
+        step_started=plan.started if candidate is None else None,
+        conditions=conditions,
+        history=plan.history,
+    )
+
+
+def model_status(
+    model: ModelResource, served_by: Sequence[Serving], problems: Sequence[str], now: datetime
+) -> ModelStatus:
+    """The whole next status of a Model: its stage, approval, servers and conditions."""
+    previous = model.status
+    generation = model.metadata.generation
+    roles = {serving.role for serving in served_by}
+    if ServingRole.STABLE in roles:
+        stage = Stage.PRODUCTION
+    elif roles:
+        stage = Stage.CANDIDATE
+    elif previous.stage in (Stage.PRODUCTION, Stage.RETIRED):
+        stage = Stage.RETIRED
+    elif previous.stage in (Stage.REJECTED, Stage.EVALUATING):
+        stage = previous.stage
+    else:
+        stage = Stage.REGISTERED
+    approval = approval_of(model, now)
+    conditions = set_condition(
+        previous.conditions,
+        ModelConditionType.VALIDATED,
+        ConditionStatus.FALSE if problems else ConditionStatus.TRUE,
+        "ValidationFailed" if problems else "Validated",
+        "; ".join(problems) if problems else "the artifact and reference profile were found",
+        now,
+        generation,
+    )
+    conditions = set_condition(
+        conditions,
+        ModelConditionType.APPROVED,
+        ConditionStatus.TRUE if approval else ConditionStatus.FALSE,
+        f"ApprovedBy{approval.source.value}" if approval else "AwaitingApproval",
+        f"approved by {approval.by}"
+        if approval
+        else "set spec.governance.approval or annotate with modelkeeper.io/approved-by",
+        now,
+        generation,
+    )
+    return ModelStatus(
+        observed_generation=generation,
+        stage=stage,
+        approved=approval is not None,
+        approval=approval,
+        evaluation=previous.evaluation,
+        served_by=sorted(served_by, key=lambda serving: serving.deployment),
+        conditions=conditions,
+    )

@@ -1,0 +1,72 @@
+"""Typed Models and Deployments for the controller's unit tests, built from small dicts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.model import ModelResource
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+APPROVAL = {"by": "lead@example.com", "at": "2026-01-01T00:00:00Z"}
+
+
+def model(
+    version: str,
+    *,
+    family: str = "fraud",
+    approval: dict[str, Any] | None = None,
+    annotations: dict[str, str] | None = None,
+    created: int = 0,
+    status: dict[str, Any] | None = None,
+    image: str | None = None,
+    **spec: Any,
+) -> ModelResource:
+    """A Model of `family` at `version`, created `created` minutes after T0."""
+    source = (
+        {"image": image}
+        if image
+        else {
+            "artifact": {
+                "uri": f"https://models.example.com/{family}/{version}/model.joblib",
+                "format": "sklearn",
+            }
+        }
+    )
+    governance = {"approval": approval} if approval else {}
+    return ModelResource.from_object(
+        {
+            "apiVersion": "modelkeeper.io/v1alpha1",
+            "kind": "Model",
+            "metadata": {
+                "name": f"{family}-{version}",
+                "namespace": "ml",
+                "uid": f"uid-{family}-{version}",
+                "generation": 1,
+                "creationTimestamp": (T0 + timedelta(minutes=created)).isoformat(),
+                "annotations": annotations or {},
+            },
+            "spec": {
+                "name": family,
+                "version": version,
+                **source,
+                "governance": governance,
+                **spec,
+            },
+            "status": status,
+        }
+    )
+
+
+def deployment(status: dict[str, Any] | None = None, **spec: Any) -> DeploymentResource:
+    """A Deployment `fraud` in namespace `ml` with `spec` on top of `model: {name: fraud}`."""
+    return DeploymentResource.from_object(
+        {
+            "apiVersion": "modelkeeper.io/v1alpha1",
+            "kind": "Deployment",
+            "metadata": {"name": "fraud", "namespace": "ml", "uid": "uid-fraud", "generation": 3},
+            "spec": {"model": {"name": "fraud"}, **spec},
+            "status": status,
+        }
+    )

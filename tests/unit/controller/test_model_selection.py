@@ -1,0 +1,126 @@
+"""Which version a Deployment serves: pinned, newest approved, never an unapproved one."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelkeeper.api.deployment import ModelSelector
+from modelkeeper.api.model import ModelResource
+from modelkeeper.controller.selection import SelectionReason, select_model
+from tests.unit.controller.factories import APPROVAL, T0, model
+
+LATER_APPROVAL = {"by": "lead@example.com", "at": "2026-01-02T00:00:00Z"}
+ANNOTATED = {"modelkeeper.io/approved-by": "ops@example.com"}
+REJECTED = {"stage": "Rejected"}
+
+
+@pytest.mark.parametrize(
+    ("pinned", "versions", "served", "waiting", "reason"),
+    [
+        pytest.param(
+            None,
+            [model("1.0.0", approval=APPROVAL), model("1.1.0", approval=LATER_APPROVAL, created=5)],
+            "1.1.0",
+            None,
+            SelectionReason.NEWEST_APPROVED,
+            id="track-newest-approved",
+        ),
+        pytest.param(
+            None,
+            [model("2.0.0", approval=APPROVAL, created=5), model("1.0.0", approval=LATER_APPROVAL)],
+            "1.0.0",
+            None,
+            SelectionReason.NEWEST_APPROVED,
+            id="track-most-recently-approved-not-highest-version",
+        ),
+        pytest.param(
+            None,
+            [model("1.0.0", approval=APPROVAL), model("1.1.0", created=5)],
+            "1.0.0",
+            "1.1.0",
+            SelectionReason.NEWEST_APPROVED,
+            id="track-ignores-unapproved-newer-and-reports-it-waiting",
+        ),
+        pytest.param(
+            None,
+            [model("1.0.0", approval=APPROVAL), model("1.1.0", annotations=ANNOTATED, created=5)],
+            "1.1.0",
+            None,
+            SelectionReason.NEWEST_APPROVED,
+            id="track-approval-by-annotation",
+        ),
+        pytest.param(
+            None,
+            [model("1.0.0", approval=APPROVAL), model("1.1.0", approval=APPROVAL, status=REJECTED)],
+            "1.0.0",
+            None,
+            SelectionReason.NEWEST_APPROVED,
+            id="track-skips-rejected",
+        ),
+        pytest.param(
+            None,
+            [model("1.0.0")],
+            None,
+            "1.0.0",
+            SelectionReason.NOT_APPROVED,
+            id="track-nothing-approved",
+        ),
+        pytest.param(
+            None, [], None, None, SelectionReason.MODEL_NOT_FOUND, id="track-empty-family"
+        ),
+        pytest.param(
+            "1.0.0",
+            [model("1.0.0", approval=APPROVAL), model("1.1.0", approval=LATER_APPROVAL)],
+            "1.0.0",
+            None,
+            SelectionReason.PINNED,
+            id="pin-older-approved",
+        ),
+        pytest.param(
+            "1.1.0",
+            [model("1.0.0", approval=APPROVAL), model("1.1.0")],
+            None,
+            "1.1.0",
+            SelectionReason.NOT_APPROVED,
+            id="pin-unapproved",
+        ),
+        pytest.param(
+            "9.9.9",
+            [model("1.0.0", approval=APPROVAL)],
+            None,
+            None,
+            SelectionReason.MODEL_NOT_FOUND,
+            id="pin-missing",
+        ),
+    ],
+)
+def test_selection(
+    pinned: str | None,
+    versions: list[ModelResource],
+    served: str | None,
+    waiting: str | None,
+    reason: SelectionReason,
+) -> None:
+    selection = select_model(ModelSelector(name="fraud", version=pinned), versions, T0)
+    assert (selection.model.spec.version if selection.model else None) == served
+    assert (selection.waiting.spec.version if selection.waiting else None) == waiting
+    assert selection.reason is reason
+    assert selection.message
+
+
+def test_policy_approval_recorded_in_status_counts() -> None:
+    approved_by_policy = model(
+        "1.0.0",
+        status={
+            "approval": {"by": "fraud-policy", "at": "2026-01-01T00:00:00Z", "source": "Policy"}
+        },
+    )
+    selection = select_model(ModelSelector(name="fraud"), [approved_by_policy], T0)
+    assert selection.model is approved_by_policy
+
+
+def test_withdrawn_annotation_unapproves() -> None:
+    recorded = {"approval": {"by": "ops", "at": "2026-01-01T00:00:00Z", "source": "Annotation"}}
+    withdrawn = model("1.0.0", status=recorded)
+    selection = select_model(ModelSelector(name="fraud"), [withdrawn], T0)
+    assert selection.model is None

@@ -1,0 +1,166 @@
+"""The next status from what was observed: phase, conditions, and a Model's stage."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from modelkeeper.api.conditions import Condition, ConditionStatus
+from modelkeeper.api.deployment import DeploymentConditionType, ModelSelector, Phase
+from modelkeeper.api.model import ModelConditionType, Serving, Stage
+from modelkeeper.api.types import ServingRole
+from modelkeeper.controller.rollout import Plan, Readiness
+from modelkeeper.controller.selection import select_model
+from modelkeeper.controller.status import (
+    Observation,
+    deployment_status,
+    get_condition,
+    model_status,
+    set_condition,
+)
+from tests.unit.controller.factories import APPROVAL, T0, deployment, model
+
+LATER = T0 + timedelta(minutes=5)
+Kind = DeploymentConditionType
+
+
+def plan(stable: str | None, candidate: str | None = None, **fields: object) -> Plan:
+    defaults: dict[str, object] = {
+        "started": None,
+        "run": frozenset(v for v in (stable, candidate) if v),
+        "history": [],
+        "deadline_exceeded": False,
+    }
+    return Plan(stable=stable, candidate=candidate, **(defaults | fields))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("the_plan", "observed", "approved", "phase", "available", "degraded_reason"),
+    [
+        pytest.param(plan(None), {}, False, Phase.PENDING, False, "NotApproved", id="unapproved"),
+        pytest.param(
+            plan("1", started=T0),
+            {"1": Readiness(1, 0)},
+            True,
+            Phase.PROGRESSING,
+            False,
+            "AsExpected",
+            id="first-version-starting",
+        ),
+        pytest.param(
+            plan("1"),
+            {"1": Readiness(1, 1)},
+            True,
+            Phase.HEALTHY,
+            True,
+            "AsExpected",
+            id="healthy",
+        ),
+        pytest.param(
+            plan("1"),
+            {"1": Readiness(1, 0)},
+            True,
+            Phase.DEGRADED,
+            False,
+            "StableNotReady",
+            id="stable-lost-its-pods",
+        ),
+        pytest.param(
+            plan("1", "2", started=T0),
+            {"1": Readiness(1, 1)},
+            True,
+            Phase.PROGRESSING,
+            True,
+            "AsExpected",
+            id="rolling-out",
+        ),
+        pytest.param(
+            plan("1", "2", started=T0, deadline_exceeded=True),
+            {"1": Readiness(1, 1)},
+            True,
+            Phase.DEGRADED,
+            True,
+            "ProgressDeadlineExceeded",
+            id="candidate-never-ready",
+        ),
+    ],
+)
+def test_deployment_phase_and_conditions(
+    the_plan: Plan,
+    observed: dict[str, Readiness],
+    approved: bool,
+    phase: Phase,
+    available: bool,
+    degraded_reason: str,
+) -> None:
+    versions = [model("1", approval=APPROVAL if approved else None)]
+    selection = select_model(ModelSelector(name="fraud"), versions, T0)
+    names = {"1": "fraud-1", "2": "fraud-2"}
+    status = deployment_status(
+        Observation(deployment(), selection, the_plan, names, observed, 1, LATER)
+    )
+    assert status.phase is phase
+    assert status.observed_generation == 3
+    available_condition = get_condition(status.conditions, Kind.AVAILABLE)
+    assert available_condition is not None
+    assert (available_condition.status == ConditionStatus.TRUE) is available
+    degraded = get_condition(status.conditions, Kind.DEGRADED)
+    assert degraded is not None
+    assert degraded.reason == degraded_reason
+    assert (degraded.status == ConditionStatus.TRUE) is (degraded_reason != "AsExpected")
+    assert (status.candidate.version if status.candidate else None) == the_plan.candidate
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "moved"),
+    [
+        pytest.param(
+            ConditionStatus.TRUE, ConditionStatus.TRUE, False, id="same-status-keeps-time"
+        ),
+        pytest.param(ConditionStatus.TRUE, ConditionStatus.FALSE, True, id="flip-moves-time"),
+    ],
+)
+def test_transition_time_moves_only_on_change(
+    before: ConditionStatus, after: ConditionStatus, moved: bool
+) -> None:
+    old = [Condition[Kind](type=Kind.AVAILABLE, status=before, reason="A", last_transition_time=T0)]
+    new = set_condition(old, Kind.AVAILABLE, after, "B", "why", LATER, 4)
+    assert len(new) == 1
+    assert new[0].last_transition_time == (LATER if moved else T0)
+    assert (new[0].reason, new[0].observed_generation) == ("B", 4)
+
+
+@pytest.mark.parametrize(
+    ("previous", "served_by", "stage"),
+    [
+        pytest.param(None, [], Stage.REGISTERED, id="new"),
+        pytest.param(None, [ServingRole.CANARY], Stage.CANDIDATE, id="candidate"),
+        pytest.param("Candidate", [ServingRole.STABLE], Stage.PRODUCTION, id="production"),
+        pytest.param("Production", [], Stage.RETIRED, id="retired"),
+        pytest.param("Rejected", [], Stage.REJECTED, id="rejected-stays"),
+    ],
+)
+def test_model_stage(previous: str | None, served_by: list[ServingRole], stage: Stage) -> None:
+    the_model = model("1", approval=APPROVAL, status={"stage": previous} if previous else None)
+    servings = [Serving(deployment=f"d{i}", role=role) for i, role in enumerate(served_by)]
+    status = model_status(the_model, servings, [], T0)
+    assert status.stage is stage
+
+
+@pytest.mark.parametrize(
+    ("approval", "problems", "approved", "validated"),
+    [
+        pytest.param(APPROVAL, [], True, ConditionStatus.TRUE, id="approved-valid"),
+        pytest.param(None, ["spec.artifact.uri: missing"], False, ConditionStatus.FALSE, id="bad"),
+    ],
+)
+def test_model_conditions(
+    approval: dict[str, str] | None, problems: list[str], approved: bool, validated: ConditionStatus
+) -> None:
+    status = model_status(model("1", approval=approval), [], problems, T0)
+    assert status.approved is approved
+    condition = get_condition(status.conditions, ModelConditionType.VALIDATED)
+    assert condition is not None
+    assert condition.status == validated
+    assert all(problem in condition.message for problem in problems)
