@@ -584,6 +584,9 @@ class PodRunner(threading.Thread):
         binds.append(
             (termination, run.spec.get("terminationMessagePath") or "/dev/termination-log")
         )
+        # Parents before children; a mount that covers the pod's folder (an emptyDir at /tmp,
+        # say) last, since every other mount's source lives inside that folder.
+        binds.sort(key=lambda bind: (self.dir.is_relative_to(bind[1]), len(Path(bind[1]).parts)))
         script = ["set -e"]
         for source, target in binds:
             if source.is_dir():

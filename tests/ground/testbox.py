@@ -2,8 +2,9 @@
 ground's own tests run as pods under the node agent.
 
     testbox http  [--port 8080]        serve /, /healthz and Prometheus /metrics
-    testbox exit  [--code 0] [--message TEXT] [--sleep SECONDS]
-                                       write TEXT to the termination-message file, exit
+    testbox exit  [--code 0] [--message TEXT | --message-file PATH] [--sleep SECONDS]
+                                       write TEXT (or PATH's content) to the
+                                       termination-message file, exit
 The HTTP server binds the pod's own loopback address, given in TESTBOX_HOST.
 """
 
@@ -74,12 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     exit_ = commands.add_parser("exit")
     exit_.add_argument("--code", type=int, default=0)
     exit_.add_argument("--message")
+    exit_.add_argument("--message-file", type=Path)
     exit_.add_argument("--sleep", type=float, default=0.0)
     exit_.add_argument("--termination-path", type=Path, default=Path("/dev/termination-log"))
     args = parser.parse_args(argv)
     if args.command == "http":
         return _serve(args.port)
-    return _exit(args.code, args.message, args.sleep, args.termination_path)
+    message = args.message_file.read_text() if args.message_file else args.message
+    return _exit(args.code, message, args.sleep, args.termination_path)
 
 
 if __name__ == "__main__":

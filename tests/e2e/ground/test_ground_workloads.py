@@ -216,3 +216,34 @@ def test_args_expand_downward_api_variables(kubectl: Kubectl) -> None:
     status = get(kubectl, "pod", "expander")["status"]
     message = status["containerStatuses"][0]["state"]["terminated"]["message"]
     assert message == f"expander at {status['podIP']}"
+
+
+def test_volumes_mount_beside_an_empty_dir_over_tmp(kubectl: Kubectl) -> None:
+    kubectl("create", "configmap", "settings", "--from-literal=greeting=hello")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "mounts"},
+        "spec": {
+            "restartPolicy": "Never",
+            "volumes": [
+                {"name": "scratch", "emptyDir": {}},
+                {"name": "settings", "configMap": {"name": "settings"}},
+            ],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": TESTBOX,
+                    "args": ["exit", "--message-file", "/etc/testbox/greeting"],
+                    "volumeMounts": [
+                        {"name": "scratch", "mountPath": "/tmp"},
+                        {"name": "settings", "mountPath": "/etc/testbox"},
+                    ],
+                }
+            ],
+        },
+    }
+    kubectl("apply", "-f", "-", input=json.dumps(pod))
+    kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/mounts", "--timeout=60s")
+    status = get(kubectl, "pod", "mounts")["status"]
+    assert status["containerStatuses"][0]["state"]["terminated"]["message"] == "hello"
