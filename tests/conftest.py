@@ -26,12 +26,22 @@ TIERS = ("unit", "integration", "e2e")
 _running: list[Component] = []
 
 
+def _tier(item: pytest.Item) -> int:
+    parts = Path(str(item.path)).parts
+    return next((rank for rank, tier in enumerate(TIERS) if tier in parts), len(TIERS))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, and run the tiers in order: unit, integration, e2e.
+
+    The order matters beyond speed: the integration tier has no node agent, so its pods
+    never run, and the agent (session-scoped) starts with the first e2e test.
+    """
     for item in items:
-        parts = Path(str(item.path)).parts
-        for tier in TIERS:
-            if tier in parts:
-                item.add_marker(getattr(pytest.mark, tier))
+        rank = _tier(item)
+        if rank < len(TIERS):
+            item.add_marker(getattr(pytest.mark, TIERS[rank]))
+    items.sort(key=_tier)
 
 
 @pytest.hookimpl(wrapper=True)
