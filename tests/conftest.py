@@ -9,10 +9,12 @@ tail of each running component's log is added to the report.
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import uuid
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -24,6 +26,15 @@ from tests.ground.prometheus import Prometheus
 
 TIERS = ("unit", "integration", "e2e")
 _running: list[Component] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A SIGTERM (a CI time-out, say) ends the run like Ctrl-C: fixtures stop the ground."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def _tier(item: pytest.Item) -> int:
