@@ -188,7 +188,10 @@ def test_serve_roll_out_survive_restart_and_delete(
             ("3", "Promoted"),
             ("2", "Promoted"),
         ]
-        assert events(kubectl, "fleet").count("RolloutStarted") == 2
+        # One RolloutStarted per rollout, except that the kill may land between version 3's
+        # status write and its event; a second rollout of version 3 would make three.
+        assert 1 <= events(kubectl, "fleet").count("RolloutStarted") <= 2
+        assert events(kubectl, "fleet").count("Promoted") == 2
         assert eventually(lambda: _answer(address), 30, "the router answers") == ("3", 3.0)
 
         # When the Deployment is deleted, everything it owned goes

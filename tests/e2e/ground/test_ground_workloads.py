@@ -218,7 +218,12 @@ def test_args_expand_downward_api_variables(kubectl: Kubectl) -> None:
     assert message == f"expander at {status['podIP']}"
 
 
-def test_volumes_mount_beside_an_empty_dir_over_tmp(kubectl: Kubectl) -> None:
+def test_volumes_mount_beside_an_empty_dir_over_the_pod_folder(
+    kubectl: Kubectl, node_agent: Component
+) -> None:
+    # An emptyDir over a folder that holds the pod's own volume sources (as /tmp does when
+    # the agent works under /tmp) must not hide the pod's other volumes.
+    covering = str(node_agent.log.parent)
     kubectl("create", "configmap", "settings", "--from-literal=greeting=hello")
     pod = {
         "apiVersion": "v1",
@@ -236,7 +241,7 @@ def test_volumes_mount_beside_an_empty_dir_over_tmp(kubectl: Kubectl) -> None:
                     "image": TESTBOX,
                     "args": ["exit", "--message-file", "/etc/testbox/greeting"],
                     "volumeMounts": [
-                        {"name": "scratch", "mountPath": "/tmp"},
+                        {"name": "scratch", "mountPath": covering},
                         {"name": "settings", "mountPath": "/etc/testbox"},
                     ],
                 }
