@@ -18,6 +18,7 @@ from types import FrameType
 
 import pytest
 
+from tests.ground.binaries import gateway_api_crds as gateway_api_crd_folder
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl, start_node_agent
 from tests.ground.polling import eventually
@@ -123,6 +124,23 @@ def crds(control_plane: ControlPlane) -> Path:
 
     eventually(discovered, 30, "kubectl discovers the four modelkeeper.io kinds")
     return CRDS
+
+
+@pytest.fixture(scope="session")
+def gateway_api_crds(control_plane: ControlPlane) -> Path:
+    """Server-side apply the Gateway API CRDs (standard channel) once; wait as `crds` does."""
+    folder = gateway_api_crd_folder()
+    control_plane.kubectl("apply", "--server-side", "-f", str(folder))
+    control_plane.kubectl("wait", "--for=condition=Established", "-f", str(folder), "--timeout=60s")
+
+    def discovered() -> bool:
+        listed = control_plane.kubectl(
+            "api-resources", "--api-group=gateway.networking.k8s.io", "-o", "name", check=False
+        ).stdout.split()
+        return "httproutes.gateway.networking.k8s.io" in listed
+
+    eventually(discovered, 30, "kubectl discovers the Gateway API kinds")
+    return folder
 
 
 @pytest.fixture

@@ -10,9 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from modelkeeper.cli import Register, build_parser, dispatch
+from modelkeeper.plugin_controls import register as register_controls
 
 # Modules that contribute plugin commands, in the order `--help` lists them.
-COMMANDS: tuple[Register, ...] = ()
+COMMANDS: tuple[Register, ...] = (register_controls,)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

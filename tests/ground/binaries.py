@@ -1,6 +1,6 @@
 """Where the ground's programs come from: Kubernetes, Prometheus and helm built from
-their Go modules and cached by version, etcd from Debian's packages; all installed by
-`make deps` (tests/ground/tools/install-deps.sh).
+their Go modules and cached by version, etcd from Debian's packages, the Gateway API CRDs
+from their Go module; all installed by `make deps` (tests/ground/tools/install-deps.sh).
 """
 
 from __future__ import annotations
@@ -47,14 +47,27 @@ def require(program: str) -> str:
     return path
 
 
-def go_tool(name: str) -> Path:
-    """A tool that `make deps` built from its Go module, at the version versions.env pins."""
+def _pinned(name: str, variable: str) -> Path:
+    """Where `make deps` caches `name` at the version versions.env pins as `variable`."""
     versions = dict(
         line.split("=", 1)
         for line in (TOOLS / "versions.env").read_text().splitlines()
         if line and not line.startswith("#")
     )
-    path = cache_dir() / name / versions[f"{name.upper()}_VERSION"] / name
+    return cache_dir() / name / versions[variable]
+
+
+def go_tool(name: str) -> Path:
+    """A tool that `make deps` built from its Go module, at the version versions.env pins."""
+    path = _pinned(name, f"{name.upper()}_VERSION") / name
     if not path.exists():
         raise GroundError(f"{path} is missing: run `make deps` to build {name}")
+    return path
+
+
+def gateway_api_crds() -> Path:
+    """The folder of the Gateway API CRDs (standard channel) that `make deps` fetched."""
+    path = _pinned("gateway-api", "GATEWAY_API_VERSION")
+    if not path.is_dir():
+        raise GroundError(f"{path} is missing: run `make deps` to fetch the Gateway API CRDs")
     return path

@@ -83,12 +83,13 @@ class Prometheus:
     url: str
 
     @classmethod
-    def start(cls, plane: ControlPlane, workdir: Path) -> Prometheus:
+    def start(cls, plane: ControlPlane, workdir: Path, port: int | None = None) -> Prometheus:
+        """Prometheus on `port` (default: a free one); the same workdir and port restart it."""
         binary = str(go_tool("prometheus"))
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "prometheus.yml"
         config.write_text(yaml.safe_dump(scrape_config(plane), sort_keys=False))
-        port = free_port()
+        port = free_port() if port is None else port
         url = f"http://127.0.0.1:{port}"
         component = Component(
             "prometheus",

@@ -1,6 +1,6 @@
 """The manual controls: annotations that the CLI writes and the operator reads.
 
-Manual promote, abort, pause, approve and retrain must survive a GitOps tool
+Manual promote, abort, pause, resume, retry, approve and retrain must survive a GitOps tool
 re-applying the user's manifest, so they never live in spec. An annotation the
 manifest does not mention is left alone by `kubectl apply` and by server-side
 apply alike. Each value names what it acts on (a version, a request id), so acting
@@ -17,8 +17,10 @@ class Annotation(StrEnum):
     """The annotation keys the operator reads."""
 
     PROMOTE = "modelkeeper.io/promote"
+    PROMOTE_STEP = "modelkeeper.io/promote-step"
     ABORT = "modelkeeper.io/abort"
     PAUSED = "modelkeeper.io/paused"
+    RETRY = "modelkeeper.io/retry"
     APPROVED_BY = "modelkeeper.io/approved-by"
     RETRAIN = "modelkeeper.io/retrain"
 
@@ -42,6 +44,13 @@ CONTROLS: tuple[Control, ...] = (
         "Ignored when the candidate is another version.",
     ),
     Control(
+        Annotation.PROMOTE_STEP,
+        "Deployment",
+        "a request id, such as a timestamp",
+        "End the current canary step now (its pause or its wait for analysis), once per new "
+        "value; status.manual.promoteStep records the value acted on.",
+    ),
+    Control(
         Annotation.ABORT,
         "Deployment",
         "the candidate's version",
@@ -52,7 +61,15 @@ CONTROLS: tuple[Control, ...] = (
         Annotation.PAUSED,
         "Deployment",
         '"true"',
-        "Hold the rollout where it is, analysis included, for as long as the annotation is there.",
+        "Hold the rollout where it is, analysis included, for as long as the annotation is there; "
+        "removing it resumes.",
+    ),
+    Control(
+        Annotation.RETRY,
+        "Deployment",
+        "a request id, such as a timestamp",
+        "Let the selected version roll out again after it was rolled back or aborted, once per "
+        "new value; status.manual records the value, the version and when.",
     ),
     Control(
         Annotation.APPROVED_BY,

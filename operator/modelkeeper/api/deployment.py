@@ -224,16 +224,23 @@ class MetricResult(ApiModel):
 
 
 class AnalysisStatus(ApiModel):
-    """The latest analysis of the candidate."""
+    """One analysis run of the candidate."""
 
     time: datetime
     """When it ran."""
+    step: int | None = Field(default=None, ge=0)
+    """The canary step it judged; none for a shadow or a preview."""
+    weight: Percent | None = None
+    """The candidate's share of requests while it was judged."""
     phase: AnalysisPhase
     """Failed if any check failed, else Inconclusive if any was, else Successful."""
     requests: int | None = Field(default=None, ge=0)
-    """The candidate's requests in the interval."""
+    """The candidate's requests in the interval (for a shadow: mirrored requests so far)."""
     failures: int = Field(default=0, ge=0)
-    """Failed checks so far, counted as the analysis's countFailures says."""
+    """Failed runs so far in this rollout, counted as the analysis's countFailures says."""
+    message: Text = ""
+    """Why the run is Inconclusive or Failed as a whole, such as too few requests or Prometheus
+    unreachable."""
     metrics: list[MetricResult] = Field(
         default_factory=list, max_length=16, json_schema_extra=keyed_by("name")
     )
@@ -246,6 +253,7 @@ class Outcome(StrEnum):
     PROMOTED = "Promoted"
     ROLLED_BACK = "RolledBack"
     ABORTED = "Aborted"
+    SUPERSEDED = "Superseded"
 
 
 class HistoryEntry(ApiModel):
@@ -254,13 +262,27 @@ class HistoryEntry(ApiModel):
     version: LabelValue
     """The candidate version."""
     outcome: Outcome
-    """Promoted, RolledBack (by analysis) or Aborted (by a person)."""
+    """Promoted, RolledBack (by analysis), Aborted (by a person) or Superseded (another
+    version was selected before it finished)."""
     started: datetime
     """When the rollout started."""
     finished: datetime
     """When it ended."""
     reason: Text = ""
     """Why it ended so."""
+
+
+class ManualRequests(ApiModel):
+    """The manual requests (annotations) already acted on, so each acts once."""
+
+    promote_step: Text | None = None
+    """The last modelkeeper.io/promote-step value acted on."""
+    retry: Text | None = None
+    """The last modelkeeper.io/retry value acted on."""
+    retried_version: LabelValue | None = None
+    """The version that retry let back in."""
+    retried_at: datetime | None = None
+    """When; failures of that version before this moment no longer keep it out."""
 
 
 class DeploymentConditionType(StrEnum):
@@ -288,12 +310,16 @@ class DeploymentStatus(ApiModel):
     """The version being rolled out."""
     weight: Percent | None = None
     """The candidate's share of requests, in percent."""
+    mirror_percent: Percent | None = None
+    """The share of requests copied to a shadow candidate, in percent."""
     step: int | None = Field(default=None, ge=0)
     """The index of the current canary step."""
     step_started: datetime | None = None
     """When the current step started, which times its pause."""
-    last_analysis: AnalysisStatus | None = None
-    """The latest analysis of the candidate."""
+    analysis_runs: list[AnalysisStatus] = Field(default_factory=list, max_length=10)
+    """The candidate's latest analysis runs, newest first, at most ten."""
+    manual: ManualRequests = ManualRequests()
+    """The manual requests already acted on."""
     conditions: list[Condition[DeploymentConditionType]] = conditions_field()
     """Available: the stable version serves. Progressing: a rollout runs. Degraded: the stable
     version is not ready or a rollout failed. ApprovalRequired: a newer version waits for
@@ -326,6 +352,7 @@ DEPLOYMENT = KindDefinition(
         PrinterColumn(
             "Weight", ".status.weight", "The candidate's share, in percent.", ColumnType.INTEGER
         ),
+        PrinterColumn("Step", ".status.step", "The canary step.", ColumnType.INTEGER),
         PrinterColumn("Phase", ".status.phase", "Where the Deployment is."),
     ),
     selectable_fields=(".spec.model.name",),

@@ -9,6 +9,7 @@ of the Deployment spec because they are the part that grows.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import ConfigDict, Field
 
@@ -169,6 +170,8 @@ class Shadow(ApiModel):
 
     mirror_percent: PositivePercent = 100
     """The percentage of requests copied to the candidate."""
+    interval: Duration = Duration(seconds=30)
+    """How often the comparison so far is read from Prometheus and recorded in status."""
     duration: Duration | None = None
     """Judge no sooner than this long after mirroring starts."""
     min_requests: int | None = Field(default=None, ge=1)
@@ -202,6 +205,10 @@ class BlueGreen(ApiModel):
     fast way back."""
 
 
+PrometheusUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://\S+$")]
+"""The base URL of a Prometheus HTTP API, such as http://prometheus.monitoring:9090."""
+
+
 class StrategyType(StrEnum):
     """How a new version replaces the stable one."""
 
@@ -230,6 +237,8 @@ class Strategy(ApiModel):
     type: StrategyType = StrategyType.DIRECT
     """Direct (replace at once), Canary (weighted steps), Shadow (mirrored traffic, then
     promote, canary or hold) or BlueGreen (preview, then switch)."""
+    prometheus_url: PrometheusUrl | None = Field(default=None, alias="prometheusURL")
+    """The Prometheus that analysis queries for this Deployment; omit for the operator's."""
     canary: Canary | None = None
     """For type Canary, and for a Shadow whose onSuccess is Canary: the weighted steps and
     the analysis that judges them."""

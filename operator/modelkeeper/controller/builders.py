@@ -2,45 +2,45 @@
 
 For each version it runs: an apps/v1 Deployment of scoring servers and its Service (plus a
 ConfigMap with the Model's schema, an HPA when autoscaling is set, a PodDisruptionBudget
-when it runs more than one replica). For the Deployment: the router (Deployment, Service,
-ServiceAccount, Role and RoleBinding to read EndpointSlices, ConfigMap with its routing
-config) and, when the monitoring.coreos.com CRDs exist, a PodMonitor. Every object is
-labelled, owned by the Deployment, and complete, so server-side apply of the same input
-writes nothing. tests/unit/controller/golden/ shows the output.
+when it runs more than one replica). For the Deployment: the objects of its traffic
+provider (traffic.py: the router, or a Gateway API HTTPRoute; a preview Service) and, when
+the monitoring.coreos.com CRDs exist, a PodMonitor. Every object is labelled, owned by the
+Deployment, and complete, so server-side apply of the same input writes nothing.
+tests/unit/controller/golden/ shows the output.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from modelkeeper.api.base import API_VERSION
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.model import ArtifactFormat, ModelResource
 from modelkeeper.api.strategy import StrategyType
 from modelkeeper.api.types import ServingRole
+from modelkeeper.controller.manifests import (
+    DEPLOYMENT_LABEL,
+    HTTP_PORT,
+    ROLE_LABEL,
+    VERSION_LABEL,
+    Manifest,
+    apps_deployment,
+    container_security,
+    env_from_field,
+    labels,
+    owned,
+    probes,
+    selector,
+    service,
+    version_name,
+)
+from modelkeeper.controller.traffic import Routes, build_traffic
 
-Manifest = dict[str, Any]
-
-HTTP_PORT = 8080
 MODEL_DIR = "/model"
 SCHEMA_DIR = "/etc/modelkeeper/schema"
-ROUTING_DIR = "/etc/modelkeeper/routing"
-ROUTING_FILE = "routing.yaml"
 SCRATCH_DIR = "/var/tmp"  # writable under a read-only root; TMPDIR points here
-RUN_AS_USER = 10001  # the serving image's user (serving_image/Dockerfile)
-
-MANAGED_BY = "app.kubernetes.io/managed-by"
-COMPONENT = "app.kubernetes.io/component"
-DEPLOYMENT_LABEL = "modelkeeper.io/deployment"
-FAMILY_LABEL = "modelkeeper.io/family"
-VERSION_LABEL = "modelkeeper.io/version"
-ROLE_LABEL = "modelkeeper.io/role"
-MANAGER = "modelkeeper"
 
 
 @dataclass(frozen=True)
@@ -57,159 +57,12 @@ class BuildInput:
 
     deployment: DeploymentResource
     running: Sequence[RunningVersion]
-    routed_version: str | None
-    """The version the router sends all traffic to (Direct); None: no router config yet."""
+    routes: Routes | None
+    """Where requests go; None: nothing to route to yet, so no routing config or HTTPRoute."""
+    pod_roles: Mapping[str, ServingRole]
+    """The role each existing version's pods were started with, read from their template."""
     default_image: str
     pod_monitor: bool
-
-
-def child_name(deployment: str, suffix: str) -> str:
-    """`<deployment>-<suffix>` made a DNS label; a hash keeps cut or rewritten names apart."""
-    clean = re.sub(r"[^a-z0-9-]+", "-", suffix.lower()).strip("-")
-    name = f"{deployment}-{clean}"
-    if clean == suffix and len(name) <= 63:
-        return name
-    digest = hashlib.sha256(suffix.encode()).hexdigest()[:6]
-    return f"{name[:56].rstrip('-')}-{digest}"
-
-
-def version_name(deployment: str, version: str) -> str:
-    """The name of a version's apps/v1 Deployment, Service, ConfigMap, HPA and PDB."""
-    return child_name(deployment, version)
-
-
-def router_name(deployment: str) -> str:
-    return child_name(deployment, "router")
-
-
-def _owner(deployment: DeploymentResource) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION,
-        "kind": "Deployment",
-        "name": deployment.metadata.name,
-        "uid": deployment.metadata.uid,
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def _labels(deployment: DeploymentResource, component: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "modelkeeper",
-        "app.kubernetes.io/instance": deployment.metadata.name,
-        COMPONENT: component,
-        "app.kubernetes.io/part-of": "modelkeeper",
-        MANAGED_BY: MANAGER,
-        DEPLOYMENT_LABEL: deployment.metadata.name,
-        FAMILY_LABEL: deployment.spec.model.name,
-    }
-
-
-def _selector(deployment: DeploymentResource, component: str, version: str | None = None) -> Any:
-    labels = {DEPLOYMENT_LABEL: deployment.metadata.name, COMPONENT: component}
-    return labels | ({VERSION_LABEL: version} if version is not None else {})
-
-
-def _object(
-    api_version: str, kind: str, name: str, deployment: DeploymentResource, labels: Any
-) -> Manifest:
-    return {
-        "apiVersion": api_version,
-        "kind": kind,
-        "metadata": {
-            "name": name,
-            "namespace": deployment.metadata.namespace,
-            "labels": labels,
-            "ownerReferences": [_owner(deployment)],
-        },
-    }
-
-
-def _env_from_field(name: str, path: str) -> dict[str, Any]:
-    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
-
-
-def _container_security() -> dict[str, Any]:
-    return {
-        "allowPrivilegeEscalation": False,
-        "readOnlyRootFilesystem": True,
-        "runAsNonRoot": True,
-        "capabilities": {"drop": ["ALL"]},
-    }
-
-
-def _pod_security() -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": RUN_AS_USER,
-        "runAsGroup": RUN_AS_USER,
-        "fsGroup": RUN_AS_USER,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-
-
-def _probes() -> dict[str, Any]:
-    """Probes on the V2 health endpoints, which both the server and the router answer."""
-
-    def probe(path: str, period: int, failures: int) -> dict[str, Any]:
-        return {
-            "httpGet": {"path": path, "port": "http"},
-            "periodSeconds": period,
-            "failureThreshold": failures,
-            "timeoutSeconds": 2,
-        }
-
-    return {
-        "startupProbe": probe("/v2/health/live", 2, 150),
-        "livenessProbe": probe("/v2/health/live", 10, 3),
-        "readinessProbe": probe("/v2/health/ready", 2, 2),
-    }
-
-
-def _scrape_annotations() -> dict[str, str]:
-    return {
-        "prometheus.io/scrape": "true",
-        "prometheus.io/port": str(HTTP_PORT),
-        "prometheus.io/path": "/metrics",
-    }
-
-
-def _apps_deployment(
-    base: Manifest,
-    selector: dict[str, str],
-    template_labels: dict[str, str],
-    pod_spec: dict[str, Any],
-    replicas: int | None,
-) -> Manifest:
-    spec: dict[str, Any] = {
-        "selector": {"matchLabels": selector},
-        "strategy": {
-            "type": "RollingUpdate",
-            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-        },
-        "template": {
-            "metadata": {"labels": template_labels, "annotations": _scrape_annotations()},
-            "spec": {
-                "securityContext": _pod_security(),
-                "terminationGracePeriodSeconds": 30,
-                **pod_spec,
-            },
-        },
-    }
-    if replicas is not None:
-        spec = {"replicas": replicas, **spec}
-    return base | {"spec": spec}
-
-
-def _service(base: Manifest, selector: dict[str, str]) -> Manifest:
-    return base | {
-        "spec": {
-            "selector": selector,
-            "ports": [
-                {"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"},
-            ],
-        }
-    }
 
 
 def _model_file(artifact_format: ArtifactFormat) -> str:
@@ -226,7 +79,7 @@ def _fetch(
         "name": name,
         "image": image,
         "args": args,
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "volumeMounts": [{"name": "model", "mountPath": MODEL_DIR}, *mounts],
     }
 
@@ -234,7 +87,7 @@ def _fetch(
 def _server_env(build: BuildInput, model: ModelResource, pod_role: ServingRole) -> list[Any]:
     spec = build.deployment.spec
     env: list[Any] = [
-        _env_from_field("MODELKEEPER_HOST", "status.podIP"),
+        env_from_field("MODELKEEPER_HOST", "status.podIP"),
         {"name": "TMPDIR", "value": SCRATCH_DIR},
         {"name": "MODELKEEPER_HTTP_PORT", "value": str(HTTP_PORT)},
         {"name": "MODELKEEPER_MODEL_NAME", "value": model.spec.name},
@@ -261,14 +114,18 @@ def _server_env(build: BuildInput, model: ModelResource, pod_role: ServingRole) 
     return env
 
 
-def _pod_role(build: BuildInput, role: ServingRole) -> ServingRole:
-    """The role a pod is labelled with for its life; changing it would restart the pods.
+def _pod_role(build: BuildInput, running: RunningVersion) -> ServingRole:
+    """The role a version's pods are labelled with for its life; changing it restarts them.
 
-    Under Direct a candidate takes no traffic before it becomes stable, so its pods are
-    labelled Stable from the start and the promotion restarts nothing.
+    A running version keeps the role its pods started with, through promotion too. A new
+    one starts with its current role, but under Direct a candidate takes no traffic
+    before it becomes stable, so its pods start as Stable and the promotion restarts nothing.
     """
+    started = build.pod_roles.get(running.model.spec.version)
+    if started is not None:
+        return started
     direct = build.deployment.spec.strategy.type is StrategyType.DIRECT
-    return ServingRole.STABLE if direct else role
+    return ServingRole.STABLE if direct else running.role
 
 
 def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
@@ -277,13 +134,13 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
     model = running.model
     spec = deployment.spec
     name = version_name(deployment.metadata.name, model.spec.version)
-    pod_role = _pod_role(build, running.role)
-    labels = _labels(deployment, "server") | {
+    pod_role = _pod_role(build, running)
+    server_labels = labels(deployment, "server") | {
         VERSION_LABEL: model.spec.version,
         ROLE_LABEL: running.role.value,
     }
-    template_labels = labels | {ROLE_LABEL: pod_role.value}
-    selector = _selector(deployment, "server", model.spec.version)
+    template_labels = server_labels | {ROLE_LABEL: pod_role.value}
+    pod_selector = selector(deployment, "server", model.spec.version)
     image = model.spec.image or build.default_image
     mounts: list[Any] = [{"name": "tmp", "mountPath": SCRATCH_DIR}]
     volumes: list[Any] = [{"name": "tmp", "emptyDir": {}}]
@@ -317,7 +174,7 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
         if model.spec.signature is not None:
             schema = model.spec.signature.model_dump(mode="json", by_alias=True, exclude_none=True)
             objects.append(
-                _object("v1", "ConfigMap", name, deployment, labels)
+                owned("v1", "ConfigMap", name, deployment, server_labels)
                 | {"data": {"schema.json": json.dumps(schema, indent=2, sort_keys=True)}}
             )
             volumes.append({"name": "schema", "configMap": {"name": name}})
@@ -338,9 +195,9 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
         "args": ["serve"],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "env": _server_env(build, model, pod_role),
-        "securityContext": _container_security(),
+        "securityContext": container_security(),
         "volumeMounts": mounts,
-        **_probes(),
+        **probes(),
     }
     if spec.resources is not None:
         container["resources"] = spec.resources.model_dump(mode="json", by_alias=True)
@@ -349,18 +206,18 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
         pod_spec = {"initContainers": init, **pod_spec}
     autoscaling = spec.autoscaling
     objects += [
-        _apps_deployment(
-            _object("apps/v1", "Deployment", name, deployment, labels),
-            selector,
+        apps_deployment(
+            owned("apps/v1", "Deployment", name, deployment, server_labels),
+            pod_selector,
             template_labels,
             pod_spec,
             None if autoscaling is not None else spec.replicas,
         ),
-        _service(_object("v1", "Service", name, deployment, labels), selector),
+        service(owned("v1", "Service", name, deployment, server_labels), pod_selector),
     ]
     if autoscaling is not None:
         objects.append(
-            _object("autoscaling/v2", "HorizontalPodAutoscaler", name, deployment, labels)
+            owned("autoscaling/v2", "HorizontalPodAutoscaler", name, deployment, server_labels)
             | {
                 "spec": {
                     "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
@@ -383,119 +240,30 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
         )
     if (autoscaling.min_replicas if autoscaling is not None else spec.replicas) > 1:
         objects.append(
-            _object("policy/v1", "PodDisruptionBudget", name, deployment, labels)
-            | {"spec": {"maxUnavailable": 1, "selector": {"matchLabels": selector}}}
+            owned("policy/v1", "PodDisruptionBudget", name, deployment, server_labels)
+            | {"spec": {"maxUnavailable": 1, "selector": {"matchLabels": pod_selector}}}
         )
     return objects
 
 
-def routing_config(build: BuildInput) -> dict[str, Any]:
-    """The router's config (router/config.py): all traffic to the routed version."""
-    deployment = build.deployment
-    version = build.routed_version
-    assert version is not None, "a routing config needs a version to route to"
-    return {
-        "model": deployment.spec.model.name,
-        "backends": [
-            {
-                "name": version,
-                "role": "stable",
-                "weight": 100,
-                "service": version_name(deployment.metadata.name, version),
-                "port": "http",
-            }
-        ],
+def _pod_monitor(deployment: DeploymentResource) -> Manifest:
+    """A PodMonitor that scrapes every pod of the Deployment: scoring servers and router."""
+    return owned(
+        "monitoring.coreos.com/v1",
+        "PodMonitor",
+        deployment.metadata.name,
+        deployment,
+        labels(deployment, "router"),
+    ) | {
+        "spec": {
+            "selector": {"matchLabels": {DEPLOYMENT_LABEL: deployment.metadata.name}},
+            "podMetricsEndpoints": [{"port": "http", "path": "/metrics"}],
+        }
     }
-
-
-def build_router(build: BuildInput) -> list[Manifest]:
-    """The router's objects; its config only once there is a version to route to."""
-    deployment = build.deployment
-    name = router_name(deployment.metadata.name)
-    labels = _labels(deployment, "router")
-    selector = _selector(deployment, "router")
-    objects: list[Manifest] = []
-    if build.routed_version is not None:
-        objects.append(
-            _object("v1", "ConfigMap", name, deployment, labels)
-            | {"data": {ROUTING_FILE: json.dumps(routing_config(build), indent=2, sort_keys=True)}}
-        )
-    container = {
-        "name": "router",
-        "image": build.default_image,
-        "args": [
-            "route",
-            "--config",
-            f"{ROUTING_DIR}/{ROUTING_FILE}",
-            "--host",
-            "$(MODELKEEPER_HOST)",
-            "--http-port",
-            str(HTTP_PORT),
-            "--namespace",
-            "$(POD_NAMESPACE)",
-        ],
-        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
-        "env": [
-            _env_from_field("MODELKEEPER_HOST", "status.podIP"),
-            _env_from_field("POD_NAMESPACE", "metadata.namespace"),
-        ],
-        "securityContext": _container_security(),
-        "volumeMounts": [{"name": "routing", "mountPath": ROUTING_DIR, "readOnly": True}],
-        **_probes(),
-    }
-    pod_spec = {
-        "serviceAccountName": name,
-        "containers": [container],
-        "volumes": [{"name": "routing", "configMap": {"name": name}}],
-    }
-    objects += [
-        _object("v1", "ServiceAccount", name, deployment, labels),
-        _object("rbac.authorization.k8s.io/v1", "Role", name, deployment, labels)
-        | {
-            "rules": [
-                {
-                    "apiGroups": ["discovery.k8s.io"],
-                    "resources": ["endpointslices"],
-                    "verbs": ["get", "list", "watch"],
-                }
-            ]
-        },
-        _object("rbac.authorization.k8s.io/v1", "RoleBinding", name, deployment, labels)
-        | {
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [
-                {"kind": "ServiceAccount", "name": name, "namespace": deployment.metadata.namespace}
-            ],
-        },
-        _apps_deployment(
-            _object("apps/v1", "Deployment", name, deployment, labels),
-            selector,
-            labels,
-            pod_spec,
-            1,
-        ),
-        _service(_object("v1", "Service", deployment.metadata.name, deployment, labels), selector),
-    ]
-    if build.pod_monitor:
-        objects.append(
-            _object(
-                "monitoring.coreos.com/v1",
-                "PodMonitor",
-                deployment.metadata.name,
-                deployment,
-                labels,
-            )
-            | {
-                "spec": {
-                    "selector": {"matchLabels": {DEPLOYMENT_LABEL: deployment.metadata.name}},
-                    "podMetricsEndpoints": [{"port": "http", "path": "/metrics"}],
-                }
-            }
-        )
-    return objects
 
 
 def build_children(build: BuildInput) -> list[Manifest]:
     """Every object the Deployment should own now, in the order they are applied."""
     objects = [obj for running in build.running for obj in build_version(build, running)]
-    return objects + build_router(build)
+    objects += build_traffic(build.deployment, build.routes, build.default_image)
+    return objects + ([_pod_monitor(build.deployment)] if build.pod_monitor else [])

@@ -18,8 +18,9 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
+from modelkeeper.analysis.prometheus import ProviderPool
 from modelkeeper.api.base import GROUP, VERSION
-from modelkeeper.controller import builders, metrics
+from modelkeeper.controller import manifests, metrics
 from modelkeeper.controller.cache import Cache
 from modelkeeper.controller.reconcile import Reconciler
 from modelkeeper.controller.settings import OperatorSettings
@@ -46,6 +47,8 @@ class Operator:
     settings: OperatorSettings
     client: KubeClient
     pod_monitor: bool
+    gateway_api: bool
+    prometheus: ProviderPool
     reconciler: Reconciler | None = None
     queue: WorkQueue = field(default_factory=WorkQueue)
     failures: dict[Key, int] = field(default_factory=dict)
@@ -61,7 +64,14 @@ class Operator:
                 deployment_families=indices["deployment_families"],
             )
             self.reconciler = Reconciler(
-                self.client, self.settings, cache, metrics.DeploymentGauges(), self.pod_monitor
+                self.client,
+                self.settings,
+                cache,
+                metrics.DeploymentGauges(),
+                metrics.RolloutMetrics(),
+                self.prometheus,
+                self.pod_monitor,
+                self.gateway_api,
             )
             self.workers = [
                 asyncio.create_task(self._work(self.reconciler), name=f"reconcile-{index}")
@@ -122,15 +132,18 @@ class Operator:
 
 @kopf.on.startup()
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    """Connect, look for the monitoring CRDs, serve metrics."""
+    """Connect, look for the optional CRDs (monitoring, Gateway API), serve metrics."""
     operator_settings: OperatorSettings = memo.settings
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
     client = KubeClient(connect())
     pod_monitor = await client.serves("monitoring.coreos.com/v1")
+    gateway_api = await client.serves("gateway.networking.k8s.io/v1")
     if operator_settings.metrics_port:
         start_http_server(operator_settings.metrics_port, addr=operator_settings.host)
-    memo.operator = Operator(operator_settings, client, pod_monitor)
+    memo.operator = Operator(
+        operator_settings, client, pod_monitor, gateway_api, ProviderPool(operator_settings)
+    )
 
 
 @kopf.on.cleanup()
@@ -139,6 +152,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     for worker in operator.workers:
         worker.cancel()
     await asyncio.gather(*operator.workers, return_exceptions=True)
+    await operator.prometheus.close()
     await operator.client.close()
 
 
@@ -184,13 +198,13 @@ async def model_event(
     operator.wake_family(namespace or "", spec.get("name", ""))
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={builders.MANAGED_BY: builders.MANAGER})
+@kopf.on.event("apps", "v1", "deployments", labels={manifests.MANAGED_BY: manifests.MANAGER})
 async def child_event(
     namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **indices: Any
 ) -> None:
     """A scoring server's readiness changed (or it went away): look at its owner again."""
     operator: Operator = memo.operator
     operator.attach(indices)
-    owner = labels.get(builders.DEPLOYMENT_LABEL)
+    owner = labels.get(manifests.DEPLOYMENT_LABEL)
     if owner:
         operator.queue.add((DEPLOYMENT, namespace or "", owner))

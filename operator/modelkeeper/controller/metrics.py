@@ -2,7 +2,7 @@
 
 How often and how long reconciles run, how often they fail, which phase every
 Deployment is in, and which versions serve where: enough to alert on a stuck operator
-and to see a rollout from Prometheus.
+and to follow a rollout from Prometheus: its weight, its analysis, how it ended.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections import Counter as Tally
 
 from prometheus_client import Counter, Gauge, Histogram
+
+from modelkeeper.api.deployment import AnalysisStatus
+from modelkeeper.controller.rollout import Plan
 
 RECONCILIATIONS = Counter(
     "modelkeeper_operator_reconciliations_total", "Reconciles run, by kind.", ["kind"]
@@ -70,3 +73,86 @@ def _label_sets(gauge: Gauge) -> list[tuple[str, ...]]:
     return [
         tuple(sample.labels.values()) for metric in gauge.collect() for sample in metric.samples
     ]
+
+
+ROLLOUTS_IN_PROGRESS = Gauge(
+    "modelkeeper_operator_rollouts_in_progress",
+    "Deployments with a candidate, by strategy.",
+    ["strategy"],
+)
+ROLLOUTS_ENDED = Counter(
+    "modelkeeper_operator_rollouts_ended_total",
+    "Rollouts that ended, by outcome (Promoted, RolledBack, Aborted, Superseded) and what "
+    "ended them (Ready, Steps, Analysis, Shadow, Preview, Manual, Selection).",
+    ["namespace", "deployment", "outcome", "trigger"],
+)
+ANALYSIS_RUNS = Counter(
+    "modelkeeper_operator_analysis_runs_total",
+    "Analysis runs of a candidate, by phase.",
+    ["namespace", "deployment", "phase"],
+)
+ANALYSIS_VALUE = Gauge(
+    "modelkeeper_operator_analysis_value",
+    "The value each check measured in the candidate's latest analysis run.",
+    ["namespace", "deployment", "metric"],
+)
+CANDIDATE_WEIGHT = Gauge(
+    "modelkeeper_operator_candidate_weight",
+    "The candidate's share of live requests, in percent (0 without a candidate).",
+    ["namespace", "deployment"],
+)
+CANDIDATE_MIRROR = Gauge(
+    "modelkeeper_operator_candidate_mirror_percent",
+    "The share of requests mirrored to a shadow candidate, in percent.",
+    ["namespace", "deployment"],
+)
+
+
+class RolloutMetrics:
+    """Rollouts in progress, how they end, analysis results and the candidate's weight."""
+
+    def __init__(self) -> None:
+        self._strategies: dict[tuple[str, str], str] = {}
+        self._checks: dict[tuple[str, str], set[str]] = {}
+
+    def record(
+        self, namespace: str, name: str, strategy: str, plan: Plan, run: AnalysisStatus | None
+    ) -> None:
+        """What one reconcile decided for a Deployment."""
+        key = (namespace, name)
+        if plan.candidate is not None:
+            self._strategies[key] = strategy
+        else:
+            self._strategies.pop(key, None)
+        for decision in plan.decisions:
+            if decision.outcome is not None and decision.trigger is not None:
+                ROLLOUTS_ENDED.labels(
+                    namespace, name, decision.outcome.value, decision.trigger.value
+                ).inc()
+        if run is not None:
+            ANALYSIS_RUNS.labels(namespace, name, run.phase.value).inc()
+            measured = {m.name: m.value for m in run.metrics if m.value is not None}
+            for metric in self._checks.get(key, set()) - set(measured):
+                ANALYSIS_VALUE.remove(namespace, name, metric)
+            for metric, value in measured.items():
+                ANALYSIS_VALUE.labels(namespace, name, metric).set(value)
+            self._checks[key] = set(measured)
+        CANDIDATE_WEIGHT.labels(namespace, name).set(plan.weight if plan.candidate else 0)
+        CANDIDATE_MIRROR.labels(namespace, name).set(plan.mirror_percent if plan.candidate else 0)
+        self._publish()
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The Deployment is gone: its series go too."""
+        key = (namespace, name)
+        self._strategies.pop(key, None)
+        for metric in self._checks.pop(key, set()):
+            ANALYSIS_VALUE.remove(namespace, name, metric)
+        for gauge in (CANDIDATE_WEIGHT, CANDIDATE_MIRROR):
+            if (namespace, name) in _label_sets(gauge):
+                gauge.remove(namespace, name)
+        self._publish()
+
+    def _publish(self) -> None:
+        tally = Tally(self._strategies.values())
+        for strategy in {*tally, *(labels[0] for labels in _label_sets(ROLLOUTS_IN_PROGRESS))}:
+            ROLLOUTS_IN_PROGRESS.labels(strategy).set(tally.get(strategy, 0))

@@ -20,15 +20,35 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from modelkeeper.analysis.prometheus import ProviderPool
+from modelkeeper.analysis.run import analyse, judge_shadow
+from modelkeeper.analysis.templates import Subject
 from modelkeeper.api.base import ApiModel
-from modelkeeper.api.deployment import DeploymentResource, DeploymentStatus, Phase
+from modelkeeper.api.deployment import (
+    AnalysisPhase,
+    AnalysisStatus,
+    DeploymentResource,
+    DeploymentStatus,
+    Outcome,
+    Phase,
+    TrafficProvider,
+)
 from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource, Serving
+from modelkeeper.api.strategy import Shadow
 from modelkeeper.api.types import ServingRole
-from modelkeeper.controller import builders
+from modelkeeper.controller import builders, manifests
 from modelkeeper.controller.builders import BuildInput, RunningVersion
 from modelkeeper.controller.cache import Body, Cache
-from modelkeeper.controller.metrics import DeploymentGauges
-from modelkeeper.controller.rollout import Plan, Readiness, plan_direct
+from modelkeeper.controller.metrics import DeploymentGauges, RolloutMetrics
+from modelkeeper.controller.rollout import (
+    AnalysisDue,
+    Controls,
+    Plan,
+    Readiness,
+    Tick,
+    analysis_due,
+    plan_rollout,
+)
 from modelkeeper.controller.selection import select_model
 from modelkeeper.controller.settings import OperatorSettings
 from modelkeeper.controller.status import (
@@ -37,6 +57,7 @@ from modelkeeper.controller.status import (
     get_condition,
     model_status,
 )
+from modelkeeper.controller.traffic import Routes
 from modelkeeper.controller.validation import model_problems
 from modelkeeper.kube import client as kinds
 from modelkeeper.kube.client import JsonObject, Kind, KubeClient
@@ -50,6 +71,9 @@ PRUNED_KINDS: tuple[Kind, ...] = (
     kinds.CONFIG_MAP,
     kinds.HPA,
     kinds.PDB,
+    kinds.SERVICE_ACCOUNT,
+    kinds.ROLE,
+    kinds.ROLE_BINDING,
 )
 
 
@@ -84,13 +108,37 @@ def _same(old: ApiModel, new: ApiModel) -> bool:
     return old.model_dump(mode="json") == new.model_dump(mode="json")
 
 
+def _readiness(child: JsonObject) -> Readiness:
+    status = child.get("status", {})
+    return Readiness(replicas=status.get("replicas", 0), ready=status.get("readyReplicas", 0))
+
+
+def _pod_role(child: JsonObject) -> ServingRole:
+    """The role a version's pods were started with: its pod template's role label."""
+    template = child["spec"]["template"]["metadata"].get("labels", {})
+    return ServingRole(template.get(manifests.ROLE_LABEL, ServingRole.STABLE.value))
+
+
+def _describe(run: AnalysisStatus) -> str:
+    """One line for an Event: each check's value and verdict."""
+    checks = ", ".join(
+        f"{m.name} {m.phase.value.lower()}" + (f" ({m.value:.4g})" if m.value is not None else "")
+        for m in run.metrics
+    )
+    prefix = f"analysis {run.phase.value.lower()}"
+    return "; ".join(part for part in (f"{prefix}: {checks}", run.message) if part)
+
+
 @dataclass
 class Reconciler:
     client: KubeClient
     settings: OperatorSettings
     cache: Cache
     gauges: DeploymentGauges
+    rollouts: RolloutMetrics
+    prometheus: ProviderPool
     pod_monitor: bool
+    gateway_api: bool
     applied: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
     """A fingerprint of each Deployment's last applied objects, and when they were applied."""
     written: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -107,7 +155,7 @@ class Reconciler:
 
     async def _observe(self, namespace: str, name: str) -> list[JsonObject]:
         return await self.client.list(
-            kinds.APPS_DEPLOYMENT, namespace, f"{builders.DEPLOYMENT_LABEL}={name}"
+            kinds.APPS_DEPLOYMENT, namespace, f"{manifests.DEPLOYMENT_LABEL}={name}"
         )
 
     async def deployment(self, namespace: str, name: str) -> tuple[float | None, str]:
@@ -115,6 +163,7 @@ class Reconciler:
         body = self.cache.deployment(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.gauges.forget(namespace, name)
+            self.rollouts.forget(namespace, name)
             self.applied.pop((namespace, name), None)
             return None, ""
         written = self.written.get((namespace, name))
@@ -127,35 +176,64 @@ class Reconciler:
         models = self._parse_models(namespace, spec.model.name)
         selection = select_model(spec.model, models, now)
         children = await self._observe(namespace, name)
-        observed = {
-            child["metadata"]["labels"][builders.VERSION_LABEL]: Readiness(
-                replicas=child.get("status", {}).get("replicas", 0),
-                ready=child.get("status", {}).get("readyReplicas", 0),
-            )
+        servers = [
+            child
             for child in children
-            if child["metadata"]["labels"].get(builders.COMPONENT) == "server"
-        }
+            if child["metadata"]["labels"].get(manifests.COMPONENT) == "server"
+        ]
+        version_of = manifests.VERSION_LABEL
+        observed = {child["metadata"]["labels"][version_of]: _readiness(child) for child in servers}
         replicas = spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
-        target = selection.model.spec.version if selection.model is not None else None
-        deadline = timedelta(seconds=self.settings.progress_deadline_seconds)
-        drain = timedelta(seconds=self.settings.drain_seconds)
-        plan = plan_direct(target, deployment.status, observed, replicas, now, deadline, drain)
+        controls = Controls.read(deployment.metadata.annotations)
+        due = analysis_due(spec.strategy, deployment.status, controls, now)
+        run = await self._analyse(deployment, due, now) if due is not None else None
+        plan = plan_rollout(
+            Tick(
+                strategy=spec.strategy,
+                status=deployment.status,
+                target=selection.model.spec.version if selection.model is not None else None,
+                waiting=selection.waiting.spec.version if selection.waiting is not None else None,
+                observed=observed,
+                replicas=replicas,
+                controls=controls,
+                run=run,
+                now=now,
+                progress_deadline=timedelta(seconds=self.settings.progress_deadline_seconds),
+                drain=timedelta(seconds=self.settings.drain_seconds),
+            )
+        )
 
         by_version = {model.spec.version: model for model in models}
         running = [
             RunningVersion(
                 by_version[version],
-                ServingRole.CANARY if version == plan.candidate else ServingRole.STABLE,
+                plan.role or ServingRole.CANARY
+                if version == plan.candidate
+                else ServingRole.STABLE,
             )
             for version in sorted(plan.run)
             if version in by_version
         ]
         # A version whose Model is gone keeps its objects: they cannot be rebuilt, only kept.
-        orphaned = {builders.version_name(name, v) for v in plan.run if v not in by_version}
+        orphaned = {manifests.version_name(name, v) for v in plan.run if v not in by_version}
+        routes = (
+            Routes(
+                stable=plan.stable,
+                candidate=plan.candidate,
+                role=plan.role if plan.candidate is not None else None,
+                weight=plan.weight,
+                mirror_percent=plan.mirror_percent,
+            )
+            if plan.stable is not None
+            else None
+        )
         build = BuildInput(
             deployment=deployment,
             running=running,
-            routed_version=plan.stable,
+            routes=routes,
+            pod_roles={
+                child["metadata"]["labels"][version_of]: _pod_role(child) for child in servers
+            },
             default_image=self.settings.default_image,
             pod_monitor=self.pod_monitor,
         )
@@ -173,24 +251,34 @@ class Reconciler:
         if not _same(deployment.status, status):
             result = await self.client.apply(_status_document(body, status), "status")
             self.written[(namespace, name)] = result["metadata"]["resourceVersion"]
-        await self._report(body, deployment, plan, status)
+        await self._report(body, deployment, plan, status, run)
         served = {(v.version, "Stable") for v in [status.stable] if v is not None}
         served |= {(v.version, v.role.value) for v in [status.candidate] if v is not None}
         self.gauges.record(namespace, name, status.phase.value if status.phase else "", served)
-        return self._next_wake(plan, now, deadline, drain), spec.model.name
+        self.rollouts.record(namespace, name, spec.strategy.type.value, plan, run)
+        wake = None if plan.wake_at is None else (plan.wake_at - now).total_seconds() + 1.0
+        return wake, spec.model.name
 
-    def _next_wake(
-        self, plan: Plan, now: datetime, deadline: timedelta, drain: timedelta
-    ) -> float | None:
-        """When a deadline or a drain ends, so the reconcile runs then without any event."""
-        moments = []
-        if plan.started is not None and not plan.deadline_exceeded:
-            moments.append(plan.started + deadline)
-        if plan.history and plan.history[0].finished + drain > now:
-            moments.append(plan.history[0].finished + drain)
-        if not moments:
+    async def _analyse(
+        self, deployment: DeploymentResource, due: AnalysisDue, now: datetime
+    ) -> AnalysisStatus | None:
+        """Take the analysis run that is due: the candidate against the stable version."""
+        status, spec = deployment.status, deployment.spec
+        if status.candidate is None or status.stable is None:
             return None
-        return max(0.0, (min(moments) - now).total_seconds()) + 1.0
+        subject = Subject(
+            namespace=deployment.metadata.namespace or "",
+            deployment=deployment.metadata.name,
+            family=spec.model.name,
+            stable=status.stable.version,
+            candidate=status.candidate.version,
+            window=due.window,
+            compare=spec.traffic.provider is TrafficProvider.ROUTER,
+        )
+        provider = self.prometheus.provider(spec.strategy.prometheus_url)
+        if isinstance(due.analysis, Shadow):
+            return await judge_shadow(provider, due.analysis, subject, now)
+        return await analyse(provider, due.analysis, subject, now)
 
     async def _apply(
         self,
@@ -234,8 +322,11 @@ class Reconciler:
     ) -> None:
         """Delete every object of this Deployment that is no longer desired."""
         wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}
-        selector = f"{builders.DEPLOYMENT_LABEL}={name},{builders.MANAGED_BY}={builders.MANAGER}"
-        for kind in PRUNED_KINDS + ((kinds.POD_MONITOR,) if self.pod_monitor else ()):
+        selector = f"{manifests.DEPLOYMENT_LABEL}={name},{manifests.MANAGED_BY}={manifests.MANAGER}"
+        optional = ((kinds.POD_MONITOR,) if self.pod_monitor else ()) + (
+            (kinds.HTTP_ROUTE,) if self.gateway_api else ()
+        )
+        for kind in PRUNED_KINDS + optional:
             existing = (
                 apps_deployments
                 if kind is kinds.APPS_DEPLOYMENT
@@ -248,11 +339,21 @@ class Reconciler:
                     await self.client.delete(kind, namespace, child)
 
     async def _report(
-        self, body: Body, deployment: DeploymentResource, plan: Plan, status: DeploymentStatus
+        self,
+        body: Body,
+        deployment: DeploymentResource,
+        plan: Plan,
+        status: DeploymentStatus,
+        run: AnalysisStatus | None,
     ) -> None:
-        """One Event per decision, and a Warning when the Deployment becomes Degraded."""
+        """One Event per analysis run and per decision; a Warning when it becomes Degraded."""
+        if run is not None:
+            kind = "Normal" if run.phase is AnalysisPhase.SUCCESSFUL else "Warning"
+            await self.client.post_event(body, kind, f"Analysis{run.phase.value}", _describe(run))
         for decision in plan.decisions:
-            await self.client.post_event(body, "Normal", decision.reason.value, decision.message)
+            failed = decision.outcome in (Outcome.ROLLED_BACK, Outcome.ABORTED)
+            kind = "Warning" if failed else "Normal"
+            await self.client.post_event(body, kind, decision.reason.value, decision.message)
         if status.phase is Phase.DEGRADED and deployment.status.phase is not Phase.DEGRADED:
             await self.client.post_event(body, "Warning", "Degraded", status.message)
 

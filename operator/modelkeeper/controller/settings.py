@@ -44,6 +44,20 @@ class OperatorSettings(BaseModel):
     prometheus_url: str = Field(
         "http://prometheus:9090", description="Prometheus, for rollout analysis"
     )
+    prometheus_timeout_seconds: float = Field(
+        10.0, gt=0, description="how long one Prometheus query may take"
+    )
+    prometheus_bearer_token_file: str | None = Field(
+        None,
+        description="file holding a bearer token for Prometheus, read again for every query "
+        "(tokens rotate); unset sends none",
+    )
+    prometheus_ca_file: str | None = Field(
+        None, description="CA bundle that signs Prometheus' TLS certificate; unset: system CAs"
+    )
+    prometheus_insecure_skip_verify: bool = Field(
+        False, description="accept any TLS certificate from Prometheus (tests only)"
+    )
     log_format: LogFormat = Field(LogFormat.TEXT, description="json or text")
     host: str = Field("0.0.0.0", description="address for the metrics and liveness endpoints")
     metrics_port: int = Field(8080, ge=0, le=65535, description="port of /metrics; 0 turns it off")

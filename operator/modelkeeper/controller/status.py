@@ -31,7 +31,7 @@ from modelkeeper.api.model import (
     Stage,
 )
 from modelkeeper.api.types import ServingRole
-from modelkeeper.controller.rollout import Plan, Readiness, is_ready
+from modelkeeper.controller.rollout import HoldReason, Plan, Readiness, is_ready
 from modelkeeper.controller.selection import Selection, SelectionReason, approval_of
 
 T = TypeVar("T", bound=StrEnum)
@@ -88,6 +88,16 @@ def _version(observation: Observation, version: str) -> VersionStatus:
     )
 
 
+HOLD_PHASES = {
+    HoldReason.ROLLED_BACK: Phase.DEGRADED,
+    HoldReason.ABORTED: Phase.ABORTED,
+    HoldReason.AWAITING_PROMOTION: Phase.PAUSED,
+    HoldReason.PAUSED_BY_USER: Phase.PAUSED,
+    HoldReason.ANALYSIS_INCONCLUSIVE: Phase.PAUSED,
+    HoldReason.APPROVAL_REQUIRED: Phase.PAUSED,
+}
+
+
 def _phase(observation: Observation) -> tuple[Phase, str]:
     plan = observation.plan
     selection = observation.selection
@@ -104,10 +114,16 @@ def _phase(observation: Observation) -> tuple[Phase, str]:
         if plan.started is not None and plan.candidate is None:
             return Phase.PROGRESSING, f"waiting for version {plan.stable} to become ready"
         return Phase.DEGRADED, f"the stable version {plan.stable} is not ready"
+    if plan.hold is not None:
+        return HOLD_PHASES[plan.hold.reason], plan.hold.message
     if plan.candidate is not None:
-        return Phase.PROGRESSING, (
-            f"version {plan.candidate} starting; {plan.stable} serves until it is ready"
-        )
+        if plan.step is None:
+            return Phase.PROGRESSING, (
+                f"version {plan.candidate} starting; {plan.stable} serves until it is ready"
+            )
+        role = plan.role.value.lower() if plan.role else "candidate"
+        share = f"{plan.weight}% of requests" if plan.weight else f"{plan.mirror_percent}% mirrored"
+        return Phase.PROGRESSING, f"version {plan.candidate} is the {role} ({share})"
     if selection.model is None and selection.reason is SelectionReason.MODEL_NOT_FOUND:
         return Phase.DEGRADED, f"{selection.message}; version {plan.stable} keeps serving"
     return Phase.HEALTHY, f"version {plan.stable} serves"
@@ -143,20 +159,26 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
         "StableReady" if stable_ready else ("StableNotReady" if plan.stable else "NothingToServe"),
         f"version {plan.stable} serves" if stable_ready else message,
     )
-    progressing = phase is Phase.PROGRESSING
+    progressing = phase in (Phase.PROGRESSING, Phase.PAUSED)
+    if plan.deadline_exceeded:
+        progress_reason = "ProgressDeadlineExceeded"
+    elif plan.hold is not None:
+        progress_reason = plan.hold.reason.value
+    else:
+        progress_reason = "RollingOut" if progressing else "RolloutComplete"
     conditions = condition(
         conditions,
         DeploymentConditionType.PROGRESSING,
         progressing,
-        "RollingOut"
-        if progressing
-        else ("ProgressDeadlineExceeded" if plan.deadline_exceeded else "RolloutComplete"),
-        message if progressing or plan.deadline_exceeded else "no rollout in progress",
+        progress_reason,
+        message if progressing or plan.deadline_exceeded or plan.hold else "no rollout in progress",
     )
     unselected = observation.selection.model is None
     degraded = phase is Phase.DEGRADED or (phase is Phase.PENDING and unselected)
     if plan.deadline_exceeded:
         degraded_reason = "ProgressDeadlineExceeded"
+    elif plan.hold is not None and phase is Phase.DEGRADED:
+        degraded_reason = plan.hold.reason.value
     elif unselected:
         degraded_reason = observation.selection.reason.value
     else:
@@ -182,7 +204,9 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
     if plan.candidate is not None:
         base = _version(observation, plan.candidate)
         candidate = Candidate(
-            **base.model_dump(), role=ServingRole.CANARY, since=plan.started or now
+            **base.model_dump(),
+            role=plan.role or ServingRole.CANARY,
+            since=plan.started or now,
         )
     return DeploymentStatus(
         observed_generation=generation,
@@ -190,8 +214,12 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
         message=message,
         stable=_version(observation, plan.stable) if plan.stable is not None else None,
         candidate=candidate,
-        weight=0 if candidate is not None else None,
-        step_started=plan.started if candidate is None else None,
+        weight=plan.weight if candidate is not None else None,
+        mirror_percent=plan.mirror_percent if plan.role is ServingRole.SHADOW else None,
+        step=plan.step if candidate is not None else None,
+        step_started=plan.step_started if candidate is not None else plan.started,
+        analysis_runs=plan.analysis_runs,
+        manual=plan.manual,
         conditions=conditions,
         history=plan.history,
     )

@@ -1,9 +1,10 @@
 """A thin async client for the few calls the operator makes, on aiohttp.
 
 Get, list by label selector, server-side apply (field manager "modelkeeper", forced:
-the operator owns what it applies), delete, apply status, and post Events. Kinds are
-named by a small table, so a caller writes `client.list(APPS_DEPLOYMENT, ...)` and
-never builds a URL.
+the operator owns what it applies), delete, apply status, and post Events; for the
+kubectl plugin, a JSON merge patch and the caller's own user name. Kinds are named by
+a small table, so a caller writes `client.list(APPS_DEPLOYMENT, ...)` and never builds
+a URL.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ ROLE_BINDING = Kind("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings
 HPA = Kind("HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers")
 PDB = Kind("PodDisruptionBudget", "policy/v1", "poddisruptionbudgets")
 POD_MONITOR = Kind("PodMonitor", "monitoring.coreos.com/v1", "podmonitors")
+HTTP_ROUTE = Kind("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes")
+SELF_SUBJECT_REVIEW = Kind(
+    "SelfSubjectReview", "authentication.k8s.io/v1", "selfsubjectreviews", namespaced=False
+)
 MODEL = Kind("Model", "modelkeeper.io/v1alpha1", "models")
 DEPLOYMENT = Kind("Deployment", "modelkeeper.io/v1alpha1", "deployments")
 
@@ -65,6 +70,7 @@ KINDS: tuple[Kind, ...] = (
     HPA,
     PDB,
     POD_MONITOR,
+    HTTP_ROUTE,
     MODEL,
     DEPLOYMENT,
 )
@@ -82,6 +88,7 @@ class ApiError(RuntimeError):
     def __init__(self, status: int, method: str, path: str, message: str) -> None:
         super().__init__(f"{method} {path}: {status} {message}")
         self.status = status
+        self.message = message
 
 
 class KubeClient:
@@ -150,6 +157,30 @@ class KubeClient:
         if result is None:
             raise ApiError(404, "PATCH", path, "not found")
         return result
+
+    async def merge_patch(
+        self, kind: Kind, namespace: str | None, name: str, patch: JsonObject, field_manager: str
+    ) -> JsonObject | None:
+        """A JSON merge patch (null removes a key), recorded under `field_manager`; None if gone."""
+        return await self._call(
+            "PATCH",
+            kind.path(namespace, name),
+            params={"fieldManager": field_manager},
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    async def whoami(self) -> str | None:
+        """The caller's user name, by a SelfSubjectReview; None if the server has no such API."""
+        review = await self._call(
+            "POST",
+            SELF_SUBJECT_REVIEW.path(),
+            body={"apiVersion": SELF_SUBJECT_REVIEW.api_version, "kind": SELF_SUBJECT_REVIEW.kind},
+        )
+        if review is None:
+            return None
+        username: str | None = review.get("status", {}).get("userInfo", {}).get("username")
+        return username
 
     async def delete(self, kind: Kind, namespace: str | None, name: str) -> None:
         """Delete in the background (dependents go through the garbage collector); gone is fine."""

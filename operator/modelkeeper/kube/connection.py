@@ -25,6 +25,8 @@ class Connection:
     base_url: str
     ssl_context: ssl.SSLContext
     configuration: Any
+    namespace: str = "default"
+    """The kubeconfig context's namespace, for commands given none."""
 
     def headers(self) -> dict[str, str]:
         """The Authorization header, re-read each time so a rotated token is picked up."""
@@ -39,20 +41,32 @@ class Connection:
         }
 
 
-def connect(kubeconfig: str | None = None) -> Connection:
-    """Load a kubeconfig (given, or $KUBECONFIG, or ~/.kube/config), else the in-cluster account."""
+def connect(kubeconfig: str | None = None, context: str | None = None) -> Connection:
+    """Load a kubeconfig (given, or $KUBECONFIG, or ~/.kube/config), else the in-cluster account.
+
+    `context` picks a kubeconfig context other than the current one.
+    """
     configuration = kube_client.Configuration()
     path = kubeconfig or os.environ.get("KUBECONFIG")
+    namespace = "default"
     if path or Path("~/.kube/config").expanduser().is_file():
-        kube_config.load_kube_config(config_file=path, client_configuration=configuration)
+        kube_config.load_kube_config(
+            config_file=path, context=context, client_configuration=configuration
+        )
+        contexts, current = kube_config.list_kube_config_contexts(config_file=path)
+        chosen = next((c for c in contexts if c["name"] == context), current)
+        namespace = chosen["context"].get("namespace") or namespace
     else:
         kube_config.load_incluster_config(client_configuration=configuration)
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+    tls = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
     if configuration.cert_file:
-        context.load_cert_chain(configuration.cert_file, configuration.key_file)
+        tls.load_cert_chain(configuration.cert_file, configuration.key_file)
     if not configuration.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+        tls.check_hostname = False
+        tls.verify_mode = ssl.CERT_NONE
     return Connection(
-        base_url=configuration.host.rstrip("/"), ssl_context=context, configuration=configuration
+        base_url=configuration.host.rstrip("/"),
+        ssl_context=tls,
+        configuration=configuration,
+        namespace=namespace,
     )

@@ -48,3 +48,19 @@ go_tool() {
 go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
 go_tool prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_VERSION" remove_all_sd,enable_kubernetes_sd
 go_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" remove_all_sd
+
+# The Gateway API CRDs, standard channel, copied once from their Go module's config/crd/standard
+# (the ValidatingAdmissionPolicy beside them is not a CRD and is left out).
+crds="$cache/gateway-api/$GATEWAY_API_VERSION"
+if [ ! -d "$crds" ]; then
+  step "fetching the Gateway API CRDs $GATEWAY_API_VERSION (first run on this machine)"
+  module=$(cd "$cache" && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION") \
+    || fail "go mod download sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION: $module"
+  dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$module")
+  [ -d "$dir/config/crd/standard" ] || fail "no config/crd/standard in sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"
+  mkdir -p "$crds.partial"
+  install -m 0644 "$dir"/config/crd/standard/gateway.networking.k8s.io_*.yaml "$crds.partial/"
+  rm -f "$crds.partial"/*_vap_*.yaml
+  mv "$crds.partial" "$crds"
+fi
+step "Gateway API CRDs: $crds"

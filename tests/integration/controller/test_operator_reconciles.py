@@ -89,7 +89,16 @@ def test_model_and_deployment_become_owned_objects_with_status(
     assert available is not None
     assert available["status"] == "False"
     columns = kubectl("get", "deployments.modelkeeper.io", "shop").stdout.split("\n")
-    assert columns[0].split() == ["NAME", "MODEL", "STABLE", "CANDIDATE", "WEIGHT", "PHASE", "AGE"]
+    assert columns[0].split() == [
+        "NAME",
+        "MODEL",
+        "STABLE",
+        "CANDIDATE",
+        "WEIGHT",
+        "STEP",
+        "PHASE",
+        "AGE",
+    ]
     assert columns[1].split()[:4] == ["shop", "shop", "1", "Progressing"]
     model = wait_for(
         kubectl,

@@ -1,12 +1,15 @@
-"""Typed Models and Deployments for the controller's unit tests, built from small dicts."""
+"""Typed Models, Deployments and rollout ticks for the controller's unit tests, from small dicts."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.deployment import AnalysisStatus, DeploymentResource, DeploymentStatus
 from modelkeeper.api.model import ModelResource
+from modelkeeper.api.strategy import Strategy
+from modelkeeper.controller.rollout import Controls, Readiness, Tick
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 APPROVAL = {"by": "lead@example.com", "at": "2026-01-01T00:00:00Z"}
@@ -69,4 +72,32 @@ def deployment(status: dict[str, Any] | None = None, **spec: Any) -> DeploymentR
             "spec": {"model": {"name": "fraud"}, **spec},
             "status": status,
         }
+    )
+
+
+def tick(
+    target: str | None,
+    status: DeploymentStatus,
+    observed: Mapping[str, Readiness],
+    *,
+    strategy: dict[str, Any] | None = None,
+    now: datetime = T0,
+    replicas: int = 2,
+    waiting: str | None = None,
+    annotations: Mapping[str, str] | None = None,
+    run: AnalysisStatus | None = None,
+) -> Tick:
+    """One tick of a rollout with a 10-minute progress deadline and a 60-second drain."""
+    return Tick(
+        strategy=Strategy.model_validate(strategy or {}),
+        status=status,
+        target=target,
+        waiting=waiting,
+        observed=observed,
+        replicas=replicas,
+        controls=Controls.read(annotations or {}),
+        run=run,
+        now=now,
+        progress_deadline=timedelta(minutes=10),
+        drain=timedelta(seconds=60),
     )

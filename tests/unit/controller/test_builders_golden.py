@@ -14,8 +14,11 @@ import pytest
 import yaml
 
 from modelkeeper.api.types import ServingRole
-from modelkeeper.controller.builders import BuildInput, RunningVersion, build_children, child_name
+from modelkeeper.controller.builders import BuildInput, RunningVersion, build_children
+from modelkeeper.controller.manifests import child_name
+from modelkeeper.controller.traffic import Routes
 from tests.unit.controller.factories import APPROVAL, deployment, model
+from tests.unit.controller.rollout_specs import BLUE_GREEN, CANARY, GATEWAY_API, SHADOW
 
 GOLDEN = Path(__file__).parent / "golden"
 IMAGE = "ghcr.io/modelkeeper/modelkeeper:0.1.0"
@@ -27,9 +30,34 @@ def artifact(version: str) -> Any:
     return model(version, approval=APPROVAL, schema=SCHEMA, reference=REFERENCE)
 
 
+def image(version: str) -> Any:
+    return model(version, image=f"registry.example.com/fraud:{version}")
+
+
+def rollout(strategy: dict[str, Any], routes: Routes, **spec: Any) -> BuildInput:
+    """Version 1 stable since before, version 2 the candidate that `routes` sends traffic to."""
+    assert routes.role is not None
+    return BuildInput(
+        deployment(strategy=strategy, **spec),
+        [
+            RunningVersion(image("1"), ServingRole.STABLE),
+            RunningVersion(image("2"), routes.role),
+        ],
+        routes,
+        {"1": ServingRole.STABLE},
+        IMAGE,
+        False,
+    )
+
+
 CASES = {
     "artifact-minimal": BuildInput(
-        deployment(), [RunningVersion(artifact("1"), ServingRole.STABLE)], "1", IMAGE, False
+        deployment(),
+        [RunningVersion(artifact("1"), ServingRole.STABLE)],
+        Routes(stable="1"),
+        {},
+        IMAGE,
+        False,
     ),
     "image-autoscaled-with-podmonitor": BuildInput(
         deployment(
@@ -38,7 +66,8 @@ CASES = {
             serving={"workers": 2, "batching": {"maxBatchSize": 16, "maxLatency": "10ms"}},
         ),
         [RunningVersion(model("2", image="registry.example.com/fraud:2"), ServingRole.STABLE)],
-        "2",
+        Routes(stable="2"),
+        {},
         IMAGE,
         True,
     ),
@@ -48,9 +77,21 @@ CASES = {
             RunningVersion(artifact("1"), ServingRole.STABLE),
             RunningVersion(artifact("2"), ServingRole.CANARY),
         ],
-        "1",
+        Routes(stable="1"),
+        {"1": ServingRole.STABLE},
         IMAGE,
         False,
+    ),
+    "canary-at-30-percent": rollout(CANARY, Routes("1", "2", ServingRole.CANARY, weight=30)),
+    "shadow-mirroring-50-percent": rollout(
+        SHADOW, Routes("1", "2", ServingRole.SHADOW, mirror_percent=50)
+    ),
+    "blue-green-preview": rollout(BLUE_GREEN, Routes("1", "2", ServingRole.PREVIEW)),
+    "gateway-api-canary-at-30-percent": rollout(
+        CANARY, Routes("1", "2", ServingRole.CANARY, weight=30), traffic=GATEWAY_API
+    ),
+    "gateway-api-shadow-mirroring-50-percent": rollout(
+        SHADOW, Routes("1", "2", ServingRole.SHADOW, mirror_percent=50), traffic=GATEWAY_API
     ),
 }
 

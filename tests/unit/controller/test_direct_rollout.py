@@ -8,11 +8,8 @@ from typing import Any
 import pytest
 
 from modelkeeper.api.deployment import DeploymentStatus, Outcome
-from modelkeeper.controller.rollout import DecisionReason, Readiness, plan_direct
-from tests.unit.controller.factories import T0
-
-DEADLINE = timedelta(minutes=10)
-DRAIN = timedelta(seconds=60)
+from modelkeeper.controller.rollout import DecisionReason, Readiness, plan_rollout
+from tests.unit.controller.factories import T0, tick
 
 
 def status(**fields: Any) -> DeploymentStatus:
@@ -121,7 +118,7 @@ def test_plan(
     after: dict[str, Any],
     decisions: list[DecisionReason],
 ) -> None:
-    plan = plan_direct(target, before, observed, 2, T0, DEADLINE, DRAIN)
+    plan = plan_rollout(tick(target, before, observed))
     for name, value in after.items():
         assert getattr(plan, name) == value, name
     assert [decision.reason for decision in plan.decisions] == decisions
@@ -133,7 +130,7 @@ def test_plan(
 )
 def test_progress_deadline(minutes: int, exceeded: bool) -> None:
     before = status(stable=stable("1"), candidate=candidate("2", minutes))
-    plan = plan_direct("2", before, {"1": READY, "2": STARTING}, 2, T0, DEADLINE, DRAIN)
+    plan = plan_rollout(tick("2", before, {"1": READY, "2": STARTING}))
     assert plan.deadline_exceeded is exceeded
     assert plan.candidate == "2"
 
@@ -141,7 +138,7 @@ def test_progress_deadline(minutes: int, exceeded: bool) -> None:
 def test_history_is_newest_first_and_bounded() -> None:
     history = [promoted(str(n), 600 + n) for n in range(10)]
     before = status(stable=stable("1"), candidate=candidate("2", -1), history=history)
-    plan = plan_direct("2", before, {"1": READY, "2": READY}, 2, T0, DEADLINE, DRAIN)
+    plan = plan_rollout(tick("2", before, {"1": READY, "2": READY}))
     assert len(plan.history) == 10
     assert (plan.history[0].version, plan.history[0].outcome) == ("2", Outcome.PROMOTED)
     assert plan.history[0].started == T0 - timedelta(minutes=1)

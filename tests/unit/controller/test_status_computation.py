@@ -7,7 +7,12 @@ from datetime import timedelta
 import pytest
 
 from modelkeeper.api.conditions import Condition, ConditionStatus
-from modelkeeper.api.deployment import DeploymentConditionType, ModelSelector, Phase
+from modelkeeper.api.deployment import (
+    DeploymentConditionType,
+    ManualRequests,
+    ModelSelector,
+    Phase,
+)
 from modelkeeper.api.model import ModelConditionType, Serving, Stage
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.rollout import Plan, Readiness
@@ -27,10 +32,19 @@ Kind = DeploymentConditionType
 
 def plan(stable: str | None, candidate: str | None = None, **fields: object) -> Plan:
     defaults: dict[str, object] = {
+        "role": ServingRole.CANARY if candidate else None,
         "started": None,
+        "step": None,
+        "step_started": None,
+        "weight": 0,
+        "mirror_percent": 0,
         "run": frozenset(v for v in (stable, candidate) if v),
         "history": [],
+        "analysis_runs": [],
+        "manual": ManualRequests(),
         "deadline_exceeded": False,
+        "hold": None,
+        "wake_at": None,
     }
     return Plan(stable=stable, candidate=candidate, **(defaults | fields))  # type: ignore[arg-type]
 

@@ -1,0 +1,184 @@
+"""The parts every child object of a Deployment shares: names, labels, ownership, pod hardening.
+
+The version builders (builders.py) and the traffic providers (traffic.py) both make
+Deployments, Services and other objects owned by one Deployment (modelkeeper.io); this
+module holds what they make them from, so that every child is named, labelled, owned and
+locked down the same way. Pure: it returns plain dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from modelkeeper.api.base import API_VERSION
+from modelkeeper.api.deployment import DeploymentResource
+
+Manifest = dict[str, Any]
+
+HTTP_PORT = 8080  # the container port of scoring servers and of the router
+SERVICE_PORT = 80  # the port of every Service, to the container port named http
+RUN_AS_USER = 10001  # the serving image's user (serving_image/Dockerfile)
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+COMPONENT = "app.kubernetes.io/component"
+DEPLOYMENT_LABEL = "modelkeeper.io/deployment"
+FAMILY_LABEL = "modelkeeper.io/family"
+VERSION_LABEL = "modelkeeper.io/version"
+ROLE_LABEL = "modelkeeper.io/role"
+MANAGER = "modelkeeper"
+
+
+def child_name(deployment: str, suffix: str) -> str:
+    """`<deployment>-<suffix>` made a DNS label; a hash keeps cut or rewritten names apart."""
+    clean = re.sub(r"[^a-z0-9-]+", "-", suffix.lower()).strip("-")
+    name = f"{deployment}-{clean}"
+    if clean == suffix and len(name) <= 63:
+        return name
+    digest = hashlib.sha256(suffix.encode()).hexdigest()[:6]
+    return f"{name[:56].rstrip('-')}-{digest}"
+
+
+def version_name(deployment: str, version: str) -> str:
+    """The name of a version's apps/v1 Deployment, Service, ConfigMap, HPA and PDB."""
+    return child_name(deployment, version)
+
+
+def labels(deployment: DeploymentResource, component: str) -> dict[str, str]:
+    """The labels of every child: the app.kubernetes.io set and the Deployment it serves."""
+    return {
+        "app.kubernetes.io/name": "modelkeeper",
+        "app.kubernetes.io/instance": deployment.metadata.name,
+        COMPONENT: component,
+        "app.kubernetes.io/part-of": "modelkeeper",
+        MANAGED_BY: MANAGER,
+        DEPLOYMENT_LABEL: deployment.metadata.name,
+        FAMILY_LABEL: deployment.spec.model.name,
+    }
+
+
+def selector(
+    deployment: DeploymentResource, component: str, version: str | None = None
+) -> dict[str, str]:
+    """The labels that pick a component's pods, and of one version when given."""
+    picked = {DEPLOYMENT_LABEL: deployment.metadata.name, COMPONENT: component}
+    return picked | ({VERSION_LABEL: version} if version is not None else {})
+
+
+def owned(
+    api_version: str,
+    kind: str,
+    name: str,
+    deployment: DeploymentResource,
+    object_labels: dict[str, str],
+) -> Manifest:
+    """An object in the Deployment's namespace that the Deployment controls."""
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "namespace": deployment.metadata.namespace,
+            "labels": object_labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": API_VERSION,
+                    "kind": "Deployment",
+                    "name": deployment.metadata.name,
+                    "uid": deployment.metadata.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+    }
+
+
+def env_from_field(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def probes() -> dict[str, Any]:
+    """Probes on the V2 health endpoints, which both the server and the router answer."""
+
+    def probe(path: str, period: int, failures: int) -> dict[str, Any]:
+        return {
+            "httpGet": {"path": path, "port": "http"},
+            "periodSeconds": period,
+            "failureThreshold": failures,
+            "timeoutSeconds": 2,
+        }
+
+    return {
+        "startupProbe": probe("/v2/health/live", 2, 150),
+        "livenessProbe": probe("/v2/health/live", 10, 3),
+        "readinessProbe": probe("/v2/health/ready", 2, 2),
+    }
+
+
+def _scrape_annotations() -> dict[str, str]:
+    return {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(HTTP_PORT),
+        "prometheus.io/path": "/metrics",
+    }
+
+
+def apps_deployment(
+    base: Manifest,
+    pod_selector: dict[str, str],
+    template_labels: dict[str, str],
+    pod_spec: dict[str, Any],
+    replicas: int | None,
+) -> Manifest:
+    """An apps/v1 Deployment of hardened, scraped pods that rolls without losing capacity."""
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": pod_selector},
+        "strategy": {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+        },
+        "template": {
+            "metadata": {"labels": template_labels, "annotations": _scrape_annotations()},
+            "spec": {
+                "securityContext": _pod_security(),
+                "terminationGracePeriodSeconds": 30,
+                **pod_spec,
+            },
+        },
+    }
+    if replicas is not None:
+        spec = {"replicas": replicas, **spec}
+    return base | {"spec": spec}
+
+
+def service(base: Manifest, pod_selector: dict[str, str]) -> Manifest:
+    """A Service on SERVICE_PORT to the selected pods' port named http."""
+    return base | {
+        "spec": {
+            "selector": pod_selector,
+            "ports": [
+                {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"},
+            ],
+        }
+    }

@@ -1,0 +1,278 @@
+"""Where a Deployment's requests go: the routing objects, written by one provider per kind.
+
+The rollout decides the Routes: the stable version, and the candidate with its role,
+weight and mirrored share. A provider turns them into objects: the built-in router (its
+Deployment, Service, RBAC and a routing ConfigMap in router/config.py's format) or a
+Gateway API HTTPRoute with backend weights and a RequestMirror filter. A preview
+candidate also gets a Service of its own under either provider. Pure: builders.py adds
+these objects to the Deployment's children.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from modelkeeper.api.deployment import DeploymentResource, TrafficProvider
+from modelkeeper.api.types import ServingRole
+from modelkeeper.controller.manifests import (
+    HTTP_PORT,
+    SERVICE_PORT,
+    VERSION_LABEL,
+    Manifest,
+    apps_deployment,
+    child_name,
+    container_security,
+    env_from_field,
+    labels,
+    owned,
+    probes,
+    selector,
+    service,
+    version_name,
+)
+from modelkeeper.router.config import Role
+
+ROUTING_DIR = "/etc/modelkeeper/routing"
+ROUTING_FILE = "routing.yaml"
+HTTP_ROUTE_API_VERSION = "gateway.networking.k8s.io/v1"
+
+_CANDIDATE_ROLES = (ServingRole.CANARY, ServingRole.SHADOW, ServingRole.PREVIEW)
+
+
+@dataclass(frozen=True)
+class Routes:
+    """Where the Deployment's requests go after this reconcile."""
+
+    stable: str
+    """The version taking the rest of the traffic."""
+    candidate: str | None = None
+    """The version being rolled out."""
+    role: ServingRole | None = None
+    """The candidate's: CANARY (weighted), SHADOW (mirrored) or PREVIEW (own Service only)."""
+    weight: int = 0
+    """The candidate's percent of live requests (CANARY only)."""
+    mirror_percent: int = 0
+    """The percent of requests copied to a SHADOW candidate."""
+
+    def __post_init__(self) -> None:
+        """Refuse routes no provider can write, with the reason."""
+        if (self.candidate is None) != (self.role is None):
+            raise ValueError("a candidate needs a role, and a role a candidate")
+        if self.role is not None and self.role not in _CANDIDATE_ROLES:
+            raise ValueError(f"a candidate's role is Canary, Shadow or Preview, not {self.role}")
+        if self.candidate == self.stable:
+            raise ValueError(f"version {self.stable} cannot be both stable and candidate")
+        for field, value, role in (
+            ("weight", self.weight, ServingRole.CANARY),
+            ("mirror_percent", self.mirror_percent, ServingRole.SHADOW),
+        ):
+            if not 0 <= value <= 100:
+                raise ValueError(f"{field} must be a percent from 0 to 100, not {value}")
+            if value and self.role is not role:
+                raise ValueError(f"{field} applies to a {role} candidate only")
+
+    def live(self) -> list[tuple[str, Role, int]]:
+        """The versions that answer clients, each with its router role and percent of requests."""
+        split = [(self.stable, Role.STABLE, 100 - self.weight)]
+        if self.role is ServingRole.CANARY and self.candidate is not None:
+            split.append((self.candidate, Role.CANARY, self.weight))
+        return split
+
+    @property
+    def shadow(self) -> str | None:
+        """The version that mirrored requests go to, if any."""
+        return self.candidate if self.role is ServingRole.SHADOW else None
+
+    @property
+    def preview(self) -> str | None:
+        """The version reachable only through the preview Service, if any."""
+        return self.candidate if self.role is ServingRole.PREVIEW else None
+
+
+class Provider(Protocol):
+    """Turns the routes into the objects that carry them (none while routes is None)."""
+
+    def __call__(
+        self, deployment: DeploymentResource, routes: Routes | None, image: str
+    ) -> list[Manifest]: ...
+
+
+def router_name(deployment: str) -> str:
+    return child_name(deployment, "router")
+
+
+def preview_name(deployment: str) -> str:
+    return child_name(deployment, "preview")
+
+
+def routing_config(deployment: DeploymentResource, routes: Routes) -> dict[str, Any]:
+    """The router's config (router/config.py): the live split, and a shadow's mirrored share."""
+    name = deployment.metadata.name
+
+    def backend(version: str, role: Role) -> dict[str, Any]:
+        return {
+            "name": version,
+            "role": role.value,
+            "service": version_name(name, version),
+            "port": "http",
+        }
+
+    backends = [
+        backend(version, role) | {"weight": weight} for version, role, weight in routes.live()
+    ]
+    config: dict[str, Any] = {"model": deployment.spec.model.name, "deployment": name}
+    shadow = deployment.spec.strategy.shadow
+    if routes.shadow is not None:
+        backends.append(backend(routes.shadow, Role.SHADOW))
+        config["mirror_percent"] = routes.mirror_percent
+        if shadow is not None and shadow.agreement_tolerance > 0:
+            # The shadow's agreementTolerance is what counts as the same regression answer.
+            config["float_tolerance"] = shadow.agreement_tolerance
+    return config | {"backends": backends}
+
+
+def build_router(
+    deployment: DeploymentResource, routes: Routes | None, image: str
+) -> list[Manifest]:
+    """The router's objects; its config only once there is a version to route to."""
+    name = router_name(deployment.metadata.name)
+    router_labels = labels(deployment, "router")
+    objects: list[Manifest] = []
+    if routes is not None:
+        text = json.dumps(routing_config(deployment, routes), indent=2, sort_keys=True)
+        objects.append(
+            owned("v1", "ConfigMap", name, deployment, router_labels)
+            | {"data": {ROUTING_FILE: text}}
+        )
+    container = {
+        "name": "router",
+        "image": image,
+        "args": [
+            "route",
+            "--config",
+            f"{ROUTING_DIR}/{ROUTING_FILE}",
+            "--host",
+            "$(MODELKEEPER_HOST)",
+            "--http-port",
+            str(HTTP_PORT),
+            "--namespace",
+            "$(POD_NAMESPACE)",
+        ],
+        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "env": [
+            env_from_field("MODELKEEPER_HOST", "status.podIP"),
+            env_from_field("POD_NAMESPACE", "metadata.namespace"),
+        ],
+        "securityContext": container_security(),
+        "volumeMounts": [{"name": "routing", "mountPath": ROUTING_DIR, "readOnly": True}],
+        **probes(),
+    }
+    pod_spec = {
+        "serviceAccountName": name,
+        "containers": [container],
+        "volumes": [{"name": "routing", "configMap": {"name": name}}],
+    }
+    objects += [
+        owned("v1", "ServiceAccount", name, deployment, router_labels),
+        owned("rbac.authorization.k8s.io/v1", "Role", name, deployment, router_labels)
+        | {
+            "rules": [
+                {
+                    "apiGroups": ["discovery.k8s.io"],
+                    "resources": ["endpointslices"],
+                    "verbs": ["get", "list", "watch"],
+                }
+            ]
+        },
+        owned("rbac.authorization.k8s.io/v1", "RoleBinding", name, deployment, router_labels)
+        | {
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": name, "namespace": deployment.metadata.namespace}
+            ],
+        },
+        apps_deployment(
+            owned("apps/v1", "Deployment", name, deployment, router_labels),
+            selector(deployment, "router"),
+            router_labels,
+            pod_spec,
+            1,
+        ),
+        service(
+            owned("v1", "Service", deployment.metadata.name, deployment, router_labels),
+            selector(deployment, "router"),
+        ),
+    ]
+    return objects
+
+
+def build_http_route(
+    deployment: DeploymentResource, routes: Routes | None, image: str
+) -> list[Manifest]:
+    """One HTTPRoute named after the Deployment: weighted version Services, and a mirror.
+
+    The version Services are the backends (their port, SERVICE_PORT); the Gateway's
+    implementation does the split, so there is no router and `image` is not used.
+    """
+    gateway = deployment.spec.traffic.gateway_api
+    if gateway is None:
+        raise ValueError("traffic provider GatewayAPI needs spec.traffic.gatewayAPI")
+    if routes is None:
+        return []
+    name = deployment.metadata.name
+
+    def backend_ref(version: str) -> dict[str, Any]:
+        return {"name": version_name(name, version), "port": SERVICE_PORT}
+
+    rule: dict[str, Any] = {
+        "backendRefs": [
+            backend_ref(version) | {"weight": weight} for version, _, weight in routes.live()
+        ]
+    }
+    if routes.shadow is not None:
+        mirror = {"backendRef": backend_ref(routes.shadow), "percent": routes.mirror_percent}
+        rule["filters"] = [{"type": "RequestMirror", "requestMirror": mirror}]
+    spec: dict[str, Any] = {
+        "parentRefs": [
+            {"group": "gateway.networking.k8s.io", "kind": "Gateway"}
+            | ref.model_dump(mode="json", exclude_none=True)
+            for ref in gateway.parent_refs
+        ],
+        "rules": [rule],
+    }
+    if gateway.hostnames:
+        spec["hostnames"] = list(gateway.hostnames)
+    return [
+        owned(HTTP_ROUTE_API_VERSION, "HTTPRoute", name, deployment, labels(deployment, "route"))
+        | {"spec": spec}
+    ]
+
+
+PROVIDERS: Mapping[TrafficProvider, Provider] = {
+    TrafficProvider.ROUTER: build_router,
+    TrafficProvider.GATEWAY_API: build_http_route,
+}
+
+
+def build_traffic(
+    deployment: DeploymentResource, routes: Routes | None, image: str
+) -> list[Manifest]:
+    """The objects of the Deployment's provider, and the preview Service of a preview."""
+    objects = PROVIDERS[deployment.spec.traffic.provider](deployment, routes, image)
+    if routes is not None and routes.preview is not None:
+        objects.append(
+            service(
+                owned(
+                    "v1",
+                    "Service",
+                    preview_name(deployment.metadata.name),
+                    deployment,
+                    labels(deployment, "preview") | {VERSION_LABEL: routes.preview},
+                ),
+                selector(deployment, "server", routes.preview),
+            )
+        )
+    return objects

@@ -1,0 +1,210 @@
+"""What each manual control writes, for every command and every refusal, without a cluster."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from modelkeeper.api.annotations import Annotation
+from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.model import ModelResource
+from modelkeeper.controls import (
+    ControlError,
+    DeploymentControl,
+    plan_approval,
+    plan_deployment,
+    request_id,
+)
+
+NOW = datetime(2026, 11, 26, 23, 3, 24, 123456, tzinfo=UTC)
+NOW_ID = "2026-11-26T23:03:24.123456Z"
+STABLE = {"version": "1", "model": "fraud-1"}
+CANDIDATE = {"version": "2", "model": "fraud-2", "role": "Canary", "since": "2026-11-26T23:00:00Z"}
+
+
+def deployment(status: dict[str, Any] | None) -> DeploymentResource:
+    return DeploymentResource.from_object(
+        {
+            "apiVersion": "modelkeeper.io/v1alpha1",
+            "kind": "Deployment",
+            "metadata": {"name": "fraud", "namespace": "risk"},
+            "spec": {"model": {"name": "fraud"}},
+            "status": status,
+        }
+    )
+
+
+ROLLING_OUT = deployment({"stable": STABLE, "candidate": CANDIDATE, "step": 1})
+SETTLED = deployment({"stable": STABLE})
+NEW = deployment(None)
+
+
+@pytest.mark.parametrize(
+    ("control", "target", "annotations", "message"),
+    [
+        pytest.param(
+            DeploymentControl.PROMOTE,
+            ROLLING_OUT,
+            {Annotation.PROMOTE: "2"},
+            "deployment fraud: promote 2 to full traffic requested",
+            id="promote-full-names-the-candidate",
+        ),
+        pytest.param(
+            DeploymentControl.PROMOTE_STEP,
+            ROLLING_OUT,
+            {Annotation.PROMOTE_STEP: NOW_ID},
+            "deployment fraud: end the current step of 2 requested",
+            id="promote-step-is-a-new-request-id",
+        ),
+        pytest.param(
+            DeploymentControl.ABORT,
+            ROLLING_OUT,
+            {Annotation.ABORT: "2"},
+            "deployment fraud: abort 2 requested",
+            id="abort-names-the-candidate",
+        ),
+        pytest.param(
+            DeploymentControl.PAUSE,
+            SETTLED,
+            {Annotation.PAUSED: "true"},
+            "deployment fraud: pause requested",
+            id="pause-needs-no-candidate",
+        ),
+        pytest.param(
+            DeploymentControl.RESUME,
+            ROLLING_OUT,
+            {Annotation.PAUSED: None},
+            "deployment fraud: resume requested",
+            id="resume-removes-paused",
+        ),
+        pytest.param(
+            DeploymentControl.RETRY,
+            SETTLED,
+            {Annotation.RETRY: NOW_ID, Annotation.ABORT: None},
+            "deployment fraud: retry of the selected version requested",
+            id="retry-removes-the-abort-in-the-same-patch",
+        ),
+    ],
+)
+def test_deployment_controls(
+    control: DeploymentControl,
+    target: DeploymentResource,
+    annotations: dict[Annotation, str | None],
+    message: str,
+) -> None:
+    plan = plan_deployment(control, target, NOW)
+    assert plan.annotations == annotations
+    assert plan.message == message
+
+
+@pytest.mark.parametrize(
+    ("control", "target", "error"),
+    [
+        pytest.param(
+            DeploymentControl.PROMOTE,
+            SETTLED,
+            "deployment fraud: no candidate version to promote (1 is stable)",
+            id="promote-full-without-candidate",
+        ),
+        pytest.param(
+            DeploymentControl.PROMOTE_STEP,
+            SETTLED,
+            "deployment fraud: no candidate version to promote (1 is stable)",
+            id="promote-step-without-candidate",
+        ),
+        pytest.param(
+            DeploymentControl.ABORT,
+            SETTLED,
+            "deployment fraud: no candidate version to abort (1 is stable)",
+            id="abort-without-candidate",
+        ),
+        pytest.param(
+            DeploymentControl.ABORT,
+            NEW,
+            "deployment fraud: no candidate version to abort",
+            id="abort-before-any-status",
+        ),
+    ],
+)
+def test_controls_that_must_name_a_version_refuse_without_a_candidate(
+    control: DeploymentControl, target: DeploymentResource, error: str
+) -> None:
+    with pytest.raises(ControlError) as refused:
+        plan_deployment(control, target, NOW)
+    assert str(refused.value) == error
+
+
+def test_merge_patch_touches_annotations_only_and_nulls_removals() -> None:
+    plan = plan_deployment(DeploymentControl.RETRY, ROLLING_OUT, NOW)
+    assert plan.merge_patch() == {
+        "metadata": {"annotations": {"modelkeeper.io/retry": NOW_ID, "modelkeeper.io/abort": None}}
+    }
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        pytest.param(NOW, NOW_ID, id="utc"),
+        pytest.param(
+            datetime(2026, 1, 1, 1, 0, 0, 5, tzinfo=timezone(timedelta(hours=1))),
+            "2026-01-01T00:00:00.000005Z",
+            id="other-zone-becomes-utc-with-padded-microseconds",
+        ),
+    ],
+)
+def test_request_id_is_rfc3339_utc_with_microseconds(now: datetime, expected: str) -> None:
+    assert request_id(now) == expected
+
+
+def test_each_call_a_microsecond_apart_is_a_new_request() -> None:
+    assert request_id(NOW) != request_id(NOW + timedelta(microseconds=1))
+
+
+MODEL = ModelResource.from_object(
+    {
+        "apiVersion": "modelkeeper.io/v1alpha1",
+        "kind": "Model",
+        "metadata": {"name": "fraud-2", "namespace": "risk"},
+        "spec": {
+            "name": "fraud",
+            "version": "2",
+            "image": "registry.example.com/fraud:2",
+            "schema": {
+                "inputs": [{"name": "amount", "type": "Numeric"}],
+                "output": {"type": "Regression"},
+            },
+        },
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("approver", "who"),
+    [
+        pytest.param("alice@example.com", "alice@example.com", id="given"),
+        pytest.param(" bob ", "bob", id="trimmed"),
+        pytest.param(
+            "system:serviceaccount:ci:release", "system:serviceaccount:ci:release", id="sa"
+        ),
+    ],
+)
+def test_approve_names_the_approver(approver: str, who: str) -> None:
+    plan = plan_approval(MODEL, approver)
+    assert plan.annotations == {Annotation.APPROVED_BY: who}
+    assert plan.message == f"model fraud-2: approval of fraud 2 by {who} requested"
+
+
+@pytest.mark.parametrize(
+    ("approver", "length"),
+    [
+        pytest.param("", 0, id="empty"),
+        pytest.param("   ", 0, id="blank"),
+        pytest.param("x" * 254, 254, id="longer-than-status-holds"),
+    ],
+)
+def test_approve_refuses_an_approver_the_operator_cannot_record(approver: str, length: int) -> None:
+    with pytest.raises(ControlError) as refused:
+        plan_approval(MODEL, approver)
+    assert str(refused.value) == f"the approver must be 1 to 253 characters, got {length}"
