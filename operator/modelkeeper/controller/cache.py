@@ -1,4 +1,4 @@
-"""The latest Models and Deployments, read from kopf's indices, by key and by family.
+"""The latest objects of the four kinds, read from kopf's indices, by key and by family.
 
 Reconciles read from here instead of asking the API server again, and the family
 indices tell which Deployments to wake when a version appears or is approved. kopf
@@ -35,6 +35,12 @@ class Cache:
     """(namespace, name) -> the Deployment's body."""
     deployment_families: Index
     """(namespace, family) -> the names of the Deployments that serve it."""
+    drift_monitors: Index
+    """(namespace, name) -> the DriftMonitor's body."""
+    retrain_policies: Index
+    """(namespace, name) -> the RetrainPolicy's body."""
+    retrain_policy_families: Index
+    """(namespace, family) -> the names of the RetrainPolicies that retrain it."""
 
     def model(self, namespace: str, name: str) -> Body | None:
         body: Body | None = _one(self.models, (namespace, name))
@@ -43,6 +49,21 @@ class Cache:
     def deployment(self, namespace: str, name: str) -> Body | None:
         body: Body | None = _one(self.deployments, (namespace, name))
         return body
+
+    def drift_monitor(self, namespace: str, name: str) -> Body | None:
+        body: Body | None = _one(self.drift_monitors, (namespace, name))
+        return body
+
+    def retrain_policy(self, namespace: str, name: str) -> Body | None:
+        body: Body | None = _one(self.retrain_policies, (namespace, name))
+        return body
+
+    def family_retrain_policies(self, namespace: str, family: str) -> list[str]:
+        return sorted(self.retrain_policy_families.get((namespace, family), ()))
+
+    def retrain_policy_keys(self) -> list[ObjectKey]:
+        """Every RetrainPolicy's (namespace, name): a DriftMonitor's change may trigger any."""
+        return sorted(self.retrain_policies.keys())
 
     def family_models(self, namespace: str, family: str) -> list[Body]:
         names = sorted(self.model_families.get((namespace, family), ()))

@@ -62,6 +62,9 @@ class Operator:
                 model_families=indices["model_families"],
                 deployments=indices["deployments"],
                 deployment_families=indices["deployment_families"],
+                drift_monitors=indices["drift_monitors"],
+                retrain_policies=indices["retrain_policies"],
+                retrain_policy_families=indices["retrain_policy_families"],
             )
             self.reconciler = Reconciler(
                 self.client,
@@ -173,6 +176,25 @@ def deployments(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> 
 
 @kopf.index(GROUP, VERSION, "deployments")
 def deployment_families(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[Any, Any]:
+    return {(namespace or "", spec.get("model", {}).get("name", "")): name}
+
+
+@kopf.index(GROUP, VERSION, "driftmonitors")
+def drift_monitors(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    return {(namespace or "", name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "retrainpolicies")
+def retrain_policies(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    return {(namespace or "", name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "retrainpolicies")
+def retrain_policy_families(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
 ) -> dict[Any, Any]:
     return {(namespace or "", spec.get("model", {}).get("name", "")): name}

@@ -23,7 +23,6 @@ from pydantic import ValidationError
 from modelkeeper.analysis.prometheus import ProviderPool
 from modelkeeper.analysis.run import analyse, judge_shadow
 from modelkeeper.analysis.templates import Subject
-from modelkeeper.api.base import ApiModel
 from modelkeeper.api.deployment import (
     AnalysisPhase,
     AnalysisStatus,
@@ -57,6 +56,7 @@ from modelkeeper.controller.status import (
     get_condition,
     model_status,
 )
+from modelkeeper.controller.statuswrite import StatusWriter, status_document, unchanged
 from modelkeeper.controller.traffic import Routes
 from modelkeeper.controller.validation import model_problems
 from modelkeeper.kube import client as kinds
@@ -75,37 +75,6 @@ PRUNED_KINDS: tuple[Kind, ...] = (
     kinds.ROLE,
     kinds.ROLE_BINDING,
 )
-
-
-def _status_document(body: Body, status: ApiModel) -> JsonObject:
-    """An apply configuration of the status subresource: exactly the fields the operator owns.
-
-    It carries the resourceVersion it was computed from, so a status computed from a stale
-    view is refused (409) and computed again, never written over a newer one.
-    """
-    metadata = body["metadata"]
-    return {
-        "apiVersion": body["apiVersion"],
-        "kind": body["kind"],
-        "metadata": {
-            "name": metadata["name"],
-            "namespace": metadata["namespace"],
-            "resourceVersion": metadata["resourceVersion"],
-        },
-        "status": status.model_dump(mode="json", by_alias=True, exclude_none=True),
-    }
-
-
-def _older(seen: str, written: str) -> bool:
-    """Whether the watch has not yet delivered the version the operator wrote."""
-    try:
-        return int(seen) < int(written)
-    except ValueError:  # resourceVersions are opaque; without numbers, trust the watch
-        return False
-
-
-def _same(old: ApiModel, new: ApiModel) -> bool:
-    return old.model_dump(mode="json") == new.model_dump(mode="json")
 
 
 def _readiness(child: JsonObject) -> Readiness:
@@ -141,8 +110,10 @@ class Reconciler:
     gateway_api: bool
     applied: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
     """A fingerprint of each Deployment's last applied objects, and when they were applied."""
-    written: dict[tuple[str, str], str] = field(default_factory=dict)
-    """The resourceVersion of each Deployment's last status write, until the watch shows it."""
+    statuses: StatusWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.statuses = StatusWriter(self.client)
 
     def _parse_models(self, namespace: str, family: str) -> list[ModelResource]:
         models = []
@@ -165,11 +136,10 @@ class Reconciler:
             self.gauges.forget(namespace, name)
             self.rollouts.forget(namespace, name)
             self.applied.pop((namespace, name), None)
+            self.statuses.forget(namespace, name)
             return None, ""
-        written = self.written.get((namespace, name))
-        if written is not None and _older(body["metadata"]["resourceVersion"], written):
+        if self.statuses.stale(body):
             return STALE_RETRY_SECONDS, ""
-        self.written.pop((namespace, name), None)
         deployment = DeploymentResource.from_object(body)
         spec = deployment.spec
         now = datetime.now(UTC).replace(microsecond=0)
@@ -248,9 +218,7 @@ class Reconciler:
         status = deployment_status(
             Observation(deployment, selection, plan, model_names, observed, replicas, now)
         )
-        if not _same(deployment.status, status):
-            result = await self.client.apply(_status_document(body, status), "status")
-            self.written[(namespace, name)] = result["metadata"]["resourceVersion"]
+        await self.statuses.write(body, deployment.status, status)
         await self._report(body, deployment, plan, status, run)
         served = {(v.version, "Stable") for v in [status.stable] if v is not None}
         served |= {(v.version, v.role.value) for v in [status.candidate] if v is not None}
@@ -367,8 +335,8 @@ class Reconciler:
         problems = model_problems(model)
         served_by = self._served_by(namespace, model)
         status = model_status(model, served_by, problems, now)
-        if not _same(model.status, status):
-            await self.client.apply(_status_document(body, status), "status")
+        if not unchanged(model.status, status):
+            await self.client.apply(status_document(body, status), "status")
             if problems and problems != _problems_of(model):
                 await self.client.post_event(
                     body, "Warning", "ValidationFailed", "; ".join(problems)
