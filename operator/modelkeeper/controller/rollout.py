@@ -272,7 +272,11 @@ def _passes(run: AnalysisStatus, analysis: Analysis) -> bool:
 
 
 def _failed_checks(run: AnalysisStatus) -> str:
-    failed = [m.message or m.name for m in run.metrics if m.phase is AnalysisPhase.FAILED]
+    failed = [
+        f"{m.name}: {m.message}" if m.message else m.name
+        for m in run.metrics
+        if m.phase is AnalysisPhase.FAILED
+    ]
     return "; ".join(failed) or run.message or run.phase.value
 
 

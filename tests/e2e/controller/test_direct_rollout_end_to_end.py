@@ -10,9 +10,7 @@ Deployment removes everything it owned.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import threading
 import urllib.error
 import urllib.request
@@ -20,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tests.e2e.controller.rollout_harness import kill_operator, router_address, serving_only
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.images import TEST_MODEL_IMAGE_DIR
@@ -83,34 +82,6 @@ class SteadyTraffic:
         self._thread.join(timeout=15)
 
 
-def healthy_on(version: str) -> Any:
-    def check(obj: dict[str, Any]) -> bool:
-        status = obj.get("status", {})
-        return bool(
-            status.get("phase") == "Healthy"
-            and status.get("stable", {}).get("version") == version
-            and "candidate" not in status
-        )
-
-    return check
-
-
-def router_address(kubectl: Kubectl) -> str:
-    pods = json.loads(
-        kubectl(
-            "get",
-            "pods",
-            "-l",
-            "modelkeeper.io/deployment=fleet,app.kubernetes.io/component=router",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
-    ready = [pod for pod in pods if pod.get("status", {}).get("podIP")]
-    assert len(ready) == 1, f"expected one router pod, found {len(ready)}"
-    return f"{ready[0]['status']['podIP']}:8080"
-
-
 def test_serve_roll_out_survive_restart_and_delete(
     crds: Path,
     control_plane: ControlPlane,
@@ -129,10 +100,10 @@ def test_serve_roll_out_survive_restart_and_delete(
         apply(kubectl, artifact_model("fleet-1", "fleet", "1", tmp_path / "v1", sha1))
         apply(kubectl, deployment("fleet", "fleet"))
         served = wait_for(
-            kubectl, "deployments.modelkeeper.io/fleet", healthy_on("1"), "version 1 serves", 120
+            kubectl, "deployments.modelkeeper.io/fleet", serving_only("1"), "version 1 serves", 120
         )
         assert served["status"]["stable"]["readyReplicas"] == 1
-        address = router_address(kubectl)
+        address = router_address(kubectl, "fleet")
         assert eventually(lambda: _answer(address), 30, "the router answers") == ("1", 1.0)
         scraped = eventually(
             lambda: prometheus.query('modelkeeper_requests_total{deployment="fleet"}'),
@@ -147,7 +118,7 @@ def test_serve_roll_out_survive_restart_and_delete(
             wait_for(
                 kubectl,
                 "deployments.modelkeeper.io/fleet",
-                healthy_on("2"),
+                serving_only("2"),
                 "version 2 serves",
                 120,
             )
@@ -170,14 +141,12 @@ def test_serve_roll_out_survive_restart_and_delete(
             lambda d: d.get("status", {}).get("candidate", {}).get("version") == "3",
             "version 3 is the candidate",
         )
-        os.killpg(operator.component.pid, signal.SIGKILL)
-        assert operator.component.process is not None
-        operator.component.process.wait()
+        kill_operator(operator)
 
     # Then a new operator process converges on version 3 with one rollout and no duplicates
     with running_operator(control_plane, tmp_path / "operator-b", *FLAGS):
         done = wait_for(
-            kubectl, "deployments.modelkeeper.io/fleet", healthy_on("3"), "version 3 serves", 120
+            kubectl, "deployments.modelkeeper.io/fleet", serving_only("3"), "version 3 serves", 120
         )
         eventually(
             lambda: set(owned(kubectl, "fleet")["Deployment"]) == {"fleet-3", "fleet-router"},
