@@ -16,6 +16,7 @@ from modelkeeper import __version__
 from modelkeeper import profile_cli as profile_command
 from modelkeeper.api import crdgen as crdgen_command
 from modelkeeper.controller import command as run_command
+from modelkeeper.examples import trainer as train_example_command
 from modelkeeper.router import command as route_command
 from modelkeeper.serving import cli as serve_command
 
@@ -28,6 +29,7 @@ COMMANDS: tuple[Register, ...] = (
     serve_command.register,
     profile_command.register,
     crdgen_command.register,
+    train_example_command.register,
 )
 
 

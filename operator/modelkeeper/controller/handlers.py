@@ -22,18 +22,37 @@ from modelkeeper.analysis.prometheus import ProviderPool
 from modelkeeper.api.base import GROUP, VERSION
 from modelkeeper.controller import manifests, metrics
 from modelkeeper.controller.cache import Cache
+from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.reconcile import Reconciler
+from modelkeeper.controller.retraining import RetrainPolicies
 from modelkeeper.controller.settings import OperatorSettings
 from modelkeeper.controller.workqueue import Key, WorkQueue
+from modelkeeper.drift.reference import ProfileStore
 from modelkeeper.kube.client import ApiError, KubeClient
 from modelkeeper.kube.connection import connect
+from modelkeeper.retrain.workload import POLICY_LABEL
 
 log = logging.getLogger("modelkeeper.controller")
 
 MODEL = "Model"
 DEPLOYMENT = "Deployment"
+DRIFT_MONITOR = "DriftMonitor"
+RETRAIN_POLICY = "RetrainPolicy"
 MAX_BACKOFF_SECONDS = 60.0
 CONFLICT_RETRY_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Controllers:
+    """One reconciler per kind; Deployments and Models share theirs."""
+
+    deployments: Reconciler
+    drift_monitors: DriftMonitors
+    retrain_policies: RetrainPolicies
+
+    @property
+    def cache(self) -> Cache:
+        return self.deployments.cache
 
 
 @dataclass
@@ -49,14 +68,15 @@ class Operator:
     pod_monitor: bool
     gateway_api: bool
     prometheus: ProviderPool
-    reconciler: Reconciler | None = None
+    profiles: ProfileStore
+    controllers: Controllers | None = None
     queue: WorkQueue = field(default_factory=WorkQueue)
     failures: dict[Key, int] = field(default_factory=dict)
     workers: list[asyncio.Task[None]] = field(default_factory=list)
 
-    def attach(self, indices: Mapping[str, Any]) -> Reconciler:
+    def attach(self, indices: Mapping[str, Any]) -> Controllers:
         """On the first event (kopf hands out indices only to handlers), start the workers."""
-        if self.reconciler is None:
+        if self.controllers is None:
             cache = Cache(
                 models=indices["models"],
                 model_families=indices["model_families"],
@@ -66,51 +86,69 @@ class Operator:
                 retrain_policies=indices["retrain_policies"],
                 retrain_policy_families=indices["retrain_policy_families"],
             )
-            self.reconciler = Reconciler(
-                self.client,
-                self.settings,
-                cache,
-                metrics.DeploymentGauges(),
-                metrics.RolloutMetrics(),
-                self.prometheus,
-                self.pod_monitor,
-                self.gateway_api,
+            self.controllers = Controllers(
+                Reconciler(
+                    self.client,
+                    self.settings,
+                    cache,
+                    metrics.DeploymentGauges(),
+                    metrics.RolloutMetrics(),
+                    self.prometheus,
+                    self.pod_monitor,
+                    self.gateway_api,
+                ),
+                DriftMonitors(self.client, cache, self.prometheus, self.profiles),
+                RetrainPolicies(self.client, cache, self.settings.artifact_root),
             )
             self.workers = [
-                asyncio.create_task(self._work(self.reconciler), name=f"reconcile-{index}")
+                asyncio.create_task(self._work(self.controllers), name=f"reconcile-{index}")
                 for index in range(self.settings.workers)
             ]
-        return self.reconciler
+        return self.controllers
 
     def wake_family(self, namespace: str, family: str, deployments: bool = True) -> None:
-        """Queue the family's Models (their servedBy may change) and, if asked, its Deployments."""
-        assert self.reconciler is not None
-        cache = self.reconciler.cache
+        """Queue the family's Models (their servedBy may change), its RetrainPolicies (the
+        champion may change) and, if asked, its Deployments."""
+        assert self.controllers is not None
+        cache = self.controllers.cache
         for body in cache.family_models(namespace, family):
             self.queue.add((MODEL, namespace, body["metadata"]["name"]))
+        for name in cache.family_retrain_policies(namespace, family):
+            self.queue.add((RETRAIN_POLICY, namespace, name))
         if deployments:
             for name in cache.family_deployments(namespace, family):
                 self.queue.add((DEPLOYMENT, namespace, name))
 
-    async def _work(self, reconciler: Reconciler) -> None:
+    def wake_policies(self, namespace: str) -> None:
+        """Queue a namespace's RetrainPolicies: a DriftMonitor's state may trigger any."""
+        assert self.controllers is not None
+        for policy_namespace, name in self.controllers.cache.retrain_policy_keys():
+            if policy_namespace == namespace:
+                self.queue.add((RETRAIN_POLICY, namespace, name))
+
+    async def _work(self, controllers: Controllers) -> None:
         while True:
             key = await self.queue.get()
             try:
-                await self._reconcile(reconciler, key)
+                await self._reconcile(controllers, key)
             finally:
                 self.queue.done(key)
 
-    async def _reconcile(self, reconciler: Reconciler, key: Key) -> None:
+    async def _reconcile(self, controllers: Controllers, key: Key) -> None:
         kind, namespace, name = key
         metrics.RECONCILIATIONS.labels(kind).inc()
         wake: float | None = None
         try:
             with metrics.DURATION.labels(kind).time():
                 if kind == DEPLOYMENT:
-                    wake, family = await reconciler.deployment(namespace, name)
+                    wake, family = await controllers.deployments.deployment(namespace, name)
                     self.wake_family(namespace, family, deployments=False)
+                elif kind == MODEL:
+                    await controllers.deployments.model(namespace, name)
+                elif kind == DRIFT_MONITOR:
+                    wake = await controllers.drift_monitors.reconcile(namespace, name)
                 else:
-                    await reconciler.model(namespace, name)
+                    wake = await controllers.retrain_policies.reconcile(namespace, name)
         except ApiError as error:
             if error.status != 409:
                 self._retry_later(key, kind)
@@ -145,7 +183,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if operator_settings.metrics_port:
         start_http_server(operator_settings.metrics_port, addr=operator_settings.host)
     memo.operator = Operator(
-        operator_settings, client, pod_monitor, gateway_api, ProviderPool(operator_settings)
+        operator_settings,
+        client,
+        pod_monitor,
+        gateway_api,
+        ProviderPool(operator_settings),
+        ProfileStore(timeout_seconds=operator_settings.prometheus_timeout_seconds),
     )
 
 
@@ -156,6 +199,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         worker.cancel()
     await asyncio.gather(*operator.workers, return_exceptions=True)
     await operator.prometheus.close()
+    await operator.profiles.close()
     await operator.client.close()
 
 
@@ -187,9 +231,7 @@ def drift_monitors(namespace: str | None, name: str, body: kopf.Body, **_: Any) 
 
 
 @kopf.index(GROUP, VERSION, "retrainpolicies")
-def retrain_policies(
-    namespace: str | None, name: str, body: kopf.Body, **_: Any
-) -> dict[Any, Any]:
+def retrain_policies(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return {(namespace or "", name): dict(body)}
 
 
@@ -230,3 +272,33 @@ async def child_event(
     owner = labels.get(manifests.DEPLOYMENT_LABEL)
     if owner:
         operator.queue.add((DEPLOYMENT, namespace or "", owner))
+
+
+@kopf.on.event(GROUP, VERSION, "driftmonitors")
+async def drift_monitor_event(
+    namespace: str | None, name: str, memo: kopf.Memo, **indices: Any
+) -> None:
+    """A monitor appeared or changed (its state too): evaluate it, and look at the policies."""
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    operator.queue.add((DRIFT_MONITOR, namespace or "", name))
+    operator.wake_policies(namespace or "")
+
+
+@kopf.on.event(GROUP, VERSION, "retrainpolicies")
+async def retrain_policy_event(
+    namespace: str | None, name: str, memo: kopf.Memo, **indices: Any
+) -> None:
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    operator.queue.add((RETRAIN_POLICY, namespace or "", name))
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={POLICY_LABEL: kopf.PRESENT})
+async def run_event(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **indices: Any
+) -> None:
+    """A retraining run's Job changed (it may have ended): look at its policy again."""
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    operator.queue.add((RETRAIN_POLICY, namespace or "", labels[POLICY_LABEL]))

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from modelkeeper import __version__
+from modelkeeper.api.types import ARTIFACT_URI_PATTERN
 
 
 class LogFormat(StrEnum):
@@ -80,3 +81,9 @@ class OperatorSettings(BaseModel):
         60.0, gt=0, description="how often every object is reconciled even without a change"
     )
     workers: int = Field(8, ge=1, le=256, description="objects reconciled at once")
+    artifact_root: str = Field(
+        "file:///var/lib/modelkeeper/artifacts",
+        pattern=ARTIFACT_URI_PATTERN,
+        description="where retraining runs write their artifacts, as <root>/<family>/<version>/ "
+        "(the trainer's MODELKEEPER_OUTPUT_URI)",
+    )

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from modelkeeper.api.conditions import Condition, ConditionStatus
 from modelkeeper.api.deployment import (
@@ -41,6 +41,12 @@ def get_condition(conditions: Sequence[Condition[T]], kind: T) -> Condition[T] |
     return next((condition for condition in conditions if condition.type == kind), None)
 
 
+def _condition_class(kind: T) -> type[Condition[T]]:
+    """Condition of the kind's own enum: pydantic caches the class it builds for a concrete
+    type, while Condition[T] is built again after each garbage collection (about 2 ms)."""
+    return cast("type[Condition[T]]", Condition.__class_getitem__(type(kind)))
+
+
 def set_condition(
     conditions: Sequence[Condition[T]],
     kind: T,
@@ -53,7 +59,7 @@ def set_condition(
     """The conditions with `kind` set; its transition time kept unless its status changes."""
     previous = get_condition(conditions, kind)
     since = previous.last_transition_time if previous and previous.status == status else now
-    updated = Condition[T](
+    updated = _condition_class(kind)(
         type=kind,
         status=status,
         reason=reason,

@@ -58,6 +58,9 @@ SELF_SUBJECT_REVIEW = Kind(
 )
 MODEL = Kind("Model", "modelkeeper.io/v1alpha1", "models")
 DEPLOYMENT = Kind("Deployment", "modelkeeper.io/v1alpha1", "deployments")
+RETRAIN_POLICY = Kind("RetrainPolicy", "modelkeeper.io/v1alpha1", "retrainpolicies")
+JOB = Kind("Job", "batch/v1", "jobs")
+POD = Kind("Pod", "v1", "pods")
 
 KINDS: tuple[Kind, ...] = (
     APPS_DEPLOYMENT,
@@ -73,6 +76,9 @@ KINDS: tuple[Kind, ...] = (
     HTTP_ROUTE,
     MODEL,
     DEPLOYMENT,
+    RETRAIN_POLICY,
+    JOB,
+    POD,
 )
 _BY_TYPE = {(kind.api_version, kind.kind): kind for kind in KINDS}
 
@@ -137,9 +143,13 @@ class KubeClient:
     async def get(self, kind: Kind, namespace: str | None, name: str) -> JsonObject | None:
         return await self._call("GET", kind.path(namespace, name))
 
-    async def list(self, kind: Kind, namespace: str | None, selector: str) -> list[JsonObject]:
-        """Objects of a kind matching a label selector; none if the kind is not served."""
-        found = await self._call("GET", kind.path(namespace), params={"labelSelector": selector})
+    async def list(
+        self, kind: Kind, namespace: str | None, selector: str = "", *, field_selector: str = ""
+    ) -> list[JsonObject]:
+        """Objects of a kind matching a label and a field selector; none if it is not served."""
+        params = {"labelSelector": selector, "fieldSelector": field_selector}
+        wanted = {key: value for key, value in params.items() if value}
+        found = await self._call("GET", kind.path(namespace), params=wanted)
         return [] if found is None else list(found.get("items", []))
 
     async def apply(self, obj: Mapping[str, Any], subresource: str = "") -> JsonObject:
@@ -157,6 +167,23 @@ class KubeClient:
         if result is None:
             raise ApiError(404, "PATCH", path, "not found")
         return result
+
+    async def create(self, kind: Kind, obj: Mapping[str, Any]) -> JsonObject:
+        """Create an object; ApiError 409 when one of its name exists already."""
+        path = kind.path(obj["metadata"].get("namespace"))
+        result = await self._call("POST", path, body=obj)
+        if result is None:
+            raise ApiError(404, "POST", path, "not found")
+        return result
+
+    async def find_kind(self, api_version: str, kind: str) -> Kind | None:
+        """A kind the table does not name (a workload kind from a CRD), from API discovery."""
+        prefix = "/api/" if "/" not in api_version else "/apis/"
+        found = await self._call("GET", prefix + api_version)
+        for resource in (found or {}).get("resources", []):
+            if resource.get("kind") == kind and "/" not in resource.get("name", "/"):
+                return Kind(kind, api_version, resource["name"], resource.get("namespaced", True))
+        return None
 
     async def merge_patch(
         self, kind: Kind, namespace: str | None, name: str, patch: JsonObject, field_manager: str

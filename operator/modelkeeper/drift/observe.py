@@ -1,0 +1,72 @@
+"""Reading one evaluation's live counts from Prometheus.
+
+The queries of `queries.plan_queries` run concurrently, and the answers are aligned
+with the profile. The feature counters are the evaluation itself: when they cannot be
+read the whole evaluation cannot be made (ProviderError, which the monitor reports as
+Unknown). A custom metric or the feedback that cannot be read only loses its own
+judgement, with a note saying why, so one bad PromQL expression hides no drift.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+
+from modelkeeper.analysis.prometheus import MetricsProvider, ProviderError
+from modelkeeper.analysis.templates import MeasureError, Sample, single
+from modelkeeper.drift.queries import Observed, Queries, align, parse_feedback
+from modelkeeper.profile import Profile
+
+
+async def _samples(provider: MetricsProvider, query: str | None, at: datetime) -> list[Sample]:
+    return await provider.query(query, at) if query is not None else []
+
+
+async def _custom_value(
+    provider: MetricsProvider, name: str, query: str, at: datetime
+) -> tuple[float | None, str]:
+    """The metric's value (None without data) and what went wrong, if anything."""
+    try:
+        return single([await provider.query(query, at)]), ""
+    except (ProviderError, MeasureError) as error:
+        return None, f"{name}: {error}"
+
+
+async def _feedback(
+    provider: MetricsProvider, query: str | None, at: datetime
+) -> tuple[Sequence[Sample] | None, str]:
+    if query is None:
+        return None, ""
+    try:
+        return await provider.query(query, at), ""
+    except ProviderError as error:
+        return None, f"feedback: {error}"
+
+
+async def observe(
+    provider: MetricsProvider, profile: Profile, queries: Queries, at: datetime
+) -> Observed:
+    """Everything one evaluation reads, at `at`. Raises ProviderError when the feature
+    counters cannot be read."""
+    buckets, categories, missing = await asyncio.gather(
+        _samples(provider, queries.buckets, at),
+        _samples(provider, queries.categories, at),
+        _samples(provider, queries.missing, at),
+    )
+    features, misaligned = align(profile, buckets, categories, missing)
+    custom_names = list(queries.custom)
+    (feedback, feedback_note), custom = await asyncio.gather(
+        _feedback(provider, queries.feedback, at),
+        asyncio.gather(
+            *(_custom_value(provider, name, queries.custom[name], at) for name in custom_names)
+        ),
+    )
+    notes = [note for _, note in custom] + ([feedback_note] if feedback_note else [])
+    return Observed(
+        features=features,
+        misaligned=misaligned,
+        custom={name: value for name, (value, _) in zip(custom_names, custom, strict=True)},
+        feedback=parse_feedback(feedback) if feedback is not None else None,
+        notes=tuple(note for note in notes if note),
+    )

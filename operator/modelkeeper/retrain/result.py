@@ -1,0 +1,269 @@
+"""A trainer's result, and the next Model made from it: lineage, gate, approval.
+
+Pure. The training container writes its result as JSON to its termination message
+(docs/writing-trainers.md); `parse_result` reads it with errors that name the field.
+`build_model` makes the family's next Model with full lineage and the champion's
+governance (never its approval); `evaluate` judges it against the champion by the
+policy's gate; `auto_approval` approves it where the policy allows; `evaluated_status`
+is the Model's status that records both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, ValidationError
+
+from modelkeeper.api.base import API_VERSION, ApiModel
+from modelkeeper.api.conditions import ConditionStatus
+from modelkeeper.api.deployment import DeploymentResource, ModelSelector
+from modelkeeper.api.model import (
+    ApprovalRecord,
+    ApprovalSource,
+    Artifact,
+    DataRef,
+    GateResult,
+    Governance,
+    Lineage,
+    ModelConditionType,
+    ModelResource,
+    ModelSpec,
+    ModelStatus,
+    Reference,
+    RetrainingRun,
+    Signature,
+    Stage,
+)
+from modelkeeper.api.retrainpolicy import Gate, GateDirection, RetrainPolicyResource
+from modelkeeper.api.types import ImageRef, MetricName, RiskTier, Sha256
+from modelkeeper.controller.manifests import FAMILY_LABEL, MANAGED_BY, MANAGER, Manifest, child_name
+from modelkeeper.controller.selection import select_model
+from modelkeeper.controller.status import set_condition
+from modelkeeper.retrain.workload import POLICY_LABEL, RUN_LABEL
+
+_RISK_RANK = {RiskTier.LOW: 0, RiskTier.MEDIUM: 1, RiskTier.HIGH: 2}
+
+
+class ResultError(ValueError):
+    """The trainer's result cannot be read; the message says what is wrong, for people."""
+
+
+class ResultArtifact(Artifact):
+    """The model file the trainer wrote; unlike a Model's, its digest is required."""
+
+    sha256: Sha256
+    """The file's SHA-256 digest."""
+
+
+class TrainingResult(ApiModel):
+    """What a trainer reports in its termination message."""
+
+    artifact: ResultArtifact
+    """The model file: uri, sha256, format."""
+    metrics: dict[MetricName, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict, max_length=64
+    )
+    """Offline metrics on held-out data, by name."""
+    profile: DataRef | None = None
+    """The reference profile of the training data, for drift: uri, sha256."""
+    signature: Signature | None = Field(default=None, alias="schema")
+    """The model's inputs and output, as in a Model's spec.schema."""
+    training_data: list[DataRef] = Field(default_factory=list, max_length=16)
+    """The data it was trained on: uri, sha256."""
+    code_image: ImageRef | None = None
+    """The training image; defaults to the workload's first container's image."""
+
+
+def _describe(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in item['loc']) or 'result'}: {item['msg']}"
+        for item in error.errors()
+    )
+
+
+def parse_result(message: str) -> TrainingResult:
+    """Read a termination message; ResultError says what is wrong with it."""
+    if not message.strip():
+        raise ResultError("the trainer wrote no result to its termination message")
+    try:
+        document = json.loads(message)
+    except ValueError as error:
+        raise ResultError(
+            f"the termination message is not JSON ({error}); it starts with {message[:80]!r}"
+        ) from None
+    if not isinstance(document, dict):
+        raise ResultError(f"the result must be a JSON object, not {type(document).__name__}")
+    try:
+        return TrainingResult.model_validate(document)
+    except ValidationError as error:
+        raise ResultError(f"the result is invalid: {_describe(error)}") from None
+
+
+def model_name(family: str, version: str) -> str:
+    """The name of a family's Model of a version: `<family>-<version>`, made a DNS label."""
+    return child_name(family, version)
+
+
+def find_champion(
+    family: str,
+    models: Sequence[ModelResource],
+    deployments: Sequence[DeploymentResource],
+    now: datetime,
+) -> ModelResource | None:
+    """The version a tracking Deployment serves as stable, else the newest approved one."""
+    by_name = {model.metadata.name: model for model in models}
+    for deployment in sorted(deployments, key=lambda d: d.metadata.name):
+        stable = deployment.status.stable
+        if deployment.spec.model.version is None and stable is not None:
+            served = by_name.get(stable.model)
+            if served is not None:
+                return served
+    return select_model(ModelSelector(name=family), models, now).model
+
+
+def evaluate(
+    gate: Gate | None, metrics: Mapping[str, float], champion: ModelResource | None
+) -> GateResult | None:
+    """The new version's metrics against the champion's, by the gate; None without a gate."""
+    if gate is None:
+        return None
+    value = metrics.get(gate.metric)
+    champion_version = champion.spec.version if champion is not None else None
+    if value is None:
+        return GateResult(
+            metric=gate.metric,
+            value=0.0,
+            champion=champion_version,
+            passed=False,
+            message=f"the result has no metric {gate.metric}",
+        )
+    champion_value = champion.spec.metrics.get(gate.metric) if champion is not None else None
+    if champion_value is None:
+        against = "the family has no champion" if champion is None else "the champion has none"
+        return GateResult(
+            metric=gate.metric,
+            value=value,
+            champion=champion_version,
+            passed=True,
+            message=f"{gate.metric} {value:.6g}; {against} to compare with",
+        )
+    higher = gate.direction is GateDirection.HIGHER_IS_BETTER
+    improvement = value - champion_value if higher else champion_value - value
+    passed = improvement >= gate.min_improvement
+    return GateResult(
+        metric=gate.metric,
+        value=value,
+        champion=champion_version,
+        champion_value=champion_value,
+        passed=passed,
+        message=(
+            f"{gate.metric} {value:.6g} against the champion's {champion_value:.6g}: "
+            f"improvement {improvement:.6g} {'>=' if passed else '<'} the required "
+            f"{gate.min_improvement:.6g} ({gate.direction.value})"
+        ),
+    )
+
+
+def auto_approval(
+    policy: RetrainPolicyResource,
+    risk_tier: RiskTier,
+    evaluation: GateResult | None,
+    now: datetime,
+) -> ApprovalRecord | None:
+    """The policy's approval, when the gate passed (or there is none) and the risk is low enough."""
+    limit = policy.spec.approval.auto_approve_up_to
+    if limit is None or (evaluation is not None and not evaluation.passed):
+        return None
+    if _RISK_RANK[risk_tier] > _RISK_RANK[limit]:
+        return None
+    return ApprovalRecord(
+        by=f"retrainpolicy/{policy.metadata.name}", at=now, source=ApprovalSource.POLICY
+    )
+
+
+def build_model(
+    policy: RetrainPolicyResource,
+    run: str,
+    version: str,
+    result: TrainingResult,
+    champion: ModelResource | None,
+    parent_version: str | None,
+    workload_image: str | None,
+) -> Manifest:
+    """The family's next Model: the result's artifact, schema, profile and metrics, with lineage.
+
+    `parent_version` is the champion the run retrained from (when it started); the Model
+    inherits the current champion's owner and risk tier, never its approval: a new
+    version is approved on its own.
+    """
+    family = policy.spec.model.name
+    governance = champion.spec.governance if champion is not None else Governance()
+    profile = result.profile
+    spec = ModelSpec.model_validate(
+        {
+            "name": family,
+            "version": version,
+            "artifact": Artifact.model_validate(result.artifact.model_dump()),
+            "schema": result.signature,
+            "reference": Reference(uri=profile.uri, sha256=profile.sha256) if profile else None,
+            "metrics": result.metrics,
+            "lineage": Lineage(
+                training_data=result.training_data,
+                code_image=result.code_image or workload_image,
+                parent_version=parent_version,
+                retraining_run=RetrainingRun(policy=policy.metadata.name, run=run),
+            ),
+            "governance": Governance(owner=governance.owner, risk_tier=governance.risk_tier),
+        }
+    )
+    return {
+        "apiVersion": API_VERSION,
+        "kind": ModelResource.KIND,
+        "metadata": {
+            "name": model_name(family, version),
+            "namespace": policy.metadata.namespace,
+            "labels": {
+                MANAGED_BY: MANAGER,
+                FAMILY_LABEL: family,
+                POLICY_LABEL: policy.metadata.name,
+                RUN_LABEL: run,
+            },
+        },
+        "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
+def evaluated_status(
+    model: ModelResource,
+    evaluation: GateResult | None,
+    approval: ApprovalRecord | None,
+    now: datetime,
+) -> ModelStatus:
+    """The Model's status after the gate: Rejected when it failed, else Registered."""
+    previous = model.status
+    rejected = evaluation is not None and not evaluation.passed
+    if evaluation is None:
+        reason, message = "NoGate", "the policy has no gate"
+    else:
+        reason = "GateFailed" if rejected else "GatePassed"
+        message = evaluation.message
+    return previous.model_copy(
+        update={
+            "stage": Stage.REJECTED if rejected else Stage.REGISTERED,
+            "evaluation": evaluation,
+            "approval": approval or previous.approval,
+            "approved": True if approval is not None else previous.approved,
+            "conditions": set_condition(
+                previous.conditions,
+                ModelConditionType.EVALUATED,
+                ConditionStatus.FALSE if rejected else ConditionStatus.TRUE,
+                reason,
+                message,
+                now,
+                model.metadata.generation,
+            ),
+        }
+    )

@@ -1,0 +1,61 @@
+"""Small builders of RetrainPolicies, Models and DriftMonitor statuses for the retraining tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from modelkeeper.api.driftmonitor import DriftMonitorStatus
+from modelkeeper.api.model import ModelResource
+from modelkeeper.api.retrainpolicy import RetrainPolicyResource
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+JOB_SPEC = {
+    "template": {
+        "spec": {
+            "containers": [
+                {
+                    "name": "train",
+                    "image": "registry.example.com/fraud-trainer:3",
+                    "args": ["train-example"],
+                }
+            ]
+        }
+    }
+}
+
+
+def policy(**spec: Any) -> RetrainPolicyResource:
+    """A RetrainPolicy `retrain-fraud` of family fraud with a Job workload, plus `spec`."""
+    return RetrainPolicyResource.from_object(
+        {
+            "apiVersion": "modelkeeper.io/v1alpha1",
+            "kind": "RetrainPolicy",
+            "metadata": {"name": "retrain-fraud", "namespace": "ml", "uid": "uid-policy"},
+            "spec": {
+                "model": {"name": "fraud"},
+                "workload": {"job": {"spec": JOB_SPEC}},
+                **spec,
+            },
+        }
+    )
+
+
+def model(version: str, **spec: Any) -> ModelResource:
+    return ModelResource.from_object(
+        {
+            "apiVersion": "modelkeeper.io/v1alpha1",
+            "kind": "Model",
+            "metadata": {"name": f"fraud-{version}", "namespace": "ml"},
+            "spec": {
+                "name": "fraud",
+                "version": version,
+                "image": "registry.example.com/f:1",
+                **spec,
+            },
+        }
+    )
+
+
+def monitor(**status: Any) -> DriftMonitorStatus:
+    return DriftMonitorStatus.model_validate(status)

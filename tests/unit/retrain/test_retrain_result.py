@@ -1,0 +1,295 @@
+"""A trainer's result: parsing with clear errors; the next Model's lineage, gate, approval."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.model import ApprovalSource, ModelResource, Stage
+from modelkeeper.api.types import RiskTier
+from modelkeeper.retrain.result import (
+    ResultError,
+    auto_approval,
+    build_model,
+    evaluate,
+    evaluated_status,
+    find_champion,
+    parse_result,
+)
+from tests.unit.retrain.factories import T0, model, policy
+
+DIGEST = "a" * 64
+RESULT: dict[str, Any] = {
+    "artifact": {
+        "uri": "file:///artifacts/fraud/8/model.joblib",
+        "sha256": DIGEST,
+        "format": "sklearn",
+    },
+    "metrics": {"auc": 0.93, "rmse": 1.5},
+    "profile": {"uri": "file:///artifacts/fraud/8/profile.json", "sha256": "b" * 64},
+    "schema": {"inputs": [{"name": "amount", "type": "Numeric"}], "output": {"type": "Regression"}},
+    "trainingData": [{"uri": "s3://data/fraud/2026-01.parquet", "sha256": "c" * 64}],
+}
+APPROVED = {"approval": {"by": "lead@example.com", "at": "2026-01-01T00:00:00Z"}}
+
+
+def _without(key: str) -> dict[str, Any]:
+    return {k: v for k, v in RESULT.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        pytest.param("", "the trainer wrote no result to its termination message", id="empty"),
+        pytest.param(
+            "Traceback (most recent", "the termination message is not JSON", id="not-json"
+        ),
+        pytest.param("[1, 2]", "the result must be a JSON object, not list", id="not-an-object"),
+        pytest.param(
+            json.dumps(_without("artifact")), "artifact: Field required", id="missing-artifact"
+        ),
+        pytest.param(
+            json.dumps({**RESULT, "artifact": {"sha256": DIGEST, "format": "sklearn"}}),
+            "artifact.uri: Field required",
+            id="missing-artifact-uri",
+        ),
+        pytest.param(
+            json.dumps({**RESULT, "artifact": {**RESULT["artifact"], "sha256": "XYZ"}}),
+            "artifact.sha256: String should match pattern",
+            id="bad-sha256",
+        ),
+        pytest.param(
+            json.dumps({**RESULT, "artifact": {**RESULT["artifact"], "sha256": None}}),
+            "artifact.sha256: Input should be a valid string",
+            id="digest-required",
+        ),
+        pytest.param(
+            json.dumps({**RESULT, "metrics": {"auc": "high"}}),
+            "metrics.auc: Input should be a valid number",
+            id="metric-not-a-number",
+        ),
+        pytest.param(
+            '{"artifact": {"uri": "file:///m", "sha256": "' + DIGEST + '", "format": "sklearn"},'
+            ' "metrics": {"auc": NaN}}',
+            "metrics.auc: Input should be a finite number",
+            id="metric-nan",
+        ),
+        pytest.param(
+            json.dumps({**RESULT, "extra": 1}),
+            "extra: Extra inputs are not permitted",
+            id="unknown",
+        ),
+    ],
+)
+def test_parse_result_errors_name_the_problem(message: str, error: str) -> None:
+    with pytest.raises(ResultError) as raised:
+        parse_result(message)
+
+    assert error in str(raised.value)
+
+
+def test_parse_result_reads_every_field() -> None:
+    result = parse_result(json.dumps({**RESULT, "codeImage": "registry.example.com/t:3"}))
+
+    assert result.artifact.sha256 == DIGEST
+    assert result.metrics == {"auc": 0.93, "rmse": 1.5}
+    assert result.signature is not None
+    assert result.signature.inputs[0].name == "amount"
+    assert result.code_image == "registry.example.com/t:3"
+
+
+def test_next_model_has_full_lineage_and_the_champions_governance_without_approval() -> None:
+    champion = model(
+        "7", metrics={"auc": 0.9}, governance={"owner": "risk", "riskTier": "Low", **APPROVED}
+    )
+
+    built = build_model(
+        policy(), "drift-1", "8", parse_result(json.dumps(RESULT)), champion, "7", "reg/t:3"
+    )
+
+    assert built["metadata"]["name"] == "fraud-8"
+    spec = built["spec"]
+    assert spec["lineage"] == {
+        "trainingData": [{"uri": "s3://data/fraud/2026-01.parquet", "sha256": "c" * 64}],
+        "codeImage": "reg/t:3",
+        "parentVersion": "7",
+        "retrainingRun": {"policy": "retrain-fraud", "run": "drift-1"},
+    }
+    assert spec["governance"] == {"owner": "risk", "riskTier": "Low"}
+    assert spec["reference"] == RESULT["profile"]
+    assert spec["artifact"] == RESULT["artifact"]
+    assert spec["schema"] == RESULT["schema"]
+    ModelResource.from_object({**built, "status": {}})  # it parses as a Model
+
+
+@pytest.mark.parametrize(
+    ("gate", "metrics", "champion_metrics", "passed", "message"),
+    [
+        pytest.param(None, {"auc": 0.5}, {"auc": 0.9}, None, "", id="no-gate-no-result"),
+        pytest.param(
+            {"metric": "auc", "minImprovement": 0.01},
+            {"auc": 0.92},
+            {"auc": 0.9},
+            True,
+            "auc 0.92 against the champion's 0.9: improvement 0.02 >= the required 0.01",
+            id="higher-is-better-improved-enough",
+        ),
+        pytest.param(
+            {"metric": "auc", "minImprovement": 0.05},
+            {"auc": 0.92},
+            {"auc": 0.9},
+            False,
+            "improvement 0.02 < the required 0.05",
+            id="higher-is-better-not-enough",
+        ),
+        pytest.param(
+            {"metric": "rmse", "direction": "LowerIsBetter"},
+            {"rmse": 1.5},
+            {"rmse": 1.4},
+            False,
+            "improvement -0.1 < the required 0",
+            id="lower-is-better-got-worse",
+        ),
+        pytest.param(
+            {"metric": "rmse", "direction": "LowerIsBetter"},
+            {"rmse": 1.4},
+            {"rmse": 1.4},
+            True,
+            "improvement 0 >= the required 0",
+            id="equal-passes-a-zero-margin",
+        ),
+        pytest.param(
+            {"metric": "auc"},
+            {"rmse": 1.4},
+            {"auc": 0.9},
+            False,
+            "the result has no metric auc",
+            id="result-without-the-metric-fails",
+        ),
+        pytest.param(
+            {"metric": "auc"},
+            {"auc": 0.7},
+            {},
+            True,
+            "the champion has none to compare with",
+            id="champion-without-the-metric-passes",
+        ),
+    ],
+)
+def test_gate(
+    gate: dict[str, Any] | None,
+    metrics: dict[str, float],
+    champion_metrics: dict[str, float],
+    passed: bool | None,
+    message: str,
+) -> None:
+    owner = policy(**({"gate": gate} if gate else {}))
+
+    result = evaluate(owner.spec.gate, metrics, model("7", metrics=champion_metrics))
+
+    assert (result.passed if result else None) is passed
+    assert message in (result.message if result else "")
+
+
+def test_gate_without_a_champion_passes() -> None:
+    result = evaluate(policy(gate={"metric": "auc"}).spec.gate, {"auc": 0.5}, None)
+
+    assert result is not None
+    assert result.passed
+    assert result.champion is None
+
+
+@pytest.mark.parametrize(
+    ("limit", "tier", "gate_passed", "approved"),
+    [
+        pytest.param(None, RiskTier.LOW, True, False, id="no-auto-approval-configured"),
+        pytest.param("Medium", RiskTier.LOW, True, True, id="lower-tier-approved"),
+        pytest.param("Medium", RiskTier.MEDIUM, True, True, id="same-tier-approved"),
+        pytest.param("Medium", RiskTier.HIGH, True, False, id="higher-tier-waits-for-a-person"),
+        pytest.param("High", RiskTier.HIGH, False, False, id="failed-gate-never-approved"),
+        pytest.param("Low", RiskTier.LOW, None, True, id="no-gate-approved-by-tier"),
+    ],
+)
+def test_auto_approval(
+    limit: str | None, tier: RiskTier, gate_passed: bool | None, approved: bool
+) -> None:
+    owner = policy(approval={"autoApproveUpTo": limit} if limit else {}, gate={"metric": "auc"})
+    evaluation = (
+        None
+        if gate_passed is None
+        else evaluate(
+            owner.spec.gate, {"auc": 0.9 if gate_passed else 0.1}, model("7", metrics={"auc": 0.5})
+        )
+    )
+
+    approval = auto_approval(owner, tier, evaluation, T0)
+
+    assert (approval is not None) is approved
+    if approval is not None:
+        assert (approval.by, approval.source) == (
+            "retrainpolicy/retrain-fraud",
+            ApprovalSource.POLICY,
+        )
+
+
+@pytest.mark.parametrize(
+    ("passed", "stage", "condition"),
+    [
+        pytest.param(True, Stage.REGISTERED, "True", id="passed-registered"),
+        pytest.param(False, Stage.REJECTED, "False", id="failed-rejected"),
+    ],
+)
+def test_evaluated_status(passed: bool, stage: Stage, condition: str) -> None:
+    evaluation = evaluate(
+        policy(gate={"metric": "auc"}).spec.gate,
+        {"auc": 0.9 if passed else 0.1},
+        model("7", metrics={"auc": 0.5}),
+    )
+
+    status = evaluated_status(model("8"), evaluation, None, T0)
+
+    assert status.stage is stage
+    assert status.evaluation == evaluation
+    assert [(c.type, c.status) for c in status.conditions] == [("Evaluated", condition)]
+
+
+def _tracking(
+    name: str, stable_model: str | None, version: str | None = None
+) -> DeploymentResource:
+    return DeploymentResource.from_object(
+        {
+            "apiVersion": "modelkeeper.io/v1alpha1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "ml"},
+            "spec": {"model": {"name": "fraud", **({"version": version} if version else {})}},
+            "status": ({"stable": {"version": "x", "model": stable_model}} if stable_model else {}),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("deployments", "expected"),
+    [
+        pytest.param([], "fraud-3", id="newest-approved-without-deployments"),
+        pytest.param([_tracking("web", "fraud-2")], "fraud-2", id="tracking-deployments-stable"),
+        pytest.param(
+            [_tracking("pinned", "fraud-1", version="1")], "fraud-3", id="pinned-deployment-ignored"
+        ),
+        pytest.param([_tracking("web", None)], "fraud-3", id="tracking-without-stable-yet"),
+    ],
+)
+def test_find_champion(deployments: list[DeploymentResource], expected: str) -> None:
+    models = [
+        model("1", governance=APPROVED),
+        model("2", governance=APPROVED),
+        model("3", governance=APPROVED),
+        model("4"),
+    ]
+
+    champion = find_champion("fraud", models, deployments, T0)
+
+    assert champion is not None
+    assert champion.metadata.name == expected
