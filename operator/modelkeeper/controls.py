@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.model import ModelResource, Person
+from modelkeeper.api.retrainpolicy import RetrainPolicyResource
 
 
 class DeploymentControl(StrEnum):
@@ -103,6 +104,15 @@ def plan_approval(model: ModelResource, approver: str) -> Plan:
     return Plan(
         {Annotation.APPROVED_BY: who},
         f"model {model.metadata.name}: approval of {spec.name} {spec.version} by {who} requested",
+    )
+
+
+def plan_retrain(policy: RetrainPolicyResource, now: datetime) -> Plan:
+    """The patch that asks for one manual run; the request id is also what status records."""
+    request = request_id(now)
+    return Plan(
+        {Annotation.RETRAIN: request},
+        f"retrainpolicy {policy.metadata.name}: retraining requested ({request})",
     )
 
 

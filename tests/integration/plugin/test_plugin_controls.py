@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from modelkeeper.plugin import main
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.processes import free_port
+from tests.integration.plugin.plugin_harness import Plugin, derived_kubeconfig, read, write_status
 
 DEPLOYMENT = """
 apiVersion: modelkeeper.io/v1alpha1
@@ -58,57 +58,12 @@ REQUEST_ID = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 CONTROL_KEYS = ("promote", "promote-step", "abort", "paused", "retry", "approved-by")
 
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@dataclass(frozen=True)
-class Plugin:
-    """The plugin's `main`, in this process, with a kubeconfig and the test's namespace."""
-
-    kubeconfig: Path
-    namespace: str
-    capsys: pytest.CaptureFixture[str]
-
-    def __call__(self, command: str, *argv: str, kubeconfig: Path | None = None) -> Result:
-        """Run `command`; flags in `argv` override the defaults, as the last one given wins."""
-        self.capsys.readouterr()
-        defaults = ["-n", self.namespace, f"--kubeconfig={kubeconfig or self.kubeconfig}"]
-        code = main([command, *defaults, *argv])
-        captured = self.capsys.readouterr()
-        return Result(code, captured.out, captured.err)
-
-
-@pytest.fixture
-def plugin(
-    crds: Path, control_plane: ControlPlane, namespace: str, capsys: pytest.CaptureFixture[str]
-) -> Plugin:
-    return Plugin(control_plane.kubeconfig, namespace, capsys)
-
-
 def given(kubectl: Kubectl, manifest: str, status: dict[str, Any] | None = None) -> None:
     """The user's manifest applied, and for a Deployment the status the operator would write."""
     kubectl("apply", "-f", "-", input=manifest)
     if status is not None:
         name = yaml.safe_load(manifest)["metadata"]["name"]
-        kubectl(
-            "patch",
-            f"deployments.modelkeeper.io/{name}",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            json.dumps({"status": status}),
-        )
-
-
-def read(kubectl: Kubectl, resource: str) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads(
-        kubectl("get", resource, "-o", "json", "--show-managed-fields").stdout
-    )
-    return found
+        write_status(kubectl, f"deployments.modelkeeper.io/{name}", status)
 
 
 def controls(obj: dict[str, Any]) -> dict[str, str]:
@@ -128,26 +83,6 @@ def fields_of(obj: dict[str, Any], manager: str) -> dict[str, Any]:
         if entry["manager"] == manager:
             owned.update(entry["fieldsV1"])
     return owned
-
-
-def derived_kubeconfig(
-    admin: Path,
-    path: Path,
-    *,
-    server: str | None = None,
-    token: str | None = None,
-    namespace: str | None = None,
-) -> Path:
-    """The admin kubeconfig with another server, a token user, or a default namespace."""
-    config = yaml.safe_load(admin.read_text())
-    if server is not None:
-        config["clusters"][0]["cluster"]["server"] = server
-    if token is not None:
-        config["users"][0]["user"] = {"token": token}
-    if namespace is not None:
-        config["contexts"][0]["context"]["namespace"] = namespace
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def test_deployment_controls_write_annotations_that_survive_a_reapply(

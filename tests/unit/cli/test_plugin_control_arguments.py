@@ -1,12 +1,13 @@
-"""The plugin's control commands parse into the control each one asks for."""
+"""The plugin's commands parse into the control or view each one asks for."""
 
 from __future__ import annotations
 
 import pytest
 
-from modelkeeper import plugin, plugin_controls
+from modelkeeper import plugin, plugin_controls, plugin_inspect
 from modelkeeper.cli import build_parser
 from modelkeeper.controls import DeploymentControl
+from modelkeeper.plugin_views import OutputFormat
 
 PARSER = build_parser("kubectl-modelkeeper", "test", plugin.COMMANDS)
 
@@ -40,3 +41,42 @@ def test_approve(argv: list[str], by: str | None) -> None:
     args = PARSER.parse_args([*argv, "-o", "json", "--context", "prod"])
     assert args.handler is plugin_controls.approve_command
     assert (args.name, args.by, args.output, args.context) == ("fraud-2", by, "json", "prod")
+
+
+def test_retrain() -> None:
+    args = PARSER.parse_args(["retrain", "fraud-weekly", "-n", "risk", "-o", "json"])
+    assert args.handler is plugin_controls.retrain_command
+    assert (args.name, args.namespace, args.output) == ("fraud-weekly", "risk", "json")
+
+
+@pytest.mark.parametrize(
+    ("argv", "handler", "output"),
+    [
+        pytest.param(["history", "fraud"], plugin_inspect.history_command, None, id="history"),
+        pytest.param(
+            ["history", "fraud", "-o", "yaml"],
+            plugin_inspect.history_command,
+            OutputFormat.YAML,
+            id="history-yaml",
+        ),
+        pytest.param(
+            ["versions", "fraud", "--output=json"],
+            plugin_inspect.versions_command,
+            OutputFormat.JSON,
+            id="versions-json",
+        ),
+    ],
+)
+def test_views(argv: list[str], handler: object, output: OutputFormat | None) -> None:
+    args = PARSER.parse_args([*argv, "--kubeconfig", "/tmp/k"])
+    assert args.handler is handler
+    assert args.output == output
+    assert args.kubeconfig == "/tmp/k"
+
+
+def test_views_refuse_an_unknown_format(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        PARSER.parse_args(["versions", "fraud", "-o", "wide"])
+    [*_, error] = capsys.readouterr().err.splitlines()
+    assert "-o/--output: invalid choice: 'wide'" in error
+    assert ("json" in error, "yaml" in error) == (True, True)

@@ -10,11 +10,13 @@ import pytest
 from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.model import ModelResource
+from modelkeeper.api.retrainpolicy import RetrainPolicyResource
 from modelkeeper.controls import (
     ControlError,
     DeploymentControl,
     plan_approval,
     plan_deployment,
+    plan_retrain,
     request_id,
 )
 
@@ -208,3 +210,21 @@ def test_approve_refuses_an_approver_the_operator_cannot_record(approver: str, l
     with pytest.raises(ControlError) as refused:
         plan_approval(MODEL, approver)
     assert str(refused.value) == f"the approver must be 1 to 253 characters, got {length}"
+
+
+POLICY = RetrainPolicyResource.from_object(
+    {
+        "apiVersion": "modelkeeper.io/v1alpha1",
+        "kind": "RetrainPolicy",
+        "metadata": {"name": "fraud-weekly", "namespace": "risk"},
+        "spec": {"model": {"name": "fraud"}, "workload": {"job": {"spec": {}}}},
+    }
+)
+
+
+def test_retrain_is_a_new_request_id_each_time() -> None:
+    plan = plan_retrain(POLICY, NOW)
+    assert plan.merge_patch() == {"metadata": {"annotations": {"modelkeeper.io/retrain": NOW_ID}}}
+    assert plan.message == f"retrainpolicy fraud-weekly: retraining requested ({NOW_ID})"
+    later = plan_retrain(POLICY, NOW + timedelta(microseconds=1))
+    assert later.annotations[Annotation.RETRAIN] != NOW_ID
