@@ -43,6 +43,7 @@ from tests.ground.prometheus import Prometheus
 from tests.integration.controller.operator_harness import (
     Kubectl,
     RunningOperator,
+    artifact_model,
     deployment,
     write_model,
 )
@@ -326,3 +327,14 @@ class StatusWatch(_Poller):
         status = read_status(self.kubectl, self.name)
         if status and (not self._changes or self._changes[-1].status != status):
             self._changes.append(StatusChange(time.monotonic(), status))
+
+
+def constant_versions(tmp_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Models fleet-1 and fleet-2 (artifact form), predicting 1.0 and 2.0."""
+
+    def version(v: int) -> dict[str, Any]:
+        folder = tmp_path / f"v{v}"
+        sha256 = write_constant_model(folder, float(v))
+        return artifact_model(f"{FAMILY}-{v}", FAMILY, str(v), folder, sha256)
+
+    return version(1), version(2)
