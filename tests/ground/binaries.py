@@ -57,9 +57,10 @@ def _pinned(name: str, variable: str) -> Path:
     return cache_dir() / name / versions[variable]
 
 
-def go_tool(name: str) -> Path:
-    """A tool that `make deps` built from its Go module, at the version versions.env pins."""
-    path = _pinned(name, f"{name.upper()}_VERSION") / name
+def go_tool(name: str, version_of: str | None = None) -> Path:
+    """A tool that `make deps` built from its Go module, at the version versions.env pins
+    for it (or for the module it comes from: promtool is Prometheus')."""
+    path = _pinned(name, f"{(version_of or name).upper()}_VERSION") / name
     if not path.exists():
         raise GroundError(f"{path} is missing: run `make deps` to build {name}")
     return path

@@ -1,0 +1,76 @@
+"""The operator the chart deploys runs: its pod starts, passes its probes, reconciles, is scraped.
+
+The node agent runs the chart's pod as `modelkeeper run` with the chart's environment and
+its ServiceAccount's token, so what is checked is the chart's own wiring: the image's
+command, MODELKEEPER_* settings, probes on named ports, the RBAC it binds, and the
+annotations Prometheus discovers the metrics by. Namespaced scope keeps this operator to
+the test's namespace, away from every other test's objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.ground.polling import eventually
+from tests.ground.processes import Component
+from tests.ground.prometheus import Prometheus
+from tests.integration.chart.chart_tools import rendered_objects
+from tests.integration.controller.operator_harness import (
+    Kubectl,
+    apply,
+    condition,
+    image_model,
+    wait_for,
+)
+
+RELEASE = "smoke"
+
+
+def test_operator_from_the_chart_reconciles_and_is_scraped(
+    crds: Path, node_agent: Component, prometheus: Prometheus, kubectl: Kubectl, namespace: str
+) -> None:
+    # Given the chart installed in Namespaced scope, pointed at the ground's Prometheus
+    objects = rendered_objects(
+        RELEASE,
+        namespace,
+        "rbac.scope=Namespaced",
+        f"operator.prometheusUrl={prometheus.url}",
+        "operator.logFormat=text",
+        "dashboards.enabled=false",
+    )
+    selector = f"app.kubernetes.io/instance={RELEASE}"
+    try:
+        kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(objects))
+
+        # When its pod runs, it becomes ready through the chart's probes
+        kubectl("wait", "--for=create", "pod", "-l", selector, "--timeout=60s")
+        kubectl("wait", "--for=condition=Ready", "pod", "-l", selector, "--timeout=120s")
+
+        # Then it reconciles a Model in its namespace as the chart's ServiceAccount
+        apply(kubectl, image_model("smoke-1", "smoke", "1.0.0", "ghcr.io/modelkeeper/test-model"))
+        model = wait_for(
+            kubectl,
+            "model/smoke-1",
+            lambda m: (condition(m, "Validated") or {}).get("status") == "True",
+            "the chart's operator validates the Model",
+            timeout=120,
+        )
+        assert model["status"]["conditions"]
+
+        # And Prometheus finds its metrics through the pod's annotations
+        def scraped() -> list[dict[str, Any]] | None:
+            found = prometheus.query(
+                f'modelkeeper_operator_reconciliations_total{{namespace="{namespace}", '
+                f'app_kubernetes_io_instance="{RELEASE}", kind="Model"}}'
+            )
+            return found or None
+
+        series = eventually(scraped, 60, "Prometheus scrapes the chart's operator")
+        assert float(series[0]["value"][1]) >= 1
+    finally:
+        kubectl("delete", "deployment.apps", "-l", selector, "--wait=true", "--timeout=60s")
+        kubectl("wait", "--for=delete", "pod", "-l", selector, "--timeout=60s", check=False)
+        kubectl("delete", "clusterrole,clusterrolebinding", "-l", selector, namespaced=False)

@@ -1,0 +1,68 @@
+"""promtool accepts the alerts, fires each on synthetic series, and parses every dashboard query.
+
+alerts.promtool.yaml holds the series and the alerts they must (and must not) raise.
+Dashboard queries carry Grafana's variables; with those replaced by plain values, each
+query is checked as a recording rule, which is how promtool parses PromQL offline.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from tests.integration.chart.chart_tools import CHART, promtool
+
+ALERTS = CHART / "files" / "alerts.yaml"
+DASHBOARDS = sorted((CHART / "files" / "dashboards").glob("*.json"))
+UNIT_TESTS = Path(__file__).resolve().parent / "alerts.promtool.yaml"
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__range": "6h", "$__interval": "1m"}
+
+
+def test_promtool_checks_the_alerts() -> None:
+    checked = promtool("check", "rules", str(ALERTS))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 9 rules found" in checked.stdout
+
+
+def test_every_alert_fires_in_the_promtool_unit_tests() -> None:
+    alerts = {
+        rule["alert"]
+        for group in yaml.safe_load(ALERTS.read_text())["groups"]
+        for rule in group["rules"]
+    }
+    fired = {
+        case["alertname"]
+        for test in yaml.safe_load(UNIT_TESTS.read_text())["tests"]
+        for case in test["alert_rule_test"]
+        if case["exp_alerts"]
+    }
+    assert fired == alerts
+
+    tested = promtool("test", "rules", UNIT_TESTS.name, cwd=UNIT_TESTS.parent)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def _plain(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    return re.sub(r"\$[a-z_]+", ".*", expr)
+
+
+def test_every_dashboard_query_parses(tmp_path: Path) -> None:
+    queries = [
+        target["expr"]
+        for dashboard in DASHBOARDS
+        for panel in json.loads(dashboard.read_text())["panels"]
+        for target in panel.get("targets", [])
+    ]
+    assert len(DASHBOARDS) == 4
+    assert len(queries) > 30
+    rules = [{"record": f"dashboard:query{n}", "expr": _plain(q)} for n, q in enumerate(queries)]
+    rule_file = tmp_path / "dashboard-queries.yaml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+
+    checked = promtool("check", "rules", str(rule_file))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
