@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from modelkeeper.cli import Register, build_parser, dispatch
 from modelkeeper.plugin_controls import register as register_controls
 from modelkeeper.plugin_inspect import register as register_inspect
+from modelkeeper.plugin_status import register as register_status
 
 # Modules that contribute plugin commands, in the order `--help` lists them.
-COMMANDS: tuple[Register, ...] = (register_controls, register_inspect)
+COMMANDS: tuple[Register, ...] = (register_status, register_controls, register_inspect)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

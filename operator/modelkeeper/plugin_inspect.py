@@ -27,7 +27,7 @@ def history_command(args: argparse.Namespace) -> int:
         if obj is None:
             raise not_found(RETRAIN_POLICY, args.name, namespace)
         policy = parse(RetrainPolicyResource, obj)
-        return show_history(policy, _output(args), datetime.now(UTC), _terminal())
+        return show_history(policy, output_format(args), datetime.now(UTC), terminal())
 
     return run_command(args, history)
 
@@ -37,17 +37,17 @@ def versions_command(args: argparse.Namespace) -> int:
         found = await client.list(MODEL, namespace, field_selector=f"spec.name={args.family}")
         models = [parse(ModelResource, obj) for obj in found]
         return show_versions(
-            args.family, namespace, models, _output(args), datetime.now(UTC), _terminal()
+            args.family, namespace, models, output_format(args), datetime.now(UTC), terminal()
         )
 
     return run_command(args, versions)
 
 
-def _output(args: argparse.Namespace) -> OutputFormat | None:
+def output_format(args: argparse.Namespace) -> OutputFormat | None:
     return None if args.output is None else OutputFormat(args.output)
 
 
-def _terminal() -> Terminal | None:
+def terminal() -> Terminal | None:
     """stdout's terminal, if it is one; colour unless NO_COLOR asks otherwise (no-color.org)."""
     if not sys.stdout.isatty():
         return None

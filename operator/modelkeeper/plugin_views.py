@@ -78,16 +78,17 @@ class Table:
         lines = []
         for *first, last in rows:
             padded = [
-                _paint(cell, terminal) + " " * (width - len(cell.text))
+                paint(cell, terminal) + " " * (width - len(cell.text))
                 for cell, width in zip(first, widths, strict=False)
             ]
             if room is not None and len(last.text) > room:
                 last = Cell(last.text[: room - 1].rstrip() + "…", last.tone)
-            lines.append(SEPARATOR.join([*padded, _paint(last, terminal)]))
+            lines.append(SEPARATOR.join([*padded, paint(last, terminal)]))
         return "\n".join(lines)
 
 
-def _paint(cell: Cell, terminal: Terminal | None) -> str:
+def paint(cell: Cell, terminal: Terminal | None) -> str:
+    """The cell's text, in its colour on a terminal that wants colour."""
     if terminal is None or not terminal.colour or cell.tone is Tone.PLAIN:
         return cell.text
     return f"\x1b[{cell.tone}m{cell.text}\x1b[0m"

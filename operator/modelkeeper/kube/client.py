@@ -58,6 +58,7 @@ SELF_SUBJECT_REVIEW = Kind(
 )
 MODEL = Kind("Model", "modelkeeper.io/v1alpha1", "models")
 DEPLOYMENT = Kind("Deployment", "modelkeeper.io/v1alpha1", "deployments")
+DRIFT_MONITOR = Kind("DriftMonitor", "modelkeeper.io/v1alpha1", "driftmonitors")
 RETRAIN_POLICY = Kind("RetrainPolicy", "modelkeeper.io/v1alpha1", "retrainpolicies")
 JOB = Kind("Job", "batch/v1", "jobs")
 POD = Kind("Pod", "v1", "pods")
@@ -76,6 +77,7 @@ KINDS: tuple[Kind, ...] = (
     HTTP_ROUTE,
     MODEL,
     DEPLOYMENT,
+    DRIFT_MONITOR,
     RETRAIN_POLICY,
     JOB,
     POD,

@@ -1,0 +1,403 @@
+"""What `kubectl modelkeeper status` and `list` print: a rollout as a tree, Deployments as a table.
+
+Like `kubectl argo rollouts get rollout`, `status` shows where the rollout is (phase with an
+icon, step, weights, versions, the last analysis) and the pods of each version as a tree.
+Every choice of what is shown is made here, in plain functions over typed objects, so it is
+tested with fixed statuses and no cluster; the command module only fetches and prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from modelkeeper.api.base import ApiModel
+from modelkeeper.api.deployment import AnalysisPhase, DeploymentResource, Phase, VersionStatus
+from modelkeeper.api.strategy import StrategyType
+from modelkeeper.controller.manifests import COMPONENT, DEPLOYMENT_LABEL, VERSION_LABEL
+from modelkeeper.plugin_views import (
+    NONE,
+    Cell,
+    OutputFormat,
+    Table,
+    Terminal,
+    Tone,
+    human_duration,
+    paint,
+    render_data,
+)
+from modelkeeper.router.config import ConfigError, Role, parse_config
+
+
+@dataclass(frozen=True)
+class Glyphs:
+    """The drawing characters: Unicode, or ASCII when the terminal cannot show it."""
+
+    phase: Mapping[Phase | None, str]
+    verdict: Mapping[AnalysisPhase, str]
+    branch: str
+    last: str
+    through: str
+
+
+UNICODE = Glyphs(
+    phase={
+        Phase.HEALTHY: "✔",
+        Phase.PROGRESSING: "◌",
+        Phase.PAUSED: "॥",
+        Phase.DEGRADED: "✖",
+        Phase.ABORTED: "⚠",
+        Phase.PENDING: "…",
+        None: "…",
+    },
+    verdict={
+        AnalysisPhase.SUCCESSFUL: "✔",
+        AnalysisPhase.FAILED: "✖",
+        AnalysisPhase.INCONCLUSIVE: "⚠",
+    },
+    branch="├── ",
+    last="└── ",
+    through="│   ",
+)
+ASCII = Glyphs(
+    phase={
+        Phase.HEALTHY: "+",
+        Phase.PROGRESSING: "~",
+        Phase.PAUSED: "||",
+        Phase.DEGRADED: "x",
+        Phase.ABORTED: "!",
+        Phase.PENDING: "...",
+        None: "...",
+    },
+    verdict={
+        AnalysisPhase.SUCCESSFUL: "+",
+        AnalysisPhase.FAILED: "x",
+        AnalysisPhase.INCONCLUSIVE: "!",
+    },
+    branch="|-- ",
+    last="`-- ",
+    through="|   ",
+)
+
+PHASE_TONE = {
+    Phase.HEALTHY: Tone.GOOD,
+    Phase.PROGRESSING: Tone.BUSY,
+    Phase.PAUSED: Tone.WARN,
+    Phase.DEGRADED: Tone.BAD,
+    Phase.ABORTED: Tone.BAD,
+    Phase.PENDING: Tone.PLAIN,
+}
+VERDICT_TONE = {
+    AnalysisPhase.SUCCESSFUL: Tone.GOOD,
+    AnalysisPhase.FAILED: Tone.BAD,
+    AnalysisPhase.INCONCLUSIVE: Tone.WARN,
+}
+SETTLED = frozenset({Phase.HEALTHY, Phase.DEGRADED, Phase.ABORTED})
+
+
+class Pod(ApiModel):
+    """One scoring server's pod, as the tree shows it."""
+
+    name: str
+    version: str
+    ready: str
+    status: str
+    restarts: int
+    created: datetime | None
+
+
+def pod_of(obj: Mapping[str, Any]) -> Pod:
+    """A pod object as kubectl get pods summarises it: ready containers, status, restarts."""
+    metadata = obj["metadata"]
+    status = obj.get("status", {})
+    containers = status.get("containerStatuses", [])
+    waiting = [
+        state["waiting"]["reason"]
+        for container in containers
+        if "reason" in (state := container.get("state", {})).get("waiting", {})
+    ]
+    if metadata.get("deletionTimestamp"):
+        shown = "Terminating"
+    elif waiting:
+        shown = waiting[0]
+    else:
+        shown = status.get("reason") or status.get("phase") or "Unknown"
+    total = len(obj.get("spec", {}).get("containers", [])) or len(containers)
+    return Pod(
+        name=metadata["name"],
+        version=metadata.get("labels", {}).get(VERSION_LABEL, ""),
+        ready=f"{sum(bool(container.get('ready')) for container in containers)}/{total}",
+        status=shown,
+        restarts=sum(int(container.get("restartCount", 0)) for container in containers),
+        created=metadata.get("creationTimestamp"),
+    )
+
+
+def pod_selector(deployment: str) -> str:
+    """The label selector of a Deployment's scoring servers, of every version."""
+    return f"{DEPLOYMENT_LABEL}={deployment},{COMPONENT}=server"
+
+
+def router_weight(config_text: str) -> int | None:
+    """The candidate's share the router is configured with, in percent; None if unreadable."""
+    try:
+        config = parse_config(config_text)
+    except ConfigError:
+        return None
+    split = {backend.role: backend.weight for backend in config.backends}
+    total = sum(weight for role, weight in split.items() if role is not Role.SHADOW)
+    if total == 0:
+        return None
+    return round(100 * split.get(Role.CANARY, 0) / total)
+
+
+def redraw(frame: str, previous_height: int) -> str:
+    """The frame drawn over the previous one without flicker: up to the previous frame's first
+    line, each line written over the old one and cleared only past its end, then the rest of
+    the screen below cleared. Printed with a newline, as the previous frame was."""
+    up = f"\x1b[{previous_height}F" if previous_height else ""
+    return up + "\x1b[K\n".join(frame.split("\n")) + "\x1b[K\x1b[J"
+
+
+def is_settled(deployment: DeploymentResource) -> bool:
+    """Whether a rollout is over: Healthy, Degraded or Aborted, with no candidate."""
+    status = deployment.status
+    return status.phase in SETTLED and status.candidate is None
+
+
+@dataclass(frozen=True)
+class Readout:
+    """What `status` draws on besides the Deployment: its pods and the router's weight."""
+
+    pods: Sequence[Pod]
+    actual_weight: int | None
+    now: datetime
+
+
+def show_status(
+    deployment: DeploymentResource, readout: Readout, terminal: Terminal | None, glyphs: Glyphs
+) -> str:
+    """The summary lines, the last analysis, then the pods of each version as a tree."""
+    blocks = [
+        _fields(_summary(deployment, readout, terminal, glyphs)),
+        _analysis(deployment, terminal, glyphs),
+        _pod_tree(deployment, readout, terminal, glyphs),
+    ]
+    return "\n\n".join(block for block in blocks if block)
+
+
+def _summary(
+    deployment: DeploymentResource, readout: Readout, terminal: Terminal | None, glyphs: Glyphs
+) -> list[tuple[str, str]]:
+    status = deployment.status
+    strategy = deployment.spec.strategy
+    phase = status.phase
+    shown = paint(
+        Cell(f"{glyphs.phase[phase]} {phase or Phase.PENDING}", PHASE_TONE[phase or Phase.PENDING]),
+        terminal,
+    )
+    lines = [
+        ("Name", deployment.metadata.name),
+        ("Namespace", deployment.metadata.namespace or NONE),
+        ("Status", shown),
+        ("Message", " ".join(status.message.split()) or NONE),
+        ("Strategy", strategy.type),
+    ]
+    if strategy.type is StrategyType.CANARY and strategy.canary is not None:
+        step = NONE if status.step is None else str(status.step)
+        lines.append(("  Step", f"{step}/{len(strategy.canary.steps)}"))
+    if status.weight is not None or status.candidate is not None:
+        lines.append(("  SetWeight", _maybe(status.weight)))
+        if readout.actual_weight is not None:
+            lines.append(("  ActualWeight", str(readout.actual_weight)))
+    if status.mirror_percent is not None:
+        lines.append(("  Mirror", f"{status.mirror_percent}%"))
+    stable, candidate = status.stable, status.candidate
+    lines.append(
+        (
+            "Stable",
+            NONE if stable is None else f"{stable.version} ({stable.model}), {_ready(stable)}",
+        )
+    )
+    if candidate is not None:
+        since = human_duration((readout.now - candidate.since).total_seconds())
+        lines.append(
+            (
+                "Candidate",
+                f"{candidate.version} ({candidate.model}) {candidate.role}, "
+                f"{_ready(candidate)}, since {since}",
+            )
+        )
+    return lines
+
+
+def _fields(lines: Sequence[tuple[str, str]]) -> str:
+    width = max(len(label) for label, _ in lines) + 2
+    return "\n".join(f"{label + ':':<{width}}{value}" for label, value in lines)
+
+
+def _analysis(deployment: DeploymentResource, terminal: Terminal | None, glyphs: Glyphs) -> str:
+    """The newest analysis run: its verdict, then each check's value and verdict."""
+    runs = deployment.status.analysis_runs
+    if not runs:
+        return ""
+    run = runs[0]
+    verdict = paint(
+        Cell(f"{glyphs.verdict[run.phase]} {run.phase}", VERDICT_TONE[run.phase]), terminal
+    )
+    at = run.time.strftime("%Y-%m-%dT%H:%M:%SZ")
+    step = "" if run.step is None else f", step {run.step}"
+    head = f"Analysis:  {verdict} at {at}{step}"
+    if run.message:
+        head += f": {' '.join(run.message.split())}"
+    rows = [
+        (
+            Cell(metric.name),
+            Cell(NONE if metric.value is None else f"{metric.value:g}"),
+            Cell(f"{glyphs.verdict[metric.phase]} {metric.phase}", VERDICT_TONE[metric.phase]),
+            Cell(" ".join(metric.message.split())),
+        )
+        for metric in run.metrics
+    ]
+    if not rows:
+        return head
+    table = _trimmed(Table(("METRIC", "VALUE", "VERDICT", "MESSAGE"), rows).render(terminal))
+    return "\n".join([head, *(f"  {line}" for line in table.splitlines())])
+
+
+def _pod_tree(
+    deployment: DeploymentResource, readout: Readout, terminal: Terminal | None, glyphs: Glyphs
+) -> str:
+    """NAME READY STATUS RESTARTS AGE, with each version a branch and its pods its leaves."""
+    status = deployment.status
+    roles: dict[str, str] = {}
+    if status.stable is not None:
+        roles[status.stable.version] = "Stable"
+    if status.candidate is not None:
+        roles[status.candidate.version] = str(status.candidate.role)
+    for pod in sorted(readout.pods, key=lambda pod: pod.version):
+        roles.setdefault(pod.version, "Old")
+    rows = [_row(deployment.metadata.name)]
+    for index, (version, role) in enumerate(roles.items()):
+        last_version = index == len(roles) - 1
+        rows.append(_row((glyphs.last if last_version else glyphs.branch) + f"{version} ({role})"))
+        pods = sorted(
+            (pod for pod in readout.pods if pod.version == version), key=lambda pod: pod.name
+        )
+        indent = "    " if last_version else glyphs.through
+        for number, pod in enumerate(pods):
+            twig = glyphs.last if number == len(pods) - 1 else glyphs.branch
+            rows.append(_pod_row(indent + twig, pod, readout.now))
+    return _trimmed(Table(("NAME", "READY", "STATUS", "RESTARTS", "AGE"), rows).render(terminal))
+
+
+def _trimmed(table: str) -> str:
+    """The table without the padding that empty last cells leave at the ends of lines."""
+    return "\n".join(line.rstrip() for line in table.splitlines())
+
+
+def _row(name: str) -> tuple[Cell, ...]:
+    return (Cell(name), Cell(""), Cell(""), Cell(""), Cell(""))
+
+
+def _pod_row(prefix: str, pod: Pod, now: datetime) -> tuple[Cell, ...]:
+    healthy = pod.status == "Running" and pod.ready.split("/")[0] == pod.ready.split("/")[1]
+    return (
+        Cell(prefix + pod.name),
+        Cell(pod.ready),
+        Cell(pod.status, Tone.GOOD if healthy else Tone.WARN),
+        Cell(str(pod.restarts)),
+        Cell(human_duration((now - pod.created).total_seconds()) if pod.created else NONE),
+    )
+
+
+def _ready(version: VersionStatus) -> str:
+    return f"{version.ready_replicas}/{version.replicas} ready"
+
+
+def _maybe(value: int | None) -> str:
+    return NONE if value is None else str(value)
+
+
+# --- list: the Deployments of a namespace ---
+
+
+class DeploymentRow(ApiModel):
+    """One Deployment as `list -o json|yaml` prints it."""
+
+    namespace: str | None
+    name: str
+    model: str
+    stable: str | None
+    candidate: str | None
+    weight: int | None
+    step: int | None
+    phase: Phase | None
+    created: datetime | None
+
+
+def deployment_rows(deployments: Sequence[DeploymentResource]) -> list[DeploymentRow]:
+    """The Deployments by namespace, then name."""
+    return [
+        DeploymentRow(
+            namespace=item.metadata.namespace,
+            name=item.metadata.name,
+            model=item.spec.model.name,
+            stable=item.status.stable.version if item.status.stable else None,
+            candidate=item.status.candidate.version if item.status.candidate else None,
+            weight=item.status.weight,
+            step=item.status.step,
+            phase=item.status.phase,
+            created=item.metadata.creation_timestamp,
+        )
+        for item in sorted(
+            deployments, key=lambda item: (item.metadata.namespace or "", item.metadata.name)
+        )
+    ]
+
+
+def show_list(
+    deployments: Sequence[DeploymentResource],
+    all_namespaces: bool,
+    output: OutputFormat | None,
+    now: datetime,
+    terminal: Terminal | None,
+) -> str:
+    """What `list` prints: NAME MODEL STABLE CANDIDATE WEIGHT STEP PHASE AGE (NAMESPACE first
+    with -A), a line when there are none, or the rows as data."""
+    rows = deployment_rows(deployments)
+    if output is not None:
+        return render_data(rows, output)
+    if not rows:
+        return "no Deployments (modelkeeper.io) found"
+    headers: tuple[str, ...] = (
+        "NAME",
+        "MODEL",
+        "STABLE",
+        "CANDIDATE",
+        "WEIGHT",
+        "STEP",
+        "PHASE",
+        "AGE",
+    )
+    cells: list[tuple[Cell, ...]] = [
+        (
+            Cell(row.name),
+            Cell(row.model),
+            Cell(row.stable or NONE),
+            Cell(row.candidate or NONE),
+            Cell(_maybe(row.weight)),
+            Cell(_maybe(row.step)),
+            Cell(row.phase or NONE, PHASE_TONE[row.phase] if row.phase else Tone.PLAIN),
+            Cell(human_duration((now - row.created).total_seconds()) if row.created else NONE),
+        )
+        for row in rows
+    ]
+    if all_namespaces:
+        headers = ("NAMESPACE", *headers)
+        cells = [
+            (Cell(row.namespace or NONE), *line) for row, line in zip(rows, cells, strict=True)
+        ]
+    return Table(headers, cells).render(terminal)
