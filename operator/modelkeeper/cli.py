@@ -8,19 +8,16 @@ one line in `COMMANDS`.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from modelkeeper import __version__
 from modelkeeper import profile_cli as profile_command
 from modelkeeper.api import crdgen as crdgen_command
+from modelkeeper.commandline import Register, build_parser, dispatch
 from modelkeeper.controller import command as run_command
 from modelkeeper.examples import trainer as train_example_command
 from modelkeeper.router import command as route_command
 from modelkeeper.serving import cli as serve_command
-
-Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 # Modules that contribute subcommands, in the order `--help` lists them.
 COMMANDS: tuple[Register, ...] = (
@@ -31,28 +28,6 @@ COMMANDS: tuple[Register, ...] = (
     crdgen_command.register,
     train_example_command.register,
 )
-
-
-def build_parser(
-    prog: str, description: str, commands: Sequence[Register]
-) -> argparse.ArgumentParser:
-    """A parser with `--version` and one subparser per registered command."""
-    parser = argparse.ArgumentParser(prog=prog, description=description)
-    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for register in commands:
-        register(subparsers)
-    return parser
-
-
-def dispatch(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
-    """Parse `argv` and run the chosen command; with none, print help and return 2."""
-    args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
-        return 2
-    return handler(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from modelkeeper.cli import Register, build_parser, dispatch
+from modelkeeper.commandline import Register, build_parser, dispatch
 from modelkeeper.plugin_controls import register as register_controls
 from modelkeeper.plugin_inspect import register as register_inspect
 from modelkeeper.plugin_status import register as register_status

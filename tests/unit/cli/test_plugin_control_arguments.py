@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelkeeper import plugin, plugin_controls, plugin_inspect
-from modelkeeper.cli import build_parser
+from modelkeeper.commandline import build_parser
 from modelkeeper.controls import DeploymentControl
 from modelkeeper.plugin_views import OutputFormat
 
