@@ -139,6 +139,23 @@ def share(part: str, whole: str, window: str) -> str:
     return f"({total(part, window)} or vector(0)) / {total(whole, window)}"
 
 
+def counted_since(series: str, window: str) -> str:
+    """What a counter counted since `window` ago, exactly: the difference of two samples.
+
+    increase() extrapolates to the window's edges, which is right for a rate but makes a
+    count since a known moment (a shadow's start) inexact: a series born inside the window
+    is extrapolated differently from one that was already there. A series that did not
+    exist `window` ago counted from zero. (A counter reset inside the window is not
+    corrected; the router's counters reset only when it restarts.)
+    """
+    return f"sum({series} - ({series} offset {window} or {series} * 0))"
+
+
+def share_since(part: str, whole: str, window: str) -> str:
+    """part's count over whole's since `window` ago; a part with no series counts as zero."""
+    return f"({counted_since(part, window)} or vector(0)) / {counted_since(whole, window)}"
+
+
 def quantile(q: float, buckets: str, window: str) -> str:
     return f"histogram_quantile({q!r}, sum by (le) (rate({buckets}[{window}])))"
 
@@ -340,12 +357,12 @@ def render_shadow(shadow: Shadow, subject: Subject) -> Plan:
     if subject.compare:
         candidate = router(subject, subject.candidate)
         sent = selector(MIRRORS, candidate, SENT_MIRRORS)
-        requests = total(sent, window)
-        errors = share(selector(MIRRORS, candidate, SHADOW_ERROR), sent, window)
+        requests = counted_since(sent, window)
+        errors = share_since(selector(MIRRORS, candidate, SHADOW_ERROR), sent, window)
         shadow_latency = selector(LATENCY, candidate, SHADOW_ROLE)
         stable_latency = selector(LATENCY, router(subject, subject.stable), STABLE_ROLE)
         latencies = (quantile(q, shadow_latency, window), quantile(q, stable_latency, window))
-        rows = share(selector(ROWS, candidate, AGREE), selector(ROWS, candidate), window)
+        rows = share_since(selector(ROWS, candidate, AGREE), selector(ROWS, candidate), window)
         agreement = (
             Check(ShadowCheck.AGREEMENT, "agreement", one_query(rows), min=shadow.min_agreement),
         )

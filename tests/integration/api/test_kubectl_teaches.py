@@ -27,7 +27,7 @@ def test_get_modelkeeper_lists_every_kind_with_its_columns(api: Kubectl) -> None
     assert sorted(headers) == sorted(
         [
             ["NAME", "FAMILY", "VERSION", "STAGE", "APPROVED", "AGE"],
-            ["NAME", "MODEL", "STABLE", "CANDIDATE", "WEIGHT", "PHASE", "AGE"],
+            ["NAME", "MODEL", "STABLE", "CANDIDATE", "WEIGHT", "STEP", "PHASE", "AGE"],
             ["NAME", "DEPLOYMENT", "STATE", "SINCE", "AGE"],
             ["NAME", "FAMILY", "ACTIVE", "LAST", "AGE"],
         ]

@@ -92,26 +92,32 @@ def test_shared_queries_are_run_once() -> None:
     assert render_analysis(twice, SUBJECT).queries == (CANDIDATE_REQUESTS, ERROR_RATE)
 
 
+def since(series: str) -> str:
+    """A count since 60 s ago, as the shadow's queries write it."""
+    return f"sum({series} - ({series} offset 60s or {series} * 0))"
+
+
 def test_shadow_with_the_router_comparing() -> None:
     plan = render_shadow(Shadow(min_requests=10, latency_quantile=0.95), SUBJECT)
     sent = f'modelkeeper_router_mirror_requests_total{{{ROUTER_V2},outcome!="dropped"}}'
     rows = "modelkeeper_router_shadow_predictions_total"
+    agreeing = f'{rows}{{{ROUTER_V2},outcome="agree"}}'
+    compared = f"{rows}{{{ROUTER_V2}}}"
     latency_metric = "modelkeeper_router_upstream_latency_seconds_bucket"
-    assert plan.requests.queries == (f"sum(increase({sent}[60s]))",)
+    assert plan.requests.queries == (f"sum({sent} - ({sent} offset 60s or {sent} * 0))",)
     assert [(check.name, check.measure.queries) for check in plan.checks] == [
         (
             "agreement",
-            (
-                f'(sum(increase({rows}{{{ROUTER_V2},outcome="agree"}}[60s])) or vector(0)) / '
-                f"sum(increase({rows}{{{ROUTER_V2}}}[60s]))",
-            ),
+            (f"({since(agreeing)} or vector(0)) / {since(compared)}",),
         ),
         (
             "error-rate",
             (
-                "(sum(increase(modelkeeper_router_mirror_requests_total"
-                f'{{{ROUTER_V2},outcome="shadow_error"}}[60s])) or vector(0)) / '
-                f"sum(increase({sent}[60s]))",
+                "("
+                + since(
+                    f'modelkeeper_router_mirror_requests_total{{{ROUTER_V2},outcome="shadow_error"}}'
+                )
+                + f" or vector(0)) / {since(sent)}",
             ),
         ),
         (
