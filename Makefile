@@ -8,7 +8,7 @@ export GOTOOLCHAIN := local
 PYTEST := $(BIN)/pytest
 SOURCES := operator tests $(wildcard benchmarks)
 
-.PHONY: venv deps test test-unit test-integration test-e2e lint format cluster-up cluster-down demo
+.PHONY: venv deps test test-unit test-integration test-e2e lint format cluster-up cluster-down demo manifests
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -23,7 +23,7 @@ deps: venv
 
 # pytest exits 5 when it collects nothing: that fails the target, as it should.
 test: deps
-	$(PYTEST)
+	$(PYTEST) --durations=15
 
 test-unit: venv
 	$(PYTEST) -m unit
@@ -50,9 +50,12 @@ cluster-up: deps
 cluster-down: venv
 	$(BIN)/python -m tests.ground down
 
-# Until the model loop exists (issues 5-8), the demo brings up the local ground only.
-demo: cluster-up
-	@echo
-	@echo "make demo: the test ground is up. The rest of the demo is not built yet: it will install"
-	@echo "Modelkeeper, deploy a model, drive traffic, shift its inputs until drift is detected,"
-	@echo "retrain, and canary the retrained version to stable. Stop the ground: make cluster-down"
+# The whole loop on the local ground (tests/demo.py), then left running. On a ground that is
+# already up it runs against that one; `make cluster-down` stops everything.
+demo: deps
+	@[ -f .ground/state.json ] || $(BIN)/python -m tests.ground up
+	$(BIN)/python -m tests.demo
+
+# The Helm chart's CRD copy and manifests/install.yaml, rendered from the chart.
+manifests: deps
+	tools/render-manifests.sh

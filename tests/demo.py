@@ -1,0 +1,276 @@
+"""`make demo`: the whole loop on the local ground, step by step, then left running.
+
+On the ground that `make cluster-up` started (.ground/state.json): install Modelkeeper from
+the chart's manifests (the operator runs as a pod, as it would in a cluster), publish
+version 1 of a model trained by the example trainer, serve it by a Canary Deployment,
+watch its inputs with a DriftMonitor and retrain it with a RetrainPolicy. Then send
+traffic, shift the inputs, and show each step as the operator takes it: drift detected,
+a retraining Job, version 2 with its lineage and gate, the canary, version 2 serving.
+A step that does not come in time fails the demo with a message (exit 1), so CI runs it
+as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from tests.e2e.controller.loop_harness import (
+    FAMILY,
+    MONITOR,
+    SHIFT,
+    DiabetesTraffic,
+    drift_monitor,
+    drift_trigger,
+    read_rows,
+    retrain_policy,
+    shift_args,
+    train_locally,
+    trained_model,
+)
+from tests.e2e.controller.rollout_harness import canary_deployment
+from tests.ground.binaries import kube_binaries
+from tests.ground.ground import REPO_ROOT
+from tests.integration.chart.chart_tools import rendered_objects
+
+STATE_FILE = REPO_ROOT / ".ground" / "state.json"
+WORKDIR = REPO_ROOT / ".ground" / "demo"
+NAMESPACE = "demo"
+POLICY = "diabetes-retrain"
+OPERATOR_NAMESPACE = "modelkeeper-system"
+
+
+class DemoError(RuntimeError):
+    """A step that did not happen in time, or a ground that is not there."""
+
+
+class Cluster:
+    """kubectl and the plugin against the recorded ground, printing what they show."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.kubeconfig = state["kubeconfig"]
+        self.prometheus = state["prometheus"]
+        self.kubectl_path = str(kube_binaries() / "kubectl")
+
+    def kubectl(self, *args: str, input: str | None = None) -> str:
+        done = subprocess.run(
+            [self.kubectl_path, "--kubeconfig", self.kubeconfig, *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise DemoError(f"kubectl {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout
+
+    def apply(self, *objects: dict[str, Any], namespace: str = NAMESPACE) -> None:
+        self.kubectl(
+            "apply", "--server-side", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects)
+        )
+
+    def get(self, resource: str) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(
+            self.kubectl("get", "-n", NAMESPACE, resource, "-o", "json")
+        )
+        return found
+
+    def plugin(self, *args: str) -> None:
+        """Show what `kubectl modelkeeper ...` shows a person."""
+        print(f"$ kubectl modelkeeper {' '.join(args)}")
+        command = [sys.executable, "-m", "modelkeeper.plugin", *args]
+        cluster = ["--kubeconfig", self.kubeconfig, "-n", NAMESPACE]
+        subprocess.run([*command, *cluster], check=False)
+
+
+def step(title: str) -> float:
+    print(f"\n=== {title}", flush=True)
+    return time.monotonic()
+
+
+def wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
+    """Poll `check` until it returns something true; a DemoError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            found = check()
+        except DemoError:
+            found = None
+        if found:
+            return found
+        time.sleep(1)
+    raise DemoError(f"not within {timeout:.0f}s: {what}")
+
+
+def install(cluster: Cluster) -> None:
+    """The chart's manifests, with the ground's Prometheus and a local artifact root."""
+    artifacts = WORKDIR / "artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    objects = rendered_objects(
+        "modelkeeper",
+        OPERATOR_NAMESPACE,
+        f"operator.prometheusUrl={cluster.prometheus}",
+        "operator.logFormat=text",
+        f"operator.extraEnv.MODELKEEPER_ARTIFACT_ROOT=file://{artifacts}",
+        "operator.extraEnv.MODELKEEPER_RESYNC_SECONDS=5",
+        "operator.extraEnv.MODELKEEPER_DRAIN_SECONDS=4",
+        "dashboards.enabled=false",
+    )
+    namespaces = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}
+        for n in (OPERATOR_NAMESPACE, NAMESPACE)
+    ]
+    cluster.apply(*namespaces, namespace="default")
+    cluster.kubectl("apply", "--server-side", "-f", str(REPO_ROOT / "crds"))
+    crds = [
+        f"crd/{path.name.removesuffix('.yaml')}" for path in (REPO_ROOT / "crds").glob("*.yaml")
+    ]
+    cluster.kubectl("wait", "--for=condition=Established", *crds)
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(objects))
+    cluster.kubectl(
+        "wait",
+        "-n",
+        OPERATOR_NAMESPACE,
+        "--for=condition=Available",
+        "deployment",
+        "-l",
+        "app.kubernetes.io/name=modelkeeper",
+        "--timeout=180s",
+    )
+
+
+def walk(cluster: Cluster) -> dict[str, float]:
+    """The loop, step by step; returns how long each step took after the input shift."""
+    step("1. Install Modelkeeper from manifests (CRDs, RBAC, the operator as a pod)")
+    install(cluster)
+
+    step("2. Train version 1 with the example trainer, publish it, serve it by a Canary")
+    result = train_locally(WORKDIR / "v1")
+    cluster.apply(
+        trained_model("1", result, "Low"),
+        canary_deployment(FAMILY, FAMILY, (50,), interval_seconds=5),
+        drift_monitor(FAMILY, interval=5, window=20, enter_after=2, exit_after=2),
+        retrain_policy(
+            POLICY,
+            shift_args(),
+            triggers=[drift_trigger()],
+            approval={"autoApproveUpTo": "Low"},
+        ),
+    )
+    wait("version 1 serves", lambda: _serving(cluster, "1"), 240)
+    cluster.plugin("status", FAMILY)
+
+    features = [feature["name"] for feature in result["schema"]["inputs"]]
+    rows = read_rows(WORKDIR / "v1" / "training.csv", features)
+    with DiabetesTraffic(_router(cluster), rows, features) as traffic:
+        step("3. Traffic flows; the DriftMonitor compares live inputs with the reference")
+        wait("the monitor says OK", lambda: _monitor_state(cluster) == "OK", 120)
+        print(f"DriftMonitor {MONITOR}: OK")
+
+        start = step(f"4. Shift the inputs ({', '.join(f'{k}+{v}' for k, v in SHIFT.items())})")
+        traffic.shifted.set()
+        timings: dict[str, float] = {}
+        wait("the monitor goes Drifted", lambda: _monitor_state(cluster) == "Drifted", 180)
+        timings["drifted"] = time.monotonic() - start
+        print(cluster.kubectl("get", "-n", NAMESPACE, "driftmonitor", MONITOR))
+
+        step("5. The RetrainPolicy starts a Job that runs the example trainer")
+        wait("a retraining Job", lambda: cluster.get("jobs")["items"], 120)
+        timings["job"] = time.monotonic() - start
+        print(cluster.kubectl("get", "-n", NAMESPACE, "jobs"))
+        wait("Model version 2", lambda: _model(cluster, "2"), 300)
+        timings["model"] = time.monotonic() - start
+        cluster.plugin("history", POLICY)
+        cluster.plugin("versions", FAMILY)
+
+        step("6. Version 2 passed the gate and is approved: the Deployment canaries it")
+        wait("version 2 is the candidate", lambda: _candidate(cluster) == "2", 240)
+        cluster.plugin("status", FAMILY)
+
+        step("7. Version 2 serves")
+        wait("version 2 serves", lambda: _serving(cluster, "2"), 300)
+        timings["serving"] = time.monotonic() - start
+        cluster.plugin("status", FAMILY)
+    return timings
+
+
+def _serving(cluster: Cluster, version: str) -> bool:
+    status = cluster.get(f"deployments.modelkeeper.io/{FAMILY}").get("status", {})
+    return bool(
+        status.get("phase") == "Healthy"
+        and status.get("stable", {}).get("version") == version
+        and "candidate" not in status
+    )
+
+
+def _candidate(cluster: Cluster) -> str | None:
+    status = cluster.get(f"deployments.modelkeeper.io/{FAMILY}").get("status", {})
+    candidate: str | None = status.get("candidate", {}).get("version")
+    return candidate
+
+
+def _monitor_state(cluster: Cluster) -> str | None:
+    state: str | None = cluster.get(f"driftmonitor/{MONITOR}").get("status", {}).get("state")
+    return state
+
+
+def _model(cluster: Cluster, version: str) -> bool:
+    return bool(cluster.get(f"model/{FAMILY}-{version}").get("status", {}).get("approved"))
+
+
+def _router(cluster: Cluster) -> str:
+    def address() -> str | None:
+        pods = json.loads(
+            cluster.kubectl(
+                "get",
+                "pods",
+                "-n",
+                NAMESPACE,
+                "-o",
+                "json",
+                "-l",
+                f"modelkeeper.io/deployment={FAMILY},app.kubernetes.io/component=router",
+            )
+        )["items"]
+        ips = [p["status"]["podIP"] for p in pods if p.get("status", {}).get("podIP")]
+        return f"{ips[0]}:8080" if ips else None
+
+    found: str = wait("the router has an address", address, 60)
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.demo", description=__doc__)
+    parser.parse_args()
+    if not STATE_FILE.exists():
+        print(
+            "error: no ground is running: run `make cluster-up` (or `make demo`)", file=sys.stderr
+        )
+        return 1
+    cluster = Cluster(json.loads(STATE_FILE.read_text()))
+    try:
+        timings = walk(cluster)
+    except DemoError as error:
+        print(f"\ndemo failed: {error}", file=sys.stderr)
+        return 1
+    print("\nThe loop ran: " + ", ".join(f"{k} after {v:.0f}s" for k, v in timings.items()))
+    print(f"""
+It is still running. Look around:
+  export KUBECONFIG={cluster.kubeconfig}
+  kubectl -n {NAMESPACE} get models,deployments.modelkeeper.io,driftmonitors,retrainpolicies
+  .venv/bin/kubectl-modelkeeper -n {NAMESPACE} status {FAMILY} --watch
+  .venv/bin/kubectl-modelkeeper -n {NAMESPACE} versions {FAMILY}
+  Prometheus: {cluster.prometheus}
+Stop everything: make cluster-down""")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
