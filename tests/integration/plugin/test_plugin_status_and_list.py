@@ -210,7 +210,14 @@ def watch(plugin: Plugin, *argv: str, stdout: int = subprocess.PIPE) -> subproce
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONIOENCODING": "utf-8", "NO_COLOR": "1"},
+        # As from a terminal, Ctrl-C reaches it: a run in the background of a
+        # non-interactive shell (CI) inherits SIGINT ignored.
+        preexec_fn=_interruptible,
     )
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_watch_prints_each_change_and_exits_when_settled(plugin: Plugin, kubectl: Kubectl) -> None:
@@ -286,6 +293,9 @@ def test_watch_ends_cleanly_on_ctrl_c(plugin: Plugin, kubectl: Kubectl) -> None:
         assert watching.stdout is not None
         assert watching.stdout.readline() == "Name:           fraud\n"
         watching.send_signal(signal.SIGINT)
-        _, err = watching.communicate(timeout=60)
+        try:
+            _, err = watching.communicate(timeout=60)
+        finally:
+            watching.kill()  # never left running, even when it ignored the interrupt
 
     assert (watching.returncode, err) == (130, "")
