@@ -106,18 +106,18 @@ class Operator:
             ]
         return self.controllers
 
-    def wake_family(self, namespace: str, family: str, deployments: bool = True) -> None:
-        """Queue the family's Models (their servedBy may change), its RetrainPolicies (the
-        champion may change) and, if asked, its Deployments."""
+    def wake_family(self, namespace: str, family: str, dependents: bool = True) -> None:
+        """Queue the family's Models (their servedBy may change) and, with `dependents`, its
+        Deployments and RetrainPolicies (a version appeared or changed: the champion may have)."""
         assert self.controllers is not None
         cache = self.controllers.cache
         for body in cache.family_models(namespace, family):
             self.queue.add((MODEL, namespace, body["metadata"]["name"]))
-        for name in cache.family_retrain_policies(namespace, family):
-            self.queue.add((RETRAIN_POLICY, namespace, name))
-        if deployments:
+        if dependents:
             for name in cache.family_deployments(namespace, family):
                 self.queue.add((DEPLOYMENT, namespace, name))
+            for name in cache.family_retrain_policies(namespace, family):
+                self.queue.add((RETRAIN_POLICY, namespace, name))
 
     def wake_policies(self, namespace: str) -> None:
         """Queue a namespace's RetrainPolicies: a DriftMonitor's state may trigger any."""
@@ -142,7 +142,7 @@ class Operator:
             with metrics.DURATION.labels(kind).time():
                 if kind == DEPLOYMENT:
                     wake, family = await controllers.deployments.deployment(namespace, name)
-                    self.wake_family(namespace, family, deployments=False)
+                    self.wake_family(namespace, family, dependents=False)
                 elif kind == MODEL:
                     await controllers.deployments.model(namespace, name)
                 elif kind == DRIFT_MONITOR:

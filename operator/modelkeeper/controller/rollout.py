@@ -604,10 +604,10 @@ def _advance(r: _Rollout) -> None:
         return
     if not is_ready(tick.observed.get(candidate), tick.replicas):
         return
-    judged = tick.status.candidate
+    previous = tick.status.candidate  # the run judged the candidate status named
     if r.step is None:
         r.next_step(0)
-    if tick.run is not None and judged is not None and judged.version == candidate:
+    if tick.run is not None and previous is not None and previous.version == candidate:
         _record(r, tick.run)
     if tick.controls.promote == candidate and r.approved:
         r.end(
