@@ -46,7 +46,6 @@ JOB_WORKLOAD = {
         }
     }
 }
-DRIFT_MONITOR = Kind("DriftMonitor", "modelkeeper.io/v1alpha1", "driftmonitors")
 CRD_GROUP = "tests.modelkeeper.io"
 TRAINING_JOB_CRD = {
     "apiVersion": "apiextensions.k8s.io/v1",
@@ -154,7 +153,7 @@ async def snapshot(client: KubeClient, namespace: str) -> Cache:
         model_families=by_family(models, lambda spec: spec["name"]),
         deployments=by_name(deployments),
         deployment_families=by_family(deployments, lambda spec: spec["model"]["name"]),
-        drift_monitors=by_name(await items(DRIFT_MONITOR)),
+        drift_monitors=by_name(await items(kinds.DRIFT_MONITOR)),
         retrain_policies=by_name(policies),
         retrain_policy_families=by_family(policies, lambda spec: spec["model"]["name"]),
     )
