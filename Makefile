@@ -21,9 +21,17 @@ $(VENV)/.installed: pyproject.toml
 deps: venv
 	tests/ground/tools/install-deps.sh $(MODELKEEPER_CACHE)
 
-# pytest exits 5 when it collects nothing: that fails the target, as it should.
+# Two pytest sessions side by side, each with a ground of its own: the end-to-end tier
+# (mostly waiting on pods, rollout steps and drift windows) and the unit and integration
+# tiers. The end-to-end output follows the other's. pytest exits 5 when it collects
+# nothing: that fails the target, as it should.
+E2E_LOG := $(or $(TMPDIR),/tmp)/modelkeeper-e2e.log
 test: deps
-	$(PYTEST) --durations=15
+	@$(PYTEST) -m e2e --durations=12 -p no:cacheprovider > $(E2E_LOG) 2>&1 & e2e=$$!; \
+	$(PYTEST) -m "not e2e" --durations=8; others=$$?; \
+	wait $$e2e; e2e_status=$$?; \
+	echo "=== the end-to-end tier ($(E2E_LOG))"; cat $(E2E_LOG); \
+	[ $$others -eq 0 ] && [ $$e2e_status -eq 0 ]
 
 test-unit: venv
 	$(PYTEST) -m unit

@@ -39,6 +39,7 @@ from tests.e2e.controller.rollout_harness import canary_deployment
 from tests.ground.binaries import kube_binaries
 from tests.ground.ground import REPO_ROOT
 from tests.integration.chart.chart_tools import rendered_objects
+from tests.integration.chart.dashboard_queries import PrometheusRange, without_data
 
 STATE_FILE = REPO_ROOT / ".ground" / "state.json"
 WORKDIR = REPO_ROOT / ".ground" / "demo"
@@ -146,17 +147,51 @@ def install(cluster: Cluster) -> None:
     )
 
 
+def shadow_then_canary() -> dict[str, Any]:
+    """A new version is first shadowed (every request mirrored, its answers compared with the
+    stable version's, never returned), then canaried at 50 % under an error-rate check.
+
+    A version retrained on shifted inputs is expected to answer differently from the old one
+    on those inputs: the shadow guards errors and latency, and counts as agreeing any answer
+    within 30 of the old one (the target's standard deviation is about 77)."""
+    deployment = canary_deployment(FAMILY, FAMILY, (50,), interval_seconds=5)
+    deployment["spec"]["strategy"].update(
+        type="Shadow",
+        shadow={
+            "mirrorPercent": 100,
+            "interval": "5s",
+            "duration": "10s",
+            "minRequests": 20,
+            "minAgreement": 0.5,
+            "agreementTolerance": 30,
+            "maxLatencyRatio": 20,
+            "onSuccess": "Canary",
+        },
+    )
+    return deployment
+
+
+def inputs_monitor() -> dict[str, Any]:
+    """PSI on every numeric input, and the Jensen-Shannon distance on age (which the demo
+    leaves alone), to show a feature judged by a method of its own."""
+    monitor = drift_monitor(FAMILY, interval=5, window=20, enter_after=2, exit_after=2)
+    age = {"name": "age", "method": "JensenShannon", "warning": 0.2, "critical": 0.3}
+    monitor["spec"]["features"] = [age]
+    return monitor
+
+
 def walk(cluster: Cluster) -> dict[str, float]:
     """The loop, step by step; returns how long each step took after the input shift."""
+    began = time.time()
     step("1. Install Modelkeeper from manifests (CRDs, RBAC, the operator as a pod)")
     install(cluster)
 
-    step("2. Train version 1 with the example trainer, publish it, serve it by a Canary")
+    step("2. Train version 1 with the example trainer and serve it; new versions: shadow, canary")
     result = train_locally(WORKDIR / "v1")
     cluster.apply(
         trained_model("1", result, "Low"),
-        canary_deployment(FAMILY, FAMILY, (50,), interval_seconds=5),
-        drift_monitor(FAMILY, interval=5, window=20, enter_after=2, exit_after=2),
+        shadow_then_canary(),
+        inputs_monitor(),
         retrain_policy(
             POLICY,
             shift_args(),
@@ -190,14 +225,28 @@ def walk(cluster: Cluster) -> dict[str, float]:
         cluster.plugin("history", POLICY)
         cluster.plugin("versions", FAMILY)
 
-        step("6. Version 2 passed the gate and is approved: the Deployment canaries it")
-        wait("version 2 is the candidate", lambda: _candidate(cluster) == "2", 240)
+        step("6. Version 2 passed the gate and is approved: the Deployment shadows it")
+        wait("version 2 is the shadow", lambda: _candidate(cluster) == ("2", "Shadow"), 240)
+        wait("every request is mirrored to version 2", lambda: _mirror_percent(cluster) == 100, 120)
         cluster.plugin("status", FAMILY)
 
-        step("7. Version 2 serves")
+        step("7. The shadow agreed well enough: version 2 is canaried")
+        wait("version 2 is the canary", lambda: _candidate(cluster) == ("2", "Canary"), 120)
+        cluster.plugin("status", FAMILY)
+
+        step("8. Version 2 serves")
         wait("version 2 serves", lambda: _serving(cluster, "2"), 300)
         timings["serving"] = time.monotonic() - start
         cluster.plugin("status", FAMILY)
+
+    step("9. Every dashboard panel and alert of the chart has data from this loop")
+    time.sleep(3)  # the last scrape
+    empty, checked = without_data(PrometheusRange(cluster.prometheus, began, time.time()))
+    for query in empty:
+        print(f"no data: {query.source}: {query.expr}")
+    if empty:
+        raise DemoError(f"{len(empty)} of {checked} dashboard and alert queries found no data")
+    print(f"{checked} queries (dashboard variables and panels, alert series) all have data")
     return timings
 
 
@@ -210,10 +259,18 @@ def _serving(cluster: Cluster, version: str) -> bool:
     )
 
 
-def _candidate(cluster: Cluster) -> str | None:
+def _candidate(cluster: Cluster) -> tuple[str, str] | None:
+    """The candidate's version and role."""
     status = cluster.get(f"deployments.modelkeeper.io/{FAMILY}").get("status", {})
-    candidate: str | None = status.get("candidate", {}).get("version")
-    return candidate
+    candidate = status.get("candidate")
+    return (candidate["version"], candidate["role"]) if candidate else None
+
+
+def _mirror_percent(cluster: Cluster) -> int | None:
+    mirrored: int | None = (
+        cluster.get(f"deployments.modelkeeper.io/{FAMILY}").get("status", {}).get("mirrorPercent")
+    )
+    return mirrored
 
 
 def _monitor_state(cluster: Cluster) -> str | None:

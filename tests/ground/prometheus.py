@@ -1,5 +1,6 @@
 """A real Prometheus that finds pods through the test API server and scrapes those
-that carry the usual `prometheus.io/scrape|port|path` annotations.
+that carry the usual `prometheus.io/scrape|port|path` annotations; the chart's operator
+pods as the chart's ServiceMonitor would.
 
 Pods get their own loopback addresses from the node agent, so the scrape address
 is the pod IP and the annotated port: no ClusterIP, no DNS.
@@ -23,49 +24,65 @@ from tests.ground.processes import Component, free_port
 SCRAPE_INTERVAL = "1s"
 
 
-def scrape_config(
-    plane: ControlPlane, extra_jobs: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
+def scrape_config(plane: ControlPlane) -> dict[str, Any]:
     """Prometheus' configuration: pod discovery with annotation relabelling."""
     tls = {
         "ca_file": str(plane.ca_file),
         "cert_file": str(plane.admin.cert),
         "key_file": str(plane.admin.key),
     }
+    annotated = [
+        {
+            "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
+            "action": "keep",
+            "regex": "true",
+        },
+        {
+            "source_labels": ["__meta_kubernetes_pod_phase"],
+            "action": "keep",
+            "regex": "Running",
+        },
+        {
+            "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+            "action": "replace",
+            "target_label": "__metrics_path__",
+            "regex": "(.+)",
+        },
+        {
+            "source_labels": [
+                "__meta_kubernetes_pod_ip",
+                "__meta_kubernetes_pod_annotation_prometheus_io_port",
+            ],
+            "action": "replace",
+            "regex": "(.+);(\\d+)",
+            "replacement": "$1:$2",
+            "target_label": "__address__",
+        },
+        {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
+        {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+        {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+    ]
+    discovery = [{"role": "pod", "api_server": plane.server, "tls_config": tls}]
+    # The chart's operator pods, scraped as its ServiceMonitor has them scraped: job
+    # modelkeeper-operator (the alerts find the operator by it) and honor_labels (its
+    # metrics' own `namespace` label, the object's, is kept).
+    operator = {
+        "source_labels": [
+            "__meta_kubernetes_pod_label_app_kubernetes_io_name",
+            "__meta_kubernetes_pod_label_app_kubernetes_io_component",
+        ],
+        "regex": "modelkeeper;operator",
+    }
     pods = {
         "job_name": "kubernetes-pods",
-        "kubernetes_sd_configs": [{"role": "pod", "api_server": plane.server, "tls_config": tls}],
-        "relabel_configs": [
-            {
-                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"],
-                "action": "keep",
-                "regex": "true",
-            },
-            {
-                "source_labels": ["__meta_kubernetes_pod_phase"],
-                "action": "keep",
-                "regex": "Running",
-            },
-            {
-                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
-                "action": "replace",
-                "target_label": "__metrics_path__",
-                "regex": "(.+)",
-            },
-            {
-                "source_labels": [
-                    "__meta_kubernetes_pod_ip",
-                    "__meta_kubernetes_pod_annotation_prometheus_io_port",
-                ],
-                "action": "replace",
-                "regex": "(.+);(\\d+)",
-                "replacement": "$1:$2",
-                "target_label": "__address__",
-            },
-            {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
-            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
-            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
-        ],
+        "kubernetes_sd_configs": discovery,
+        "relabel_configs": [{**operator, "action": "drop"}, *annotated],
+    }
+    operators = {
+        "job_name": "modelkeeper-operator",
+        "honor_labels": True,
+        "kubernetes_sd_configs": discovery,
+        "relabel_configs": [{**operator, "action": "keep"}, *annotated],
     }
     return {
         "global": {
@@ -73,7 +90,7 @@ def scrape_config(
             "scrape_timeout": SCRAPE_INTERVAL,
             "evaluation_interval": SCRAPE_INTERVAL,
         },
-        "scrape_configs": [pods, *(extra_jobs or [])],
+        "scrape_configs": [pods, operators],
     }
 
 

@@ -8,11 +8,14 @@ and to follow a rollout from Prometheus: its weight, its analysis, how it ended.
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections.abc import Iterable
+from itertools import product
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from modelkeeper.api.deployment import AnalysisStatus
-from modelkeeper.controller.rollout import Plan
+from modelkeeper.api.deployment import AnalysisPhase, AnalysisStatus, Outcome
+from modelkeeper.controller.rollout import Plan, Trigger
+from modelkeeper.kube.client import DEPLOYMENT, DRIFT_MONITOR, MODEL, RETRAIN_POLICY
 
 RECONCILIATIONS = Counter(
     "modelkeeper_operator_reconciliations_total", "Reconciles run, by kind.", ["kind"]
@@ -28,6 +31,10 @@ DURATION = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+for _kind in (MODEL, DEPLOYMENT, DRIFT_MONITOR, RETRAIN_POLICY):
+    # Zero series from the start, so error ratios exist before the first error.
+    RECONCILIATIONS.labels(_kind.kind)
+    ERRORS.labels(_kind.kind)
 DEPLOYMENTS = Gauge(
     "modelkeeper_operator_deployments", "Deployments (modelkeeper.io) by phase.", ["phase"]
 )
@@ -108,6 +115,22 @@ CANDIDATE_MIRROR = Gauge(
 )
 
 
+def zero_counters(counter: Counter, fixed: tuple[str, ...], *values: Iterable[str]) -> None:
+    """Create every labelled series of an object's counter at 0 when the object appears.
+
+    `increase()` over a counter whose series first appears at 1 is 0, so an alert on the
+    first rollback or failed run would never fire; a series at 0 from the start fixes that.
+    """
+    for labels in product(*values):
+        counter.labels(*fixed, *labels)
+
+
+def remove_counters(counter: Counter, fixed: tuple[str, ...], *values: Iterable[str]) -> None:
+    """Remove the series `zero_counters` created (and any counted since): the object is gone."""
+    for labels in product(*values):
+        counter.remove(*fixed, *labels)
+
+
 class RolloutMetrics:
     """Rollouts in progress, how they end, analysis results and the candidate's weight."""
 
@@ -120,6 +143,10 @@ class RolloutMetrics:
     ) -> None:
         """What one reconcile decided for a Deployment."""
         key = (namespace, name)
+        if key not in self._checks:
+            zero_counters(ROLLOUTS_ENDED, key, Outcome, Trigger)
+            zero_counters(ANALYSIS_RUNS, key, AnalysisPhase)
+            self._checks[key] = set()
         if plan.candidate is not None:
             self._strategies[key] = strategy
         else:
@@ -147,9 +174,10 @@ class RolloutMetrics:
         self._strategies.pop(key, None)
         for metric in self._checks.pop(key, set()):
             ANALYSIS_VALUE.remove(namespace, name, metric)
+        remove_counters(ROLLOUTS_ENDED, key, Outcome, Trigger)
+        remove_counters(ANALYSIS_RUNS, key, AnalysisPhase)
         for gauge in (CANDIDATE_WEIGHT, CANDIDATE_MIRROR):
-            if (namespace, name) in _label_sets(gauge):
-                gauge.remove(namespace, name)
+            gauge.remove(namespace, name)
         self._publish()
 
     def _publish(self) -> None:

@@ -11,7 +11,6 @@ on its workload, so a run whose status write was lost is adopted from it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from modelkeeper.api.retrainpolicy import (
 )
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.manifests import VERSION_LABEL
+from modelkeeper.controller.metrics import remove_counters, zero_counters
 from modelkeeper.controller.status import get_condition, set_condition
 from modelkeeper.controller.statuswrite import StatusWriter, status_document
 from modelkeeper.kube import client as kinds
@@ -93,6 +93,7 @@ RUN_DURATION = Histogram(
 ACTIVE_RUNS = Gauge(
     "modelkeeper_retrain_active_runs", "Retraining runs going on.", ["namespace", "policy"]
 )
+ENDED = tuple(outcome for outcome in RunOutcome if outcome is not RunOutcome.RUNNING)
 
 
 def _now() -> datetime:
@@ -142,8 +143,8 @@ class RetrainPolicies:
         body = self.cache.retrain_policy(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.statuses.forget(namespace, name)
-            with contextlib.suppress(KeyError):  # never gauged, or forgotten already
-                ACTIVE_RUNS.remove(namespace, name)
+            ACTIVE_RUNS.remove(namespace, name)
+            remove_counters(RUNS, (namespace, name), TriggerKind, ENDED)
             return None
         if self.statuses.stale(body):
             return STALE_RETRY_SECONDS
@@ -188,6 +189,7 @@ class RetrainPolicies:
         await self._write(body, policy, status, decision, now, problem)
         await self._report(body, policy, ended, decision)
         ACTIVE_RUNS.labels(namespace, name).set(len(status.active))
+        zero_counters(RUNS, (namespace, name), TriggerKind, ENDED)
         return self._wake(status, decision, now)
 
     async def _workload_kind(self, policy: RetrainPolicyResource) -> Kind | None:
