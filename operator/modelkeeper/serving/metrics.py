@@ -12,16 +12,19 @@ Names and labels are documented in docs/metrics.md.
 from __future__ import annotations
 
 import bisect
+import math
 import mmap
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from itertools import accumulate
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar, Sample, Timestamp
 from prometheus_client.utils import floatToGoString
 
 from modelkeeper.profile import (
@@ -35,6 +38,8 @@ from modelkeeper.profile import (
 from modelkeeper.serving.frames import AnyArray, FeatureBatch, FloatMatrix, Prediction
 
 FloatRow = npt.NDArray[np.float64]
+# What can be added into a row: booleans (a value is in a bucket), integers, floats.
+Counts = npt.NDArray[np.bool_ | np.integer[Any] | np.floating[Any]]
 # Prometheus's own float formatting for `le` labels (shortest round-trip form, "+Inf").
 format_bound: Callable[[float], str] = floatToGoString
 
@@ -115,27 +120,28 @@ class Layout:
 
         self.numeric = [_profile_of(profile, name, NumericProfile) for name in numeric]
         self.categorical = [_profile_of(profile, name, CategoricalProfile) for name in categorical]
-        # One block per feature: numeric bins, overflow, missing; categories, __other__, missing.
-        blocks = [len(feature.edges) + 2 for feature in self.numeric]
-        blocks += [len(feature.categories) + 2 for feature in self.categorical]
-        self.features = allocator.take(sum(blocks))
-        starts = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(np.intp)
-        ends = np.cumsum(blocks, dtype=np.intp)
-        self.block_starts = starts
-        self.missing_slots = ends - 1
-        self.feature_slots = sum(blocks)
-        self.numeric_starts = starts[: len(self.numeric)]
-        self.numeric_missing = self.missing_slots[: len(self.numeric)]
-        self.numeric_edges = padded_edges([feature.edges for feature in self.numeric])
+        # Numeric features are counted as Prometheus exports them, in cumulative buckets:
+        # row i of `numeric_edges` holds feature i's edges, then +Inf, padded with +Inf to a
+        # common width, so that one `value <= edge` comparison counts a whole batch (NaN, a
+        # missing value, is <= nothing). Every exported series is a sum of slots, never a
+        # difference, so a scrape that reads a row while its worker adds to it still sees
+        # every series grow.
+        self.numeric_edges = padded_edges([[*feature.edges, math.inf] for feature in self.numeric])
+        self.numeric_buckets = allocator.take(self.numeric_edges.size)
+        self.numeric_missing = allocator.take(len(self.numeric))
         self.numeric_sums = allocator.take(len(self.numeric))
-        # Per categorical feature: slot by category (None: the missing one), and the __other__ slot.
+        # One block per categorical feature: its categories, __other__, missing.
+        blocks = [len(feature.categories) + 2 for feature in self.categorical]
+        self.categories = allocator.take(sum(blocks))
+        self.category_starts = list(accumulate(blocks, initial=0))[:-1]
+        # Per categorical feature: slot by category (None: the missing one), and the __other__
+        # slot, both within `categories`.
         self.category_slots: list[tuple[dict[str | None, int], int]] = []
-        for column, feature in enumerate(self.categorical):
-            start = int(starts[len(self.numeric) + column])
+        for start, feature in zip(self.category_starts, self.categorical, strict=True):
             slots: dict[str | None, int] = {
                 category: start + index for index, category in enumerate(feature.categories)
             }
-            slots[None] = int(self.missing_slots[len(self.numeric) + column])
+            slots[None] = start + len(feature.categories) + 1
             self.category_slots.append((slots, start + len(feature.categories)))
 
         self.classes = None if classes is None else [str(label) for label in classes.tolist()]
@@ -182,6 +188,11 @@ class WorkerMetrics:
     def __init__(self, layout: Layout, row: FloatRow) -> None:
         self.layout = layout
         self.row = row
+        # Views of this worker's row, added into in place (`row[a:b] += x` would copy back).
+        self.numeric_buckets = row[layout.numeric_buckets].reshape(layout.numeric_edges.shape)
+        self.numeric_missing = row[layout.numeric_missing]
+        self.numeric_sums = row[layout.numeric_sums]
+        self.category_counts = row[layout.categories]
 
     def record_request(self, endpoint: Endpoint, status: int, seconds: float) -> None:
         label = str(status) if status in STATUS_CODES else STATUS_LABELS[-1]
@@ -207,27 +218,29 @@ class WorkerMetrics:
             row[histogram.sum] += float(values.sum())
 
     def _count_features(self, batch: FeatureBatch) -> None:
-        """Every input value of the batch into its bin, with one `bincount` for all features."""
+        """Every input value of the batch into its buckets, a category by dictionary lookup.
+
+        Most calls carry a row or a few, so what counts is the number of numpy calls:
+        a few for all numeric features together, whatever their number.
+        """
         layout = self.layout
-        slots: list[npt.NDArray[np.intp]] = []
         numeric = batch.numeric
         if numeric.shape[1]:
-            bins = bin_indices(layout.numeric_edges, numeric)
-            bins += layout.numeric_starts
-            missing = np.isnan(numeric)  # inputs are validated: nothing else is non-finite
-            if missing.any():
-                bins = np.where(missing, layout.numeric_missing, bins)
-                numeric = np.where(missing, 0.0, numeric)
-            slots.append(bins.ravel())
-            self.row[layout.numeric_sums] += numeric.sum(axis=0)
-        for column, (category_slots, other) in enumerate(layout.category_slots):
-            values = batch.categorical[:, column].tolist()
-            slots.append(
-                np.array([category_slots.get(value, other) for value in values], dtype=np.intp)
+            self.numeric_buckets += _column_totals(
+                numeric[:, :, np.newaxis] <= layout.numeric_edges
             )
-        if slots:
-            every = slots[0] if len(slots) == 1 else np.concatenate(slots)
-            self.row[layout.features] += np.bincount(every, minlength=layout.feature_slots)
+            missing = np.isnan(numeric)  # inputs are validated: nothing else is non-finite
+            self.numeric_missing += _column_totals(missing)
+            self.numeric_sums += _column_totals(np.where(missing, 0.0, numeric))
+        if layout.category_slots:
+            slots = [
+                category_slots.get(value, other)
+                for (category_slots, other), values in zip(
+                    layout.category_slots, batch.categorical.T.tolist(), strict=True
+                )
+                for value in values
+            ]
+            self.category_counts += np.bincount(slots, minlength=self.category_counts.size)
 
     def record_feedback(self, score: FeedbackScore) -> None:
         layout, row = self.layout, self.row
@@ -237,10 +250,38 @@ class WorkerMetrics:
         row[layout.squared_error] += score.squared_error
 
 
-def _histogram_buckets(edges: Sequence[float], counts: FloatRow) -> list[tuple[str, float]]:
-    cumulative = np.cumsum(counts)
+def _column_totals(matrix: Counts) -> Counts:
+    """Sums over the rows (axis 0); a single row is its own sum, at a fraction of `sum`'s cost."""
+    totals: Counts = matrix[0] if len(matrix) == 1 else matrix.sum(axis=0)
+    return totals
+
+
+def _histogram_buckets(edges: Sequence[float], cumulative: FloatRow) -> list[tuple[str, float]]:
+    """`le` buckets from cumulative counts: one per edge, then +Inf."""
     bounds = [format_bound(edge) for edge in edges] + ["+Inf"]
     return list(zip(bounds, cumulative.tolist(), strict=True))
+
+
+class _HistogramFamily(HistogramMetricFamily):
+    """A histogram whose `_count` is there even when a bucket bound is negative.
+
+    prometheus_client then leaves out `_sum` and `_count` both, since a sum of negative
+    values can fall and a counter must not; but the count cannot fall, and rows per second
+    of an input feature (centred or standardised ones have negative bounds) come from it.
+    """
+
+    def add_metric(
+        self,
+        labels: Sequence[str],
+        buckets: Sequence[tuple[str, float] | tuple[str, float, Exemplar]],
+        sum_value: float | None,
+        timestamp: Timestamp | float | None = None,
+    ) -> None:
+        super().add_metric(labels, buckets, sum_value, timestamp)
+        if float(buckets[0][0]) < 0:
+            count = buckets[-1][1]
+            named = dict(zip(self._labelnames, labels, strict=True))
+            self.samples.append(Sample(f"{self.name}_count", named, count, timestamp))
 
 
 class ServerCollector(Collector):
@@ -260,7 +301,7 @@ class ServerCollector(Collector):
     def _histogram(
         self, name: str, documentation: str, extra: Sequence[str] = ()
     ) -> HistogramMetricFamily:
-        return HistogramMetricFamily(name, documentation, labels=[*self._names, *extra])
+        return _HistogramFamily(name, documentation, labels=[*self._names, *extra])
 
     def _observe(
         self,
@@ -271,7 +312,7 @@ class ServerCollector(Collector):
     ) -> None:
         family.add_metric(
             [*self._values, *extra],
-            _histogram_buckets(histogram.edges, total[histogram.counts]),
+            _histogram_buckets(histogram.edges, np.cumsum(total[histogram.counts])),
             float(total[histogram.sum]),
         )
 
@@ -287,11 +328,11 @@ class ServerCollector(Collector):
         latency = self._histogram(
             "modelkeeper_request_duration_seconds", "Time from request to response.", ("endpoint",)
         )
+        # Every code from the start, at 0 too: an error ratio (and its alert) needs the 5xx series.
         for endpoint in Endpoint:
             for status in STATUS_LABELS:
                 count = float(total[layout.request_slot(endpoint, status)])
-                if count:
-                    requests.add_metric([*values, endpoint, status], count)
+                requests.add_metric([*values, endpoint, status], count)
             self._observe(latency, [endpoint], layout.latency[endpoint], total)
         yield requests
         yield latency
@@ -305,7 +346,6 @@ class ServerCollector(Collector):
 
     def _features(self, total: FloatRow) -> Iterator[Metric]:
         layout, values = self._layout, self._values
-        counts = total[layout.features]
         numeric = self._histogram(
             "modelkeeper_feature_value",
             "Numeric input values, binned by the reference profile's edges; missing ones apart.",
@@ -319,24 +359,28 @@ class ServerCollector(Collector):
         missing = self._counter(
             "modelkeeper_feature_missing", "Missing (null) input values.", ("feature",)
         )
-        for index, feature in enumerate(layout.numeric):
-            start = int(layout.block_starts[index])
-            bins = counts[start : start + len(feature.edges) + 1]
+        buckets = total[layout.numeric_buckets].reshape(layout.numeric_edges.shape)
+        for feature, cumulative, missing_count, value_sum in zip(
+            layout.numeric,
+            buckets,
+            total[layout.numeric_missing].tolist(),
+            total[layout.numeric_sums].tolist(),
+            strict=True,
+        ):
             numeric.add_metric(
                 [*values, feature.name],
-                _histogram_buckets(feature.edges, bins),
-                float(total[layout.numeric_sums][index]),
+                _histogram_buckets(feature.edges, cumulative[: len(feature.edges) + 1]),
+                value_sum,
             )
-            missing.add_metric([*values, feature.name], float(counts[layout.missing_slots[index]]))
-        for column, categories in enumerate(layout.categorical):
-            index = len(layout.numeric) + column
-            start = int(layout.block_starts[index])
+            missing.add_metric([*values, feature.name], missing_count)
+        counts = total[layout.categories]
+        for start, categories in zip(layout.category_starts, layout.categorical, strict=True):
             for offset, category in enumerate([*categories.categories, OTHER_CATEGORY]):
                 categorical.add_metric(
                     [*values, categories.name, category], float(counts[start + offset])
                 )
             missing.add_metric(
-                [*values, categories.name], float(counts[layout.missing_slots[index]])
+                [*values, categories.name], float(counts[start + len(categories.categories) + 1])
             )
         yield numeric
         yield categorical

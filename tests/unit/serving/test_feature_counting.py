@@ -1,96 +1,268 @@
-"""The server's per-batch counters: bins as the profile defines them, categories, missing values.
+"""The server's per-batch counters against a plain-Python reference, read back from the scrape.
 
-Expected counts come from the profile's own reference binning (`bin_indices` of
-one feature, which builds the reference counts) and from plain Python counting.
+The reference takes one value at a time: `bisect` over the profile's edges for a number
+(bin i holds (edges[i-1], edges[i]], the profile's `le` rule), a dictionary lookup for
+a category (anything else is __other__), NaN and None apart as missing. The server's
+counts are read from the families its collector yields, so the whole-batch counting and
+the scrape's reading of the worker rows are checked together.
 """
 
 from __future__ import annotations
 
+import bisect
+import math
+from collections import Counter
+from itertools import accumulate
+from typing import Any
+
 import numpy as np
-import pandas as pd
 import pytest
 
-from modelkeeper.profile import NumericProfile, bin_indices, build_profile
+from modelkeeper.profile import OTHER_CATEGORY, CategoricalProfile, NumericProfile, Profile
 from modelkeeper.serving.frames import FeatureBatch, Prediction
-from modelkeeper.serving.metrics import Endpoint, Layout, WorkerMetrics, shared_rows
-
-GENERATOR = np.random.default_rng(4)
-TRAINING = pd.DataFrame(
-    {
-        "a": GENERATOR.normal(0, 1, 300),
-        "b": GENERATOR.exponential(2, 300),
-        "color": GENERATOR.choice(["red", "green", "blue", "pink"], 300, p=[0.5, 0.3, 0.15, 0.05]),
-        "label": GENERATOR.choice(["x", "y"], 300),
-    }
+from modelkeeper.serving.metrics import (
+    Endpoint,
+    Layout,
+    ServerCollector,
+    WorkerMetrics,
+    format_bound,
+    shared_rows,
 )
-PROFILE = build_profile(TRAINING, bins=6, top_k=2, target="label", categorical=["label"])
+
+LABELS = {"deployment": "d", "model": "m", "version": "1", "role": "stable"}
 CLASSES = np.array(["x", "y"], dtype=object)
 
 
-def metrics(workers: int = 1) -> tuple[Layout, np.ndarray, list[WorkerMetrics]]:
-    layout = Layout(PROFILE, ["a", "b"], ["color"], CLASSES)
-    rows = shared_rows(workers, layout.size)
-    return layout, rows, [WorkerMetrics(layout, rows[index]) for index in range(workers)]
+def _numeric(name: str, edges: list[float]) -> NumericProfile:
+    return NumericProfile(
+        name=name, edges=edges, counts=[1] * (len(edges) + 1), missing=0, mean=0.0, std=1.0
+    )
 
 
-def live_batch(size: int) -> FeatureBatch:
-    numeric = np.column_stack([GENERATOR.normal(0.3, 1.2, size), GENERATOR.exponential(2.5, size)])
-    numeric[::7, 0] = np.nan
-    colors = GENERATOR.choice(["red", "green", "blue", "pink", "teal"], size).astype(object)
-    colors[::5] = None
-    return FeatureBatch(numeric=numeric, categorical=colors.reshape(-1, 1))
+def _categorical(name: str, categories: list[str]) -> CategoricalProfile:
+    return CategoricalProfile(
+        name=name, categories=categories, counts=[1] * (len(categories) + 1), missing=0
+    )
 
 
-def test_numeric_bins_equal_the_profiles_binning() -> None:
-    layout, rows, (worker,) = metrics()
-    batch = live_batch(200)
-    worker.record_batch(batch, Prediction(labels=np.array(["x"] * 200, dtype=object)), True)
-    counts = rows[0, layout.features]
-    for index, feature in enumerate(PROFILE.features[:2]):
+# Edge lists of different lengths, so that the server's padding to a common width shows.
+PROFILE = Profile(
+    rows=100,
+    features=[
+        _numeric("a", [-1.0, 0.0, 2.5]),
+        _numeric("b", [1.0]),
+        _numeric("c", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+        _categorical("color", ["red", "green"]),
+        _categorical("shape", ["square"]),
+    ],
+)
+NUMERIC = ("a", "b", "c")
+CATEGORICAL = ("color", "shape")
+
+Batch = dict[str, list[Any]]  # feature name: its values, floats (NaN missing) or str | None
+Samples = dict[tuple[str, ...], float]
+
+
+def row(
+    a: float = 0.5,
+    b: float = 0.0,
+    c: float = 0.35,
+    color: str | None = "red",
+    shape: str | None = "square",
+) -> Batch:
+    """One row of every feature, as a batch; values inside a bin unless given."""
+    return {"a": [a], "b": [b], "c": [c], "color": [color], "shape": [shape]}
+
+
+def stacked(*rows: Batch) -> Batch:
+    """Rows one under the other, as one batch."""
+    return {name: [value for one in rows for value in one[name]] for name in rows[0]}
+
+
+def only(names: tuple[str, ...], batch: Batch) -> Batch:
+    return {name: batch[name] for name in names}
+
+
+def random_batch(size: int, seed: int) -> Batch:
+    """Values around and exactly on the edges, every 7th number and 5th category missing."""
+    generator = np.random.default_rng(seed)
+    batch: Batch = {}
+    for name in NUMERIC:
+        feature = PROFILE.feature(name)
         assert isinstance(feature, NumericProfile)
-        values = batch.numeric[:, index]
-        finite = values[np.isfinite(values)]
-        reference = np.bincount(
-            bin_indices(np.array([feature.edges]), finite[:, None])[:, 0],
-            minlength=len(feature.edges) + 1,
-        )
-        start = int(layout.block_starts[index])
-        np.testing.assert_array_equal(counts[start : start + len(feature.edges) + 1], reference)
-        assert counts[layout.missing_slots[index]] == np.sum(~np.isfinite(values))
-        assert rows[0, layout.numeric_sums][index] == pytest.approx(finite.sum())
+        edges = np.array(feature.edges)
+        values = generator.normal(edges.mean(), edges.std() + 1.0, size)
+        on_edge = generator.random(size) < 0.3
+        values[on_edge] = generator.choice(edges, int(on_edge.sum()))
+        values[::7] = np.nan
+        batch[name] = values.tolist()
+    for name, seen in (("color", ["red", "green", "blue", "teal"]), ("shape", ["square", "dot"])):
+        categories: list[str | None] = list(generator.choice(seen, size))
+        categories[::5] = [None] * len(categories[::5])
+        batch[name] = categories
+    return batch
 
 
-def test_categories_other_and_missing() -> None:
-    layout, rows, (worker,) = metrics()
-    batch = live_batch(100)
-    worker.record_batch(batch, Prediction(labels=np.array(["y"] * 100, dtype=object)), True)
-    colors = batch.categorical[:, 0].tolist()
-    kept = PROFILE.features[2].categories  # type: ignore[union-attr]
-    start = int(layout.block_starts[2])
-    counts = rows[0, layout.features][start : start + len(kept) + 2].tolist()
-    expected = [colors.count(category) for category in kept]
-    expected.append(sum(color is not None and color not in kept for color in colors))
-    expected.append(colors.count(None))
-    assert counts == expected
+def numbers(batches: list[Batch], name: str) -> list[float]:
+    return [float(value) for batch in batches for value in batch[name]]
 
 
-def test_predictions_requests_and_feedback() -> None:
-    layout, rows, (worker,) = metrics()
+def reference(batches: list[Batch]) -> Samples:
+    """The feature families' samples, counted one value at a time."""
+    samples: Samples = {}
+    for name in batches[0]:
+        feature = PROFILE.feature(name)
+        if isinstance(feature, NumericProfile):
+            values = numbers(batches, name)
+            present = [value for value in values if not math.isnan(value)]
+            bins = Counter(bisect.bisect_left(feature.edges, value) for value in present)
+            cumulative = accumulate(bins[index] for index in range(len(feature.edges) + 1))
+            bounds = [*map(format_bound, feature.edges), "+Inf"]
+            for bound, count in zip(bounds, cumulative, strict=True):
+                samples["modelkeeper_feature_value_bucket", name, bound] = count
+            samples["modelkeeper_feature_value_count", name] = len(present)
+            samples["modelkeeper_feature_missing_total", name] = len(values) - len(present)
+        else:
+            assert isinstance(feature, CategoricalProfile)
+            seen: list[str | None] = [value for batch in batches for value in batch[name]]
+            counts = Counter(
+                OTHER_CATEGORY if value not in feature.categories else value
+                for value in seen
+                if value is not None
+            )
+            for category in [*feature.categories, OTHER_CATEGORY]:
+                samples["modelkeeper_feature_category_total", name, category] = counts[category]
+            samples["modelkeeper_feature_missing_total", name] = seen.count(None)
+    return samples
+
+
+def feature_batch(batch: Batch) -> FeatureBatch:
+    size = len(next(iter(batch.values())))
+    numeric = [batch[name] for name in NUMERIC if name in batch]
+    categorical = [batch[name] for name in CATEGORICAL if name in batch]
+    return FeatureBatch(
+        numeric=np.array(numeric, dtype=np.float64).T.reshape(size, len(numeric)),
+        categorical=np.array(categorical, dtype=object).T.reshape(size, len(categorical)),
+    )
+
+
+def counted(batches: list[Batch], workers: int = 1) -> tuple[Samples, dict[str, float]]:
+    """The feature families' samples as scraped (but `_sum`, left out when an edge is
+    negative: a sum of negative values can fall), and the sums of the numeric features as
+    summed over the workers' rows."""
+    names = batches[0]
+    layout = Layout(
+        PROFILE,
+        [name for name in NUMERIC if name in names],
+        [name for name in CATEGORICAL if name in names],
+        CLASSES,
+    )
+    rows = shared_rows(workers, layout.size)
+    for index, batch in enumerate(batches):
+        one = feature_batch(batch)
+        labels = Prediction(labels=np.array(["x"] * one.rows, dtype=object))
+        WorkerMetrics(layout, rows[index % workers]).record_batch(one, labels, True)
+    samples: Samples = {}
+    for family in ServerCollector(layout, rows, LABELS).collect():
+        for sample in family.samples:
+            if sample.name.startswith("modelkeeper_feature_") and not sample.name.endswith("_sum"):
+                key = (sample.name, sample.labels["feature"])
+                extra = sample.labels.get("le", sample.labels.get("category"))
+                samples[key if extra is None else (*key, extra)] = sample.value
+    sums = rows.sum(axis=0)[layout.numeric_sums].tolist()
+    return samples, dict(zip([feature.name for feature in layout.numeric], sums, strict=True))
+
+
+ONE_ROW_CASES = [
+    pytest.param([row()], id="one-row-inside-bins"),
+    pytest.param([row(a=-1.0, b=1.0, c=0.6)], id="one-row-on-first-single-and-last-edge"),
+    pytest.param([row(a=0.0, c=0.3)], id="one-row-on-inner-edges"),
+    pytest.param([row(a=-0.0)], id="minus-zero-on-edge-zero"),
+    pytest.param([row(a=math.nextafter(0.0, 1.0))], id="just-above-an-edge"),
+    pytest.param([row(a=-7.0, b=-3.0, c=0.0)], id="below-the-first-edges"),
+    pytest.param([row(a=9.0, b=1.5, c=3e38)], id="above-the-last-edges"),
+    pytest.param([row(a=math.nan, c=math.nan)], id="missing-numbers"),
+    pytest.param([row(a=math.nan, b=math.nan, c=math.nan)], id="every-number-missing"),
+    pytest.param([row(color=None, shape=None)], id="missing-categories"),
+    pytest.param([row(color="teal", shape="")], id="unknown-categories-are-other"),
+    pytest.param([row(color=OTHER_CATEGORY)], id="a-literal-other-is-other"),
+]
+
+
+@pytest.mark.parametrize(
+    "batches",
+    [
+        *ONE_ROW_CASES,
+        pytest.param(
+            [stacked(row(a=-1.0, c=math.nan, color="teal"), row(a=9.0, b=1.0, shape=None))],
+            id="two-rows",
+        ),
+        pytest.param(
+            [stacked(*(row(a=edge) for edge in (-1.0, 0.0, 2.5, -1.0)), row(a=math.nan))],
+            id="rows-on-every-edge",
+        ),
+        pytest.param([random_batch(200, seed=1)], id="200-rows"),
+        pytest.param(
+            [random_batch(size, seed) for seed, size in enumerate([1, 64, 2, 1, 8, 3, 1, 32])],
+            id="calls-of-1-to-64-rows-add-up",
+        ),
+        pytest.param(
+            [only(NUMERIC, random_batch(size, seed)) for seed, size in enumerate([1, 9, 1])],
+            id="numeric-inputs-only",
+        ),
+        pytest.param(
+            [only(CATEGORICAL, random_batch(size, seed)) for seed, size in enumerate([1, 9, 1])],
+            id="categorical-inputs-only",
+        ),
+        pytest.param(
+            [only(("c", "shape"), random_batch(size, seed)) for seed, size in enumerate([5, 1])],
+            id="one-input-of-each-kind",
+        ),
+    ],
+)
+def test_counts_equal_a_value_by_value_reference(batches: list[Batch]) -> None:
+    samples, sums = counted(batches)
+    assert samples == reference(batches)
+    expected_sums = {
+        name: math.fsum(value for value in numbers(batches, name) if not math.isnan(value))
+        for name in NUMERIC
+        if name in batches[0]
+    }
+    assert sums == pytest.approx(expected_sums)
+
+
+def test_workers_rows_sum_to_the_same_counts() -> None:
+    batches = [random_batch(size, seed) for seed, size in enumerate([1, 17, 4, 1, 30])]
+    assert counted(batches, workers=3) == counted(batches, workers=1)
+
+
+def test_no_feature_counted_when_counting_is_off() -> None:
+    layout = Layout(PROFILE, list(NUMERIC), list(CATEGORICAL), CLASSES)
+    rows = shared_rows(1, layout.size)
+    worker = WorkerMetrics(layout, rows[0])
     labels = np.array(["x", "y", "y"], dtype=object)
-    worker.record_batch(live_batch(3), Prediction(labels=labels), False)
+    worker.record_batch(feature_batch(random_batch(3, seed=0)), Prediction(labels=labels), False)
     worker.record_request(Endpoint.INFER, 200, 0.002)
     worker.record_request(Endpoint.INFER, 418, 0.002)
     assert rows[0, layout.class_counts].tolist() == [1, 2]
-    assert rows[0, layout.features].sum() == 0
     assert rows[0, layout.request_slot(Endpoint.INFER, "200")] == 1
     assert rows[0, layout.request_slot(Endpoint.INFER, "other")] == 1
+    features = [
+        sample.value
+        for family in ServerCollector(layout, rows, LABELS).collect()
+        for sample in family.samples
+        if sample.name.startswith("modelkeeper_feature_")
+    ]
+    assert len(features) > 0
+    assert set(features) == {0.0}
 
 
 def test_workers_write_their_own_rows_and_a_scrape_sums_them() -> None:
-    layout, rows, workers = metrics(workers=3)
-    for worker in workers:
-        worker.record_batch(
-            live_batch(10), Prediction(labels=np.array(["x"] * 10, dtype=object)), True
-        )
+    layout = Layout(PROFILE, list(NUMERIC), list(CATEGORICAL), CLASSES)
+    rows = shared_rows(3, layout.size)
+    for index in range(3):
+        labels = Prediction(labels=np.array(["x"] * 10, dtype=object))
+        batch = feature_batch(random_batch(10, seed=index))
+        WorkerMetrics(layout, rows[index]).record_batch(batch, labels, True)
     assert rows[:, layout.batch_size.sum].tolist() == [10, 10, 10]
     assert rows.sum(axis=0)[layout.class_counts].tolist() == [30, 0]
