@@ -161,7 +161,9 @@ async def client_cost(base_url: str, path: str, body: bytes, requests: int) -> d
             await response.read()
 
     async def with_pool() -> None:
-        await pool.request(endpoint, "POST", path, headers.items(), body, 30.0)
+        await pool.request(
+            endpoint, b"POST", path.encode(), b"Content-Type: application/json\r\n", body, 30.0
+        )
 
     costs = {}
     clients = {"aiohttp ClientSession": with_aiohttp, "upstream.ConnectionPool": with_pool}

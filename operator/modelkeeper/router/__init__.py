@@ -6,6 +6,7 @@ balances across the ready endpoints it reads from EndpointSlices. docs/router.md
 describes the routing config, the endpoints and the metrics.
 
 The pure decisions (config, weighted choice, mirror sampling, prediction comparison,
-endpoint selection, feedback answers) live in modules with no I/O; `proxy`, `sources`,
-`reload` and `command` do the talking.
+endpoint selection, feedback answers, routes) and the messages live in modules with no
+I/O; `server` (clients), `upstream` (backends), `proxy`, `sources`, `reload` and
+`command` do the talking.
 """

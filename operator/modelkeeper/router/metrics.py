@@ -8,6 +8,7 @@ are read at scrape time from the router's current state, so they never go stale.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,6 +28,7 @@ from modelkeeper.router.sources import EndpointSource
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MODEL_LABELS = ("deployment", "model")
 BACKEND_LABELS = (*MODEL_LABELS, "backend", "role")
+M = TypeVar("M", Counter, Histogram)
 
 
 class RouterMetrics:
@@ -36,30 +38,38 @@ class RouterMetrics:
         self.registry = CollectorRegistry()
         for collector in (ProcessCollector, PlatformCollector, GCCollector):
             collector(registry=self.registry)
-        self._requests = Counter(
-            "modelkeeper_router_requests",
-            "Inference requests answered through a primary backend, by the status returned.",
-            [*BACKEND_LABELS, "code"],
-            registry=self.registry,
+        self._requests = _Labelled(
+            Counter(
+                "modelkeeper_router_requests",
+                "Inference requests answered through a primary backend, by the status returned.",
+                [*BACKEND_LABELS, "code"],
+                registry=self.registry,
+            )
         )
-        self._latency = Histogram(
-            "modelkeeper_router_upstream_latency_seconds",
-            "Time from forwarding an inference request to a backend to its whole reply.",
-            BACKEND_LABELS,
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+        self._latency = _Labelled(
+            Histogram(
+                "modelkeeper_router_upstream_latency_seconds",
+                "Time from forwarding an inference request to a backend to its whole reply.",
+                BACKEND_LABELS,
+                buckets=LATENCY_BUCKETS,
+                registry=self.registry,
+            )
         )
-        self._mirrored = Counter(
-            "modelkeeper_router_mirror_requests",
-            "Requests chosen for mirroring to the shadow, by outcome.",
-            [*MODEL_LABELS, "backend", "outcome"],
-            registry=self.registry,
+        self._mirrored = _Labelled(
+            Counter(
+                "modelkeeper_router_mirror_requests",
+                "Requests chosen for mirroring to the shadow, by outcome.",
+                [*MODEL_LABELS, "backend", "outcome"],
+                registry=self.registry,
+            )
         )
-        self._rows = Counter(
-            "modelkeeper_router_shadow_predictions",
-            "Compared prediction rows, by whether the shadow agreed with the primary.",
-            [*MODEL_LABELS, "backend", "outcome"],
-            registry=self.registry,
+        self._rows = _Labelled(
+            Counter(
+                "modelkeeper_router_shadow_predictions",
+                "Compared prediction rows, by whether the shadow agreed with the primary.",
+                [*MODEL_LABELS, "backend", "outcome"],
+                registry=self.registry,
+            )
         )
         self._feedback = Counter(
             "modelkeeper_router_feedback_requests",
@@ -83,12 +93,12 @@ class RouterMetrics:
     ) -> None:
         """A primary backend answered (or failed: status 502 or 504) an inference request."""
         labels = (config.deployment, config.model, backend.name, backend.role)
-        self._requests.labels(*labels, str(status)).inc()
-        self._latency.labels(*labels).observe(seconds)
+        self._requests[(*labels, str(status))].inc()
+        self._latency[labels].observe(seconds)
 
     def shadow_answered(self, config: RoutingConfig, backend: Backend, seconds: float) -> None:
         """The shadow answered a mirrored request."""
-        self._latency.labels(config.deployment, config.model, backend.name, backend.role).observe(
+        self._latency[(config.deployment, config.model, backend.name, backend.role)].observe(
             seconds
         )
 
@@ -101,18 +111,30 @@ class RouterMetrics:
     ) -> None:
         """A mirrored request was judged (or dropped)."""
         labels = (config.deployment, config.model, backend.name)
-        self._mirrored.labels(*labels, outcome).inc()
+        self._mirrored[(*labels, outcome)].inc()
         if comparison is not None:
-            self._rows.labels(*labels, MirrorOutcome.AGREE).inc(comparison.agreeing)
-            self._rows.labels(*labels, MirrorOutcome.DISAGREE).inc(
-                comparison.rows - comparison.agreeing
-            )
+            self._rows[(*labels, MirrorOutcome.AGREE)].inc(comparison.agreeing)
+            self._rows[(*labels, MirrorOutcome.DISAGREE)].inc(comparison.rows - comparison.agreeing)
 
     def feedback(self, config: RoutingConfig, status: int) -> None:
         self._feedback.labels(config.deployment, config.model, str(status)).inc()
 
     def reloaded(self, taken: bool) -> None:
         self._reloads.labels("success" if taken else "failure").inc()
+
+
+class _Labelled(dict[tuple[str, ...], M]):
+    """A metric's children by label values, each looked up in prometheus_client once: its
+    `labels()` costs more than the update itself, and the router updates on every request."""
+
+    def __init__(self, metric: M) -> None:
+        super().__init__()
+        self._metric: M = metric
+
+    def __missing__(self, labels: tuple[str, ...]) -> M:
+        child: M = self._metric.labels(*labels)
+        self[labels] = child
+        return child
 
 
 class _RoutingStateCollector(Collector):

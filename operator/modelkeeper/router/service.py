@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvloop
-from aiohttp import web
 
 from modelkeeper.router.config import ProxySettings
 from modelkeeper.router.metrics import RouterMetrics
@@ -25,6 +24,7 @@ from modelkeeper.router.reload import (
     follow_config_file,
     load_config_file,
 )
+from modelkeeper.router.server import HttpServer
 from modelkeeper.router.sources import EndpointSliceWatcher, EndpointSource, StaticEndpoints
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,8 @@ async def _serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     await source.start()
-    runner = web.AppRunner(router.application(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(
-        runner, options.host, options.port, shutdown_timeout=options.shutdown_timeout_seconds
-    )
-    await site.start()
+    server = HttpServer(router.handle, options.settings.max_body_bytes)
+    addresses = await server.start(options.host, options.port)
     reloading = asyncio.create_task(
         follow_config_file(
             options.config_path,
@@ -88,12 +84,13 @@ async def _serve(
             metrics.reloaded,
         )
     )
-    listening = ", ".join(f"{address[0]}:{address[1]}" for address in runner.addresses)
+    listening = ", ".join(f"{host}:{port}" for host, port in addresses)
     log.info("routing model %s on %s", router.config.model, listening)
     await stop.wait()
     log.info("stopping: finishing the requests in flight")
     reloading.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await reloading
-    await runner.cleanup()
+    await server.shutdown(options.shutdown_timeout_seconds)
+    await router.close()
     await source.close()
