@@ -10,7 +10,12 @@ measures the operator, not the pods), for each operator in turn, in its own name
 
 Measured: the time from the first `kubectl apply` until every Deployment has all its
 owned objects and a status (floor: until every object has its ConfigMap), the reconcile
-(handler) duration p50 and p99, and the operator's peak RSS (VmHWM).
+(handler) duration p50 and p99, and the operator's peak RSS (VmHWM). To say where the
+time goes, also the CPU seconds each process (the operator, kube-apiserver, etcd, the
+controller-manager, the scheduler) spent over the same interval, and the API requests
+the server answered meanwhile, by verb and resource (its `apiserver_request_total`; the
+benchmark's own polling is among them: a list of names per owned kind per poll, and of
+the Deployments for their phase).
 
     python -m benchmarks.operator.run --size 200     # by hand, from the repository root
     python -m benchmarks.operator.run --size 20      # CI
@@ -27,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -41,6 +47,7 @@ from tests.ground.processes import Component, free_port
 REPO = Path(__file__).resolve().parents[2]
 MODELKEEPER = str(Path(sys.executable).parent / "modelkeeper")
 CHUNK = 25
+MANAGED = "app.kubernetes.io/managed-by=modelkeeper"
 APPROVAL = {"by": "bench@example.com", "at": "2026-01-01T00:00:00Z"}
 
 
@@ -52,6 +59,12 @@ class Result:
     reconcile_p50_ms: float
     reconcile_p99_ms: float
     peak_rss_mib: float
+    cpu_seconds: dict[str, float]
+    """Per process, from the first create until converged."""
+    requests: dict[str, int]
+    """API requests answered meanwhile, by "verb resource[/subresource]"."""
+    reconciles: dict[str, int]
+    """Reconciles (floor: handler calls) by kind, until measured."""
 
 
 def manifests(indices: range) -> str:
@@ -83,43 +96,61 @@ def manifests(indices: range) -> str:
     return yaml.safe_dump_all(objects)
 
 
-WATCHED = (
-    "deployments.apps,services,configmaps,serviceaccounts,roles,rolebindings,"
-    "deployments.modelkeeper.io"
-)
+OWNED_PATHS = {
+    "Deployment": "/apis/apps/v1/namespaces/{}/deployments",
+    "Service": "/api/v1/namespaces/{}/services",
+    "ConfigMap": "/api/v1/namespaces/{}/configmaps",
+    "ServiceAccount": "/api/v1/namespaces/{}/serviceaccounts",
+    "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{}/roles",
+    "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{}/rolebindings",
+}
+MODELKEEPER_DEPLOYMENTS = "/apis/modelkeeper.io/v1alpha1/namespaces/{}/deployments"
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
-def listing(plane: ControlPlane, namespace: str) -> list[dict[str, Any]]:
-    """Everything either operator creates, in one kubectl call (so polling costs both the same)."""
-    found = plane.kubectl("get", WATCHED, "-n", namespace, "-o", "json")
-    items: list[dict[str, Any]] = json.loads(found.stdout)["items"]
+def api_list(
+    plane: ControlPlane, path: str, selector: str = "", metadata_only: bool = False
+) -> list[dict[str, Any]]:
+    """One list from the API server, as the admin; names only when `metadata_only`.
+
+    Polling asks for no more than it counts: a full listing of everything would cost
+    the API server (and the poll) more the more objects an operator creates, and would
+    make the poll itself slower than the operator's work at large sizes.
+    """
+    query = f"?labelSelector={urllib.parse.quote(selector)}" if selector else ""
+    request = urllib.request.Request(
+        plane.server + path + query,
+        headers={"Accept": METADATA_ONLY if metadata_only else "application/json"},
+    )
+    with urllib.request.urlopen(request, context=plane.admin_ssl_context(), timeout=60) as answer:
+        items: list[dict[str, Any]] = json.loads(answer.read())["items"]
     return items
 
 
 def converged_modelkeeper(plane: ControlPlane, namespace: str, size: int) -> bool:
     """Every Deployment has a phase, and every owned object exists."""
     expected = {
-        "Deployment": 3 * size,  # a version's and the router's apps/v1 Deployments, and ours
+        "Deployment": 2 * size,  # a version's and the router's apps/v1 Deployments
         "Service": 2 * size,
         "ConfigMap": size,
         "ServiceAccount": size,
         "Role": size,
         "RoleBinding": size,
     }
-    found: Counter[str] = Counter()
-    phases = 0
-    for item in listing(plane, namespace):
-        if item["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by") == "modelkeeper":
-            found[item["kind"]] += 1
-        elif item["apiVersion"].startswith("modelkeeper.io/"):
-            found[item["kind"]] += 1
-            phases += bool(item.get("status", {}).get("phase"))
-    return phases == size and all(found[kind] >= wanted for kind, wanted in expected.items())
+    deployments = api_list(plane, MODELKEEPER_DEPLOYMENTS.format(namespace))
+    if sum(bool(item.get("status", {}).get("phase")) for item in deployments) < size:
+        return False
+    return all(
+        len(api_list(plane, OWNED_PATHS[kind].format(namespace), MANAGED, metadata_only=True))
+        >= wanted
+        for kind, wanted in expected.items()
+    )
 
 
 def converged_floor(plane: ControlPlane, namespace: str, size: int) -> bool:
     """Every Model and Deployment has its ConfigMap."""
-    names: list[str] = [item["metadata"]["name"] for item in listing(plane, namespace)]
+    found = api_list(plane, OWNED_PATHS["ConfigMap"].format(namespace), metadata_only=True)
+    names: list[str] = [item["metadata"]["name"] for item in found]
     return sum(name.startswith(("model-", "deployment-")) for name in names) >= 2 * size
 
 
@@ -128,6 +159,43 @@ def peak_rss_mib(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmHWM for {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/PID/stat, in clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def api_requests(plane: ControlPlane) -> Counter[str]:
+    """The API server's request counter so far, by "verb resource[/subresource]"."""
+    request = urllib.request.Request(f"{plane.server}/metrics")
+    with urllib.request.urlopen(request, context=plane.admin_ssl_context(), timeout=10) as answer:
+        text = answer.read().decode()
+    counts: Counter[str] = Counter()
+    for line in text.splitlines():
+        if not line.startswith("apiserver_request_total{"):
+            continue
+        labels_text, value = line[len("apiserver_request_total{") :].rsplit("} ", 1)
+        labels = dict(
+            (pair.split("=", 1)[0], pair.split("=", 1)[1].strip('"'))
+            for pair in labels_text.split('",')
+        )
+        resource = labels.get("resource", "") + (
+            f"/{labels['subresource']}" if labels.get("subresource") else ""
+        )
+        counts[f"{labels.get('verb', '')} {resource}"] += int(float(value))
+    return counts
+
+
+def reconcile_counts(metrics: str) -> dict[str, int]:
+    """How many reconciles of each kind the operator ran: its duration histogram's counts."""
+    prefix = 'modelkeeper_operator_reconcile_duration_seconds_count{kind="'
+    return {
+        line[len(prefix) :].split('"', 1)[0]: int(float(line.rsplit(" ", 1)[1]))
+        for line in metrics.splitlines()
+        if line.startswith(prefix)
+    }
 
 
 def histogram_quantiles(metrics: str, kind: str) -> tuple[float, float]:
@@ -176,6 +244,9 @@ def measure(plane: ControlPlane, name: str, size: int, workdir: Path) -> Result:
     try:
         time.sleep(3)  # the operator has listed the (empty) namespace
         converged = converged_modelkeeper if name == "modelkeeper" else converged_floor
+        processes = {"operator": component.pid} | {c.name: c.pid for c in plane.components}
+        cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        requests_before = api_requests(plane)
         started = time.monotonic()
         for chunk in range(0, size, CHUNK):  # one kubectl call per chunk stays within its timeout
             batch = manifests(range(chunk, min(size, chunk + CHUNK)))
@@ -185,21 +256,35 @@ def measure(plane: ControlPlane, name: str, size: int, workdir: Path) -> Result:
                 raise RuntimeError(f"{name} did not converge in 600 s; log: {component.log}")
             time.sleep(0.5)
         seconds = time.monotonic() - started
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in processes.items()}
+        requests = api_requests(plane)
+        requests.subtract(requests_before)
         time.sleep(2)
         rss = peak_rss_mib(component.pid)
         if name == "modelkeeper":
             url = f"http://127.0.0.1:{metrics_port}/metrics"
             with urllib.request.urlopen(url, timeout=5) as response:
-                p50, p99 = histogram_quantiles(response.read().decode(), "Deployment")
+                metrics = response.read().decode()
+            p50, p99 = histogram_quantiles(metrics, "Deployment")
+            reconciles = reconcile_counts(metrics)
     finally:
         component.stop()
     if name != "modelkeeper":
         durations = sorted(json.loads(durations_file.read_text()))
         p50 = statistics.median(durations)
         p99 = durations[min(len(durations) - 1, int(0.99 * len(durations)))]
+        reconciles = {"Model and Deployment": len(durations)}
     plane.kubectl("delete", "namespace", namespace, "--wait=false")
     return Result(
-        name, size, round(seconds, 1), round(p50 * 1000, 1), round(p99 * 1000, 1), round(rss, 1)
+        name,
+        size,
+        round(seconds, 1),
+        round(p50 * 1000, 1),
+        round(p99 * 1000, 1),
+        round(rss, 1),
+        {process: round(used, 1) for process, used in cpu.items()},
+        dict(sorted(((call, n) for call, n in requests.items() if n > 0), key=lambda c: -c[1])),
+        reconciles,
     )
 
 
@@ -235,6 +320,15 @@ def main() -> int:
         )
     ratio = mk.seconds_to_converge / floor.seconds_to_converge
     print(f"\nratio (modelkeeper / floor), time to converge: {ratio:.2f}")
+    for result in results:
+        spent = ", ".join(f"{process} {used}" for process, used in result.cpu_seconds.items())
+        print(f"\n{result.operator}: CPU seconds {spent}")
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(result.reconciles.items()))
+        print(f"{result.operator}: reconciles {counts}")
+        total = sum(result.requests.values())
+        top = ", ".join(f"{call} {n}" for call, n in list(result.requests.items())[:12])
+        per = total / result.size
+        print(f"{result.operator}: {total} API requests ({per:.1f} per Deployment): {top}")
     args.json.write_text(json.dumps([asdict(result) for result in results], indent=2))
     return 0
 

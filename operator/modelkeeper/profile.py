@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Annotated, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+if TYPE_CHECKING:  # pandas only builds profiles: reading one (the operator, a server) needs none
+    import pandas as pd
 
 PROFILE_FORMAT: Final = "modelkeeper.io/profile"
 PROFILE_FORMAT_VERSION: Final = 1
@@ -154,6 +156,8 @@ def padded_edges(edge_lists: Sequence[Sequence[float]]) -> FloatMatrix:
 
 
 def _numeric_profile(name: str, column: pd.Series, bins: int) -> NumericProfile:
+    import pandas as pd
+
     values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -184,6 +188,8 @@ def _categorical_profile(name: str, column: pd.Series, top_k: int) -> Categorica
 
 
 def _is_categorical(column: pd.Series) -> bool:
+    import pandas as pd
+
     return not (pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column))
 
 

@@ -9,16 +9,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from modelkeeper.profile import DEFAULT_BINS, DEFAULT_TOP_K, ProfileError, build_profile
+
+if TYPE_CHECKING:  # imported by `read_table`: every `modelkeeper` command imports this module
+    import pandas as pd
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def read_table(path: Path) -> pd.DataFrame:
     """CSV, or Parquet by suffix; an empty or unreadable file is a ProfileError."""
+    import pandas as pd
+
     if not path.is_file():
         raise ProfileError(f"{path}: no such file")
     try:

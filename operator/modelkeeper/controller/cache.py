@@ -5,13 +5,14 @@ indices tell which Deployments to wake when a version appears or is approved. ko
 fills the indices from its watch streams and calls no handler before every index has
 its initial listing, so the first reconcile after a restart already sees every Model
 of a family (a partial view would start a rollout to the wrong version). The indices
-hold nothing the API server does not.
+hold nothing the API server does not. The apps/v1 Deployments the operator owns are
+indexed too, by their Deployment, so a reconcile reads their readiness without a call.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Body = Mapping[str, Any]
@@ -41,6 +42,8 @@ class Cache:
     """(namespace, name) -> the RetrainPolicy's body."""
     retrain_policy_families: Index
     """(namespace, family) -> the names of the RetrainPolicies that retrain it."""
+    owned_deployments: Index = field(default_factory=dict)
+    """(namespace, Deployment) -> `owned_view`s of its apps/v1 Deployments."""
 
     def model(self, namespace: str, name: str) -> Body | None:
         body: Body | None = _one(self.models, (namespace, name))
@@ -71,3 +74,20 @@ class Cache:
 
     def family_deployments(self, namespace: str, family: str) -> list[str]:
         return sorted(self.deployment_families.get((namespace, family), ()))
+
+    def owned(self, namespace: str, deployment: str) -> list[Body]:
+        """The apps/v1 Deployments (scoring servers and router) of a Deployment, by name."""
+        found = self.owned_deployments.get((namespace, deployment), ())
+        return sorted(found, key=lambda body: str(body["metadata"]["name"]))
+
+
+def owned_view(body: Body) -> dict[str, Any]:
+    """What a reconcile reads of an owned apps/v1 Deployment: its name, labels, pod labels
+    and status; the index keeps only this, not the whole pod template."""
+    metadata, spec = body["metadata"], body.get("spec") or {}
+    template = (spec.get("template") or {}).get("metadata") or {}
+    return {
+        "metadata": {"name": metadata["name"], "labels": dict(metadata.get("labels") or {})},
+        "spec": {"template": {"metadata": {"labels": dict(template.get("labels") or {})}}},
+        "status": dict(body.get("status") or {}),
+    }

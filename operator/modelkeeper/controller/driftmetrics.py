@@ -8,10 +8,14 @@ is no longer scored (excluded, or without enough data), so no stale value linger
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import Counter, Gauge
 
 from modelkeeper.api.driftmonitor import DriftState
-from modelkeeper.drift.evaluate import Evaluation, Outcome
+
+if TYPE_CHECKING:  # the drift layer needs scipy: imported by the first evaluation
+    from modelkeeper.drift.evaluate import Evaluation
 
 SCORE = Gauge(
     "modelkeeper_drift_score",
@@ -51,6 +55,8 @@ class DriftMetrics:
 
     def forget(self, namespace: str, monitor: str) -> None:
         """The monitor is gone: its series go too."""
+        from modelkeeper.drift.evaluate import Outcome  # here: heavy, and only this needs it
+
         self._set_scores(namespace, monitor, {})
         del self._scored[(namespace, monitor)]
         for state in DriftState:

@@ -9,12 +9,16 @@ Prometheus down) is an Unknown evaluation whose Ready condition says what to fix
 
 A reconcile may run on any event: it evaluates only when `interval` has passed since
 status.lastEvaluation (or the spec changed) and otherwise returns the seconds left.
+
+The drift layer (scipy's statistics, some 30 MiB) is imported by the first evaluation,
+so an operator whose cluster has no DriftMonitor never loads it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from modelkeeper.analysis.prometheus import ProviderError, ProviderPool
 from modelkeeper.analysis.templates import TemplateError
@@ -24,11 +28,11 @@ from modelkeeper.api.model import ModelResource
 from modelkeeper.controller.cache import Cache
 from modelkeeper.controller.driftmetrics import DriftMetrics
 from modelkeeper.controller.statuswrite import StatusWriter
-from modelkeeper.drift.evaluate import Evaluation, Unreadable, evaluate, unknown
-from modelkeeper.drift.observe import observe
-from modelkeeper.drift.queries import Target, plan_queries
-from modelkeeper.drift.reference import ProfileStore, ProfileUnavailableError
 from modelkeeper.kube.client import KubeClient
+
+if TYPE_CHECKING:  # the drift layer needs scipy: imported by the first evaluation
+    from modelkeeper.drift.evaluate import Evaluation
+    from modelkeeper.drift.reference import ProfileStore
 
 STALE_RETRY_SECONDS = 0.2
 
@@ -40,12 +44,18 @@ class DriftMonitors:
     client: KubeClient
     cache: Cache
     prometheus: ProviderPool
-    profiles: ProfileStore
+    profiles: ProfileStore | None = None
+    """Made by the first evaluation that reads a profile, unless given."""
+    profile_timeout_seconds: float = 10.0
     metrics: DriftMetrics = field(default_factory=DriftMetrics)
     statuses: StatusWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.statuses = StatusWriter(self.client)
+
+    async def close(self) -> None:
+        if self.profiles is not None:
+            await self.profiles.close()
 
     async def reconcile(self, namespace: str, name: str) -> float | None:
         """Evaluate the monitor if due; returns the seconds until the next evaluation is due,
@@ -82,6 +92,11 @@ class DriftMonitors:
     async def evaluate(
         self, namespace: str, monitor: DriftMonitorResource, now: datetime
     ) -> Evaluation:
+        from modelkeeper.drift.evaluate import Unreadable, evaluate, unknown
+        from modelkeeper.drift.observe import observe
+        from modelkeeper.drift.queries import Target, plan_queries
+        from modelkeeper.drift.reference import ProfileStore, ProfileUnavailableError
+
         spec, previous = monitor.spec, monitor.status
         generation = monitor.metadata.generation
 
@@ -114,6 +129,8 @@ class DriftMonitors:
                 f"Model {stable.model} (version {version}) has no spec.reference profile",
                 version,
             )
+        if self.profiles is None:
+            self.profiles = ProfileStore(timeout_seconds=self.profile_timeout_seconds)
         try:
             profile = await self.profiles.load(reference)
         except ProfileUnavailableError as error:

@@ -21,13 +21,12 @@ from prometheus_client import start_http_server
 from modelkeeper.analysis.prometheus import ProviderPool
 from modelkeeper.api.base import GROUP, VERSION
 from modelkeeper.controller import manifests, metrics
-from modelkeeper.controller.cache import Cache
+from modelkeeper.controller.cache import Cache, owned_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.reconcile import Reconciler
 from modelkeeper.controller.retraining import RetrainPolicies
 from modelkeeper.controller.settings import OperatorSettings
 from modelkeeper.controller.workqueue import Key, WorkQueue
-from modelkeeper.drift.reference import ProfileStore
 from modelkeeper.kube.client import ApiError, KubeClient
 from modelkeeper.kube.connection import connect
 from modelkeeper.retrain.workload import POLICY_LABEL
@@ -68,7 +67,6 @@ class Operator:
     pod_monitor: bool
     gateway_api: bool
     prometheus: ProviderPool
-    profiles: ProfileStore
     controllers: Controllers | None = None
     queue: WorkQueue = field(default_factory=WorkQueue)
     failures: dict[Key, int] = field(default_factory=dict)
@@ -85,6 +83,7 @@ class Operator:
                 drift_monitors=indices["drift_monitors"],
                 retrain_policies=indices["retrain_policies"],
                 retrain_policy_families=indices["retrain_policy_families"],
+                owned_deployments=indices["owned_deployments"],
             )
             self.controllers = Controllers(
                 Reconciler(
@@ -97,7 +96,12 @@ class Operator:
                     self.pod_monitor,
                     self.gateway_api,
                 ),
-                DriftMonitors(self.client, cache, self.prometheus, self.profiles),
+                DriftMonitors(
+                    self.client,
+                    cache,
+                    self.prometheus,
+                    profile_timeout_seconds=self.settings.prometheus_timeout_seconds,
+                ),
                 RetrainPolicies(self.client, cache, self.settings.artifact_root),
             )
             self.workers = [
@@ -141,8 +145,7 @@ class Operator:
         try:
             with metrics.DURATION.labels(kind).time():
                 if kind == DEPLOYMENT:
-                    wake, family = await controllers.deployments.deployment(namespace, name)
-                    self.wake_family(namespace, family, dependents=False)
+                    wake = await controllers.deployments.deployment(namespace, name)
                 elif kind == MODEL:
                     await controllers.deployments.model(namespace, name)
                 elif kind == DRIFT_MONITOR:
@@ -177,6 +180,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     operator_settings: OperatorSettings = memo.settings
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 300
+    # Given namespaces need no cluster-wide list of namespaces and CRDs, which Namespaced RBAC
+    # does not grant (kopf would retry that for most of a minute before falling back).
+    settings.scanning.disabled = bool(operator_settings.namespaces)
     client = KubeClient(connect())
     pod_monitor = await client.serves("monitoring.coreos.com/v1")
     gateway_api = await client.serves("gateway.networking.k8s.io/v1")
@@ -188,7 +194,6 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         pod_monitor,
         gateway_api,
         ProviderPool(operator_settings),
-        ProfileStore(timeout_seconds=operator_settings.prometheus_timeout_seconds),
     )
 
 
@@ -199,56 +204,78 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
         worker.cancel()
     await asyncio.gather(*operator.workers, return_exceptions=True)
     await operator.prometheus.close()
-    await operator.profiles.close()
+    if operator.controllers is not None:
+        await operator.controllers.drift_monitors.close()
     await operator.client.close()
 
 
+# The indices are coroutines: kopf runs a plain function in its thread pool, a thread
+# hop per index per event.
 @kopf.index(GROUP, VERSION, "models")
-def models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return {(namespace or "", name): dict(body)}
 
 
 @kopf.index(GROUP, VERSION, "models")
-def model_families(namespace: str | None, name: str, spec: kopf.Spec, **_: Any) -> dict[Any, Any]:
+async def model_families(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[Any, Any]:
     return {(namespace or "", spec.get("name", "")): name}
 
 
 @kopf.index(GROUP, VERSION, "deployments")
-def deployments(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def deployments(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
     return {(namespace or "", name): dict(body)}
 
 
 @kopf.index(GROUP, VERSION, "deployments")
-def deployment_families(
+async def deployment_families(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
 ) -> dict[Any, Any]:
     return {(namespace or "", spec.get("model", {}).get("name", "")): name}
 
 
 @kopf.index(GROUP, VERSION, "driftmonitors")
-def drift_monitors(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def drift_monitors(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
     return {(namespace or "", name): dict(body)}
 
 
 @kopf.index(GROUP, VERSION, "retrainpolicies")
-def retrain_policies(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+async def retrain_policies(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
     return {(namespace or "", name): dict(body)}
 
 
 @kopf.index(GROUP, VERSION, "retrainpolicies")
-def retrain_policy_families(
+async def retrain_policy_families(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
 ) -> dict[Any, Any]:
     return {(namespace or "", spec.get("model", {}).get("name", "")): name}
 
 
+@kopf.index("apps", "v1", "deployments", labels={manifests.MANAGED_BY: manifests.MANAGER})
+async def owned_deployments(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    """Scoring servers and routers by their Deployment: a reconcile reads them without a call."""
+    owner = labels.get(manifests.DEPLOYMENT_LABEL)
+    return {(namespace or "", owner): owned_view(body)} if owner else {}
+
+
 @kopf.on.event(GROUP, VERSION, "deployments")
 async def deployment_event(
-    namespace: str | None, name: str, memo: kopf.Memo, **indices: Any
+    namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **indices: Any
 ) -> None:
+    """A Deployment changed (its status too): look at it, and at the Models it may serve."""
     operator: Operator = memo.operator
     operator.attach(indices)
     operator.queue.add((DEPLOYMENT, namespace or "", name))
+    operator.wake_family(namespace or "", spec.get("model", {}).get("name", ""), dependents=False)
 
 
 @kopf.on.event(GROUP, VERSION, "models")
@@ -264,13 +291,20 @@ async def model_event(
 
 @kopf.on.event("apps", "v1", "deployments", labels={manifests.MANAGED_BY: manifests.MANAGER})
 async def child_event(
-    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **indices: Any
+    type: str | None,
+    namespace: str | None,
+    name: str,
+    labels: kopf.Labels,
+    memo: kopf.Memo,
+    **indices: Any,
 ) -> None:
     """A scoring server's readiness changed (or it went away): look at its owner again."""
     operator: Operator = memo.operator
-    operator.attach(indices)
+    controllers = operator.attach(indices)
     owner = labels.get(manifests.DEPLOYMENT_LABEL)
     if owner:
+        if type == "DELETED":
+            controllers.deployments.child_deleted(namespace or "", owner, name)
         operator.queue.add((DEPLOYMENT, namespace or "", owner))
 
 

@@ -10,8 +10,6 @@ drain ends); the caller also runs it on every relevant watch event and every res
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -36,6 +34,7 @@ from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResou
 from modelkeeper.api.strategy import Shadow
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller import builders, manifests
+from modelkeeper.controller.applied import Applied, ObjectKey, plan_writes
 from modelkeeper.controller.builders import BuildInput, RunningVersion
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.metrics import DeploymentGauges, RolloutMetrics
@@ -56,7 +55,7 @@ from modelkeeper.controller.status import (
     get_condition,
     model_status,
 )
-from modelkeeper.controller.statuswrite import StatusWriter, status_document, unchanged
+from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.controller.traffic import Routes
 from modelkeeper.controller.validation import model_problems
 from modelkeeper.kube import client as kinds
@@ -77,12 +76,12 @@ PRUNED_KINDS: tuple[Kind, ...] = (
 )
 
 
-def _readiness(child: JsonObject) -> Readiness:
+def _readiness(child: Body) -> Readiness:
     status = child.get("status", {})
     return Readiness(replicas=status.get("replicas", 0), ready=status.get("readyReplicas", 0))
 
 
-def _pod_role(child: JsonObject) -> ServingRole:
+def _pod_role(child: Body) -> ServingRole:
     """The role a version's pods were started with: its pod template's role label."""
     template = child["spec"]["template"]["metadata"].get("labels", {})
     return ServingRole(template.get(manifests.ROLE_LABEL, ServingRole.STABLE.value))
@@ -108,12 +107,16 @@ class Reconciler:
     prometheus: ProviderPool
     pod_monitor: bool
     gateway_api: bool
-    applied: dict[tuple[str, str], tuple[str, float]] = field(default_factory=dict)
-    """A fingerprint of each Deployment's last applied objects, and when they were applied."""
+    applied: dict[tuple[str, str], Applied] = field(default_factory=dict)
+    """What was last applied for each Deployment (namespace, name)."""
+    gone: dict[tuple[str, str], set[ObjectKey]] = field(default_factory=dict)
+    """Owned apps/v1 Deployments deleted since they were last applied, by Deployment."""
     statuses: StatusWriter = field(init=False)
+    model_statuses: StatusWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.statuses = StatusWriter(self.client)
+        self.model_statuses = StatusWriter(self.client)
 
     def _parse_models(self, namespace: str, family: str) -> list[ModelResource]:
         models = []
@@ -124,28 +127,28 @@ class Reconciler:
                 log.warning("Model %s/%s does not parse: %s", namespace, body["metadata"], error)
         return models
 
-    async def _observe(self, namespace: str, name: str) -> list[JsonObject]:
-        return await self.client.list(
-            kinds.APPS_DEPLOYMENT, namespace, f"{manifests.DEPLOYMENT_LABEL}={name}"
-        )
+    def child_deleted(self, namespace: str, deployment: str, name: str) -> None:
+        """An owned apps/v1 Deployment was deleted: the next reconcile applies it again."""
+        self.gone.setdefault((namespace, deployment), set()).add(("Deployment", name))
 
-    async def deployment(self, namespace: str, name: str) -> tuple[float | None, str]:
-        """Drive a Deployment towards its spec; returns (seconds until it wants to run, family)."""
+    async def deployment(self, namespace: str, name: str) -> float | None:
+        """Drive a Deployment towards its spec; returns the seconds until it wants to run."""
         body = self.cache.deployment(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.gauges.forget(namespace, name)
             self.rollouts.forget(namespace, name)
             self.applied.pop((namespace, name), None)
+            self.gone.pop((namespace, name), None)
             self.statuses.forget(namespace, name)
-            return None, ""
+            return None
         if self.statuses.stale(body):
-            return STALE_RETRY_SECONDS, ""
+            return STALE_RETRY_SECONDS
         deployment = DeploymentResource.from_object(body)
         spec = deployment.spec
         now = datetime.now(UTC).replace(microsecond=0)
         models = self._parse_models(namespace, spec.model.name)
         selection = select_model(spec.model, models, now)
-        children = await self._observe(namespace, name)
+        children = self.cache.owned(namespace, name)
         servers = [
             child
             for child in children
@@ -225,7 +228,7 @@ class Reconciler:
         self.gauges.record(namespace, name, status.phase.value if status.phase else "", served)
         self.rollouts.record(namespace, name, spec.strategy.type.value, plan, run)
         wake = None if plan.wake_at is None else (plan.wake_at - now).total_seconds() + 1.0
-        return wake, spec.model.name
+        return wake
 
     async def _analyse(
         self, deployment: DeploymentResource, due: AnalysisDue, now: datetime
@@ -254,31 +257,38 @@ class Reconciler:
         name: str,
         desired: list[JsonObject],
         keep: set[str],
-        children: list[JsonObject],
+        children: list[Body],
     ) -> None:
-        """Apply the desired objects and prune the rest, unless nothing changed since last time.
+        """Apply the desired objects that changed since the last apply, and prune the rest.
 
-        The same desired objects applied within a resync period, with every scoring-server
-        Deployment still there, are skipped: server-side apply of them would write nothing,
-        and each reconcile that follows a status write would otherwise cost a dozen calls.
+        Within a resync period an object applied unchanged is not applied again (that
+        would write nothing), unless it is an apps/v1 Deployment deleted since; see
+        `applied`.
         """
         key = (namespace, name)
-        fingerprint = hashlib.sha256(json.dumps(desired, sort_keys=True).encode()).hexdigest()
-        present = {child["metadata"]["name"] for child in children}
-        wanted = {o["metadata"]["name"] for o in desired if o["kind"] == "Deployment"}
-        last = self.applied.get(key)
-        fresh = last is not None and time.monotonic() - last[1] < self.settings.resync_seconds
-        if fresh and last is not None and last[0] == fingerprint and wanted <= present:
-            return
+        missing = set(self.gone.get(key, ()))
+        writes = plan_writes(
+            desired,
+            keep,
+            missing,
+            self.applied.get(key),
+            bool(children),
+            time.monotonic(),
+            self.settings.resync_seconds,
+        )
         # Other objects first, so a Deployment's pods find their ConfigMap and ServiceAccount.
         for wave in (
-            [obj for obj in desired if obj["kind"] != "Deployment"],
-            [obj for obj in desired if obj["kind"] == "Deployment"],
+            [obj for obj in writes.apply if obj["kind"] != "Deployment"],
+            [obj for obj in writes.apply if obj["kind"] == "Deployment"],
         ):
             await asyncio.gather(*(self.client.apply(obj) for obj in wave))
-        if last is not None or children:  # a new Deployment has nothing to prune yet
+        if writes.prune:
             await self._prune(namespace, name, desired, keep, children)
-        self.applied[key] = (fingerprint, time.monotonic())
+        self.applied[key] = writes.record
+        if key in self.gone:  # a deletion seen during this apply stays for the next one
+            self.gone[key] -= missing
+            if not self.gone[key]:
+                del self.gone[key]
 
     async def _prune(
         self,
@@ -286,7 +296,7 @@ class Reconciler:
         name: str,
         desired: list[JsonObject],
         keep: set[str],
-        apps_deployments: list[JsonObject],
+        apps_deployments: list[Body],
     ) -> None:
         """Delete every object of this Deployment that is no longer desired."""
         wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}
@@ -329,14 +339,16 @@ class Reconciler:
         """Validate a Model and report its stage, approval and servers; returns its family."""
         body = self.cache.model(namespace, name)
         if body is None:
+            self.model_statuses.forget(namespace, name)
             return ""
         model = ModelResource.from_object(body)
+        if self.model_statuses.stale(body):  # the watch brings our write, and a reconcile
+            return model.spec.name
         now = datetime.now(UTC).replace(microsecond=0)
         problems = model_problems(model)
         served_by = self._served_by(namespace, model)
         status = model_status(model, served_by, problems, now)
-        if not unchanged(model.status, status):
-            await self.client.apply(status_document(body, status), "status")
+        if await self.model_statuses.write(body, model.status, status):
             if problems and problems != _problems_of(model):
                 await self.client.post_event(
                     body, "Warning", "ValidationFailed", "; ".join(problems)

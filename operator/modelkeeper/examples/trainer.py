@@ -17,21 +17,16 @@ import hashlib
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
-
-import pandas as pd
-from sklearn.datasets import load_diabetes
-from sklearn.dummy import DummyRegressor
-from sklearn.linear_model import Ridge
-from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-from sklearn.model_selection import train_test_split
 
 from modelkeeper.api.model import ArtifactFormat
 from modelkeeper.retrain.result import TrainingResult
 from modelkeeper.retrain.workload import Env
-from modelkeeper.serving.runtime import PROFILE_FILE, model_file_name, save_model_dir
 from modelkeeper.serving.schema import ModelSchema
+
+if TYPE_CHECKING:  # pandas and scikit-learn are imported by `train`, not by `modelkeeper run`
+    import pandas as pd
 
 DEFAULT_TERMINATION_LOG = "/dev/termination-log"
 TERMINATION_LOG_ENV = "MODELKEEPER_TERMINATION_LOG"
@@ -76,6 +71,8 @@ def _sha256(path: Path) -> str:
 
 
 def _load(shifts: dict[str, float]) -> pd.DataFrame:
+    from sklearn.datasets import load_diabetes
+
     frame: pd.DataFrame = load_diabetes(as_frame=True).frame
     unknown = sorted(set(shifts) - set(frame.columns) - {TARGET})
     if unknown:
@@ -90,6 +87,14 @@ def _load(shifts: dict[str, float]) -> pd.DataFrame:
 
 def train(output_uri: str, shifts: dict[str, float], degrade: bool, seed: int) -> TrainingResult:
     """Train, write the artifact directory, and return the result to report."""
+    # Here, not at the top: every `modelkeeper` command imports this module to list it.
+    from sklearn.dummy import DummyRegressor
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+    from sklearn.model_selection import train_test_split
+
+    from modelkeeper.serving.runtime import PROFILE_FILE, model_file_name, save_model_dir
+
     directory = output_directory(output_uri)
     frame = _load(shifts)
     features = [column for column in frame.columns if column != TARGET]
