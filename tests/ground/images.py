@@ -17,6 +17,11 @@ _PYTHON = sys.executable
 _VENV_BIN = Path(_PYTHON).parent
 _MODELKEEPER = str(_VENV_BIN / "modelkeeper")
 
+# Where the images' programs live: the repository (its venv, the test model image) and the
+# Python installation. A pod's volume mounted over one of them (an emptyDir at /tmp, when
+# the repository is under /tmp) must not hide it from the pod.
+IMAGE_ROOTS = (Path(__file__).resolve().parents[2], Path(sys.prefix), Path(sys.base_prefix))
+
 # The model directory "inside" the test model image: a test writes a model there first.
 TEST_MODEL_IMAGE_DIR = Path(__file__).resolve().parents[2] / ".ground" / "test-model-image"
 

@@ -592,7 +592,14 @@ class PodRunner(threading.Thread):
         # Parents before children; a mount that covers the pod's folder (an emptyDir at /tmp,
         # say) last, since every other mount's source lives inside that folder.
         binds.sort(key=lambda bind: (self.dir.is_relative_to(bind[1]), len(Path(bind[1]).parts)))
+        # The images' own folders that a mount covers are held open first and bound back last.
+        covered = [
+            root
+            for root in dict.fromkeys(images.IMAGE_ROOTS)
+            if any(root.is_relative_to(target) for _, target in binds)
+        ]
         script = ["set -e"]
+        script += [f"exec {fd}< {shlex.quote(str(root))}" for fd, root in enumerate(covered, 3)]
         for source, target in binds:
             if source.is_dir():
                 Path(target).mkdir(parents=True, exist_ok=True)
@@ -600,6 +607,13 @@ class PodRunner(threading.Thread):
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
                 Path(target).touch(exist_ok=True)
             script.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}")
+        for fd, root in enumerate(covered, 3):
+            path = shlex.quote(str(root))
+            script += [
+                f"mkdir -p {path}",
+                f"mount --no-canonicalize --bind /proc/self/fd/{fd} {path}",
+                f"exec {fd}<&-",
+            ]
         script.append('exec "$@"')
         return [
             "unshare",

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from tests.ground.polling import eventually
-from tests.ground.processes import Component
+from tests.ground.processes import Component, log_tail
 from tests.ground.prometheus import Prometheus
 from tests.integration.chart.chart_tools import rendered_objects
 from tests.integration.controller.operator_harness import (
@@ -72,6 +72,9 @@ def test_operator_from_the_chart_reconciles_and_is_scraped(
             return found or None
 
         eventually(scraped, 60, "Prometheus scrapes the chart's operator")
+    except BaseException:
+        _show_pods(kubectl, selector, node_agent)
+        raise
     finally:
         kubectl("delete", "deployment.apps", "-l", selector, "--wait=true", "--timeout=60s")
         kubectl("wait", "--for=delete", "pod", "-l", selector, "--timeout=60s", check=False)
@@ -85,3 +88,14 @@ def _ready(kubectl: Kubectl, selector: str) -> bool:
         for pod in pods
         for condition in pod.get("status", {}).get("conditions", [])
     )
+
+
+def _show_pods(kubectl: Kubectl, selector: str, node_agent: Component) -> None:
+    """The operator pods' status and container logs, in a failed test's report."""
+    pods = json.loads(kubectl("get", "pods", "-l", selector, "-o", "json").stdout)["items"]
+    for pod in pods:
+        print(f"pod {pod['metadata']['name']}: {json.dumps(pod.get('status'), indent=1)}")
+        logs = node_agent.log.parent / "pods" / pod["metadata"]["uid"] / "logs"
+        for log in sorted(logs.glob("*.log")):
+            print(f"--- {log}\n{log_tail(log, 60)}")
+    print(kubectl("get", "events", "--sort-by=.lastTimestamp").stdout)
