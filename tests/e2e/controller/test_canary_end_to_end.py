@@ -47,7 +47,9 @@ from tests.integration.controller.operator_harness import (
 )
 
 WEIGHTS = (20, 50, 80)
-INTERVAL = 5
+INTERVAL = 7
+"""Seconds between analysis runs; each step lasts at least one, long enough for
+MIN_REQUESTS_PER_STEP answers at the traffic rate a busy two-core machine sustains."""
 DEPLOYMENT = f"deployments.modelkeeper.io/{FAMILY}"
 MIN_REQUESTS_PER_STEP = 150
 """Fewest answers over a step for its split to be compared (3 sd at 50 % is then ±12 pts)."""
