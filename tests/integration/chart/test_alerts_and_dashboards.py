@@ -1,24 +1,23 @@
 """promtool accepts the alerts, fires each on synthetic series, and parses every dashboard query.
 
 alerts.promtool.yaml holds the series and the alerts they must (and must not) raise.
-Dashboard queries carry Grafana's variables; with those replaced by plain values, each
-query is checked as a recording rule, which is how promtool parses PromQL offline.
+Dashboard queries carry Grafana's variables; with those replaced by plain values (as the
+after-the-loop data check replaces them), each query is checked as a recording rule, which
+is how promtool parses PromQL offline.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 
 import yaml
 
 from tests.integration.chart.chart_tools import CHART, promtool
+from tests.integration.chart.dashboard_queries import dashboards, substitute
 
 ALERTS = CHART / "files" / "alerts.yaml"
-DASHBOARDS = sorted((CHART / "files" / "dashboards").glob("*.json"))
 UNIT_TESTS = Path(__file__).resolve().parent / "alerts.promtool.yaml"
-GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__range": "6h", "$__interval": "1m"}
+RANGE_SECONDS = 6 * 3600
 
 
 def test_promtool_checks_the_alerts() -> None:
@@ -45,22 +44,17 @@ def test_every_alert_fires_in_the_promtool_unit_tests() -> None:
     assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
-def _plain(expr: str) -> str:
-    for variable, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(variable, value)
-    return re.sub(r"\$[a-z_]+", ".*", expr)
-
-
 def test_every_dashboard_query_parses(tmp_path: Path) -> None:
+    shipped = dashboards()
     queries = [
-        target["expr"]
-        for dashboard in DASHBOARDS
-        for panel in json.loads(dashboard.read_text())["panels"]
-        for target in panel.get("targets", [])
+        substitute(expr, {v.name: [".*"] for v in dashboard.variables}, RANGE_SECONDS)
+        for dashboard in shipped
+        for panel in dashboard.panels
+        for expr in panel.exprs
     ]
-    assert len(DASHBOARDS) == 4
+    assert len(shipped) == 4
     assert len(queries) > 30
-    rules = [{"record": f"dashboard:query{n}", "expr": _plain(q)} for n, q in enumerate(queries)]
+    rules = [{"record": f"dashboard:query{n}", "expr": q} for n, q in enumerate(queries)]
     rule_file = tmp_path / "dashboard-queries.yaml"
     rule_file.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
 

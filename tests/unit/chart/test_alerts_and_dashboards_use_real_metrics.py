@@ -7,12 +7,13 @@ an alert that never fires; checking the names against docs/metrics.md and docs/r
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.integration.chart.dashboard_queries import dashboards
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "modelkeeper"
@@ -23,7 +24,6 @@ ALERT_RULES = [
     for group in yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())["groups"]
     for rule in group["rules"]
 ]
-DASHBOARDS = sorted((CHART / "files" / "dashboards").glob("*.json"))
 METRIC = re.compile(r"\bmodelkeeper_[a-z_]+")
 OPERATOR_UP = 'up{job="modelkeeper-operator"}'
 """Whether the operator is scraped at all: the job name the chart's ServiceMonitor sets."""
@@ -37,15 +37,10 @@ def _documented_metrics() -> set[str]:
 
 def _queries() -> list[pytest.ParameterSet]:
     found = [pytest.param(rule["expr"], id=f"alert-{rule['alert']}") for rule in ALERT_RULES]
-    for dashboard in DASHBOARDS:
-        for panel in json.loads(dashboard.read_text())["panels"]:
-            for target in panel.get("targets", []):
-                found.append(
-                    pytest.param(
-                        target["expr"],
-                        id=f"{dashboard.stem}-{panel['title']}-{target['refId']}",
-                    )
-                )
+    for dashboard in dashboards():
+        for panel in dashboard.panels:
+            for n, expr in enumerate(panel.exprs):
+                found.append(pytest.param(expr, id=f"{panel.source}-{n}"))
     return found
 
 
