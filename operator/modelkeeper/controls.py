@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from modelkeeper.api.annotations import Annotation
-from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.deployment import DeploymentResource, Outcome
 from modelkeeper.api.model import ModelResource, Person
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
 
@@ -32,6 +32,7 @@ class DeploymentControl(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
     RETRY = "retry"
+    WITHDRAW = "withdraw"
 
 
 class ControlError(ValueError):
@@ -85,10 +86,22 @@ def plan_deployment(
         case DeploymentControl.RESUME:
             return Plan({Annotation.PAUSED: None}, f"{subject}: resume requested")
         case DeploymentControl.RETRY:
-            # The abort goes in the same patch, else it would act again on the retried version.
+            # The abort and the withdrawal go in the same patch, else they would act again on
+            # the retried version.
             return Plan(
-                {Annotation.RETRY: request_id(now), Annotation.ABORT: None},
+                {
+                    Annotation.RETRY: request_id(now),
+                    Annotation.ABORT: None,
+                    Annotation.WITHDRAW: None,
+                },
                 f"{subject}: retry of the selected version requested",
+            )
+        case DeploymentControl.WITHDRAW:
+            version = _withdrawable_version(deployment)
+            return Plan(
+                {Annotation.WITHDRAW: version},
+                f"{subject}: withdrawal of {version} requested; "
+                f"{_stable_of(deployment)} keeps serving",
             )
 
 
@@ -117,6 +130,32 @@ def plan_retrain(policy: RetrainPolicyResource, now: datetime) -> Plan:
 
 
 _PERSON: TypeAdapter[str] = TypeAdapter(Person)
+
+
+def _stable_of(deployment: DeploymentResource) -> str:
+    stable = deployment.status.stable
+    return f"version {stable.version}" if stable is not None else "no version"
+
+
+def _withdrawable_version(deployment: DeploymentResource) -> str:
+    """The version to withdraw: the candidate, else the one the last abort or rollback kept
+    out; ControlError when there is neither (a stable version is not withdrawn: roll out
+    another one)."""
+    status = deployment.status
+    if status.candidate is not None:
+        return status.candidate.version
+    stable = status.stable.version if status.stable is not None else None
+    last = status.history[0] if status.history else None
+    if (
+        last is not None
+        and last.outcome in (Outcome.ABORTED, Outcome.ROLLED_BACK)
+        and last.version != stable
+    ):
+        return last.version
+    raise ControlError(
+        f"deployment {deployment.metadata.name}: no candidate and no aborted or rolled-back "
+        f"version to withdraw ({_stable_of(deployment)} is stable)"
+    )
 
 
 def _candidate_version(deployment: DeploymentResource, verb: str) -> str:

@@ -6,10 +6,12 @@ this one as a console script. Commands register like those of `modelkeeper`.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Sequence
 
 from modelkeeper.commandline import Register, build_parser, dispatch
+from modelkeeper.plugin_cluster import add_cluster_arguments
 from modelkeeper.plugin_controls import register as register_controls
 from modelkeeper.plugin_inspect import register as register_inspect
 from modelkeeper.plugin_status import register as register_status
@@ -18,13 +20,19 @@ from modelkeeper.plugin_status import register as register_status
 COMMANDS: tuple[Register, ...] = (register_status, register_controls, register_inspect)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_plugin_parser() -> argparse.ArgumentParser:
+    """The plugin's parser; the cluster flags may come before the subcommand, as in kubectl."""
     parser = build_parser(
         "kubectl-modelkeeper",
         "Inspect and steer Modelkeeper models, deployments and retraining.",
         COMMANDS,
     )
-    return dispatch(parser, argv)
+    add_cluster_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return dispatch(build_plugin_parser(), argv)
 
 
 if __name__ == "__main__":

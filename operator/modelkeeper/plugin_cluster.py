@@ -91,12 +91,30 @@ def _fail(args: argparse.Namespace, reason: str) -> int:
     return 1
 
 
-def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """-n, --kubeconfig and --context, as kubectl has them."""
+def add_cluster_arguments(parser: argparse.ArgumentParser, default: object = None) -> None:
+    """-n, --kubeconfig and --context, as kubectl has them.
+
+    The plugin's top-level parser takes them too (default None), so that kubectl's habit
+    `kubectl modelkeeper -n NS status NAME` works; a subcommand's parser then adds them with
+    `argparse.SUPPRESS`, so a flag given after the subcommand wins and one not given there
+    does not overwrite the one given before it.
+    """
     parser.add_argument(
-        "-n", "--namespace", help="the object's namespace (default: the context's, else default)"
+        "-n",
+        "--namespace",
+        default=default,
+        help="the object's namespace (default: the context's, else default)",
     )
     parser.add_argument(
-        "--kubeconfig", help="the kubeconfig (default: $KUBECONFIG, ~/.kube/config)"
+        "--kubeconfig",
+        default=default,
+        help="the kubeconfig (default: $KUBECONFIG, ~/.kube/config)",
     )
-    parser.add_argument("--context", help="the kubeconfig context (default: the current one)")
+    parser.add_argument(
+        "--context", default=default, help="the kubeconfig context (default: the current one)"
+    )
+
+
+def add_subcommand_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """The cluster flags of one subcommand: they override the top-level ones only when given."""
+    add_cluster_arguments(parser, argparse.SUPPRESS)

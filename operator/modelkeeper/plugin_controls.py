@@ -1,4 +1,4 @@
-"""`kubectl modelkeeper promote|abort|pause|resume|retry|approve|retrain`: manual controls.
+"""`kubectl modelkeeper promote|abort|pause|resume|retry|withdraw|approve|retrain`: manual controls.
 
 Each command reads its object, lets `modelkeeper.controls` decide the annotations, and sends
 them as a JSON merge patch of metadata.annotations (never spec, never status) under the field
@@ -34,7 +34,7 @@ from modelkeeper.kube.client import (
 )
 from modelkeeper.plugin_cluster import (
     PluginError,
-    add_cluster_arguments,
+    add_subcommand_cluster_arguments,
     not_found,
     parse,
     run_command,
@@ -129,10 +129,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         (
             DeploymentControl.RETRY,
             "roll out again a version that was rolled back or aborted",
-            "modelkeeper.io/retry: a new request id, and removes modelkeeper.io/abort.",
+            "modelkeeper.io/retry: a new request id, and removes modelkeeper.io/abort and "
+            "modelkeeper.io/withdraw.",
+        ),
+        (
+            DeploymentControl.WITHDRAW,
+            "withdraw the candidate (or the version an abort or rollback kept out) for good "
+            "and stay Healthy on the stable version",
+            "modelkeeper.io/withdraw: that version.",
         ),
     ):
-        _add_deployment_control(subparsers, control, control, summary, writes)
+        _add_deployment_control(subparsers, control.value, control, summary, writes)
     approve = _add(
         subparsers,
         "approve",
@@ -168,7 +175,7 @@ def _add(
     """A control's parser: the object's name, the cluster flags and -o json."""
     parser = subparsers.add_parser(command, help=summary, description=description)
     parser.add_argument("name", metavar=metavar, help=target)
-    add_cluster_arguments(parser)
+    add_subcommand_cluster_arguments(parser)
     parser.add_argument(
         "-o", "--output", choices=("json",), help="json: print the object's annotations as JSON"
     )

@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
 from modelkeeper.kube.client import MODEL, RETRAIN_POLICY, KubeClient
-from modelkeeper.plugin_cluster import add_cluster_arguments, not_found, parse, run_command
+from modelkeeper.plugin_cluster import (
+    add_subcommand_cluster_arguments,
+    not_found,
+    parse,
+    run_command,
+)
 from modelkeeper.plugin_views import OutputFormat, Terminal, show_history, show_versions
 
 
@@ -73,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ):
         parser = subparsers.add_parser(command, help=summary, description=description)
         parser.add_argument(dest, metavar=metavar, help=target)
-        add_cluster_arguments(parser)
+        add_subcommand_cluster_arguments(parser)
         parser.add_argument(
             "-o",
             "--output",

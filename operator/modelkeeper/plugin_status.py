@@ -20,7 +20,7 @@ from modelkeeper.controller.traffic import ROUTING_FILE, router_name
 from modelkeeper.kube.client import CONFIG_MAP, DEPLOYMENT, POD, KubeClient
 from modelkeeper.plugin_cluster import (
     PluginError,
-    add_cluster_arguments,
+    add_subcommand_cluster_arguments,
     not_found,
     parse,
     run_command,
@@ -128,7 +128,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "version of a Deployment (modelkeeper.io).",
     )
     status.add_argument("name", metavar="DEPLOYMENT", help="the Deployment (modelkeeper.io)")
-    add_cluster_arguments(status)
+    add_subcommand_cluster_arguments(status)
     status.add_argument(
         "-w",
         "--watch",
@@ -153,7 +153,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="NAME, MODEL, STABLE, CANDIDATE, WEIGHT, STEP, PHASE and AGE of each "
         "Deployment (modelkeeper.io).",
     )
-    add_cluster_arguments(listed)
+    add_subcommand_cluster_arguments(listed)
     listed.add_argument(
         "-A", "--all-namespaces", action="store_true", help="the Deployments of every namespace"
     )

@@ -17,6 +17,7 @@ from modelkeeper.api.base import ApiModel
 from modelkeeper.api.deployment import AnalysisPhase, DeploymentResource, Phase, VersionStatus
 from modelkeeper.api.strategy import StrategyType
 from modelkeeper.controller.manifests import COMPONENT, DEPLOYMENT_LABEL, VERSION_LABEL
+from modelkeeper.controller.podstates import pod_status_text
 from modelkeeper.plugin_views import (
     NONE,
     Cell,
@@ -109,28 +110,23 @@ class Pod(ApiModel):
 
 
 def pod_of(obj: Mapping[str, Any]) -> Pod:
-    """A pod object as kubectl get pods summarises it: ready containers, status, restarts."""
+    """A pod object as kubectl get pods summarises it: ready containers, status, restarts.
+
+    The status counts init containers first, as kubectl does (`Init:Error`,
+    `Init:CrashLoopBackOff`, `Init:0/2`): a pod whose fetch step fails is not
+    `ContainerCreating`.
+    """
     metadata = obj["metadata"]
     status = obj.get("status", {})
     containers = status.get("containerStatuses", [])
-    waiting = [
-        state["waiting"]["reason"]
-        for container in containers
-        if "reason" in (state := container.get("state", {})).get("waiting", {})
-    ]
-    if metadata.get("deletionTimestamp"):
-        shown = "Terminating"
-    elif waiting:
-        shown = waiting[0]
-    else:
-        shown = status.get("reason") or status.get("phase") or "Unknown"
+    inits = status.get("initContainerStatuses", [])
     total = len(obj.get("spec", {}).get("containers", [])) or len(containers)
     return Pod(
         name=metadata["name"],
         version=metadata.get("labels", {}).get(VERSION_LABEL, ""),
         ready=f"{sum(bool(container.get('ready')) for container in containers)}/{total}",
-        status=shown,
-        restarts=sum(int(container.get("restartCount", 0)) for container in containers),
+        status=pod_status_text(obj),
+        restarts=sum(int(container.get("restartCount", 0)) for container in [*inits, *containers]),
         created=metadata.get("creationTimestamp"),
     )
 

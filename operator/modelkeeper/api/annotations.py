@@ -1,7 +1,7 @@
 """The manual controls: annotations that the CLI writes and the operator reads.
 
-Manual promote, abort, pause, resume, retry, approve and retrain must survive a GitOps tool
-re-applying the user's manifest, so they never live in spec. An annotation the
+Manual promote, abort, pause, resume, retry, withdraw, approve and retrain must survive a
+GitOps tool re-applying the user's manifest, so they never live in spec. An annotation the
 manifest does not mention is left alone by `kubectl apply` and by server-side
 apply alike. Each value names what it acts on (a version, a request id), so acting
 on it twice does nothing more than acting once.
@@ -21,6 +21,7 @@ class Annotation(StrEnum):
     ABORT = "modelkeeper.io/abort"
     PAUSED = "modelkeeper.io/paused"
     RETRY = "modelkeeper.io/retry"
+    WITHDRAW = "modelkeeper.io/withdraw"
     APPROVED_BY = "modelkeeper.io/approved-by"
     RETRAIN = "modelkeeper.io/retrain"
 
@@ -55,7 +56,7 @@ CONTROLS: tuple[Control, ...] = (
         "Deployment",
         "the candidate's version",
         "Roll that candidate back and keep it out; the Deployment stays Aborted until "
-        "another version becomes the candidate.",
+        "another version becomes the candidate, the version is withdrawn, or it is retried.",
     ),
     Control(
         Annotation.PAUSED,
@@ -70,6 +71,16 @@ CONTROLS: tuple[Control, ...] = (
         "a request id, such as a timestamp",
         "Let the selected version roll out again after it was rolled back or aborted, once per "
         "new value; status.manual records the value, the version and when.",
+    ),
+    Control(
+        Annotation.WITHDRAW,
+        "Deployment",
+        "the version to withdraw",
+        "Keep that version out for good and stay on the stable version, Healthy: a candidate "
+        "of that version is let go (history outcome Withdrawn), an aborted or rolled-back one "
+        "stops holding the Deployment Aborted or Degraded; status.withdrawn names it. A newer "
+        "version rolls out as usual; modelkeeper.io/retry (which removes this annotation) lets "
+        "it back in.",
     ),
     Control(
         Annotation.APPROVED_BY,

@@ -14,12 +14,35 @@ from pydantic import JsonValue
 JsonDict = dict[str, JsonValue]
 
 
-def rule(expression: str, message: str, *, field: str | None = None) -> JsonDict:
-    """One rule; `field` (such as `.image`) names the field to blame, relative to the rule."""
+def rule(
+    expression: str,
+    message: str,
+    *,
+    field: str | None = None,
+    message_expression: str | None = None,
+) -> JsonDict:
+    """One rule; `field` (such as `.image`) names the field to blame, relative to the rule;
+    `message_expression` (CEL) writes a message with the refused value in it."""
     found: JsonDict = {"rule": expression, "message": message}
     if field is not None:
         found["fieldPath"] = field
+    if message_expression is not None:
+        found["messageExpression"] = message_expression
     return found
+
+
+def compare_durations(first: str, operator: str, second: str, pattern: str) -> str:
+    """A CEL comparison of two duration fields that runs only on well-formed durations.
+
+    The API server evaluates a rule even when a field in it failed its own pattern, and
+    `duration()` of such a string is a CEL error that leaks into the message ("type
+    conversion error from 'string' to 'google.protobuf.Duration'"). The field's own
+    pattern check names it; this rule then holds.
+    """
+    return (
+        f"!self.{first}.matches(r'{pattern}') || !self.{second}.matches(r'{pattern}') || "
+        f"duration(self.{first}) {operator} duration(self.{second})"
+    )
 
 
 def validations(*rules: JsonDict) -> JsonDict:

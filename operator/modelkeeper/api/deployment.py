@@ -254,6 +254,7 @@ class Outcome(StrEnum):
     ROLLED_BACK = "RolledBack"
     ABORTED = "Aborted"
     SUPERSEDED = "Superseded"
+    WITHDRAWN = "Withdrawn"
 
 
 class HistoryEntry(ApiModel):
@@ -262,8 +263,8 @@ class HistoryEntry(ApiModel):
     version: LabelValue
     """The candidate version."""
     outcome: Outcome
-    """Promoted, RolledBack (by analysis), Aborted (by a person) or Superseded (another
-    version was selected before it finished)."""
+    """Promoted, RolledBack (by analysis), Aborted (by a person), Superseded (another
+    version was selected before it finished) or Withdrawn (by a person, for good)."""
     started: datetime
     """When the rollout started."""
     finished: datetime
@@ -320,6 +321,9 @@ class DeploymentStatus(ApiModel):
     """The candidate's latest analysis runs, newest first, at most ten."""
     manual: ManualRequests = ManualRequests()
     """The manual requests already acted on."""
+    withdrawn: LabelValue | None = None
+    """The selected version a person withdrew (modelkeeper.io/withdraw): it is kept out while
+    the stable version serves, until a newer version comes or a retry lets it back in."""
     conditions: list[Condition[DeploymentConditionType]] = conditions_field()
     """Available: the stable version serves. Progressing: a rollout runs. Degraded: the stable
     version is not ready or a rollout failed. ApprovalRequired: a newer version waits for

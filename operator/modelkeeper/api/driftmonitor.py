@@ -15,10 +15,11 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from modelkeeper.api.base import ApiModel, Resource
-from modelkeeper.api.cel import rule, validations
+from modelkeeper.api.cel import compare_durations, rule, validations
 from modelkeeper.api.conditions import Condition, conditions_field
 from modelkeeper.api.crd import ColumnType, KindDefinition, PrinterColumn
 from modelkeeper.api.types import (
+    DURATION_PATTERN,
     DnsLabel,
     Duration,
     FeatureName,
@@ -236,7 +237,7 @@ class DriftMonitorSpec(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=validations(
             rule(
-                "duration(self.window) >= duration(self.interval)",
+                compare_durations("window", ">=", "interval", DURATION_PATTERN),
                 "window must be at least as long as interval",
                 field=".window",
             )

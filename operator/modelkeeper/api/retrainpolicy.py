@@ -17,10 +17,11 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field
 
 from modelkeeper.api.base import ApiModel, Resource
-from modelkeeper.api.cel import exactly_one, required_when, rule, validations
+from modelkeeper.api.cel import compare_durations, exactly_one, required_when, rule, validations
 from modelkeeper.api.conditions import Condition, conditions_field
 from modelkeeper.api.crd import KindDefinition, PrinterColumn
 from modelkeeper.api.types import (
+    DURATION_PATTERN,
     Cron,
     DnsLabel,
     Duration,
@@ -169,7 +170,7 @@ class Backoff(ApiModel):
     model_config = ConfigDict(
         json_schema_extra=validations(
             rule(
-                "duration(self.initial) <= duration(self.max)",
+                compare_durations("initial", "<=", "max", DURATION_PATTERN),
                 "initial must not be longer than max",
                 field=".initial",
             )

@@ -34,7 +34,9 @@ QUANTITY_PATTERN = (
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
 TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+/-]*$"
-DURATION_PATTERN = r"^([0-9]+(ms|s|m|h))+$"
+# At most four parts, each bounded, so that no accepted duration overflows Go's (the API
+# server's CEL `duration()`, about 2562047h) or Python's timedelta.
+DURATION_PATTERN = r"^([0-9]{1,5}h|[0-9]{1,7}m|[0-9]{1,9}s|[0-9]{1,12}ms){1,4}$"
 
 
 def keyed_by(*keys: str) -> JsonDict:
@@ -132,7 +134,14 @@ Cron = Annotated[
     AfterValidator(_check_cron),
     Field(
         max_length=128,
-        json_schema_extra=validations(rule(f"self.matches(r'{CRON_PATTERN}')", CRON_HELP)),
+        json_schema_extra=validations(
+            rule(
+                f"self.matches(r'{CRON_PATTERN}')",
+                CRON_HELP,
+                # The API server shows a CEL rule's value as its type ("string"): say the value.
+                message_expression=f"'\"' + self + '\" ' + \"{CRON_HELP}\"",
+            )
+        ),
     ),
 ]
 """A cron schedule of five fields, or a macro such as @daily."""

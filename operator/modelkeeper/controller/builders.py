@@ -80,6 +80,9 @@ def _fetch(
         "image": image,
         "args": args,
         "securityContext": container_security(),
+        # Its error (a missing file, a digest that differs) becomes the container's
+        # termination message, which the operator shows in the Deployment's conditions.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "model", "mountPath": MODEL_DIR}, *mounts],
     }
 
@@ -196,6 +199,7 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "env": _server_env(build, model, pod_role),
         "securityContext": container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": mounts,
         **probes(),
     }

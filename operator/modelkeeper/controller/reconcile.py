@@ -14,7 +14,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -30,7 +29,7 @@ from modelkeeper.api.deployment import (
     Phase,
     TrafficProvider,
 )
-from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource, Serving
+from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource
 from modelkeeper.api.strategy import Shadow
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller import builders, manifests
@@ -38,6 +37,7 @@ from modelkeeper.controller.applied import Applied, ObjectKey, plan_writes
 from modelkeeper.controller.builders import BuildInput, RunningVersion
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.metrics import DeploymentGauges, RolloutMetrics
+from modelkeeper.controller.podstates import PodProblem, pod_problem
 from modelkeeper.controller.rollout import (
     AnalysisDue,
     Controls,
@@ -45,6 +45,7 @@ from modelkeeper.controller.rollout import (
     Readiness,
     Tick,
     analysis_due,
+    is_ready,
     plan_rollout,
 )
 from modelkeeper.controller.selection import select_model
@@ -54,16 +55,19 @@ from modelkeeper.controller.status import (
     deployment_status,
     get_condition,
     model_status,
+    served_by,
 )
 from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.controller.traffic import Routes
-from modelkeeper.controller.validation import model_problems
+from modelkeeper.controller.validation import validate_model
 from modelkeeper.kube import client as kinds
 from modelkeeper.kube.client import JsonObject, Kind, KubeClient
 
 log = logging.getLogger("modelkeeper.controller")
 
 STALE_RETRY_SECONDS = 0.2
+POD_POLL_SECONDS = 10.0
+"""How often the pods of a version that is not ready are looked at for why."""
 PRUNED_KINDS: tuple[Kind, ...] = (
     kinds.APPS_DEPLOYMENT,
     kinds.SERVICE,
@@ -218,8 +222,10 @@ class Reconciler:
         known = {v.version: v.model for v in (last.stable, last.candidate) if v is not None}
         for version in plan.run - set(model_names):  # its Model is gone: keep the name we had
             model_names[version] = known.get(version, version)
+        unready = {v for v in plan.run if not is_ready(observed.get(v), replicas)}
+        failing = await self._failing(namespace, name, unready) if unready else {}
         status = deployment_status(
-            Observation(deployment, selection, plan, model_names, observed, replicas, now)
+            Observation(deployment, selection, plan, model_names, observed, replicas, now, failing)
         )
         await self.statuses.write(body, deployment.status, status)
         await self._report(body, deployment, plan, status, run)
@@ -228,7 +234,26 @@ class Reconciler:
         self.gauges.record(namespace, name, status.phase.value if status.phase else "", served)
         self.rollouts.record(namespace, name, spec.strategy.type.value, plan, run)
         wake = None if plan.wake_at is None else (plan.wake_at - now).total_seconds() + 1.0
+        if unready:  # pod states change without an event of the objects watched
+            wake = min(wake or POD_POLL_SECONDS, POD_POLL_SECONDS)
         return wake
+
+    async def _failing(
+        self, namespace: str, name: str, versions: set[str]
+    ) -> dict[str, PodProblem]:
+        """Why each of these (not ready) versions fails to start, from its pods' states."""
+        selector = f"{manifests.DEPLOYMENT_LABEL}={name},{manifests.COMPONENT}=server"
+        pods = await self.client.list(kinds.POD, namespace, selector)
+        found = {}
+        for version in versions:
+            mine = [
+                pod
+                for pod in pods
+                if pod["metadata"].get("labels", {}).get(manifests.VERSION_LABEL) == version
+            ]
+            if (problem := pod_problem(mine)) is not None:
+                found[version] = problem
+        return found
 
     async def _analyse(
         self, deployment: DeploymentResource, due: AnalysisDue, now: datetime
@@ -345,9 +370,13 @@ class Reconciler:
         if self.model_statuses.stale(body):  # the watch brings our write, and a reconcile
             return model.spec.name
         now = datetime.now(UTC).replace(microsecond=0)
-        problems = model_problems(model)
-        served_by = self._served_by(namespace, model)
-        status = model_status(model, served_by, problems, now)
+        validation = validate_model(model)
+        problems = validation.problems
+        statuses = {
+            deployment: (self.cache.deployment(namespace, deployment) or {}).get("status") or {}
+            for deployment in self.cache.family_deployments(namespace, model.spec.name)
+        }
+        status = model_status(model, served_by(model, statuses), validation, now)
         if await self.model_statuses.write(body, model.status, status):
             if problems and problems != _problems_of(model):
                 await self.client.post_event(
@@ -363,17 +392,6 @@ class Reconciler:
                     body, "Normal", "Approved", f"approved by {approval.by}"
                 )
         return model.spec.name
-
-    def _served_by(self, namespace: str, model: ModelResource) -> list[Serving]:
-        served = []
-        for deployment_name in self.cache.family_deployments(namespace, model.spec.name):
-            body = self.cache.deployment(namespace, deployment_name) or {}
-            status: Any = body.get("status") or {}
-            if (status.get("stable") or {}).get("model") == model.metadata.name:
-                served.append(Serving(deployment=deployment_name, role=ServingRole.STABLE))
-            elif (candidate := status.get("candidate") or {}).get("model") == model.metadata.name:
-                served.append(Serving(deployment=deployment_name, role=candidate["role"]))
-        return served
 
 
 def _problems_of(model: ModelResource) -> list[str]:

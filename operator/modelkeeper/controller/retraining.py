@@ -49,8 +49,9 @@ from modelkeeper.retrain.result import (
     evaluated_status,
     find_champion,
     parse_result,
+    schema_misfit,
 )
-from modelkeeper.retrain.triggers import Decision, decide
+from modelkeeper.retrain.triggers import Decision, decide, schedule_problems
 from modelkeeper.retrain.workload import (
     PARENT_LABEL,
     REASON_ANNOTATION,
@@ -78,6 +79,7 @@ STALE_RETRY_SECONDS = 0.2
 ACTIVE_POLL_SECONDS = 30.0
 """How often a policy with runs going on looks at them without a watch event."""
 MISSING_KIND_RETRY_SECONDS = 60.0
+INVALID_SPEC = "InvalidSpec"
 
 RUNS = Counter(
     "modelkeeper_retrain_runs_total",
@@ -164,6 +166,9 @@ class RetrainPolicies:
             if RUN_LABEL in obj["metadata"].get("labels", {})
         }
         status, ended = await self._finish_runs(policy, workloads, now)
+        if invalid := schedule_problems(policy.spec, now):
+            await self._refuse(body, policy, status, ended, now, "; ".join(invalid))
+            return ACTIVE_POLL_SECONDS if status.active else None
         monitors = self._monitors(policy)
         decision = decide(
             policy.spec,
@@ -321,6 +326,8 @@ class RetrainPolicies:
         labels = obj["metadata"]["labels"]
         models, deployments = self._family(policy)
         champion = find_champion(policy.spec.model.name, models, deployments, now)
+        if (misfit := schema_misfit(result, champion)) is not None:
+            return self._ended(run, RunOutcome.FAILED, misfit, None, now)
         manifest = build_model(
             policy,
             run.name,
@@ -441,6 +448,26 @@ class RetrainPolicies:
             if run not in kept and not obj["metadata"].get("deletionTimestamp"):
                 await self.client.delete(kind, policy.metadata.namespace, obj["metadata"]["name"])
 
+    async def _refuse(
+        self,
+        body: Body,
+        policy: RetrainPolicyResource,
+        status: RetrainPolicyStatus,
+        ended: list[Run],
+        now: datetime,
+        problem: str,
+    ) -> None:
+        """A spec the API server accepted but that cannot run: Ready False, a Warning, no run.
+
+        Runs that ended are still recorded; nothing new starts until the spec is fixed (a
+        change of the policy reconciles it again).
+        """
+        previous = get_condition(policy.status.conditions, RetrainPolicyConditionType.READY)
+        await self._write(body, policy, status, None, now, problem, INVALID_SPEC)
+        await self._report(body, policy, ended, None)
+        if previous is None or previous.reason != INVALID_SPEC or previous.message != problem:
+            await self.client.post_event(body, "Warning", INVALID_SPEC, problem)
+
     async def _write(
         self,
         body: Body,
@@ -449,13 +476,14 @@ class RetrainPolicies:
         decision: Decision | None,
         now: datetime,
         problem: str | None,
+        reason: str = "ReferenceNotFound",
     ) -> None:
         generation = policy.metadata.generation
         conditions = set_condition(
             status.conditions,
             RetrainPolicyConditionType.READY,
             ConditionStatus.FALSE if problem else ConditionStatus.TRUE,
-            "ReferenceNotFound" if problem else "Ready",
+            reason if problem else "Ready",
             problem or "the workload kind and the DriftMonitors named are there",
             now,
             generation,
@@ -489,7 +517,7 @@ class RetrainPolicies:
         body: Body,
         policy: RetrainPolicyResource,
         ended: list[Run],
-        decision: Decision,
+        decision: Decision | None,
     ) -> None:
         """An Event (and the run metrics) per run ended and started; an Event when a throttle
         begins or changes. Called after the status write, so a retried reconcile counts once."""
@@ -506,6 +534,8 @@ class RetrainPolicies:
                 f"Run{run.outcome.value}",
                 f"run {run.name}: {run.message}",
             )
+        if decision is None:
+            return
         if decision.start is not None:
             await self.client.post_event(
                 body, "Normal", "RunStarted", f"{decision.start.kind.value} run: {decision.message}"

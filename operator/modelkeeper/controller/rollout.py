@@ -120,6 +120,7 @@ class Controls:
     abort: str | None = None
     paused: bool = False
     retry: str | None = None
+    withdraw: str | None = None
 
     @classmethod
     def read(cls, annotations: Mapping[str, str]) -> Controls:
@@ -129,6 +130,7 @@ class Controls:
             abort=annotations.get(Annotation.ABORT) or None,
             paused=annotations.get(Annotation.PAUSED, "").lower() == "true",
             retry=annotations.get(Annotation.RETRY) or None,
+            withdraw=annotations.get(Annotation.WITHDRAW) or None,
         )
 
 
@@ -174,6 +176,8 @@ class Plan:
     manual: ManualRequests
     deadline_exceeded: bool
     hold: Hold | None
+    withdrawn: str | None
+    """The selected version kept out by modelkeeper.io/withdraw, while stable serves."""
     wake_at: datetime | None
     """When the rollout wants its next tick although nothing changes (a pause, a run)."""
     decisions: list[Decision] = field(default_factory=list)
@@ -360,12 +364,16 @@ def _choose(r: _Rollout) -> str | None:
     """The version to roll out now: the target, or an unapproved one a Shadow may mirror."""
     tick = r.tick
     wanted = tick.target
-    if wanted is not None and blocker(wanted, r.history, r.manual) is not None:
+    withdrawn = tick.controls.withdraw
+    if wanted is not None and (
+        blocker(wanted, r.history, r.manual) is not None or wanted == withdrawn
+    ):
         wanted = r.stable
     if (
         (wanted is None or wanted == r.stable)
         and tick.strategy.type is StrategyType.SHADOW
         and tick.waiting is not None
+        and tick.waiting != withdrawn
         and blocker(tick.waiting, r.history, r.manual) is None
     ):
         return tick.waiting
@@ -393,7 +401,14 @@ def _retry(r: _Rollout) -> None:
 def _switch_candidate(r: _Rollout, wanted: str | None) -> None:
     """Start, supersede or withdraw the candidate so that it is `wanted`."""
     if wanted is None or wanted == r.stable:
-        if r.candidate is not None:
+        if r.candidate is not None and r.candidate == r.tick.controls.withdraw:
+            r.end(
+                Outcome.WITHDRAWN,
+                DecisionReason.WITHDRAWN,
+                Trigger.MANUAL,
+                f"withdrawn by {Annotation.WITHDRAW}; {r.stable} keeps serving",
+            )
+        elif r.candidate is not None:
             r.end(
                 Outcome.SUPERSEDED,
                 DecisionReason.WITHDRAWN,
@@ -668,12 +683,20 @@ def plan_rollout(tick: Tick) -> Plan:
     started = r.since if r.candidate is not None else stable_started
     hold = r.hold
     shadowed = tick.waiting if tick.strategy.type is StrategyType.SHADOW else None
+    withdrawn = next(
+        (
+            version
+            for version in (tick.target, shadowed)
+            if version is not None and version != r.stable and version == tick.controls.withdraw
+        ),
+        None,
+    )
     kept_out = next(
         (
             entry
             for version in (tick.target, shadowed)
             if r.candidate is None
-            and version not in (None, r.stable)
+            and version not in (None, r.stable, withdrawn)
             and (entry := blocker(version, r.history, r.manual)) is not None
         ),
         None,
@@ -727,6 +750,7 @@ def plan_rollout(tick: Tick) -> Plan:
         manual=r.manual,
         deadline_exceeded=deadline_exceeded,
         hold=hold,
+        withdrawn=withdrawn,
         wake_at=min((w for w in r.wakes if w > tick.now), default=None),
         decisions=r.decisions,
     )

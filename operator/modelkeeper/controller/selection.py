@@ -3,7 +3,9 @@
 Pure: it reads parsed Models and returns a decision with a reason a person can act on.
 A version is served only once approved, by its manifest (spec.governance.approval), by
 the `modelkeeper.io/approved-by` annotation, or by a RetrainPolicy (status.approval with
-source Policy); every risk tier needs one of the three (docs/concepts.md).
+source Policy); every risk tier needs one of the three (docs/concepts.md). And only once
+valid: the operator's check of its files (condition Validated, True) came first, so a Model
+whose artifact is missing or differs from its digest is never rolled out.
 """
 
 from __future__ import annotations
@@ -14,8 +16,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from modelkeeper.api.annotations import Annotation
+from modelkeeper.api.conditions import ConditionStatus
 from modelkeeper.api.deployment import ModelSelector
-from modelkeeper.api.model import ApprovalRecord, ApprovalSource, ModelResource, Stage
+from modelkeeper.api.model import (
+    ApprovalRecord,
+    ApprovalSource,
+    ModelConditionType,
+    ModelResource,
+    Stage,
+)
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
@@ -27,6 +36,7 @@ class SelectionReason(StrEnum):
     NEWEST_APPROVED = "NewestApproved"
     MODEL_NOT_FOUND = "ModelNotFound"
     NOT_APPROVED = "NotApproved"
+    NOT_VALIDATED = "NotValidated"
 
 
 @dataclass(frozen=True)
@@ -59,17 +69,57 @@ def _servable(model: ModelResource) -> bool:
     return model.metadata.deletion_timestamp is None and model.status.stage is not Stage.REJECTED
 
 
+def _valid(model: ModelResource) -> bool:
+    """Validated True for the Model's current generation: its files were checked and are right."""
+    validated = next(
+        (c for c in model.status.conditions if c.type is ModelConditionType.VALIDATED), None
+    )
+    return (
+        validated is not None
+        and validated.status is ConditionStatus.TRUE
+        and validated.observed_generation in (None, model.metadata.generation)
+    )
+
+
+def _not_valid(model: ModelResource) -> str:
+    """Why a Model cannot be served yet: not checked yet, or what is wrong with it."""
+    validated = next(
+        (c for c in model.status.conditions if c.type is ModelConditionType.VALIDATED), None
+    )
+    if validated is None or validated.status is not ConditionStatus.FALSE:
+        return f"Model {model.metadata.name} is not validated yet"
+    return f"Model {model.metadata.name} failed validation: {validated.message}"
+
+
 def _created(model: ModelResource) -> tuple[datetime, str]:
     return (model.metadata.creation_timestamp or _EPOCH, model.metadata.name)
 
 
 def select_model(
-    selector: ModelSelector, versions: Sequence[ModelResource], now: datetime
+    selector: ModelSelector,
+    versions: Sequence[ModelResource],
+    now: datetime,
+    *,
+    validated: bool = True,
 ) -> Selection:
-    """Decide which of a family's versions (its Models) the Deployment serves."""
-    family = [model for model in versions if _servable(model)]
+    """Decide which of a family's versions (its Models) the Deployment serves.
+
+    `validated=False` drops the validation requirement, for a question other than what to
+    serve (which version a retraining run is judged against).
+    """
+    servable = [model for model in versions if _servable(model)]
+    family = [model for model in servable if not validated or _valid(model)]
+    invalid = [model for model in servable if validated and not _valid(model)]
     if selector.version is not None:
         pinned = next((m for m in family if m.spec.version == selector.version), None)
+        unusable = next((m for m in invalid if m.spec.version == selector.version), None)
+        if pinned is None and unusable is not None:
+            return Selection(
+                None,
+                None,
+                SelectionReason.NOT_VALIDATED,
+                f"{_not_valid(unusable)}; it is not served",
+            )
         if pinned is None:
             return Selection(
                 None,
@@ -102,6 +152,14 @@ def select_model(
     ]
     waiting = max(newer_waiting, key=_created) if newer_waiting else None
     if newest is None:
+        if waiting is None and invalid:
+            latest = max(invalid, key=_created)
+            return Selection(
+                None,
+                None,
+                SelectionReason.NOT_VALIDATED,
+                f"no valid version of family {selector.name}: {_not_valid(latest)}",
+            )
         if waiting is None:
             return Selection(
                 None,

@@ -9,10 +9,10 @@ status changes, so an unchanged world writes an unchanged status.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from modelkeeper.api.conditions import Condition, ConditionStatus
 from modelkeeper.api.deployment import (
@@ -31,6 +31,7 @@ from modelkeeper.api.model import (
     Stage,
 )
 from modelkeeper.api.types import ServingRole
+from modelkeeper.controller.podstates import PodProblem
 from modelkeeper.controller.rollout import HoldReason, Plan, Readiness, is_ready
 from modelkeeper.controller.selection import Selection, SelectionReason, approval_of
 
@@ -71,6 +72,18 @@ def set_condition(
 
 
 @dataclass(frozen=True)
+class Validation:
+    """The outcome of checking a Model's files: what is wrong, what was checked, what was not."""
+
+    problems: list[str] = field(default_factory=list)
+    """What is wrong, each said so a person can fix it."""
+    checked: list[str] = field(default_factory=list)
+    """What the operator checked and found right."""
+    unchecked: list[str] = field(default_factory=list)
+    """What the operator could not check, and who checks it instead."""
+
+
+@dataclass(frozen=True)
 class Observation:
     """Everything a Deployment's next status is computed from."""
 
@@ -82,6 +95,8 @@ class Observation:
     observed: Mapping[str, Readiness]
     replicas: int
     now: datetime
+    failing: Mapping[str, PodProblem] = field(default_factory=dict)
+    """Why a version that is not ready fails to start, by version, from its pods."""
 
 
 def _version(observation: Observation, version: str) -> VersionStatus:
@@ -104,18 +119,38 @@ HOLD_PHASES = {
 }
 
 
+def _failing(observation: Observation, stuck_only: bool = True) -> PodProblem | None:
+    """The pod problem of the version being rolled out (or of the stable one), if not ready;
+    only one that needs a fix unless `stuck_only` is False (past the progress deadline)."""
+    plan = observation.plan
+    for version in (plan.candidate, plan.stable):
+        if version is None or is_ready(observation.observed.get(version), observation.replicas):
+            continue
+        problem = observation.failing.get(version)
+        if problem is not None and (problem.stuck or not stuck_only):
+            return problem
+    return None
+
+
 def _phase(observation: Observation) -> tuple[Phase, str]:
     plan = observation.plan
     selection = observation.selection
     if plan.stable is None:
         return Phase.PENDING, selection.message
     stable_ready = is_ready(observation.observed.get(plan.stable), observation.replicas)
+    rolling = plan.candidate or plan.stable
+    failing = _failing(observation)
     if plan.deadline_exceeded:
-        rolling = plan.candidate or plan.stable
+        known = _failing(observation, stuck_only=False)
+        why = known.message if known else "look at its pods' events and logs"
         return Phase.DEGRADED, (
-            f"version {rolling} did not become ready within the progress deadline: "
-            "look at its pods' events and logs"
+            f"version {rolling} did not become ready within the progress deadline: {why}"
         )
+    if failing is not None:
+        serving = (
+            f"; version {plan.stable} keeps serving" if plan.candidate and stable_ready else ""
+        )
+        return Phase.DEGRADED, f"version {rolling} fails to start: {failing.message}{serving}"
     if not stable_ready:
         if plan.started is not None and plan.candidate is None:
             return Phase.PROGRESSING, f"waiting for version {plan.stable} to become ready"
@@ -132,6 +167,11 @@ def _phase(observation: Observation) -> tuple[Phase, str]:
         return Phase.PROGRESSING, f"version {plan.candidate} is the {role} ({share})"
     if selection.model is None and selection.reason is SelectionReason.MODEL_NOT_FOUND:
         return Phase.DEGRADED, f"{selection.message}; version {plan.stable} keeps serving"
+    if plan.withdrawn is not None:
+        return Phase.HEALTHY, (
+            f"version {plan.stable} serves; version {plan.withdrawn} is withdrawn "
+            "(kubectl modelkeeper retry lets it back in)"
+        )
     return Phase.HEALTHY, f"version {plan.stable} serves"
 
 
@@ -165,9 +205,15 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
         "StableReady" if stable_ready else ("StableNotReady" if plan.stable else "NothingToServe"),
         f"version {plan.stable} serves" if stable_ready else message,
     )
-    progressing = phase in (Phase.PROGRESSING, Phase.PAUSED)
+    failing = _failing(observation)
+    # A version failing to start is still being rolled out until the progress deadline.
+    progressing = phase in (Phase.PROGRESSING, Phase.PAUSED) or (
+        failing is not None and not plan.deadline_exceeded
+    )
     if plan.deadline_exceeded:
         progress_reason = "ProgressDeadlineExceeded"
+    elif failing is not None:
+        progress_reason = failing.reason
     elif plan.hold is not None:
         progress_reason = plan.hold.reason.value
     else:
@@ -183,6 +229,8 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
     degraded = phase is Phase.DEGRADED or (phase is Phase.PENDING and unselected)
     if plan.deadline_exceeded:
         degraded_reason = "ProgressDeadlineExceeded"
+    elif failing is not None:
+        degraded_reason = failing.reason
     elif plan.hold is not None and phase is Phase.DEGRADED:
         degraded_reason = plan.hold.reason.value
     elif unselected:
@@ -226,18 +274,63 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
         step_started=plan.step_started if candidate is not None else plan.started,
         analysis_runs=plan.analysis_runs,
         manual=plan.manual,
+        withdrawn=plan.withdrawn,
         conditions=conditions,
         history=plan.history,
     )
 
 
+def served_by(model: ModelResource, statuses: Mapping[str, Mapping[str, Any]]) -> list[Serving]:
+    """The Deployments (by name, with their raw status) that serve the version now.
+
+    A stable version serves once one of its scoring servers is ready (or it was in
+    Production already, so that a restart does not retire it); before that it has not
+    served a request, and its stage must not say Production.
+    """
+    name = model.metadata.name
+    found = []
+    for deployment, status in sorted(statuses.items()):
+        stable = status.get("stable") or {}
+        candidate = status.get("candidate") or {}
+        if stable.get("model") == name:
+            if stable.get("readyReplicas", 0) > 0 or model.status.stage is Stage.PRODUCTION:
+                found.append(Serving(deployment=deployment, role=ServingRole.STABLE))
+        elif candidate.get("model") == name:
+            found.append(Serving(deployment=deployment, role=candidate["role"]))
+    return found
+
+
+def _validated(
+    conditions: Sequence[Condition[ModelConditionType]],
+    validation: Validation,
+    now: datetime,
+    generation: int | None,
+) -> list[Condition[ModelConditionType]]:
+    """Validated: False with the problems; else True, saying what was and was not checked."""
+    if validation.problems:
+        status, reason = ConditionStatus.FALSE, "ValidationFailed"
+        message = "; ".join(validation.problems)
+    else:
+        status = ConditionStatus.TRUE
+        reason = "ValidatedInPart" if validation.unchecked else "Validated"
+        parts = []
+        if validation.checked:
+            parts.append("checked: " + "; ".join(validation.checked))
+        if validation.unchecked:
+            parts.append("not checked by the operator: " + "; ".join(validation.unchecked))
+        message = ". ".join(parts) or "nothing to check"
+    return set_condition(
+        conditions, ModelConditionType.VALIDATED, status, reason, message, now, generation
+    )
+
+
 def model_status(
-    model: ModelResource, served_by: Sequence[Serving], problems: Sequence[str], now: datetime
+    model: ModelResource, serving: Sequence[Serving], validation: Validation, now: datetime
 ) -> ModelStatus:
     """The whole next status of a Model: its stage, approval, servers and conditions."""
     previous = model.status
     generation = model.metadata.generation
-    roles = {serving.role for serving in served_by}
+    roles = {entry.role for entry in serving}
     if ServingRole.STABLE in roles:
         stage = Stage.PRODUCTION
     elif roles:
@@ -249,15 +342,7 @@ def model_status(
     else:
         stage = Stage.REGISTERED
     approval = approval_of(model, now)
-    conditions = set_condition(
-        previous.conditions,
-        ModelConditionType.VALIDATED,
-        ConditionStatus.FALSE if problems else ConditionStatus.TRUE,
-        "ValidationFailed" if problems else "Validated",
-        "; ".join(problems) if problems else "the artifact and reference profile were found",
-        now,
-        generation,
-    )
+    conditions = _validated(previous.conditions, validation, now, generation)
     conditions = set_condition(
         conditions,
         ModelConditionType.APPROVED,
@@ -275,6 +360,6 @@ def model_status(
         approved=approval is not None,
         approval=approval,
         evaluation=previous.evaluation,
-        served_by=sorted(served_by, key=lambda serving: serving.deployment),
+        served_by=sorted(serving, key=lambda entry: entry.deployment),
         conditions=conditions,
     )

@@ -137,7 +137,12 @@ def routing_config(deployment: DeploymentResource, routes: Routes) -> dict[str, 
 def build_router(
     deployment: DeploymentResource, routes: Routes | None, image: str
 ) -> list[Manifest]:
-    """The router's objects; its config only once there is a version to route to."""
+    """The router's objects; its config and its pods only once there is a version to route to.
+
+    A router without a config could only fail to start (and crash-loop while, say, the
+    family has no Model yet), so until then there is its Service, account and Role, and
+    no pod: the Deployment's status says why nothing serves.
+    """
     name = router_name(deployment.metadata.name)
     router_labels = labels(deployment, "router")
     objects: list[Manifest] = []
@@ -167,6 +172,7 @@ def build_router(
             env_from_field("POD_NAMESPACE", "metadata.namespace"),
         ],
         "securityContext": container_security(),
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "routing", "mountPath": ROUTING_DIR, "readOnly": True}],
         **probes(),
     }
@@ -194,18 +200,23 @@ def build_router(
                 {"kind": "ServiceAccount", "name": name, "namespace": deployment.metadata.namespace}
             ],
         },
-        apps_deployment(
-            owned("apps/v1", "Deployment", name, deployment, router_labels),
-            selector(deployment, "router"),
-            router_labels,
-            pod_spec,
-            1,
-        ),
+    ]
+    if routes is not None:
+        objects.append(
+            apps_deployment(
+                owned("apps/v1", "Deployment", name, deployment, router_labels),
+                selector(deployment, "router"),
+                router_labels,
+                pod_spec,
+                1,
+            )
+        )
+    objects.append(
         service(
             owned("v1", "Service", deployment.metadata.name, deployment, router_labels),
             selector(deployment, "router"),
-        ),
-    ]
+        )
+    )
     return objects
 
 

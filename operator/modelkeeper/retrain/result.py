@@ -2,6 +2,7 @@
 
 Pure. The training container writes its result as JSON to its termination message
 (docs/writing-trainers.md); `parse_result` reads it with errors that name the field.
+`schema_misfit` refuses a result whose schema does not fit the family's champion;
 `build_model` makes the family's next Model with full lineage and the champion's
 governance (never its approval); `evaluate` judges it against the champion by the
 policy's gate; `auto_approval` approves it where the policy allows; `evaluated_status`
@@ -121,7 +122,44 @@ def find_champion(
             served = by_name.get(stable.model)
             if served is not None:
                 return served
-    return select_model(ModelSelector(name=family), models, now).model
+    # The champion is what the family is judged against, served or not yet checked.
+    return select_model(ModelSelector(name=family), models, now, validated=False).model
+
+
+def schema_misfit(result: TrainingResult, champion: ModelResource | None) -> str | None:
+    """Why the result's schema does not fit the family, or None when it does.
+
+    A new version replaces the champion behind the same clients, so it must take the same
+    inputs (by name, each of the same type; their order and a categorical's categories may
+    change) and predict the same kind of output (class labels may change). A family without
+    a champion, or whose champion declares no schema, takes any schema.
+    """
+    if champion is None or champion.spec.signature is None:
+        return None
+    family = champion.spec.signature
+    where = f"the champion {champion.metadata.name}"
+    if result.signature is None:
+        return f"the result has no schema; {where} has one, and the new version must fit it"
+    mine = {feature.name: feature.type for feature in result.signature.inputs}
+    theirs = {feature.name: feature.type for feature in family.inputs}
+    problems = []
+    if missing := sorted(theirs.keys() - mine.keys()):
+        problems.append(f"inputs missing: {', '.join(missing)}")
+    if extra := sorted(mine.keys() - theirs.keys()):
+        problems.append(f"inputs the family does not have: {', '.join(extra)}")
+    problems += [
+        f"input {name} is {mine[name]}, not {theirs[name]}"
+        for name in sorted(mine.keys() & theirs.keys())
+        if mine[name] != theirs[name]
+    ]
+    if result.signature.output.type != family.output.type:
+        problems.append(f"the output is {result.signature.output.type}, not {family.output.type}")
+    if not problems:
+        return None
+    return (
+        f"the result's schema does not fit the family ({where}: {len(theirs)} inputs, "
+        f"{family.output.type}): " + "; ".join(problems)
+    )
 
 
 def evaluate(

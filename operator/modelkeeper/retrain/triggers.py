@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
@@ -85,6 +85,34 @@ def _clock(moment: datetime) -> str:
 
 def _held(moment: timedelta) -> str:
     return str(Duration(seconds=int(moment.total_seconds())))
+
+
+def schedule_problems(spec: RetrainPolicySpec, after: datetime) -> list[str]:
+    """What in the schedules the API server accepted cannot run, each naming its field.
+
+    The schema checks a time zone's shape and a cron's fields; only the time-zone database
+    knows whether a zone exists, and only croniter whether a schedule ever comes (such as
+    30 February). Whatever is named here is reported in status and an Event, not raised.
+    """
+    problems = []
+    for index, trigger in enumerate(spec.triggers):
+        schedule = trigger.schedule
+        if schedule is None:
+            continue
+        where = f"spec.triggers[{index}].schedule"
+        try:
+            zone = ZoneInfo(schedule.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                f"{where}.timeZone: {schedule.time_zone} is not a time zone of the IANA "
+                "database, such as UTC or Europe/Berlin"
+            )
+            continue
+        try:
+            croniter(schedule.cron, after.astimezone(zone)).get_next(datetime)
+        except (ValueError, KeyError, ArithmeticError) as error:
+            problems.append(f"{where}.cron: {schedule.cron} never comes: {error}")
+    return problems
 
 
 def next_schedule_time(schedules: Sequence[ScheduleTrigger], after: datetime) -> datetime | None:

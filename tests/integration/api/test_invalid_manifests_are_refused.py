@@ -84,3 +84,6 @@ def test_the_api_server_refuses_it_and_names_the_field(
     assert result.returncode != 0, f"accepted:\n{result.stdout}"
     assert case.named_field(result.stderr), f"{case.field!r} not named in:\n{result.stderr}"
     assert case.says in result.stderr
+    # Finding 9: a rule's own evaluation error is never what a person reads.
+    for leak in ("type conversion error", "google.protobuf", "no such overload"):
+        assert leak not in result.stderr, result.stderr

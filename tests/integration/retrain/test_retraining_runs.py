@@ -550,3 +550,64 @@ async def test_a_raw_workload_kind_reports_by_its_conditions(
     assert run["outcome"] == outcome, run["message"]
     models = [m["metadata"]["name"] for m in get(kubectl, "models.modelkeeper.io")["items"]]
     assert sorted(models) == (["fraud-1", "fraud-2"] if outcome == "Succeeded" else ["fraud-1"])
+
+
+async def test_a_time_zone_the_api_accepts_but_no_database_knows_is_reported_not_raised(
+    client: KubeClient, kubectl: Kubectl, namespace: str
+) -> None:
+    """Finding 3: on main the reconcile raised ZoneInfoNotFoundError: no status, no Event."""
+    # Given a policy scheduled on Mars, which the API server's pattern accepts
+    apply(
+        kubectl,
+        retrain_policy(
+            JOB_WORKLOAD,
+            triggers=[{"schedule": {"cron": "0 3 * * *", "timeZone": "Mars/Olympus_Mons"}}],
+        ),
+    )
+    policies = await retrain_policies(client, namespace)
+
+    # When it reconciles twice
+    policy = await reconcile(policies, namespace)
+    policy = await reconcile(policies, namespace)
+
+    # Then it is not Ready, says which field and why, once as a Warning, and starts nothing
+    ready = next(c for c in policy["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert ready["message"].startswith(
+        "spec.triggers[0].schedule.timeZone: Mars/Olympus_Mons is not a time zone"
+    )
+    assert event_reasons(kubectl) == ["InvalidSpec"]
+    assert get(kubectl, "jobs")["items"] == []
+
+
+async def test_a_result_whose_schema_does_not_fit_the_family_creates_no_model(
+    client: KubeClient, kubectl: Kubectl, namespace: str
+) -> None:
+    """Finding 7: the run fails with the difference named before a Model is created."""
+    # Given a champion with a two-input classifier schema and a manual run
+    family_schema = {
+        "inputs": [
+            {"name": "alcohol", "type": "Numeric"},
+            {"name": "hue", "type": "Numeric"},
+        ],
+        "output": {"type": "Classification", "classes": ["a", "b"]},
+    }
+    classifier = champion()
+    classifier["spec"]["schema"] = family_schema
+    apply(kubectl, classifier, retrain_policy(JOB_WORKLOAD))
+    kubectl("annotate", "retrainpolicy/retrain-fraud", "modelkeeper.io/retrain=first")
+    policies = await retrain_policies(client, namespace)
+    policy = await reconcile(policies, namespace)
+    job = get(kubectl, f"job/{policy['status']['active'][0]['workload']['name']}")
+
+    # When the trainer reports a one-input regressor (result() writes that schema)
+    terminated_pod(kubectl, "trainer-pod", run_labels(policy), 0, result(0.9, "2"))
+    finish_job(kubectl, job, succeeded=True)
+    policy = await reconcile(policies, namespace)
+
+    # Then the run failed, saying why, and the family has no version 2
+    (run,) = policy["status"]["history"]
+    assert run["outcome"] == "Failed"
+    assert run["message"].startswith("the result's schema does not fit the family")
+    assert "inputs missing: alcohol, hue" in run["message"]
+    assert [m["metadata"]["name"] for m in get(kubectl, "models")["items"]] == ["fraud-1"]

@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field
 from modelkeeper.api.base import ApiModel
 from modelkeeper.api.cel import rule, validations
 from modelkeeper.api.openapi import Schema, SchemaError, structural_schema
-from modelkeeper.api.types import Duration, Quantity
+from modelkeeper.api.types import DURATION_PATTERN, Duration, Quantity
 
 
 class Colour(StrEnum):
@@ -98,7 +98,7 @@ def _at(path: str) -> Schema:
         ),
         pytest.param(
             "wait",
-            {"type": "string", "pattern": r"^([0-9]+(ms|s|m|h))+$", "default": "1m30s"},
+            {"type": "string", "pattern": DURATION_PATTERN, "default": "1m30s"},
             id="duration-as-wire-string",
         ),
         pytest.param(

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from modelkeeper import plugin, plugin_controls, plugin_inspect
-from modelkeeper.commandline import build_parser
 from modelkeeper.controls import DeploymentControl
 from modelkeeper.plugin_views import OutputFormat
 
-PARSER = build_parser("kubectl-modelkeeper", "test", plugin.COMMANDS)
+PARSER = plugin.build_plugin_parser()
 
 
 @pytest.mark.parametrize(
@@ -80,3 +79,36 @@ def test_views_refuse_an_unknown_format(capsys: pytest.CaptureFixture[str]) -> N
     [*_, error] = capsys.readouterr().err.splitlines()
     assert "-o/--output: invalid choice: 'wide'" in error
     assert ("json" in error, "yaml" in error) == (True, True)
+
+
+@pytest.mark.parametrize(
+    ("argv", "namespace", "context"),
+    [
+        pytest.param(["-n", "h5", "status", "wine"], "h5", None, id="kubectl-habit-before"),
+        pytest.param(["status", "wine", "-n", "h5"], "h5", None, id="after"),
+        pytest.param(
+            ["--namespace=h5", "--context", "prod", "abort", "wine"], "h5", "prod", id="long-before"
+        ),
+        pytest.param(["-n", "a", "retry", "wine", "-n", "b"], "b", None, id="after-wins"),
+        pytest.param(["history", "wine"], None, None, id="neither"),
+    ],
+)
+def test_cluster_flags_before_or_after_the_subcommand(
+    argv: list[str], namespace: str | None, context: str | None
+) -> None:
+    """Finding 8: `kubectl modelkeeper -n NS status NAME`, kubectl's own order, works."""
+    args = PARSER.parse_args(argv)
+    assert (args.name, args.namespace, args.context) == ("wine", namespace, context)
+
+
+def test_an_unknown_command_lists_the_commands_by_name_without_python_reprs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Finding 8: the message names the commands as typed, never an enum's repr."""
+    with pytest.raises(SystemExit):
+        plugin.main(["h5", "status", "wine"])
+    error = capsys.readouterr().err
+    assert "invalid choice: 'h5'" in error
+    assert "abort" in error
+    assert "<" not in error
+    assert "DeploymentControl" not in error

@@ -24,9 +24,14 @@ def model(
     created: int = 0,
     status: dict[str, Any] | None = None,
     image: str | None = None,
+    validated: bool = True,
     **spec: Any,
 ) -> ModelResource:
-    """A Model of `family` at `version`, created `created` minutes after T0."""
+    """A Model of `family` at `version`, created `created` minutes after T0.
+
+    Validated by the operator unless `validated` is False (then not checked yet), as every
+    Model must be before a Deployment serves it; a given `status` keeps its own conditions.
+    """
     source = (
         {"image": image}
         if image
@@ -57,9 +62,22 @@ def model(
                 "governance": governance,
                 **spec,
             },
-            "status": status,
+            "status": validated_status(status, validated),
         }
     )
+
+
+def validated_status(status: dict[str, Any] | None, validated: bool) -> dict[str, Any] | None:
+    """`status` with the Validated condition the operator writes, unless it has conditions."""
+    if not validated or (status is not None and "conditions" in status):
+        return status
+    condition = {
+        "type": "Validated",
+        "status": "True",
+        "reason": "Validated",
+        "lastTransitionTime": T0.isoformat(),
+    }
+    return {**(status or {}), "conditions": [condition]}
 
 
 def deployment(status: dict[str, Any] | None = None, **spec: Any) -> DeploymentResource:

@@ -124,3 +124,73 @@ def test_withdrawn_annotation_unapproves() -> None:
     withdrawn = model("1.0.0", status=recorded)
     selection = select_model(ModelSelector(name="fraud"), [withdrawn], T0)
     assert selection.model is None
+
+
+FAILED_VALIDATION = {
+    "conditions": [
+        {
+            "type": "Validated",
+            "status": "False",
+            "reason": "ValidationFailed",
+            "message": "spec.artifact.uri: /m/2/model.joblib does not exist",
+            "lastTransitionTime": "2026-01-01T00:00:00Z",
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("pinned", "versions", "served", "reason", "says"),
+    [
+        pytest.param(
+            None,
+            [model("1", approval=APPROVAL, status=FAILED_VALIDATION)],
+            None,
+            SelectionReason.NOT_VALIDATED,
+            "failed validation: spec.artifact.uri",
+            id="approved-but-invalid-is-not-served",
+        ),
+        pytest.param(
+            None,
+            [model("1", approval=APPROVAL, validated=False)],
+            None,
+            SelectionReason.NOT_VALIDATED,
+            "is not validated yet",
+            id="not-checked-yet-is-not-served",
+        ),
+        pytest.param(
+            None,
+            [
+                model("1", approval=APPROVAL),
+                model("2", approval=APPROVAL, created=5, status=FAILED_VALIDATION),
+            ],
+            "1",
+            SelectionReason.NEWEST_APPROVED,
+            "newest approved",
+            id="an-invalid-newer-version-leaves-the-older-one",
+        ),
+        pytest.param(
+            "2",
+            [
+                model("1", approval=APPROVAL),
+                model("2", approval=APPROVAL, status=FAILED_VALIDATION),
+            ],
+            None,
+            SelectionReason.NOT_VALIDATED,
+            "fraud-2 failed validation",
+            id="pinned-invalid",
+        ),
+    ],
+)
+def test_a_model_is_served_only_once_validated(
+    pinned: str | None,
+    versions: list[ModelResource],
+    served: str | None,
+    reason: SelectionReason,
+    says: str,
+) -> None:
+    """Finding 1: on main, a Model with Validated=False was approved, rolled out and served."""
+    selection = select_model(ModelSelector(name="fraud", version=pinned), versions, T0)
+    assert (selection.model.spec.version if selection.model else None) == served
+    assert selection.reason is reason
+    assert says in selection.message

@@ -320,6 +320,67 @@ CANARY_SCENARIOS = [
         ],
         id="superseded-then-withdrawn",
     ),
+    # Finding 10: after an abort, the phase stayed Aborted for ever; a withdrawal ends that.
+    pytest.param(
+        canary(),
+        [
+            Row(0, progressing("2", 0, 20), (D.ROLLOUT_STARTED,)),
+            Row(
+                30,
+                {"phase": Phase.ABORTED, "candidate": None, "outcome": Outcome.ABORTED},
+                (D.ABORTED, D.RETIRED),
+                annotations={"modelkeeper.io/abort": "2"},
+            ),
+            Row(
+                60,
+                {
+                    "phase": Phase.HEALTHY,
+                    "stable": "1",
+                    "candidate": None,
+                    "outcome": Outcome.ABORTED,
+                    "message": "version 1 serves; version 2 is withdrawn "
+                    "(kubectl modelkeeper retry lets it back in)",
+                },
+                annotations={"modelkeeper.io/abort": "2", "modelkeeper.io/withdraw": "2"},
+                ready=("1",),
+            ),
+            Row(
+                90,
+                {"phase": Phase.HEALTHY, "candidate": None},
+                annotations={"modelkeeper.io/withdraw": "2"},
+                ready=("1",),
+            ),
+            Row(120, progressing("3", None, 0), (D.ROLLOUT_STARTED,), target="3", ready=("1",)),
+        ],
+        id="withdraw-after-abort-is-healthy-on-stable-until-a-new-version",
+    ),
+    pytest.param(
+        canary(),
+        [
+            Row(0, progressing("2", 0, 20), (D.ROLLOUT_STARTED,)),
+            Row(
+                30,
+                {"phase": Phase.HEALTHY, "candidate": None, "outcome": Outcome.WITHDRAWN},
+                (D.WITHDRAWN, D.RETIRED),
+                annotations={"modelkeeper.io/withdraw": "2"},
+            ),
+            Row(
+                60,
+                {"phase": Phase.HEALTHY, "candidate": None},
+                annotations={"modelkeeper.io/withdraw": "2"},
+                ready=("1",),
+            ),
+            # retry removes the withdrawal (controls.py): the version rolls out again.
+            Row(
+                90,
+                progressing("2", None, 0),
+                (D.RETRY, D.ROLLOUT_STARTED),
+                annotations={"modelkeeper.io/retry": "r1"},
+                ready=("1",),
+            ),
+        ],
+        id="withdraw-a-candidate-then-retry",
+    ),
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -19,9 +20,11 @@ from modelkeeper.controller.rollout import Plan, Readiness
 from modelkeeper.controller.selection import select_model
 from modelkeeper.controller.status import (
     Observation,
+    Validation,
     deployment_status,
     get_condition,
     model_status,
+    served_by,
     set_condition,
 )
 from tests.unit.controller.factories import APPROVAL, T0, deployment, model
@@ -44,6 +47,7 @@ def plan(stable: str | None, candidate: str | None = None, **fields: object) -> 
         "manual": ManualRequests(),
         "deadline_exceeded": False,
         "hold": None,
+        "withdrawn": None,
         "wake_at": None,
     }
     return Plan(stable=stable, candidate=candidate, **(defaults | fields))  # type: ignore[arg-type]
@@ -158,7 +162,7 @@ def test_transition_time_moves_only_on_change(
 def test_model_stage(previous: str | None, served_by: list[ServingRole], stage: Stage) -> None:
     the_model = model("1", approval=APPROVAL, status={"stage": previous} if previous else None)
     servings = [Serving(deployment=f"d{i}", role=role) for i, role in enumerate(served_by)]
-    status = model_status(the_model, servings, [], T0)
+    status = model_status(the_model, servings, Validation(), T0)
     assert status.stage is stage
 
 
@@ -172,9 +176,90 @@ def test_model_stage(previous: str | None, served_by: list[ServingRole], stage: 
 def test_model_conditions(
     approval: dict[str, str] | None, problems: list[str], approved: bool, validated: ConditionStatus
 ) -> None:
-    status = model_status(model("1", approval=approval), [], problems, T0)
+    status = model_status(model("1", approval=approval), [], Validation(problems), T0)
     assert status.approved is approved
     condition = get_condition(status.conditions, ModelConditionType.VALIDATED)
     assert condition is not None
     assert condition.status == validated
     assert all(problem in condition.message for problem in problems)
+
+
+@pytest.mark.parametrize(
+    ("previous", "deployments", "roles"),
+    [
+        pytest.param(
+            None,
+            {"d": {"stable": {"model": "fraud-1", "readyReplicas": 0}}},
+            [],
+            id="stable-never-ready-has-not-served",
+        ),
+        pytest.param(
+            None,
+            {"d": {"stable": {"model": "fraud-1", "readyReplicas": 1}}},
+            [ServingRole.STABLE],
+            id="stable-ready-serves",
+        ),
+        pytest.param(
+            "Production",
+            {"d": {"stable": {"model": "fraud-1", "readyReplicas": 0}}},
+            [ServingRole.STABLE],
+            id="production-stays-through-a-restart",
+        ),
+        pytest.param(
+            None,
+            {"d": {"candidate": {"model": "fraud-1", "role": "Canary"}}},
+            [ServingRole.CANARY],
+            id="candidate",
+        ),
+        pytest.param(None, {"d": {"stable": {"model": "fraud-2"}}}, [], id="another-version"),
+    ],
+)
+def test_served_by_counts_a_stable_version_only_once_it_served(
+    previous: str | None, deployments: dict[str, Any], roles: list[ServingRole]
+) -> None:
+    """Finding 1: stage never says Production for a version that has not served a request."""
+    the_model = model("1", status={"stage": previous} if previous else None)
+    serving = served_by(the_model, deployments)
+    assert [entry.role for entry in serving] == roles
+    stage = model_status(the_model, serving, Validation(), T0).stage
+    assert (stage is Stage.PRODUCTION) == (ServingRole.STABLE in roles)
+
+
+@pytest.mark.parametrize(
+    ("validation", "status", "reason", "says"),
+    [
+        pytest.param(
+            Validation(checked=["artifact /m/model.joblib matches its digest"]),
+            ConditionStatus.TRUE,
+            "Validated",
+            "matches its digest",
+            id="all-checked",
+        ),
+        pytest.param(
+            Validation(
+                checked=[],
+                unchecked=["artifact s3://m/1: the operator does not read s3:// URIs"],
+            ),
+            ConditionStatus.TRUE,
+            "ValidatedInPart",
+            "not checked by the operator: artifact s3://m/1",
+            id="in-part-says-what-and-why",
+        ),
+        pytest.param(
+            Validation(problems=["spec.artifact.uri: /m has SHA-256 ab, not cd (sha256)"]),
+            ConditionStatus.FALSE,
+            "ValidationFailed",
+            "not cd",
+            id="digest-differs",
+        ),
+    ],
+)
+def test_validated_says_what_was_checked(
+    validation: Validation, status: ConditionStatus, reason: str, says: str
+) -> None:
+    """Findings 2 and 6: Validated never claims a check that was not made."""
+    conditions = model_status(model("1"), [], validation, T0).conditions
+    condition = get_condition(conditions, ModelConditionType.VALIDATED)
+    assert condition is not None
+    assert (condition.status, condition.reason) == (status, reason)
+    assert says in condition.message

@@ -40,6 +40,20 @@ def deployment(status: dict[str, Any] | None) -> DeploymentResource:
 
 ROLLING_OUT = deployment({"stable": STABLE, "candidate": CANDIDATE, "step": 1})
 SETTLED = deployment({"stable": STABLE})
+ABORTED = deployment(
+    {
+        "stable": STABLE,
+        "phase": "Aborted",
+        "history": [
+            {
+                "version": "2",
+                "outcome": "Aborted",
+                "started": "2026-11-26T22:00:00Z",
+                "finished": "2026-11-26T22:10:00Z",
+            }
+        ],
+    }
+)
 NEW = deployment(None)
 
 
@@ -84,9 +98,24 @@ NEW = deployment(None)
         pytest.param(
             DeploymentControl.RETRY,
             SETTLED,
-            {Annotation.RETRY: NOW_ID, Annotation.ABORT: None},
+            # Retry now also removes a withdrawal (finding 10): it lets the version back in.
+            {Annotation.RETRY: NOW_ID, Annotation.ABORT: None, Annotation.WITHDRAW: None},
             "deployment fraud: retry of the selected version requested",
-            id="retry-removes-the-abort-in-the-same-patch",
+            id="retry-removes-the-abort-and-withdrawal-in-the-same-patch",
+        ),
+        pytest.param(
+            DeploymentControl.WITHDRAW,
+            ROLLING_OUT,
+            {Annotation.WITHDRAW: "2"},
+            "deployment fraud: withdrawal of 2 requested; version 1 keeps serving",
+            id="withdraw-names-the-candidate",
+        ),
+        pytest.param(
+            DeploymentControl.WITHDRAW,
+            ABORTED,
+            {Annotation.WITHDRAW: "2"},
+            "deployment fraud: withdrawal of 2 requested; version 1 keeps serving",
+            id="withdraw-after-an-abort-names-the-version-kept-out",
         ),
     ],
 )
@@ -128,6 +157,13 @@ def test_deployment_controls(
             "deployment fraud: no candidate version to abort",
             id="abort-before-any-status",
         ),
+        pytest.param(
+            DeploymentControl.WITHDRAW,
+            SETTLED,
+            "deployment fraud: no candidate and no aborted or rolled-back version to withdraw "
+            "(version 1 is stable)",
+            id="withdraw-without-anything-to-withdraw",
+        ),
     ],
 )
 def test_controls_that_must_name_a_version_refuse_without_a_candidate(
@@ -141,7 +177,13 @@ def test_controls_that_must_name_a_version_refuse_without_a_candidate(
 def test_merge_patch_touches_annotations_only_and_nulls_removals() -> None:
     plan = plan_deployment(DeploymentControl.RETRY, ROLLING_OUT, NOW)
     assert plan.merge_patch() == {
-        "metadata": {"annotations": {"modelkeeper.io/retry": NOW_ID, "modelkeeper.io/abort": None}}
+        "metadata": {
+            "annotations": {
+                "modelkeeper.io/retry": NOW_ID,
+                "modelkeeper.io/abort": None,
+                "modelkeeper.io/withdraw": None,
+            }
+        }
     }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from modelkeeper.api.driftmonitor import DriftMonitorStatus
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
+from tests.unit.controller.factories import validated_status
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 JOB_SPEC = {
@@ -41,7 +42,8 @@ def policy(**spec: Any) -> RetrainPolicyResource:
     )
 
 
-def model(version: str, **spec: Any) -> ModelResource:
+def model(version: str, *, validated: bool = True, **spec: Any) -> ModelResource:
+    """A Model of family fraud, validated by the operator (a champion must be) unless not."""
     return ModelResource.from_object(
         {
             "apiVersion": "modelkeeper.io/v1alpha1",
@@ -53,6 +55,7 @@ def model(version: str, **spec: Any) -> ModelResource:
                 "image": "registry.example.com/f:1",
                 **spec,
             },
+            "status": validated_status(None, validated),
         }
     )
 

@@ -12,12 +12,14 @@ from modelkeeper.api.model import ApprovalSource, ModelResource, Stage
 from modelkeeper.api.types import RiskTier
 from modelkeeper.retrain.result import (
     ResultError,
+    TrainingResult,
     auto_approval,
     build_model,
     evaluate,
     evaluated_status,
     find_champion,
     parse_result,
+    schema_misfit,
 )
 from tests.unit.retrain.factories import T0, model, policy
 
@@ -249,7 +251,7 @@ def test_evaluated_status(passed: bool, stage: Stage, condition: str) -> None:
         model("7", metrics={"auc": 0.5}),
     )
 
-    status = evaluated_status(model("8"), evaluation, None, T0)
+    status = evaluated_status(model("8", validated=False), evaluation, None, T0)
 
     assert status.stage is stage
     assert status.evaluation == evaluation
@@ -293,3 +295,80 @@ def test_find_champion(deployments: list[DeploymentResource], expected: str) -> 
 
     assert champion is not None
     assert champion.metadata.name == expected
+
+
+WINE = {
+    "inputs": [
+        {"name": "alcohol", "type": "Numeric"},
+        {"name": "color", "type": "Categorical", "categories": ["red", "white"]},
+    ],
+    "output": {"type": "Classification", "classes": ["a", "b", "c"]},
+}
+
+
+def _result(schema: dict[str, Any] | None) -> TrainingResult:
+    document: dict[str, Any] = {
+        "artifact": {"uri": "s3://m/wine/2/model.joblib", "sha256": "a" * 64, "format": "sklearn"}
+    }
+    if schema is not None:
+        document["schema"] = schema
+    return parse_result(json.dumps(document))
+
+
+@pytest.mark.parametrize(
+    ("schema", "champion_schema", "says"),
+    [
+        pytest.param(WINE, WINE, None, id="same-schema-fits"),
+        pytest.param(
+            {
+                "inputs": [
+                    {"name": "color", "type": "Categorical", "categories": ["red", "rose"]},
+                    {"name": "alcohol", "type": "Numeric"},
+                ],
+                "output": {"type": "Classification", "classes": ["a", "b"]},
+            },
+            WINE,
+            None,
+            id="order-categories-and-classes-may-change",
+        ),
+        pytest.param(
+            {
+                "inputs": [{"name": f"x{i}", "type": "Numeric"} for i in range(10)],
+                "output": {"type": "Regression"},
+            },
+            WINE,
+            "does not fit the family (the champion fraud-7: 2 inputs, Classification): "
+            "inputs missing: alcohol, color; inputs the family does not have: x0",
+            id="finding-7-a-10-input-regressor-into-a-classifier-family",
+        ),
+        pytest.param(
+            {
+                "inputs": [
+                    {"name": "alcohol", "type": "Categorical"},
+                    {"name": "color", "type": "Categorical"},
+                ],
+                "output": {"type": "Classification", "classes": ["a", "b"]},
+            },
+            WINE,
+            "input alcohol is Categorical, not Numeric",
+            id="type-changed",
+        ),
+        pytest.param(None, WINE, "the result has no schema", id="no-schema"),
+        pytest.param(WINE, None, None, id="champion-without-schema-takes-any"),
+    ],
+)
+def test_a_result_must_fit_the_familys_schema(
+    schema: dict[str, Any] | None, champion_schema: dict[str, Any] | None, says: str | None
+) -> None:
+    """Finding 7: a run whose schema does not fit the family fails before a Model is made."""
+    champion = model("7", schema=champion_schema) if champion_schema else model("7")
+    misfit = schema_misfit(_result(schema), champion)
+    if says is None:
+        assert misfit is None
+    else:
+        assert misfit is not None
+        assert says in misfit
+
+
+def test_a_family_without_champion_takes_any_schema() -> None:
+    assert schema_misfit(_result(WINE), None) is None
