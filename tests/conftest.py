@@ -20,7 +20,8 @@ import pytest
 
 from tests.ground.binaries import gateway_api_crds as gateway_api_crd_folder
 from tests.ground.controlplane import ControlPlane
-from tests.ground.ground import Kubectl, start_node_agent
+from tests.ground.ground import Kubectl
+from tests.ground.node import Node
 from tests.ground.polling import eventually
 from tests.ground.processes import Component, log_tail
 from tests.ground.prometheus import Prometheus
@@ -46,8 +47,8 @@ def _tier(item: pytest.Item) -> int:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark each test with its tier, and run the tiers in order: unit, integration, e2e.
 
-    The order matters beyond speed: the integration tier has no node agent, so its pods
-    never run, and the agent (session-scoped) starts with the first e2e test.
+    The order matters beyond speed: the integration tier has no node, so its pods never
+    run, and the node (session-scoped) starts with the first e2e test.
     """
     for item in items:
         rank = _tier(item)
@@ -79,14 +80,12 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 
 
 @pytest.fixture(scope="session")
-def node_agent(
-    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Component]:
-    """The node agent: pods scheduled to its Node run as local processes."""
-    agent = start_node_agent(control_plane, tmp_path_factory.mktemp("node-agent"))
-    _running.append(agent)
-    yield agent
-    agent.stop()
+def node(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
+    """A real node: kubelet, containerd and runc run pods from the project's own images."""
+    started = Node.start(control_plane, tmp_path_factory.mktemp("node"))
+    _running.extend(started.components)
+    yield started
+    started.stop()
 
 
 @pytest.fixture(scope="session")

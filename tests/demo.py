@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -38,11 +39,11 @@ from tests.e2e.controller.loop_harness import (
 from tests.e2e.controller.rollout_harness import canary_deployment
 from tests.ground.binaries import kube_binaries
 from tests.ground.ground import REPO_ROOT
+from tests.ground.node import running_containers
 from tests.integration.chart.chart_tools import rendered_objects
 from tests.integration.chart.dashboard_queries import PrometheusRange, without_data
 
 STATE_FILE = REPO_ROOT / ".ground" / "state.json"
-WORKDIR = REPO_ROOT / ".ground" / "demo"
 NAMESPACE = "demo"
 POLICY = "diabetes-retrain"
 OPERATOR_NAMESPACE = "modelkeeper-system"
@@ -58,6 +59,11 @@ class Cluster:
     def __init__(self, state: dict[str, Any]) -> None:
         self.kubeconfig = state["kubeconfig"]
         self.prometheus = state["prometheus"]
+        self.prometheus_for_pods = state["prometheus_for_pods"]
+        self.socket = Path(state["node"]["socket"])
+        self.workdir = Path(state["node"]["shared"]) / "demo"
+        """On the node's shared folder: the trainer's Jobs, the scoring pods' init steps and
+        the operator's pod all see it at this path."""
         self.kubectl_path = str(kube_binaries() / "kubectl")
 
     def kubectl(self, *args: str, input: str | None = None) -> str:
@@ -112,12 +118,13 @@ def wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
 
 def install(cluster: Cluster) -> None:
     """The chart's manifests, with the ground's Prometheus and a local artifact root."""
-    artifacts = WORKDIR / "artifacts"
+    artifacts = cluster.workdir / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts.chmod(0o777)  # the trainer's Jobs run as the image's user
     objects = rendered_objects(
         "modelkeeper",
         OPERATOR_NAMESPACE,
-        f"operator.prometheusUrl={cluster.prometheus}",
+        f"operator.prometheusUrl={cluster.prometheus_for_pods}",
         "operator.logFormat=text",
         f"operator.extraEnv.MODELKEEPER_ARTIFACT_ROOT=file://{artifacts}",
         "operator.extraEnv.MODELKEEPER_RESYNC_SECONDS=5",
@@ -187,7 +194,7 @@ def walk(cluster: Cluster) -> dict[str, float]:
     install(cluster)
 
     step("2. Train version 1 with the example trainer and serve it; new versions: shadow, canary")
-    result = train_locally(WORKDIR / "v1")
+    result = train_locally(cluster.workdir / "v1")
     cluster.apply(
         trained_model("1", result, "Low"),
         shadow_then_canary(),
@@ -203,7 +210,7 @@ def walk(cluster: Cluster) -> dict[str, float]:
     cluster.plugin("status", FAMILY)
 
     features = [feature["name"] for feature in result["schema"]["inputs"]]
-    rows = read_rows(WORKDIR / "v1" / "training.csv", features)
+    rows = read_rows(cluster.workdir / "v1" / "training.csv", features)
     with DiabetesTraffic(_router(cluster), rows, features) as traffic:
         step("3. Traffic flows; the DriftMonitor compares live inputs with the reference")
         wait("the monitor says OK", lambda: _monitor_state(cluster) == "OK", 120)
@@ -238,6 +245,9 @@ def walk(cluster: Cluster) -> dict[str, float]:
         wait("version 2 serves", lambda: _serving(cluster, "2"), 300)
         timings["serving"] = time.monotonic() - start
         cluster.plugin("status", FAMILY)
+        print(f"$ ctr --address {cluster.socket} -n k8s.io tasks list  (the node's containers)")
+        for container in running_containers(cluster.socket):
+            print(f"  {container}")
 
     step("9. Every dashboard panel and alert of the chart has data from this loop")
     time.sleep(3)  # the last scrape

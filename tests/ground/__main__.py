@@ -37,6 +37,8 @@ def main() -> int:
   export KUBECONFIG={ground.plane.kubeconfig}
   export PATH={ground.plane.bin_dir}:$PATH      # kubectl {ground.plane.bin_dir / "kubectl"}
   Prometheus: {ground.prometheus.url}
+  Pods on {ground.node.network.subnet}, bridge {ground.node.network.bridge}
+  Its containers: ctr --address {ground.node.socket} -n k8s.io containers list
   Logs under {logs}
 Stop it with `make cluster-down`.""")
     return 0

@@ -1,8 +1,9 @@
 """A real Kubernetes control plane on loopback: etcd, kube-apiserver,
 kube-controller-manager and kube-scheduler, started the way envtest starts them.
 
-No kubelet and no kube-proxy: pods run under the node agent (nodeagent.py), and
-nothing here depends on Service ClusterIPs or cluster DNS.
+No kubelet here and no kube-proxy: the e2e tier adds a real node (node.py); nothing
+depends on Service ClusterIPs or cluster DNS, except the `kubernetes` Service's address,
+which the node translates to this API server for in-cluster clients.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from tests.ground.pki import CertificateAuthority, KeyPair, service_account_keys
 from tests.ground.processes import Component, GroundError, free_port
 
 SERVICE_CIDR = "10.96.0.0/16"
+KUBERNETES_SERVICE_IP = "10.96.0.1"
+"""The `kubernetes` Service's ClusterIP: the first address of the service range."""
 START_TIMEOUT = 120.0
 
 
@@ -117,7 +120,7 @@ class ControlPlane:
                 "kubernetes.default",
                 "kubernetes.default.svc",
             ),
-            server_ips=("127.0.0.1", "10.96.0.1"),
+            server_ips=("127.0.0.1", KUBERNETES_SERVICE_IP),
         )
         admin = ca.issue("admin", "ground-admin", organization="system:masters")
         sa = service_account_keys(pki)
@@ -188,6 +191,11 @@ class ControlPlane:
                 "--endpoint-reconciler-type=none",
                 "--profiling=false",
                 f"--cert-dir={self.workdir / 'pki'}",
+                # `kubectl logs` and `exec`: the kubelet by its InternalIP (the node's bridge
+                # address; not the machine's DNS), as the cluster admin.
+                "--kubelet-preferred-address-types=InternalIP",
+                f"--kubelet-client-certificate={self.admin.cert}",
+                f"--kubelet-client-key={self.admin.key}",
             ],
             logs / "kube-apiserver.log",
         )

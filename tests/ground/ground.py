@@ -1,5 +1,5 @@
-"""The whole test ground in one place: the control plane, the node agent and
-Prometheus, for the pytest fixtures and for `make cluster-up` alike.
+"""The whole test ground in one place: the control plane, a real node and Prometheus, for
+the pytest fixtures and for `make cluster-up` alike.
 """
 
 from __future__ import annotations
@@ -7,17 +7,16 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from tests.ground.controlplane import ControlPlane
-from tests.ground.processes import Component, GroundError, pid_alive, stop_pid
+from tests.ground.node import Network, Node, stop_node
+from tests.ground.processes import GroundError, pid_alive, stop_pid
 from tests.ground.prometheus import Prometheus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-NODE = "ground-node"
 
 
 class Kubectl(Protocol):
@@ -28,74 +27,59 @@ class Kubectl(Protocol):
     ) -> subprocess.CompletedProcess[str]: ...
 
 
-def start_node_agent(plane: ControlPlane, workdir: Path) -> Component:
-    """Start the node agent and wait until its Node is Ready."""
-    agent = Component(
-        "node-agent",
-        [
-            sys.executable,
-            "-m",
-            "tests.ground.nodeagent",
-            f"--kubeconfig={plane.kubeconfig}",
-            f"--workdir={workdir}",
-            f"--node={NODE}",
-        ],
-        workdir / "node-agent.log",
-        cwd=REPO_ROOT,
-    )
-    agent.start()
-    jsonpath = '{.status.conditions[?(@.type=="Ready")].status}'
-    agent.wait_until(
-        lambda: (
-            plane.kubectl("get", "node", NODE, "-o", f"jsonpath={jsonpath}", check=False).stdout
-            == "True"
-        ),
-        60,
-        "registered as a Ready node",
-    )
-    return agent
+def prometheus_for_pods(node: Node, prometheus: Prometheus) -> str:
+    """The ground's Prometheus as pods reach it (the chart's operator, for analysis)."""
+    return f"http://{node.expose(prometheus.port)}"
 
 
 @dataclass
 class Ground:
     plane: ControlPlane
-    agent: Component
+    node: Node
     prometheus: Prometheus
 
     @classmethod
     def up(cls, workdir: Path) -> Ground:
         plane = ControlPlane.start(workdir / "control-plane")
-        agent: Component | None = None
+        node: Node | None = None
         try:
-            agent = start_node_agent(plane, workdir / "node-agent")
+            node = Node.start(plane, workdir / "node")
             prometheus = Prometheus.start(plane, workdir / "prometheus")
         except BaseException:
-            if agent is not None:
-                agent.stop()
+            if node is not None:
+                node.stop()
             plane.stop()
             raise
-        return cls(plane, agent, prometheus)
+        return cls(plane, node, prometheus)
+
+    @property
+    def prometheus_for_pods(self) -> str:
+        return prometheus_for_pods(self.node, self.prometheus)
 
     def record(self, path: Path) -> None:
         """Write what `down` needs to stop this ground from another process."""
-        pids = {
-            c.name: c.pid for c in [*self.plane.components, self.agent, self.prometheus.component]
-        }
+        pids = {c.name: c.pid for c in [*self.plane.components, self.prometheus.component]}
         state = {
             "kubeconfig": str(self.plane.kubeconfig),
             "prometheus": self.prometheus.url,
+            "prometheus_for_pods": self.prometheus_for_pods,
             "pids": pids,
+            "node": self.node.state(),
             "etcd_data": str(self.plane.etcd_data),
         }
         path.write_text(json.dumps(state, indent=2))
 
 
 def down(state_file: Path) -> list[str]:
-    """Stop a ground recorded by `Ground.record`, newest component first, by PID."""
+    """Stop a ground recorded by `Ground.record`: its node, then the rest newest first."""
     if not state_file.exists():
         raise GroundError(f"no ground is recorded in {state_file}")
     state = json.loads(state_file.read_text())
-    stopped = []
+    node = state["node"]
+    stop_node(
+        Path(node["workdir"]), node["id"], Network(node["bridge"], node["prefix"]), node["pids"]
+    )
+    stopped = ["node"]
     for name, pid in reversed(list(state["pids"].items())):
         if pid_alive(pid):
             stop_pid(pid)

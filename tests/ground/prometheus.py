@@ -2,8 +2,8 @@
 that carry the usual `prometheus.io/scrape|port|path` annotations; the chart's operator
 pods as the chart's ServiceMonitor would.
 
-Pods get their own loopback addresses from the node agent, so the scrape address
-is the pod IP and the annotated port: no ClusterIP, no DNS.
+Pods get addresses on the node's bridge, which this machine reaches directly, so the
+scrape address is the pod IP and the annotated port: no ClusterIP, no DNS.
 """
 
 from __future__ import annotations
@@ -127,6 +127,10 @@ class Prometheus:
             lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200, 60
         )
         return prometheus
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """An instant query's result vector (raises on an HTTP or PromQL error)."""

@@ -5,7 +5,9 @@ ground's own tests run as pods under the node agent.
     testbox exit  [--code 0] [--message TEXT | --message-file PATH] [--sleep SECONDS]
                                        write TEXT (or PATH's content) to the
                                        termination-message file, exit
-The HTTP server binds the pod's own loopback address, given in TESTBOX_HOST.
+The HTTP server binds TESTBOX_HOST when it is set (the pod's own loopback address,
+under the node agent) and every address otherwise: under a real kubelet the pod has a
+network namespace of its own. Stdlib only: the image is just Python and this file.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _serve(port: int) -> int:
-    host = os.environ.get("TESTBOX_HOST", "127.0.0.1")
+    host = os.environ.get("TESTBOX_HOST") or "0.0.0.0"
     server = ThreadingHTTPServer((host, port), _Handler)
 
     def shutdown(signum: int, frame: FrameType | None) -> None:

@@ -1,9 +1,10 @@
 """The operator the chart deploys runs: its pod starts, passes its probes, reconciles, is scraped.
 
-The node agent runs the chart's pod as `modelkeeper run` with the chart's environment and
-its ServiceAccount's token, so what is checked is the chart's own wiring: the image's
-command, MODELKEEPER_* settings, probes on named ports, the RBAC it binds, and the
-annotations Prometheus discovers the metrics by. Namespaced scope keeps this operator to
+The real node runs the chart's pod from the project's image under the chart's security
+context, with its ServiceAccount's token, reaching the API server at the `kubernetes`
+Service's address, so what is checked is the chart's own wiring: the image's command,
+MODELKEEPER_* settings, probes on named ports, the RBAC it binds, and the annotations
+Prometheus discovers the metrics by. Namespaced scope keeps this operator to
 the test's namespace, away from every other test's objects.
 """
 
@@ -15,8 +16,8 @@ from typing import Any
 
 import yaml
 
+from tests.ground.imagebuild import TEST_MODEL_IMAGE
 from tests.ground.polling import eventually
-from tests.ground.processes import Component, log_tail
 from tests.ground.prometheus import Prometheus
 from tests.integration.chart.chart_tools import rendered_objects
 from tests.integration.controller.operator_harness import (
@@ -31,14 +32,18 @@ RELEASE = "smoke"
 
 
 def test_operator_from_the_chart_reconciles_and_is_scraped(
-    crds: Path, node_agent: Component, prometheus: Prometheus, kubectl: Kubectl, namespace: str
+    crds: Path,
+    prometheus: Prometheus,
+    pod_prometheus_url: str,
+    kubectl: Kubectl,
+    namespace: str,
 ) -> None:
     # Given the chart installed in Namespaced scope, pointed at the ground's Prometheus
     objects = rendered_objects(
         RELEASE,
         namespace,
         "rbac.scope=Namespaced",
-        f"operator.prometheusUrl={prometheus.url}",
+        f"operator.prometheusUrl={pod_prometheus_url}",
         "operator.logFormat=text",
         "dashboards.enabled=false",
     )
@@ -52,7 +57,7 @@ def test_operator_from_the_chart_reconciles_and_is_scraped(
         eventually(lambda: _ready(kubectl, selector), 240, "the chart's operator pod is Ready")
 
         # Then it reconciles a Model in its namespace as the chart's ServiceAccount
-        apply(kubectl, image_model("smoke-1", "smoke", "1.0.0", "ghcr.io/modelkeeper/test-model"))
+        apply(kubectl, image_model("smoke-1", "smoke", "1.0.0", TEST_MODEL_IMAGE))
         model = wait_for(
             kubectl,
             "model/smoke-1",
@@ -73,7 +78,7 @@ def test_operator_from_the_chart_reconciles_and_is_scraped(
 
         eventually(scraped, 60, "Prometheus scrapes the chart's operator")
     except BaseException:
-        _show_pods(kubectl, selector, node_agent)
+        _show_pods(kubectl, selector)
         raise
     finally:
         kubectl("delete", "deployment.apps", "-l", selector, "--wait=true", "--timeout=60s")
@@ -90,12 +95,13 @@ def _ready(kubectl: Kubectl, selector: str) -> bool:
     )
 
 
-def _show_pods(kubectl: Kubectl, selector: str, node_agent: Component) -> None:
+def _show_pods(kubectl: Kubectl, selector: str) -> None:
     """The operator pods' status and container logs, in a failed test's report."""
     pods = json.loads(kubectl("get", "pods", "-l", selector, "-o", "json").stdout)["items"]
     for pod in pods:
         print(f"pod {pod['metadata']['name']}: {json.dumps(pod.get('status'), indent=1)}")
-        logs = node_agent.log.parent / "pods" / pod["metadata"]["uid"] / "logs"
-        for log in sorted(logs.glob("*.log")):
-            print(f"--- {log}\n{log_tail(log, 60)}")
+        logs = kubectl(
+            "logs", pod["metadata"]["name"], "--all-containers", "--tail=60", check=False
+        )
+        print(f"--- logs\n{logs.stdout}{logs.stderr}")
     print(kubectl("get", "events", "--sort-by=.lastTimestamp").stdout)

@@ -34,8 +34,8 @@ from tests.e2e.controller.rollout_harness import (
 )
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
+from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.ground.processes import Component
 from tests.ground.prometheus import Prometheus
 from tests.integration.controller.operator_harness import (
     apply,
@@ -101,7 +101,7 @@ def candidate_weights(changes: list[dict[str, int]]) -> list[int]:
 def test_good_canary_promoted_with_measured_split_and_operator_killed_at_every_step(
     crds: Path,
     control_plane: ControlPlane,
-    node_agent: Component,
+    node: Node,
     prometheus: Prometheus,
     kubectl: Kubectl,
     tmp_path: Path,
@@ -188,7 +188,7 @@ def test_good_canary_promoted_with_measured_split_and_operator_killed_at_every_s
 def test_bad_canary_rolled_back_within_failure_limit(
     crds: Path,
     control_plane: ControlPlane,
-    node_agent: Component,
+    node: Node,
     prometheus: Prometheus,
     kubectl: Kubectl,
     tmp_path: Path,

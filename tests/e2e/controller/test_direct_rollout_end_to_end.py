@@ -10,7 +10,6 @@ Deployment removes everything it owned.
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 import urllib.error
 import urllib.request
@@ -21,9 +20,9 @@ from typing import Any
 from tests.e2e.controller.rollout_harness import kill_operator, router_address, serving_only
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
-from tests.ground.images import TEST_MODEL_IMAGE_DIR
+from tests.ground.imagebuild import TEST_MODEL_CONSTANT, TEST_MODEL_IMAGE
+from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.ground.processes import Component
 from tests.ground.prometheus import Prometheus
 from tests.integration.controller.operator_harness import (
     apply,
@@ -85,15 +84,13 @@ class SteadyTraffic:
 def test_serve_roll_out_survive_restart_and_delete(
     crds: Path,
     control_plane: ControlPlane,
-    node_agent: Component,
+    node: Node,
     prometheus: Prometheus,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
     sha1 = write_model(tmp_path / "v1", 1.0)
     sha3 = write_model(tmp_path / "v3", 3.0)
-    shutil.rmtree(TEST_MODEL_IMAGE_DIR, ignore_errors=True)
-    write_model(TEST_MODEL_IMAGE_DIR, 2.0)
 
     with running_operator(control_plane, tmp_path / "operator-a", *FLAGS) as operator:
         # Given version 1 (artifact form) served by a Deployment tracking the family
@@ -112,9 +109,9 @@ def test_serve_roll_out_survive_restart_and_delete(
         )
         assert scraped[0]["metric"]["version"] == "1"
 
-        # When version 2 (baked-image form) appears, under a steady stream of requests
+        # When version 2 (the test model image, FROM the serving image) appears, under traffic
         with SteadyTraffic(address) as traffic:
-            apply(kubectl, image_model("fleet-2", "fleet", "2", "ghcr.io/modelkeeper/test-model:2"))
+            apply(kubectl, image_model("fleet-2", "fleet", "2", TEST_MODEL_IMAGE))
             wait_for(
                 kubectl,
                 "deployments.modelkeeper.io/fleet",
@@ -129,7 +126,7 @@ def test_serve_roll_out_survive_restart_and_delete(
             )
         # Then no request failed, and both versions answered with their own predictions
         assert traffic.failures == []
-        assert set(traffic.answers) == {("1", 1.0), ("2", 2.0)}
+        assert set(traffic.answers) == {("1", 1.0), ("2", TEST_MODEL_CONSTANT)}
         assert "Promoted" in events(kubectl, "fleet")
         assert get(kubectl, "models/fleet-1")["status"]["stage"] == "Retired"
 

@@ -48,8 +48,8 @@ from tests.e2e.controller.rollout_harness import (
 )
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
+from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.ground.processes import Component
 from tests.ground.prometheus import Prometheus
 from tests.integration.controller.operator_harness import (
     RunningOperator,
@@ -79,12 +79,12 @@ def policy_resource(name: str) -> str:
 def loop_operator(
     crds: Path,
     control_plane: ControlPlane,
-    node_agent: Component,
+    node: Node,
     prometheus: Prometheus,
     tmp_path: Path,
 ) -> Iterator[RunningOperator]:
     """The operator with the session's Prometheus and an artifact root the trainers write to,
-    beside the node agent that runs the pods."""
+    beside the node that runs the pods."""
     root = tmp_path / "artifacts"
     flags = operator_flags(
         prometheus, f"--artifact-root=file://{root}", f"--progress-deadline-seconds={POD_START}"

@@ -31,8 +31,9 @@ from tests.e2e.controller.rollout_harness import (
 )
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
+from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.ground.processes import Component, free_port
+from tests.ground.processes import free_port
 from tests.ground.prometheus import Prometheus
 from tests.integration.controller.operator_harness import (
     apply,
@@ -60,7 +61,7 @@ def holds(kubectl: Kubectl, seconds: float, check: Callable[[dict[str, Any]], No
 def test_prometheus_lost_mid_analysis_pauses_then_continues(
     crds: Path,
     control_plane: ControlPlane,
-    node_agent: Component,
+    node: Node,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
@@ -162,7 +163,7 @@ def only_version_1_answers(traffic: SteadyTraffic) -> bool:
 def test_manual_abort_holds_after_gitops_reapply(
     crds: Path,
     control_plane: ControlPlane,
-    node_agent: Component,
+    node: Node,
     kubectl: Kubectl,
     namespace: str,
     tmp_path: Path,

@@ -39,8 +39,8 @@ from tests.e2e.controller.rollout_harness import (
 )
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
+from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.ground.processes import Component
 from tests.ground.prometheus import Prometheus
 from tests.integration.controller.operator_harness import (
     apply,
@@ -137,7 +137,7 @@ def run_since(kubectl: Kubectl, moment: datetime) -> dict[str, Any] | None:
 def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
     crds: Path,
     control_plane: ControlPlane,
-    node_agent: Component,
+    node: Node,
     prometheus: Prometheus,
     kubectl: Kubectl,
     namespace: str,
@@ -268,7 +268,7 @@ def test_gateway_api_route_follows_canary_steps(
     crds: Path,
     gateway_api_crds: Path,
     control_plane: ControlPlane,
-    node_agent: Component,
+    node: Node,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:

@@ -1,22 +1,24 @@
-"""Pods really run: the built-in controllers, the node agent and Prometheus
-together behave like a small cluster."""
+"""Pods really run: the built-in controllers, the real node (kubelet, containerd, runc,
+the CNI bridge) and Prometheus together behave like a small cluster, confined to this
+machine."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
-import os
 from typing import Any
 
 import pytest
 
 from tests.ground.ground import Kubectl
+from tests.ground.imagebuild import MODELKEEPER_IMAGE, TESTBOX_IMAGE
+from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.ground.processes import Component
 from tests.ground.prometheus import Prometheus
 
-pytestmark = pytest.mark.usefixtures("node_agent")
+pytestmark = pytest.mark.usefixtures("node")
 
-TESTBOX = "ghcr.io/modelkeeper/testbox:1"
+TESTBOX = TESTBOX_IMAGE
 
 
 def get(kubectl: Kubectl, *what: str) -> Any:
@@ -100,15 +102,15 @@ def job(name: str, code: int, message: str) -> str:
     )
 
 
-def test_deployment_becomes_available_and_is_collected(kubectl: Kubectl) -> None:
+def test_deployment_becomes_available_and_is_collected(kubectl: Kubectl, node: Node) -> None:
     kubectl("apply", "-f", "-", input=deployment("web"))
     kubectl("apply", "-f", "-", input=service("web"))
     kubectl("wait", "--for=condition=Available", "deployment/web", "--timeout=90s")
 
     pod = get(kubectl, "pods", "-l", "app=web")["items"][0]
     pod_ip = pod["status"]["podIP"]
-    assert pod_ip.startswith("127.")
-    assert pod_ip != "127.0.0.1"
+    assert ipaddress.ip_address(pod_ip) in ipaddress.ip_network(node.network.subnet)
+    assert pod_ip != node.network.address
 
     def slice_addresses() -> list[str] | None:
         slices = get(kubectl, "endpointslices", "-l", "kubernetes.io/service-name=web")
@@ -154,14 +156,14 @@ def test_failing_job_fails_after_its_backoff_limit(kubectl: Kubectl) -> None:
 def test_unknown_image_fails_with_a_clear_reason(kubectl: Kubectl) -> None:
     kubectl("apply", "-f", "-", input=deployment("mystery", image="docker.io/library/nginx:1.27"))
 
-    def waiting() -> dict[str, str] | None:
+    def pull_failed() -> dict[str, str] | None:
         pods = get(kubectl, "pods", "-l", "app=mystery")["items"]
         statuses = pods[0].get("status", {}).get("containerStatuses") if pods else None
-        return statuses[0]["state"].get("waiting") if statuses else None
+        waiting: dict[str, str] | None = statuses[0]["state"].get("waiting") if statuses else None
+        failed = waiting and waiting.get("reason") in ("ErrImagePull", "ImagePullBackOff")
+        return waiting if failed else None
 
-    state = eventually(waiting, what="the pod reports why it cannot start")
-    assert state["reason"] == "ErrImagePull"
-    assert "not known to the test node agent" in state["message"]
+    state = eventually(pull_failed, what="the pod reports why it cannot start")
     assert "docker.io/library/nginx:1.27" in state["message"]
 
 
@@ -180,15 +182,18 @@ def test_prometheus_scrapes_the_pod(
     assert float(series[0]["value"][1]) >= 1
 
 
-def test_deleted_pod_stops_its_process(kubectl: Kubectl, node_agent: Component) -> None:
+def test_deleted_pod_stops_its_container(kubectl: Kubectl, node: Node) -> None:
     kubectl("apply", "-f", "-", input=deployment("stopper"))
     kubectl("wait", "--for=condition=Available", "deployment/stopper", "--timeout=90s")
     pod = get(kubectl, "pods", "-l", "app=stopper")["items"][0]
-    pid = int(pod["status"]["containerStatuses"][0]["containerID"].split("//")[1])
+    container = pod["status"]["containerStatuses"][0]["containerID"].removeprefix("containerd://")
+    assert container in node.ctr("tasks", "list", "--quiet").stdout.split()
     kubectl("scale", "deployment/stopper", "--replicas=0")
     eventually(lambda: not get(kubectl, "pods", "-l", "app=stopper")["items"], what="pod removed")
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    eventually(
+        lambda: container not in node.ctr("tasks", "list", "--quiet").stdout.split(),
+        what="its container stopped",
+    )
 
 
 def test_args_expand_downward_api_variables(kubectl: Kubectl) -> None:
@@ -218,37 +223,41 @@ def test_args_expand_downward_api_variables(kubectl: Kubectl) -> None:
     assert message == f"expander at {status['podIP']}"
 
 
-def test_volumes_mount_beside_an_empty_dir_over_the_pod_folder(
-    kubectl: Kubectl, node_agent: Component
-) -> None:
-    # An emptyDir over a folder that holds the pod's own volume sources (as /tmp does when
-    # the agent works under /tmp) must not hide the pod's other volumes.
-    covering = str(node_agent.log.parent)
-    kubectl("create", "configmap", "settings", "--from-literal=greeting=hello")
+def test_a_pod_reaches_the_api_server_and_nothing_outside_the_machine(kubectl: Kubectl) -> None:
+    # In-cluster clients find the API server at the `kubernetes` Service's address (the one
+    # translation the node makes), with the ServiceAccount token the kubelet mounts; the pod
+    # has no default route, so no address outside the machine is reachable from it.
+    script = """
+import json, os, ssl, urllib.request
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+context = ssl.create_default_context(cafile=sa + "/ca.crt")
+host = os.environ["KUBERNETES_SERVICE_HOST"]
+token = open(sa + "/token").read()
+request = urllib.request.Request(
+    f"https://{host}/version", headers={"Authorization": "Bearer " + token}
+)
+version = json.load(urllib.request.urlopen(request, context=context, timeout=10))["gitVersion"]
+routes = [line.split()[1] for line in open("/proc/net/route").read().splitlines()[1:]]
+open("/dev/termination-log", "w").write(json.dumps({"version": version, "routes": routes}))
+"""
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": "mounts"},
+        "metadata": {"name": "incluster"},
         "spec": {
             "restartPolicy": "Never",
-            "volumes": [
-                {"name": "scratch", "emptyDir": {}},
-                {"name": "settings", "configMap": {"name": "settings"}},
-            ],
             "containers": [
                 {
                     "name": "main",
-                    "image": TESTBOX,
-                    "args": ["exit", "--message-file", "/etc/testbox/greeting"],
-                    "volumeMounts": [
-                        {"name": "scratch", "mountPath": covering},
-                        {"name": "settings", "mountPath": "/etc/testbox"},
-                    ],
+                    "image": MODELKEEPER_IMAGE,
+                    "command": ["python3", "-c", script],
                 }
             ],
         },
     }
     kubectl("apply", "-f", "-", input=json.dumps(pod))
-    kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/mounts", "--timeout=60s")
-    status = get(kubectl, "pod", "mounts")["status"]
-    assert status["containerStatuses"][0]["state"]["terminated"]["message"] == "hello"
+    kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/incluster", "--timeout=90s")
+    status = get(kubectl, "pod", "incluster")["status"]
+    found = json.loads(status["containerStatuses"][0]["state"]["terminated"]["message"])
+    assert found["version"].startswith("v1.")
+    assert "00000000" not in found["routes"]  # no default route

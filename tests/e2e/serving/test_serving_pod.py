@@ -1,5 +1,5 @@
-"""The scoring server as a pod: the node agent runs the real `modelkeeper serve` from
-the project image, and Prometheus scrapes its per-feature bin counters."""
+"""The scoring server as a pod: the real node runs `modelkeeper serve` from the project's
+image, and Prometheus scrapes its per-feature bin counters."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from tests.ground.ground import Kubectl
+from tests.ground.imagebuild import MODELKEEPER_IMAGE
 from tests.ground.polling import eventually
 from tests.ground.prometheus import Prometheus
 from tests.integration.serving.serving_harness import IRIS_FEATURES, iris_frame, write_iris_forest
 
-pytestmark = pytest.mark.usefixtures("node_agent")
-
-IMAGE = "ghcr.io/modelkeeper/modelkeeper:0.1.0"
+pytestmark = pytest.mark.usefixtures("node")
 
 
 def server_deployment(model_dir: Path) -> dict[str, Any]:
@@ -31,7 +30,7 @@ def server_deployment(model_dir: Path) -> dict[str, Any]:
     }
     container = {
         "name": "server",
-        "image": IMAGE,
+        "image": MODELKEEPER_IMAGE,
         "args": ["serve"],
         "env": [
             {"name": "MODELKEEPER_HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},

@@ -1,22 +1,22 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kube-controller-manager, kube-scheduler and kubectl
+# Builds kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kubelet
 # from the k8s.io/kubernetes Go module pinned in tests/ground/kube/go.mod and
 # caches them by version, so that only the first run on a machine compiles.
 #
 # One change, made to a copy of the module's source that a Go workspace swaps in: endpoint
-# addresses in the node agent's pod range (127.64.0.0/10) pass validation.
-# Upstream refuses every loopback address in Endpoints and EndpointSlices; the
-# test ground's pods are local processes on loopback addresses, and nothing
-# here may connect anywhere else. 127.0.0.1 itself is still refused.
+# addresses in 127.64.0.0/10 pass validation. Upstream refuses every loopback address in
+# Endpoints and EndpointSlices; the integration tier's router test lists fake backends,
+# local processes on such addresses, in EndpointSlices it writes by hand. 127.0.0.1 itself
+# is still refused. (The real node's pods have addresses on its bridge and need no change.)
 # Usage: build-kube.sh CACHE_DIR    (prints the folder holding the binaries)
 set -euo pipefail
 cache=${1:?usage: build-kube.sh CACHE_DIR}
 here=$(cd "$(dirname "$0")/../kube" && pwd)
 version=$(sed -n -E "s@^\s*(require )?k8s.io/kubernetes (v[0-9.]+)( // indirect)?\s*\$@\2@p" "$here/go.mod")
 [ -n "$version" ] || { echo "build-kube: no k8s.io/kubernetes version in $here/go.mod" >&2; exit 1; }
-ground_patch=ground1   # bump when the overlay changes, so the cache is rebuilt
+ground_patch=ground2   # bump when the overlay changes, so the cache is rebuilt
 out="$cache/kube/$version-$ground_patch"
-binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+binaries=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet)
 
 have_all() { for b in "${binaries[@]}"; do [ -x "$out/$b" ] || return 1; done; }
 if have_all; then echo "$out"; exit 0; fi

@@ -14,7 +14,9 @@ step() { echo "install-deps: $*" >&2; }
 fail() { echo "install-deps: FAILED: $*" >&2; exit 1; }
 
 # Debian packages: program -> package.
-declare -A packages=([etcd]=etcd-server [lua5.4]=lua5.4 [wrk]=wrk [unshare]=util-linux [flock]=util-linux)
+declare -A packages=([etcd]=etcd-server [lua5.4]=lua5.4 [wrk]=wrk [unshare]=util-linux [flock]=util-linux
+  [podman]=podman [buildah]=buildah [containerd]=containerd [runc]=runc [debootstrap]=debootstrap
+  [iptables]=iptables [/usr/lib/cni/bridge]=containernetworking-plugins)
 missing=()
 for program in "${!packages[@]}"; do
   command -v "$program" >/dev/null || missing+=("${packages[$program]}")
@@ -64,3 +66,10 @@ if [ ! -d "$crds" ]; then
   mv "$crds.partial" "$crds"
 fi
 step "Gateway API CRDs: $crds"
+
+# The ground's container images (Debian base, Modelkeeper, test model, testbox, pause), built
+# offline with podman and saved as docker-archives under the cache, rebuilt when their inputs change.
+root=$(cd "$here/../../.." && pwd)
+step "container images (the first build on a machine takes about 5 minutes)"
+(cd "$root" && MODELKEEPER_CACHE="$cache" "$root/.venv/bin/python" -m tests.ground.imagebuild >&2) \
+  || fail "building the container images (see the message above)"

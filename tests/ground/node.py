@@ -1,0 +1,568 @@
+"""A real node for the test ground: kubelet (built from the same Kubernetes module as the
+control plane), containerd and runc from Debian, the project's own images, and pods
+networked by the CNI bridge plugin on a bridge that lives only inside this machine.
+
+Confinement (../shared/design/real-node.md): the bridge has no gateway, pods have no
+default route, nothing is masqueraded, and anything that would be forwarded off the
+bridge is dropped. The only translations go to loopback: the `kubernetes` Service's
+address to the API server (for in-cluster clients: the router, the chart's operator) and
+the ports the ground exposes to pods at the bridge's own address (Prometheus).
+
+Grounds side by side do not collide: each node has its own id and with it its own bridge
+and /24, containerd root, state and socket, kubelet root directory, ports and cgroup
+root. containerd and kubelet share a private mount namespace, so the kubelet's hard-coded
+/var/lib/kubelet/device-plugins is this node's own and every mount the node makes (pod
+volumes, network namespaces) goes away with it.
+
+One folder, `shared`, is bind-mounted at the same path into every container (containerd's
+base runtime spec): the ground's stand-in for a shared file system mounted on every node,
+so that a `file://` URI written by a training Job, fetched by a scoring pod's init step
+and read by the operator names the same file for all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.ground.controlplane import KUBERNETES_SERVICE_IP, SERVICE_CIDR, ControlPlane
+from tests.ground.imagebuild import PAUSE_IMAGE, image_archives
+from tests.ground.processes import Component, GroundError, free_port, pid_alive
+
+NODE = "ground-node"
+CNI_BIN = Path("/usr/lib/cni")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")
+SHARED_ROOT = Path("/var/lib/modelkeeper-ground")
+"""Outside /tmp on purpose: a pod's emptyDir at /tmp must not hide the shared folder."""
+RUN_DIR = Path("/run/modelkeeper-ground")
+"""Sockets (their paths must stay short) and the lock that hands out subnets."""
+POD_SUBNETS = "10.244.{}.0/24"
+"""Candidate pod ranges, one /24 per node; the first one free on this machine is taken."""
+START_TIMEOUT = 120.0
+
+
+def run(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """A short command; a failure names it and shows what it printed."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
+    if check and done.returncode != 0:
+        raise GroundError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done
+
+
+@contextlib.contextmanager
+def _machine_lock() -> Iterator[None]:
+    """One node at a time picks a subnet and creates its bridge."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with (RUN_DIR / "subnets.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _taken_subnets() -> set[str]:
+    """The /24s that this machine's interfaces already have addresses in."""
+    found = json.loads(run("ip", "-j", "-4", "addr").stdout)
+    return {
+        ".".join(info["local"].split(".")[:3])
+        for link in found
+        for info in link.get("addr_info", [])
+    }
+
+
+def cgroup_hierarchies() -> list[Path]:
+    """Every cgroup v1 controller mount (and the unified one beside them) of this machine."""
+    return sorted(path for path in CGROUP_ROOT.iterdir() if path.is_dir() and not path.is_symlink())
+
+
+@dataclass(frozen=True)
+class Network:
+    """The node's bridge and its /24: the bridge holds .1, pods get .10 to .250."""
+
+    bridge: str
+    prefix: str
+    """The first three octets, e.g. `10.244.3`."""
+
+    @property
+    def address(self) -> str:
+        return f"{self.prefix}.1"
+
+    @property
+    def subnet(self) -> str:
+        return f"{self.prefix}.0/24"
+
+    def cni_config(self, ipam_dir: Path) -> dict[str, Any]:
+        """The bridge plugin without gateway or masquerade; the only route is to Services."""
+        return {
+            "cniVersion": "0.4.0",
+            "name": self.bridge,
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": self.bridge,
+                    "isGateway": False,
+                    "isDefaultGateway": False,
+                    "ipMasq": False,
+                    "hairpinMode": True,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [
+                            [
+                                {
+                                    "subnet": self.subnet,
+                                    "rangeStart": f"{self.prefix}.10",
+                                    "rangeEnd": f"{self.prefix}.250",
+                                }
+                            ]
+                        ],
+                        "routes": [{"dst": SERVICE_CIDR, "gw": self.address}],
+                        "dataDir": str(ipam_dir),
+                    },
+                }
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Firewall:
+    """This node's iptables chains: the translations to loopback and the confinement."""
+
+    chain: str
+    bridge: str
+
+    def rules(self) -> list[tuple[str, list[str]]]:
+        """(table, rule) pairs of the chains' fixed part, in order."""
+        return [
+            ("filter", ["-i", self.bridge, "-o", self.bridge, "-j", "ACCEPT"]),
+            ("filter", ["-i", self.bridge, "-j", "DROP"]),
+            ("filter", ["-o", self.bridge, "-j", "DROP"]),
+        ]
+
+    def create(self) -> None:
+        for table, hook in (("nat", "PREROUTING"), ("filter", "FORWARD")):
+            run("iptables", "-t", table, "-N", self.chain)
+            jump = ["-i", self.bridge] if table == "nat" else []
+            run("iptables", "-t", table, "-I", hook, *jump, "-j", self.chain)
+        for table, rule in self.rules():
+            run("iptables", "-t", table, "-A", self.chain, *rule)
+
+    def translate(self, address: str, port: int, to_port: int) -> None:
+        """Pods' connections to address:port go to 127.0.0.1:to_port (and nowhere else)."""
+        run(
+            "iptables", "-t", "nat", "-A", self.chain, "-d", f"{address}/32", "-p", "tcp",
+            "--dport", str(port), "-j", "DNAT", "--to-destination", f"127.0.0.1:{to_port}",
+        )  # fmt: skip
+
+    def remove(self) -> None:
+        for table, hook in (("nat", "PREROUTING"), ("filter", "FORWARD")):
+            jump = ["-i", self.bridge] if table == "nat" else []
+            run("iptables", "-t", table, "-D", hook, *jump, "-j", self.chain, check=False)
+            run("iptables", "-t", table, "-F", self.chain, check=False)
+            run("iptables", "-t", table, "-X", self.chain, check=False)
+
+
+def containerd_config(node: Node, base_spec: Path) -> str:
+    """containerd's configuration: its own root, state and socket; the CRI as real-node.md
+    found it works here (no AppArmor, OOM score adjustments restricted, no hugetlb)."""
+    cri = 'plugins."io.containerd.grpc.v1.cri"'
+    return f"""version = 2
+root = "{node.workdir / "containerd" / "root"}"
+state = "{node.run_dir / "state"}"
+disabled_plugins = [
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing",
+]
+[grpc]
+  address = "{node.socket}"
+[ttrpc]
+  address = "{node.socket}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{node.workdir / "containerd" / "opt"}"
+[{cri}]
+  sandbox_image = "{PAUSE_IMAGE}"
+  restrict_oom_score_adj = true
+  disable_apparmor = true
+  disable_hugetlb_controller = true
+  enable_selinux = false
+  stream_server_address = "127.0.0.1"
+  stream_server_port = "0"
+  [{cri}.containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [{cri}.containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      base_runtime_spec = "{base_spec}"
+      [{cri}.containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [{cri}.cni]
+    bin_dir = "{CNI_BIN}"
+    conf_dir = "{node.workdir / "cni"}"
+    max_conf_num = 1
+"""
+
+
+def kubelet_config(node: Node, plane: ControlPlane) -> dict[str, Any]:
+    """The kubelet's configuration: cgroupfs on cgroup v1 under the node's own cgroup root,
+    served on the bridge address to the API server only, images never collected (they are
+    imported, not pulled), no iptables chains of its own."""
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "address": node.network.address,
+        "port": node.kubelet_port,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": node.healthz_port,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(plane.ca_file)},
+        },
+        "authorization": {"mode": "Webhook"},
+        "cgroupDriver": "cgroupfs",
+        "cgroupRoot": f"/{node.cgroup}",
+        "failCgroupV1": False,
+        "containerRuntimeEndpoint": f"unix://{node.socket}",
+        "failSwapOn": False,
+        "makeIPTablesUtilChains": False,
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
+        "serializeImagePulls": False,
+        "nodeStatusUpdateFrequency": "2s",
+        "nodeStatusReportFrequency": "10s",
+        # ConfigMap volumes (the router's routing config) are refreshed on the pod's
+        # periodic sync; a minute (the default) would stretch every rollout step.
+        "syncFrequency": "3s",
+        "shutdownGracePeriod": "0s",
+        "resolvConf": "",
+        "staticPodPath": "",
+        "logging": {"format": "text"},
+    }
+
+
+def _base_runtime_spec(shared: Path) -> dict[str, Any]:
+    """containerd's default OCI spec plus the shared folder, bound at its own path."""
+    spec: dict[str, Any] = json.loads(run("ctr", "oci", "spec").stdout)
+    spec["mounts"].append(
+        {
+            "destination": str(shared),
+            "type": "bind",
+            "source": str(shared),
+            "options": ["rbind", "rw"],
+        }
+    )
+    return spec
+
+
+@dataclass
+class Node:
+    """A running node; `stop()` ends what it started and removes what it added."""
+
+    workdir: Path
+    id: str
+    network: Network
+    kubelet_port: int = field(default_factory=free_port)
+    healthz_port: int = field(default_factory=free_port)
+    components: list[Component] = field(default_factory=list)
+    exposed: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return RUN_DIR / self.id
+
+    @property
+    def socket(self) -> Path:
+        return self.run_dir / "containerd.sock"
+
+    @property
+    def cgroup(self) -> str:
+        return f"modelkeeper-{self.id}"
+
+    @property
+    def shared(self) -> Path:
+        """Mounted at this same path in every container of the node, read-write."""
+        return SHARED_ROOT / self.id
+
+    @property
+    def firewall(self) -> Firewall:
+        return Firewall(f"MK-{self.id.upper()}", self.network.bridge)
+
+    @property
+    def name(self) -> str:
+        return NODE
+
+    @classmethod
+    def start(cls, plane: ControlPlane, workdir: Path) -> Node:
+        """Network, containerd with the images imported, kubelet; back when Ready."""
+        archives = image_archives()
+        node_id = secrets.token_hex(3)
+        workdir.mkdir(parents=True, exist_ok=True)
+        with _machine_lock():
+            taken = _taken_subnets()
+            prefix = next(
+                (
+                    POD_SUBNETS.format(n).rsplit(".", 1)[0]
+                    for n in range(1, 255)
+                    if POD_SUBNETS.format(n).rsplit(".", 1)[0] not in taken
+                ),
+                None,
+            )
+            if prefix is None:
+                raise GroundError("no free 10.244.N.0/24 for a node's pods on this machine")
+            node = cls(workdir, node_id, Network(f"mk-{node_id}", prefix))
+            try:
+                node._create_network()
+            except BaseException:
+                node.stop()
+                raise
+        try:
+            node._create_cgroups()
+            node.firewall.translate(KUBERNETES_SERVICE_IP, 443, int(plane.server.rsplit(":", 1)[1]))
+            node._start_runtime(archives)
+            node._start_kubelet(plane)
+        except BaseException:
+            node.stop()
+            raise
+        return node
+
+    def _create_network(self) -> None:
+        bridge = self.network.bridge
+        run("ip", "link", "add", "name", bridge, "type", "bridge")
+        run("ip", "addr", "add", f"{self.network.address}/24", "dev", bridge)
+        run("ip", "link", "set", bridge, "up")
+        # Connections DNATed to 127.0.0.1 arrive on the bridge: let them be routed locally.
+        Path(f"/proc/sys/net/ipv4/conf/{bridge}/route_localnet").write_text("1")
+        self.firewall.create()
+
+    def _create_cgroups(self) -> None:
+        """The kubelet's cgroup root must exist in every hierarchy; cpuset needs its sets."""
+        for hierarchy in cgroup_hierarchies():
+            path = hierarchy / self.cgroup
+            path.mkdir(exist_ok=True)
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if (path / name).exists():
+                    (path / name).write_text((hierarchy / name).read_text())
+
+    def _in_namespace(self, *argv: str) -> list[str]:
+        return ["nsenter", f"--target={self.components[0].pid}", "--mount", "--", *argv]
+
+    def _start_runtime(self, archives: list[Path]) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.shared.mkdir(parents=True, exist_ok=True)
+        self.shared.chmod(0o1777)
+        logs = self.workdir / "logs"
+        mounts = Component(
+            "node-mounts",
+            ["unshare", "--mount", "--propagation", "private", "--", "sleep", "infinity"],
+            logs / "node-mounts.log",
+        )
+        self.components.append(mounts)
+        mounts.start()
+        mounts.wait_until(lambda: os.readlink(f"/proc/{mounts.pid}/exe").endswith("sleep"), 10)
+        own_device_plugins = self.workdir / "device-plugins"
+        own_device_plugins.mkdir(exist_ok=True)
+        DEVICE_PLUGINS.mkdir(parents=True, exist_ok=True)
+        run(*self._in_namespace("mount", "--bind", str(own_device_plugins), str(DEVICE_PLUGINS)))
+
+        cni = self.workdir / "cni"
+        cni.mkdir(exist_ok=True)
+        (cni / "10-ground.conflist").write_text(
+            json.dumps(self.network.cni_config(self.workdir / "cni-ipam"), indent=2)
+        )
+        base_spec = self.workdir / "base-runtime-spec.json"
+        base_spec.write_text(json.dumps(_base_runtime_spec(self.shared), indent=2))
+        config = self.workdir / "containerd.toml"
+        config.write_text(containerd_config(self, base_spec))
+        containerd = Component(
+            "containerd",
+            self._in_namespace("containerd", f"--config={config}", "--log-level=warn"),
+            logs / "containerd.log",
+        )
+        self.components.append(containerd)
+        containerd.start()
+        containerd.wait_until(lambda: self.ctr("version").returncode == 0, START_TIMEOUT)
+        for archive in archives:
+            imported = self.ctr("images", "import", str(archive))
+            if imported.returncode != 0:
+                raise containerd.failure(f"could not import {archive}: {imported.stderr.strip()}")
+
+    def _start_kubelet(self, plane: ControlPlane) -> None:
+        config = self.workdir / "kubelet.yaml"
+        config.write_text(yaml.safe_dump(kubelet_config(self, plane), sort_keys=False))
+        kubelet = Component(
+            "kubelet",
+            self._in_namespace(
+                str(plane.bin_dir / "kubelet"),
+                f"--config={config}",
+                f"--kubeconfig={plane.kubeconfig}",
+                f"--root-dir={self.workdir / 'kubelet'}",
+                f"--cert-dir={self.workdir / 'kubelet-pki'}",
+                f"--node-ip={self.network.address}",
+                f"--hostname-override={NODE}",
+                "--v=1",
+            ),
+            self.workdir / "logs" / "kubelet.log",
+        )
+        self.components.append(kubelet)
+        kubelet.start()
+        jsonpath = '{.status.conditions[?(@.type=="Ready")].status}'
+        kubelet.wait_until(
+            lambda: (
+                plane.kubectl(
+                    "get", "node", NODE, "-o", f"jsonpath={jsonpath}", check=False
+                ).stdout.strip()
+                == "True"
+            ),
+            START_TIMEOUT,
+            "registered as a Ready node",
+        )
+
+    def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """containerd's own client, in the Kubernetes namespace of this node's containerd."""
+        return run("ctr", f"--address={self.socket}", "--namespace=k8s.io", *args, check=False)
+
+    def expose(self, port: int) -> str:
+        """Make a ground service on 127.0.0.1:port reachable from pods; its address for them."""
+        if port not in self.exposed:
+            self.firewall.translate(self.network.address, port, port)
+            self.exposed[port] = port
+        return f"{self.network.address}:{port}"
+
+    def containers(self) -> list[str]:
+        return running_containers(self.socket)
+
+    def logs(self) -> dict[str, Path]:
+        return {component.name: component.log for component in self.components}
+
+    def state(self) -> dict[str, Any]:
+        """What `python -m tests.ground down` needs to stop this node from another process."""
+        return {
+            "workdir": str(self.workdir),
+            "id": self.id,
+            "bridge": self.network.bridge,
+            "prefix": self.network.prefix,
+            "socket": str(self.socket),
+            "shared": str(self.shared),
+            "pids": {c.name: c.pid for c in self.components},
+        }
+
+    def stop(self) -> None:
+        alive = {c.name: c.pid for c in self.components if c.alive()}
+        stop_node(self.workdir, self.id, self.network, alive)
+        for component in self.components:
+            if component.process is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    component.process.wait(timeout=5)
+
+
+def running_containers(socket: Path) -> list[str]:
+    """`pod/container` of each container running under a node's containerd, as `crictl ps`
+    lists them (the pods' sandboxes left out)."""
+    ctr = ("ctr", f"--address={socket}", "--namespace=k8s.io")
+    names = []
+    for container in run(*ctr, "tasks", "list", "--quiet", check=False).stdout.split():
+        info = run(*ctr, "containers", "info", container, check=False)
+        if info.returncode == 0:
+            labels = json.loads(info.stdout).get("Labels", {})
+            name = labels.get("io.kubernetes.container.name")
+            if name and name != "POD":
+                names.append(f"{labels.get('io.kubernetes.pod.name')}/{name}")
+    return sorted(names)
+
+
+def _cgroup_pids(root: Path) -> set[int]:
+    return {
+        int(pid)
+        for procs in root.rglob("cgroup.procs")
+        for pid in procs.read_text().split()
+        if pid.strip()
+    }
+
+
+def _remove_cgroups(name: str) -> None:
+    """End every process in the node's cgroups (its containers and their shims' children),
+    then remove the cgroups, deepest first."""
+    roots = [hierarchy / name for hierarchy in cgroup_hierarchies() if (hierarchy / name).is_dir()]
+    for _ in range(50):
+        pids = set().union(*(_cgroup_pids(root) for root in roots)) if roots else set()
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+    for root in roots:
+        for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if path.is_dir():
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+        with contextlib.suppress(OSError):
+            root.rmdir()
+
+
+def _shims_of(socket: Path) -> list[int]:
+    """The containerd shims this node's containerd started (they outlive it otherwise)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                if any(part == str(socket).encode() for part in argv) and b"shim" in argv[0]:
+                    found.append(int(entry.name))
+    return found
+
+
+def _stop(pid: int | None, grace: float = 10.0) -> None:
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while pid_alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def stop_node(workdir: Path, node_id: str, network: Network, pids: dict[str, int]) -> None:
+    """Stop a node by what it recorded: the kubelet, the containers, containerd and its
+    shims, the mount namespace; then remove its cgroups, iptables chains, bridge and
+    folders. Safe to call on a node that started only in part."""
+    cgroup = f"modelkeeper-{node_id}"
+    _stop(pids.get("kubelet"))
+    _remove_cgroups(cgroup)
+    _stop(pids.get("containerd"))
+    for shim in _shims_of(RUN_DIR / node_id / "containerd.sock"):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(shim, signal.SIGKILL)
+    _stop(pids.get("node-mounts"), grace=2)
+    _remove_cgroups(cgroup)
+    Firewall(f"MK-{node_id.upper()}", network.bridge).remove()
+    run("ip", "link", "delete", network.bridge, check=False)
+    for folder in (RUN_DIR / node_id, SHARED_ROOT / node_id, workdir / "containerd"):
+        shutil.rmtree(folder, ignore_errors=True)
