@@ -9,6 +9,7 @@ into Python values here, so the operator never re-reads a duration string.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any
@@ -24,7 +25,12 @@ DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 LABEL_VALUE_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
 METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.:-]*$"
 SHA256_PATTERN = r"^[a-f0-9]{64}$"
-ARTIFACT_URI_PATTERN = r"^(s3|gs|https?|file|pvc)://\S+$"
+ARTIFACT_URI_PATTERN = (
+    r"^((s3|gs|https?|file)://\S+|pvc://[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/\S+)$"
+)
+"""A pvc:// URI names a claim (a DNS-1123 subdomain) and a path inside it."""
+PVC_MOUNT_ROOT = "/mnt/modelkeeper/claims"
+"""Where the operator mounts the claim of a pvc:// URI, read-only, into the step that reads it."""
 IMAGE_PATTERN = (
     r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?"
     r"(@sha256:[a-f0-9]{64})?$"
@@ -37,6 +43,31 @@ TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+/-]*$"
 # At most four parts, each bounded, so that no accepted duration overflows Go's (the API
 # server's CEL `duration()`, about 2562047h) or Python's timedelta.
 DURATION_PATTERN = r"^([0-9]{1,5}h|[0-9]{1,7}m|[0-9]{1,9}s|[0-9]{1,12}ms){1,4}$"
+
+
+@dataclass(frozen=True)
+class ClaimPath:
+    """A file on a PersistentVolumeClaim, as a pvc://<claim>/<path> URI names it."""
+
+    claim: str
+    path: str
+
+    @property
+    def mount_path(self) -> str:
+        return f"{PVC_MOUNT_ROOT}/{self.claim}"
+
+    @property
+    def local_path(self) -> str:
+        """The file's path in a pod that has the claim mounted at `mount_path`."""
+        return f"{self.mount_path}/{self.path}"
+
+
+def claim_path(uri: str) -> ClaimPath | None:
+    """The claim and the path inside it of a pvc:// URI; None for every other scheme."""
+    if not uri.startswith("pvc://"):
+        return None
+    claim, _, path = uri.removeprefix("pvc://").partition("/")
+    return ClaimPath(claim, path.lstrip("/"))
 
 
 def keyed_by(*keys: str) -> JsonDict:

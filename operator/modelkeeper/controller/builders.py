@@ -19,7 +19,7 @@ from typing import Any
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.model import ArtifactFormat, ModelResource
 from modelkeeper.api.strategy import StrategyType
-from modelkeeper.api.types import ServingRole
+from modelkeeper.api.types import ServingRole, claim_path
 from modelkeeper.controller.manifests import (
     DEPLOYMENT_LABEL,
     HTTP_PORT,
@@ -85,6 +85,24 @@ def _fetch(
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "volumeMounts": [{"name": "model", "mountPath": MODEL_DIR}, *mounts],
     }
+
+
+def _claims(uris: Sequence[str]) -> tuple[list[Any], dict[str, list[Any]]]:
+    """A read-only volume for each claim that pvc:// URIs name, and each such URI's mount."""
+    volumes: dict[str, dict[str, Any]] = {}
+    mounts: dict[str, list[Any]] = {}
+    for uri in uris:
+        where = claim_path(uri)
+        if where is None:
+            continue
+        if where.claim not in volumes:
+            volumes[where.claim] = {
+                "name": f"claim-{len(volumes)}",
+                "persistentVolumeClaim": {"claimName": where.claim, "readOnly": True},
+            }
+        name = volumes[where.claim]["name"]
+        mounts[uri] = [{"name": name, "mountPath": where.mount_path, "readOnly": True}]
+    return list(volumes.values()), mounts
 
 
 def _server_env(build: BuildInput, model: ModelResource, pod_role: ServingRole) -> list[Any]:
@@ -154,6 +172,10 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
     if artifact is not None:
         mounts.append({"name": "model", "mountPath": MODEL_DIR})
         volumes.append({"name": "model", "emptyDir": {}})
+        reference = model.spec.reference
+        profile_uri = reference.uri if reference is not None else None
+        claim_volumes, claim_mounts = _claims([artifact.uri, profile_uri or ""])
+        volumes += claim_volumes
         init.append(
             _fetch(
                 "fetch-model",
@@ -161,17 +183,18 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
                 artifact.uri,
                 f"{MODEL_DIR}/{_model_file(artifact.format)}",
                 artifact.sha256,
+                *claim_mounts.get(artifact.uri, []),
             )
         )
-        reference = model.spec.reference
-        if reference is not None and reference.uri is not None:
+        if reference is not None and profile_uri is not None:
             init.append(
                 _fetch(
                     "fetch-profile",
                     build.default_image,
-                    reference.uri,
+                    profile_uri,
                     f"{MODEL_DIR}/profile.json",
                     reference.sha256,
+                    *claim_mounts.get(profile_uri, []),
                 )
             )
         if model.spec.signature is not None:

@@ -4,7 +4,8 @@ Run as the serving pod's init step (`modelkeeper fetch-artifact`) or by
 `modelkeeper serve --artifact-uri` before it loads the model. The file is
 streamed to a temporary name beside the target while it is hashed, and renamed
 into place only when the digest matches, so a mismatch leaves nothing behind
-that a later start could load. file://, http:// and https:// need nothing extra;
+that a later start could load. file://, pvc:// (its claim mounted by the operator),
+http:// and https:// need nothing extra;
 s3:// needs boto3 and gs:// google-cloud-storage (install them into the image).
 """
 
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlparse
 
+from modelkeeper.api.types import claim_path
+
 CHUNK_BYTES = 1 << 20
 HTTP_TIMEOUT_SECONDS = 60
 
@@ -36,6 +39,19 @@ def _open_file(uri: str) -> IO[bytes]:
         return path.open("rb")
     except OSError as error:
         raise ArtifactError(f"{uri}: {error.strerror}") from None
+
+
+def _open_claim(uri: str) -> IO[bytes]:
+    """A pvc:// file, from where the operator mounts its claim into the fetch step."""
+    where = claim_path(uri)
+    assert where is not None
+    try:
+        return Path(where.local_path).open("rb")
+    except OSError as error:
+        raise ArtifactError(
+            f"{uri}: {error.strerror} at {where.local_path} (claim {where.claim} is mounted "
+            f"at {where.mount_path})"
+        ) from None
 
 
 def _open_http(uri: str) -> IO[bytes]:
@@ -70,6 +86,7 @@ def _open_gs(uri: str) -> IO[bytes]:
 
 OPENERS: dict[str, Callable[[str], IO[bytes]]] = {
     "file": _open_file,
+    "pvc": _open_claim,
     "http": _open_http,
     "https": _open_http,
     "s3": _open_s3,

@@ -59,6 +59,25 @@ CASES = {
         IMAGE,
         False,
     ),
+    "artifact-on-a-claim": BuildInput(
+        deployment(),
+        [
+            RunningVersion(
+                model(
+                    "1",
+                    approval=APPROVAL,
+                    schema=SCHEMA,
+                    artifact={"uri": "pvc://models/fraud/1/model.joblib", "format": "sklearn"},
+                    reference={"uri": "pvc://models/fraud/1/profile.json"},
+                ),
+                ServingRole.STABLE,
+            )
+        ],
+        Routes(stable="1"),
+        {},
+        IMAGE,
+        False,
+    ),
     "image-autoscaled-with-podmonitor": BuildInput(
         deployment(
             autoscaling={"minReplicas": 2, "maxReplicas": 5},
