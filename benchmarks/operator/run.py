@@ -1,6 +1,6 @@
 """Operator scale: N Models and N Deployments created at once, Modelkeeper against kopf's floor.
 
-On a fresh control plane of the test ground (no node agent: pods stay Pending, so this
+On a fresh control plane of the test ground (no node: pods stay Pending, so this
 measures the operator, not the pods), for each operator in turn, in its own namespace:
 
 - modelkeeper: `modelkeeper run`, which for every Deployment applies the version's
@@ -49,6 +49,7 @@ MODELKEEPER = str(Path(sys.executable).parent / "modelkeeper")
 CHUNK = 25
 MANAGED = "app.kubernetes.io/managed-by=modelkeeper"
 APPROVAL = {"by": "bench@example.com", "at": "2026-01-01T00:00:00Z"}
+SCHEMA = {"inputs": [{"name": "x", "type": "Numeric"}], "output": {"type": "Regression"}}
 
 
 @dataclass
@@ -68,7 +69,9 @@ class Result:
 
 
 def manifests(indices: range) -> str:
-    """A Model (approved, artifact form) and a Deployment tracking its family, per index."""
+    """A Model (valid and approved, artifact form) and a Deployment tracking its family, per
+    index. The artifact and profile are https URIs, which the operator does not read: it
+    serves such a Model as validated in part, and nothing is fetched with no node."""
     objects: list[dict[str, object]] = []
     for index in indices:
         family = f"family-{index}"
@@ -81,6 +84,8 @@ def manifests(indices: range) -> str:
                     "name": family,
                     "version": "1",
                     "artifact": {"uri": "https://models.example.com/m.joblib", "format": "sklearn"},
+                    "schema": SCHEMA,
+                    "reference": {"uri": "https://models.example.com/profile.json"},
                     "governance": {"approval": APPROVAL},
                 },
             }
@@ -123,7 +128,7 @@ def api_list(
         headers={"Accept": METADATA_ONLY if metadata_only else "application/json"},
     )
     with urllib.request.urlopen(request, context=plane.admin_ssl_context(), timeout=60) as answer:
-        items: list[dict[str, Any]] = json.loads(answer.read())["items"]
+        items: list[dict[str, Any]] = json.loads(answer.read())["items"] or []
     return items
 
 
