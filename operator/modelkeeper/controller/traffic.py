@@ -165,6 +165,10 @@ def build_router(
             str(HTTP_PORT),
             "--namespace",
             "$(POD_NAMESPACE)",
+            # Followed through the API: the kubelet refreshes the mounted file only about
+            # once a minute, too late for a canary step's new weight.
+            "--config-map",
+            name,
         ],
         "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "env": [
@@ -190,7 +194,13 @@ def build_router(
                     "apiGroups": ["discovery.k8s.io"],
                     "resources": ["endpointslices"],
                     "verbs": ["get", "list", "watch"],
-                }
+                },
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "resourceNames": [name],
+                    "verbs": ["get", "list", "watch"],
+                },
             ]
         },
         owned("rbac.authorization.k8s.io/v1", "RoleBinding", name, deployment, router_labels)

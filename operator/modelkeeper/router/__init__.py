@@ -7,6 +7,6 @@ describes the routing config, the endpoints and the metrics.
 
 The pure decisions (config, weighted choice, mirror sampling, prediction comparison,
 endpoint selection, feedback answers, routes) and the messages live in modules with no
-I/O; `server` (clients), `upstream` (backends), `proxy`, `sources`, `reload` and
+I/O; `server` (clients), `upstream` (backends), `proxy`, `sources`, `watch`, `reload` and
 `command` do the talking.
 """

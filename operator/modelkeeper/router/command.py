@@ -39,8 +39,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--kubeconfig",
         default=os.environ.get("KUBECONFIG") or None,
-        help="kubeconfig for reading EndpointSlices "
+        help="kubeconfig for reading EndpointSlices and the ConfigMap "
         "(default: $KUBECONFIG, else ~/.kube/config, else in-cluster)",
+    )
+    parser.add_argument(
+        "--config-map",
+        help="the ConfigMap that --config is mounted from (the file's name is its key): "
+        "followed through the API, so that a change is taken at once rather than when the "
+        "kubelet refreshes the file; needs --namespace",
     )
     parser.add_argument(
         "--max-body-bytes",
@@ -64,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--reload-interval-seconds",
         type=float,
         default=1.0,
-        help="seconds between checks of the config file (default: %(default)s)",
+        help="seconds between checks of the config file, when no --config-map is followed "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--shutdown-timeout-seconds",
@@ -94,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         namespace=args.namespace,
         kubeconfig=args.kubeconfig,
+        config_map=args.config_map,
         reload_interval_seconds=args.reload_interval_seconds,
         shutdown_timeout_seconds=args.shutdown_timeout_seconds,
     )

@@ -1,15 +1,18 @@
 """The routing config: which backends serve a model, by what weight, and what is mirrored.
 
 The operator writes it as a ConfigMap that is mounted into the router's pod as a file;
-the router reads it again whenever the file changes. Parsing is pure, so that a bad
-file is rejected with a message naming the field and the running config stays.
+the router reads the file at start, then follows the ConfigMap through the API (or, with
+no API access, the file). Parsing, and deciding what a new text or a ConfigMap event
+changes, are pure, so that a bad config is rejected with a message naming the field and
+the running config stays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Self
+from typing import Any, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -152,3 +155,45 @@ def describe_validation_error(error: ValidationError) -> str:
         path = ".".join(str(part) for part in detail["loc"]) or "config"
         problems.append(f"{path}: {detail['msg']}")
     return "; ".join(problems)
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """A routing config text that differs from the last one seen: its config, or why not."""
+
+    text: str
+    """The text to remember as seen, taken or not, so that it is judged only once."""
+    config: RoutingConfig | None
+    """The config to route by; None when the text cannot be used."""
+    error: str = ""
+    """Why the text cannot be used, naming where it came from and the field."""
+
+
+def text_change(seen: str | None, text: str, where: str) -> ConfigChange | None:
+    """What a config text brings: None if it is the text seen last (nothing changed)."""
+    if text == seen:
+        return None
+    try:
+        return ConfigChange(text, parse_config(text))
+    except ConfigError as error:
+        return ConfigChange(text, None, f"{where}: {error}")
+
+
+def configmap_change(
+    seen: str | None, event: str, configmap: Mapping[str, Any], key: str, where: str
+) -> ConfigChange | None:
+    """What a watch event (ADDED, MODIFIED, DELETED) of the router's ConfigMap brings.
+
+    A deleted ConfigMap brings nothing (the router keeps routing by what it has: its
+    Deployment is going, or the ConfigMap is about to be written again); one without the
+    `key` in its data brings a config that cannot be used.
+    """
+    if event not in ("ADDED", "MODIFIED"):
+        return None
+    text = (configmap.get("data") or {}).get(key)
+    if not isinstance(text, str):
+        missing = ""  # what "seen" holds after a ConfigMap without the key
+        if seen == missing:
+            return None
+        return ConfigChange(missing, None, f"{where}: no {key!r} in its data")
+    return text_change(seen, text, where)

@@ -1,9 +1,15 @@
-"""Reading the routing config file, at start and again whenever it changes.
+"""Taking a new routing config without a restart: from the router's ConfigMap, or its file.
 
-The operator writes the config into a ConfigMap mounted as a file; the kubelet swaps
-the file in place. Polling its status once a second is enough to notice (and works
-where inotify does not); a bad new config is logged, counted and ignored, so the
-router keeps routing by the last good one.
+The operator writes the config into a ConfigMap mounted as a file. The file is what the
+router starts from, but the kubelet refreshes a mounted ConfigMap only on the pod's
+periodic sync (a minute by default), so a canary step's new weight would reach the router
+that late. With `--namespace` and `--config-map` the router therefore follows the
+ConfigMap itself through the API (list, then watch) and takes a change within moments;
+the file is then read only at start, so that the kubelet's late copy can never bring an
+older config back. Without them (tests, clusters without API access) it polls the file,
+which works where inotify does not. Either way a text equal to the one seen last changes
+nothing and counts nothing; a bad new config is logged, counted and ignored, so the router
+keeps routing by the last good one.
 """
 
 from __future__ import annotations
@@ -11,35 +17,84 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from modelkeeper.router.config import ConfigError, RoutingConfig, parse_config
+from modelkeeper.router.config import (
+    ConfigChange,
+    ConfigError,
+    RoutingConfig,
+    configmap_change,
+    parse_config,
+    text_change,
+)
+from modelkeeper.router.watch import KubeApi, ListWatch
 
 log = logging.getLogger(__name__)
 
 FileSignature = tuple[int, int, int]  # mtime in ns, size, inode
 
 
-def load_config_file(path: Path) -> RoutingConfig:
-    """The routing config in the file at `path`, or ConfigError naming the file and the fault."""
+def read_config_file(path: Path) -> str:
+    """The text of the config file, or ConfigError naming the file."""
     try:
-        return parse_config(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+
+
+def load_config_file(path: Path) -> tuple[str, RoutingConfig]:
+    """The text and routing config of the file at `path`, or ConfigError naming the file."""
+    text = read_config_file(path)
+    try:
+        return text, parse_config(text)
     except ConfigError as error:
         raise ConfigError(f"{path}: {error}") from error
+
+
+class ConfigUpdates:
+    """Applies the routing config changes that arrive, from whichever source, once each."""
+
+    def __init__(
+        self,
+        seen: str,
+        apply: Callable[[RoutingConfig], None],
+        reloaded: Callable[[bool], None],
+    ) -> None:
+        self.seen: str | None = seen
+        self._apply = apply
+        self._reloaded = reloaded
+
+    def take(self, change: ConfigChange | None, where: str) -> None:
+        """Route by the change's config, or log and count why not; nothing if no change."""
+        if change is None:
+            return
+        self.seen = change.text
+        if change.config is None:
+            self.refuse(change.error)
+            return
+        try:
+            self._apply(change.config)
+        except ConfigError as error:
+            self.refuse(f"{where}: {error}")
+        else:
+            log.info("routing config reloaded from %s", where)
+            self._reloaded(True)
+
+    def refuse(self, error: str) -> None:
+        log.error("kept the previous routing config: %s", error)
+        self._reloaded(False)
 
 
 async def follow_config_file(
     path: Path,
     seen: FileSignature | None,
     interval_seconds: float,
-    apply: Callable[[RoutingConfig], None],
-    reloaded: Callable[[bool], None],
+    updates: ConfigUpdates,
 ) -> None:
-    """Apply the file's config each time it differs from `seen`; `reloaded` hears whether
-    it was taken. Take `seen` before loading the running config, so no change slips by."""
+    """Offer the file's text each time its signature differs from `seen`. Take `seen` before
+    loading the running config, so no change slips by."""
     while True:
         await asyncio.sleep(interval_seconds)
         current = file_signature(path)
@@ -47,13 +102,11 @@ async def follow_config_file(
             continue
         seen = current
         try:
-            apply(load_config_file(path))
+            text = read_config_file(path)
         except ConfigError as error:
-            log.error("kept the previous routing config: %s", error)
-            reloaded(False)
+            updates.refuse(str(error))
         else:
-            log.info("routing config reloaded from %s", path)
-            reloaded(True)
+            updates.take(text_change(updates.seen, text, str(path)), str(path))
 
 
 def file_signature(path: Path) -> FileSignature | None:
@@ -63,3 +116,48 @@ def file_signature(path: Path) -> FileSignature | None:
     except OSError:
         return None
     return status.st_mtime_ns, status.st_size, status.st_ino
+
+
+class ConfigMapFollower:
+    """Follows the router's own ConfigMap through the API: one object, by name."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        namespace: str,
+        name: str,
+        key: str,
+        updates: ConfigUpdates,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        self._where = f"ConfigMap {namespace}/{name}"
+        self._key = key
+        self._updates = updates
+        self._watch = ListWatch(
+            api,
+            f"/api/v1/namespaces/{namespace}/configmaps",
+            # A fieldSelector on the name is what RBAC's resourceNames admits for list and watch.
+            {"fieldSelector": f"metadata.name={name}"},
+            self._listed,
+            self._changed,
+            "ConfigMap",
+            retry_seconds,
+        )
+
+    def start(self) -> None:
+        self._watch.start()
+
+    async def close(self) -> None:
+        await self._watch.close()
+
+    def _listed(self, items: Sequence[Mapping[str, Any]]) -> None:
+        if not items:
+            log.warning("%s not found; routing by the config there was", self._where)
+        for item in items:
+            self._changed("ADDED", item)
+
+    def _changed(self, event: str, configmap: Mapping[str, Any]) -> None:
+        if event == "DELETED":
+            log.warning("%s deleted; routing by the config there was", self._where)
+        change = configmap_change(self._updates.seen, event, configmap, self._key, self._where)
+        self._updates.take(change, self._where)

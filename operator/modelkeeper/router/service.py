@@ -15,10 +15,12 @@ from pathlib import Path
 
 import uvloop
 
-from modelkeeper.router.config import ProxySettings
+from modelkeeper.router.config import ConfigError, ProxySettings
 from modelkeeper.router.metrics import RouterMetrics
 from modelkeeper.router.proxy import Router
 from modelkeeper.router.reload import (
+    ConfigMapFollower,
+    ConfigUpdates,
     FileSignature,
     file_signature,
     follow_config_file,
@@ -26,6 +28,7 @@ from modelkeeper.router.reload import (
 )
 from modelkeeper.router.server import HttpServer
 from modelkeeper.router.sources import EndpointSliceWatcher, EndpointSource, StaticEndpoints
+from modelkeeper.router.watch import KubeApi
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ class RouterOptions:
     settings: ProxySettings
     namespace: str | None = None
     kubeconfig: str | None = None
+    config_map: str | None = None
+    """The ConfigMap the config file is mounted from: followed through the API."""
     reload_interval_seconds: float = 1.0
     shutdown_timeout_seconds: float = 30.0
 
@@ -48,23 +53,30 @@ def run_router(options: RouterOptions) -> None:
     """Serve until SIGTERM or SIGINT; raise ConfigError at once for a config that cannot be used.
 
     With a namespace, endpoints come from its EndpointSlices; without, from the config.
+    The config comes from the file at start, then from the ConfigMap if one is named
+    (through the API), else from the file again whenever it changes.
     """
-    source: EndpointSource = (
-        EndpointSliceWatcher(options.namespace, options.kubeconfig)
-        if options.namespace
-        else StaticEndpoints()
-    )
+    if options.config_map and not options.namespace:
+        raise ConfigError("--config-map needs --namespace: the ConfigMap is read through the API")
+    api: KubeApi | None = None
+    source: EndpointSource = StaticEndpoints()
+    if options.namespace:
+        api = KubeApi(options.kubeconfig)
+        source = EndpointSliceWatcher(options.namespace, api)
     metrics = RouterMetrics()
     signature = file_signature(options.config_path)
-    router = Router(load_config_file(options.config_path), source, metrics, options.settings)
+    text, config = load_config_file(options.config_path)
+    router = Router(config, source, metrics, options.settings)
+    updates = ConfigUpdates(text, router.apply, metrics.reloaded)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(router, source, metrics, options, signature))
+        runner.run(_serve(router, source, api, updates, options, signature))
 
 
 async def _serve(
     router: Router,
     source: EndpointSource,
-    metrics: RouterMetrics,
+    api: KubeApi | None,
+    updates: ConfigUpdates,
     options: RouterOptions,
     signature: FileSignature | None,
 ) -> None:
@@ -72,25 +84,38 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if api is not None:
+        await api.open()
     await source.start()
     server = HttpServer(router.handle, options.settings.max_body_bytes)
     addresses = await server.start(options.host, options.port)
-    reloading = asyncio.create_task(
-        follow_config_file(
-            options.config_path,
-            signature,
-            options.reload_interval_seconds,
-            router.apply,
-            metrics.reloaded,
+    follower: ConfigMapFollower | None = None
+    reloading: asyncio.Task[None] | None = None
+    if api is not None and options.namespace and options.config_map:
+        # The file was the start; from now on the API is the one source, so the kubelet's
+        # late copy of the file never brings an older config back.
+        follower = ConfigMapFollower(
+            api, options.namespace, options.config_map, options.config_path.name, updates
         )
-    )
+        follower.start()
+    else:
+        reloading = asyncio.create_task(
+            follow_config_file(
+                options.config_path, signature, options.reload_interval_seconds, updates
+            )
+        )
     listening = ", ".join(f"{host}:{port}" for host, port in addresses)
     log.info("routing model %s on %s", router.config.model, listening)
     await stop.wait()
     log.info("stopping: finishing the requests in flight")
-    reloading.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await reloading
+    if follower is not None:
+        await follower.close()
+    if reloading is not None:
+        reloading.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reloading
     await server.shutdown(options.shutdown_timeout_seconds)
     await router.close()
     await source.close()
+    if api is not None:
+        await api.close()

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import orjson
 import requests
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.ground.processes import Component, free_port
@@ -107,6 +108,16 @@ class Launcher:
     def stop_all(self) -> None:
         for component in reversed(self.components):
             component.stop()
+
+
+def kubeconfig_for_token(admin: Path, token: str, path: Path) -> Path:
+    """The admin kubeconfig's cluster, with a service account's token as the user."""
+    config: dict[str, Any] = yaml.safe_load(admin.read_text())
+    config["users"] = [{"name": "router", "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = "router"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def routing_config(

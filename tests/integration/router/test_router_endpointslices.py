@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import orjson
 import requests
-import yaml
 
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.polling import eventually
-from tests.integration.router.harness import MODEL, Launcher, RouterProcess, routing_config
+from tests.integration.router.harness import (
+    MODEL,
+    Launcher,
+    RouterProcess,
+    kubeconfig_for_token,
+    routing_config,
+)
 
 SERVICE = "iris-v1"
 
@@ -48,16 +52,6 @@ def endpoint_slice(name: str, port: int, endpoints: dict[str, bool]) -> str:
         ],
     }
     return orjson.dumps(document).decode()
-
-
-def kubeconfig_for_token(admin: Path, token: str, path: Path) -> Path:
-    """The admin kubeconfig's cluster, with a service account's token as the user."""
-    config: dict[str, Any] = yaml.safe_load(admin.read_text())
-    config["users"] = [{"name": "router", "user": {"token": token}}]
-    for context in config["contexts"]:
-        context["context"]["user"] = "router"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def served_by(router: RouterProcess, count: int) -> Counter[str]:

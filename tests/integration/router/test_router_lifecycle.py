@@ -91,6 +91,12 @@ def test_a_bad_new_config_is_refused_and_the_last_good_one_kept(launch: Launcher
             "cannot read EndpointSlices: no API access from /nonexistent/kubeconfig",
             id="no-api-access",
         ),
+        pytest.param(
+            "model: iris\nbackends: [{name: v1, role: stable, weight: 1, endpoints: []}]\n",
+            ["--config-map", "iris-router"],
+            "--config-map needs --namespace",
+            id="configmap-without-namespace",
+        ),
     ],
 )
 def test_a_config_that_cannot_be_used_exits_2_saying_why(
