@@ -253,9 +253,6 @@ def kubelet_config(node: Node, plane: ControlPlane) -> dict[str, Any]:
         "serializeImagePulls": False,
         "nodeStatusUpdateFrequency": "2s",
         "nodeStatusReportFrequency": "10s",
-        # ConfigMap volumes (the router's routing config) are refreshed on the pod's
-        # periodic sync; a minute (the default) would stretch every rollout step.
-        "syncFrequency": "3s",
         "shutdownGracePeriod": "0s",
         "resolvConf": "",
         "staticPodPath": "",

@@ -15,7 +15,12 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.controller.rollout_harness import SteadyTraffic, router_address, serving_only
+from tests.e2e.controller.rollout_harness import (
+    FAMILY,
+    SteadyTraffic,
+    router_address,
+    serving_only,
+)
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.imagebuild import MODELKEEPER_IMAGE
@@ -223,17 +228,17 @@ def test_a_model_on_a_claim_is_fetched_through_the_claim(
     tmp_path: Path,
 ) -> None:
     # Given a model file on a PersistentVolumeClaim, and a Model that names it pvc://
-    sha = write_model(tmp_path / "volume" / "claimed" / "1", 1.0)
+    sha = write_model(tmp_path / "volume" / FAMILY / "1", 1.0)
     claim = claim_on(tmp_path / "volume", "models", namespace)
-    model = artifact_model("claimed-1", "claimed", "1", tmp_path, sha)
-    model["spec"]["artifact"]["uri"] = "pvc://models/claimed/1/model.joblib"
-    model["spec"]["reference"]["uri"] = "pvc://models/claimed/1/profile.json"
+    model = artifact_model(f"{FAMILY}-1", FAMILY, "1", tmp_path, sha)
+    model["spec"]["artifact"]["uri"] = f"pvc://models/{FAMILY}/1/model.joblib"
+    model["spec"]["reference"]["uri"] = f"pvc://models/{FAMILY}/1/profile.json"
     try:
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all(claim))
         kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/models", "--timeout=60s")
         with running_operator(control_plane, tmp_path / "operator", *FLAGS):
             # When a Deployment serves it
-            apply(kubectl, model, deployment("claimed", "claimed"))
+            apply(kubectl, model, deployment("claimed", FAMILY))
 
             # Then the fetch steps read it through the claim the operator mounted, the
             # version serves, and the router answers with it
@@ -250,7 +255,7 @@ def test_a_model_on_a_claim_is_fetched_through_the_claim(
                 if "persistentVolumeClaim" in v
             ]
             assert claims == [{"claimName": "models", "readOnly": True}]
-            validated = condition(get(kubectl, "model/claimed-1"), "Validated") or {}
+            validated = condition(get(kubectl, f"model/{FAMILY}-1"), "Validated") or {}
             assert validated.get("reason") == "ValidatedInPart"
     finally:
         kubectl("delete", "pv", claim[0]["metadata"]["name"], "--wait=false", namespaced=False)
