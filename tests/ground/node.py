@@ -415,7 +415,8 @@ class Node:
                 str(plane.bin_dir / "kubelet"),
                 f"--config={config}",
                 f"--kubeconfig={plane.kubeconfig}",
-                f"--root-dir={self.workdir / 'kubelet'}",
+                # Short: the kubelet makes unix sockets here, whose paths may not pass 107 bytes.
+                f"--root-dir={self.run_dir / 'kubelet'}",
                 f"--cert-dir={self.workdir / 'kubelet-pki'}",
                 f"--node-ip={self.network.address}",
                 f"--hostname-override={NODE}",

@@ -1,13 +1,12 @@
 """The test image `ghcr.io/modelkeeper/testbox`: a few small behaviours that the
-ground's own tests run as pods under the node agent.
+ground's own tests run as pods on its real node.
 
     testbox http  [--port 8080]        serve /, /healthz and Prometheus /metrics
     testbox exit  [--code 0] [--message TEXT | --message-file PATH] [--sleep SECONDS]
                                        write TEXT (or PATH's content) to the
                                        termination-message file, exit
-The HTTP server binds TESTBOX_HOST when it is set (the pod's own loopback address,
-under the node agent) and every address otherwise: under a real kubelet the pod has a
-network namespace of its own. Stdlib only: the image is just Python and this file.
+The HTTP server binds TESTBOX_HOST when it is set and every address otherwise: the pod
+has a network namespace of its own. Stdlib only: the image is just Python and this file.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The operator against the real API server, as its own ServiceAccount (no node agent here:
+"""The operator against the real API server, as its own ServiceAccount (no node here:
 pods stay Pending, which is what these tests want to see reported).
 
 Given a Model and a Deployment, the operator creates and owns the serving objects, writes

@@ -1,6 +1,6 @@
 """RetrainPolicy reconciles against the real API server, as the operator's ServiceAccount.
 
-No node agent in this tier: a test plays the workload's controller. The Jobs the
+No node in this tier: a test plays the workload's controller. The Jobs the
 policy creates carry `managedBy` (so the built-in Job controller leaves them alone),
 and the test finishes one by writing its status subresource and a pod whose container
 terminated with the trainer's message, as the kubelet would. The policy's reconcile

@@ -2,9 +2,9 @@
 from EndpointSlices, follows them as they change, and needs only list and watch on them.
 
 The Service's EndpointSlices are made by hand with kubectl, no pods needed. Their
-endpoints are fake V2 backends on addresses of the test ground's pod range
-(127.64.0.0/10, which its API server admits in EndpointSlices), taken from the top of
-the range so that they never meet the node agent's pods.
+endpoints are fake V2 backends, local processes on loopback addresses in 127.64.0.0/10,
+which the test ground's API server admits in EndpointSlices (its one change to
+Kubernetes; the real node's pods have addresses on its bridge).
 """
 
 from __future__ import annotations
