@@ -25,8 +25,8 @@ def tmp_path(node: Node, request: pytest.FixtureRequest) -> Path:
     """A fresh folder for the test on the node's shared file system, writable by pods."""
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:60]
     folder = node.shared / f"{stem}-{uuid.uuid4().hex[:6]}"
-    folder.mkdir(mode=0o777)
-    folder.chmod(0o777)
+    folder.mkdir()
+    folder.chmod(0o777)  # the mode mkdir gives passes through the umask
     return folder
 
 

@@ -40,7 +40,7 @@ import yaml
 
 from tests.ground.controlplane import KUBERNETES_SERVICE_IP, SERVICE_CIDR, ControlPlane
 from tests.ground.imagebuild import PAUSE_IMAGE, image_archives
-from tests.ground.processes import Component, GroundError, free_port, pid_alive
+from tests.ground.processes import Component, GroundError, free_port, stop_pid
 
 NODE = "ground-node"
 CNI_BIN = Path("/usr/lib/cni")
@@ -50,7 +50,7 @@ SHARED_ROOT = Path("/var/lib/modelkeeper-ground")
 """Outside /tmp on purpose: a pod's emptyDir at /tmp must not hide the shared folder."""
 RUN_DIR = Path("/run/modelkeeper-ground")
 """Sockets (their paths must stay short) and the lock that hands out subnets."""
-POD_SUBNETS = "10.244.{}.0/24"
+POD_PREFIXES = [f"10.244.{n}" for n in range(1, 255)]
 """Candidate pod ranges, one /24 per node; the first one free on this machine is taken."""
 START_TIMEOUT = 120.0
 
@@ -85,6 +85,14 @@ def _taken_subnets() -> set[str]:
 def cgroup_hierarchies() -> list[Path]:
     """Every cgroup v1 controller mount (and the unified one beside them) of this machine."""
     return sorted(path for path in CGROUP_ROOT.iterdir() if path.is_dir() and not path.is_symlink())
+
+
+def _cgroup(node_id: str) -> str:
+    return f"modelkeeper-{node_id}"
+
+
+def _socket(node_id: str) -> Path:
+    return RUN_DIR / node_id / "containerd.sock"
 
 
 @dataclass(frozen=True)
@@ -141,6 +149,10 @@ class Firewall:
 
     chain: str
     bridge: str
+
+    @classmethod
+    def of(cls, node_id: str, bridge: str) -> Firewall:
+        return cls(f"MK-{node_id.upper()}", bridge)
 
     def rules(self) -> list[tuple[str, list[str]]]:
         """(table, rule) pairs of the chains' fixed part, in order."""
@@ -284,7 +296,7 @@ class Node:
     kubelet_port: int = field(default_factory=free_port)
     healthz_port: int = field(default_factory=free_port)
     components: list[Component] = field(default_factory=list)
-    exposed: dict[int, int] = field(default_factory=dict)
+    exposed: set[int] = field(default_factory=set)
 
     @property
     def run_dir(self) -> Path:
@@ -292,11 +304,11 @@ class Node:
 
     @property
     def socket(self) -> Path:
-        return self.run_dir / "containerd.sock"
+        return _socket(self.id)
 
     @property
     def cgroup(self) -> str:
-        return f"modelkeeper-{self.id}"
+        return _cgroup(self.id)
 
     @property
     def shared(self) -> Path:
@@ -305,11 +317,7 @@ class Node:
 
     @property
     def firewall(self) -> Firewall:
-        return Firewall(f"MK-{self.id.upper()}", self.network.bridge)
-
-    @property
-    def name(self) -> str:
-        return NODE
+        return Firewall.of(self.id, self.network.bridge)
 
     @classmethod
     def start(cls, plane: ControlPlane, workdir: Path) -> Node:
@@ -319,14 +327,7 @@ class Node:
         workdir.mkdir(parents=True, exist_ok=True)
         with _machine_lock():
             taken = _taken_subnets()
-            prefix = next(
-                (
-                    POD_SUBNETS.format(n).rsplit(".", 1)[0]
-                    for n in range(1, 255)
-                    if POD_SUBNETS.format(n).rsplit(".", 1)[0] not in taken
-                ),
-                None,
-            )
+            prefix = next((p for p in POD_PREFIXES if p not in taken), None)
             if prefix is None:
                 raise GroundError("no free 10.244.N.0/24 for a node's pods on this machine")
             node = cls(workdir, node_id, Network(f"mk-{node_id}", prefix))
@@ -439,14 +440,13 @@ class Node:
         )
 
     def ctr(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """containerd's own client, in the Kubernetes namespace of this node's containerd."""
-        return run("ctr", f"--address={self.socket}", "--namespace=k8s.io", *args, check=False)
+        return ctr(self.socket, *args)
 
     def expose(self, port: int) -> str:
         """Make a ground service on 127.0.0.1:port reachable from pods; its address for them."""
         if port not in self.exposed:
             self.firewall.translate(self.network.address, port, port)
-            self.exposed[port] = port
+            self.exposed.add(port)
         return f"{self.network.address}:{port}"
 
     def containers(self) -> list[str]:
@@ -476,13 +476,17 @@ class Node:
                     component.process.wait(timeout=5)
 
 
+def ctr(socket: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """containerd's own client, in the Kubernetes namespace of the containerd at `socket`."""
+    return run("ctr", f"--address={socket}", "--namespace=k8s.io", *args, check=False)
+
+
 def running_containers(socket: Path) -> list[str]:
     """`pod/container` of each container running under a node's containerd, as `crictl ps`
     lists them (the pods' sandboxes left out)."""
-    ctr = ("ctr", f"--address={socket}", "--namespace=k8s.io")
     names = []
-    for container in run(*ctr, "tasks", "list", "--quiet", check=False).stdout.split():
-        info = run(*ctr, "containers", "info", container, check=False)
+    for container in ctr(socket, "tasks", "list", "--quiet").stdout.split():
+        info = ctr(socket, "containers", "info", container)
         if info.returncode == 0:
             labels = json.loads(info.stdout).get("Labels", {})
             name = labels.get("io.kubernetes.container.name")
@@ -533,34 +537,23 @@ def _shims_of(socket: Path) -> list[int]:
     return found
 
 
-def _stop(pid: int | None, grace: float = 10.0) -> None:
-    if pid is None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while pid_alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
-
-
 def stop_node(workdir: Path, node_id: str, network: Network, pids: dict[str, int]) -> None:
     """Stop a node by what it recorded: the kubelet, the containers, containerd and its
     shims, the mount namespace; then remove its cgroups, iptables chains, bridge and
     folders. Safe to call on a node that started only in part."""
-    cgroup = f"modelkeeper-{node_id}"
-    _stop(pids.get("kubelet"))
+    cgroup = _cgroup(node_id)
+    if "kubelet" in pids:
+        stop_pid(pids["kubelet"])
     _remove_cgroups(cgroup)
-    _stop(pids.get("containerd"))
-    for shim in _shims_of(RUN_DIR / node_id / "containerd.sock"):
+    if "containerd" in pids:
+        stop_pid(pids["containerd"])
+    for shim in _shims_of(_socket(node_id)):
         with contextlib.suppress(ProcessLookupError):
             os.kill(shim, signal.SIGKILL)
-    _stop(pids.get("node-mounts"), grace=2)
+    if "node-mounts" in pids:
+        stop_pid(pids["node-mounts"], grace=2)
     _remove_cgroups(cgroup)
-    Firewall(f"MK-{node_id.upper()}", network.bridge).remove()
+    Firewall.of(node_id, network.bridge).remove()
     run("ip", "link", "delete", network.bridge, check=False)
     for folder in (RUN_DIR / node_id, SHARED_ROOT / node_id, workdir / "containerd"):
         shutil.rmtree(folder, ignore_errors=True)

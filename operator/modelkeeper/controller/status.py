@@ -71,7 +71,7 @@ def set_condition(
     return [c for c in conditions if c.type != kind] + [updated]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Validation:
     """The outcome of checking a Model's files: what is wrong, what was checked, what was not."""
 
@@ -132,14 +132,13 @@ def _failing(observation: Observation, stuck_only: bool = True) -> PodProblem | 
     return None
 
 
-def _phase(observation: Observation) -> tuple[Phase, str]:
+def _phase(observation: Observation, failing: PodProblem | None) -> tuple[Phase, str]:
     plan = observation.plan
     selection = observation.selection
     if plan.stable is None:
         return Phase.PENDING, selection.message
     stable_ready = is_ready(observation.observed.get(plan.stable), observation.replicas)
     rolling = plan.candidate or plan.stable
-    failing = _failing(observation)
     if plan.deadline_exceeded:
         known = _failing(observation, stuck_only=False)
         why = known.message if known else "look at its pods' events and logs"
@@ -180,7 +179,8 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
     deployment, plan, now = observation.deployment, observation.plan, observation.now
     previous = deployment.status
     generation = deployment.metadata.generation
-    phase, message = _phase(observation)
+    failing = _failing(observation)
+    phase, message = _phase(observation, failing)
     true, false = ConditionStatus.TRUE, ConditionStatus.FALSE
     stable_ready = plan.stable is not None and (
         observation.observed.get(plan.stable, Readiness(0, 0)).ready > 0
@@ -205,7 +205,6 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
         "StableReady" if stable_ready else ("StableNotReady" if plan.stable else "NothingToServe"),
         f"version {plan.stable} serves" if stable_ready else message,
     )
-    failing = _failing(observation)
     # A version failing to start is still being rolled out until the progress deadline.
     progressing = phase in (Phase.PROGRESSING, Phase.PAUSED) or (
         failing is not None and not plan.deadline_exceeded

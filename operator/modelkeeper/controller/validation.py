@@ -17,6 +17,7 @@ and which could not be, and why, so that "Validated" never claims more than was 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -40,6 +41,14 @@ def _scheme(uri: str) -> str:
 
 
 def _digest(path: Path) -> str:
+    """The file's SHA-256, hashed once per version of the file: a Model is reconciled often
+    (every event of its family's Deployments), its files are large and do not change."""
+    status = path.stat()
+    return _digest_of(path, status.st_size, status.st_mtime_ns, status.st_ino)
+
+
+@functools.lru_cache(maxsize=1024)
+def _digest_of(path: Path, size: int, mtime_ns: int, inode: int) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):

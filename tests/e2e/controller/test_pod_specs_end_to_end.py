@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from tests.e2e.controller.rollout_harness import (
+    BASE_FLAGS,
     FAMILY,
     SteadyTraffic,
     router_address,
@@ -37,7 +38,6 @@ from tests.integration.controller.operator_harness import (
     write_model,
 )
 
-FLAGS = ("--progress-deadline-seconds=60", "--drain-seconds=2", "--resync-seconds=5")
 SERVER = "app.kubernetes.io/component=server"
 
 PROBE = """
@@ -70,7 +70,7 @@ def test_the_scoring_server_runs_restricted(
 ) -> None:
     # Given version 1 served by the operator's own pod spec
     sha = write_model(tmp_path / "v1", 1.0)
-    with running_operator(control_plane, tmp_path / "operator", *FLAGS):
+    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
         apply(
             kubectl,
             artifact_model("locked-1", "locked", "1", tmp_path / "v1", sha),
@@ -105,7 +105,7 @@ def test_a_server_over_its_memory_limit_is_oom_killed(
         "tight",
         resources={"limits": {"memory": "40Mi", "cpu": "1"}, "requests": {"memory": "40Mi"}},
     )
-    with running_operator(control_plane, tmp_path / "operator", *FLAGS):
+    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
         apply(kubectl, artifact_model("tight-1", "tight", "1", tmp_path / "v1", sha), small)
 
         # When its server starts, the kernel kills it at the limit
@@ -166,7 +166,7 @@ def test_the_fetch_step_refuses_a_file_whose_digest_differs_and_the_deployment_s
     model["spec"]["artifact"]["uri"] = f"http://{store}:8000/model.joblib"
     model["spec"]["reference"]["uri"] = f"http://{store}:8000/profile.json"
 
-    with running_operator(control_plane, tmp_path / "operator", *FLAGS):
+    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
         # When it is served
         apply(kubectl, model, deployment("digest", "digest"))
 
@@ -236,7 +236,7 @@ def test_a_model_on_a_claim_is_fetched_through_the_claim(
     try:
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all(claim))
         kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/models", "--timeout=60s")
-        with running_operator(control_plane, tmp_path / "operator", *FLAGS):
+        with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
             # When a Deployment serves it
             apply(kubectl, model, deployment("claimed", FAMILY))
 
