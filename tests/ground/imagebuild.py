@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelkeeper import __version__
+from tests.ground.binaries import cache_dir
 from tests.ground.processes import GroundError, log_tail
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +43,6 @@ IMAGES = [PAUSE_IMAGE, MODELKEEPER_IMAGE, TEST_MODEL_IMAGE, TESTBOX_IMAGE]
 
 # What the test model image serves: `write_model`'s constant-prediction regressor.
 TEST_MODEL_CONSTANT = 42.5
-TEST_MODEL_FEATURES = ("x",)
 # The uid testbox runs as (nobody): any non-root uid will do, it writes nothing.
 TESTBOX_UID = 65534
 
@@ -97,12 +97,6 @@ _PAUSE_CFLAGS = ("-static", "-O2", "-Wall", "-Werror", "-DVERSION=3.10")
 # The host's CA bundle, mounted into build stages only, for pip's TLS (see the Dockerfile).
 _HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 _BUILD_CA = "/run/host-ca.pem"
-
-
-def cache_dir() -> Path:
-    """The project's cache (the Makefile's MODELKEEPER_CACHE)."""
-    configured = os.environ.get("MODELKEEPER_CACHE")
-    return Path(configured) if configured else Path.home() / ".cache" / "modelkeeper"
 
 
 def podman_dir() -> Path:
