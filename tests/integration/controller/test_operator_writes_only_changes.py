@@ -38,26 +38,39 @@ OWNED_APPLIES = re.compile(
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def operator(
-    crds: Path, control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+    crds: Path,
+    control_plane: ControlPlane,
+    namespace: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RunningOperator]:
-    """`modelkeeper run` whose resync never comes during the test."""
+    """`modelkeeper run` for the test's namespace alone, whose resync never comes during the test.
+
+    The API server counts the applies of the whole cluster, so this operator must not
+    reconcile what earlier tests left in theirs (their namespaces being deleted, too).
+    """
     with running_operator(
-        control_plane, tmp_path_factory.mktemp("operator"), "--resync-seconds=600"
+        control_plane,
+        tmp_path_factory.mktemp("operator"),
+        "--resync-seconds=600",
+        f"--namespaces={namespace}",
     ) as running:
         yield running
 
 
-def applies_of_owned_kinds(control_plane: ControlPlane) -> int:
-    """Server-side applies the API server has answered for the kinds a Deployment owns."""
+def applies_of_owned_kinds(control_plane: ControlPlane) -> dict[str, int]:
+    """Server-side applies the API server has answered, per kind a Deployment owns."""
     context: ssl.SSLContext = control_plane.admin_ssl_context()
     with urllib.request.urlopen(f"{control_plane.server}/metrics", context=context) as answer:
         metrics = answer.read().decode()
-    return sum(int(float(count)) for _, count in OWNED_APPLIES.findall(metrics))
+    counts: dict[str, int] = {}
+    for resource, count in OWNED_APPLIES.findall(metrics):
+        counts[resource] = counts.get(resource, 0) + int(float(count))
+    return counts
 
 
-def steady(control_plane: ControlPlane) -> int | None:
+def steady(control_plane: ControlPlane) -> dict[str, int] | None:
     """The count of applies, if it stays the same for two seconds."""
     first = applies_of_owned_kinds(control_plane)
     time.sleep(2)
