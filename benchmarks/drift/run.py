@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import numpy as np
 from scipy.spatial.distance import jensenshannon
 
-from modelkeeper.analysis.prometheus import parse_answer
+from modelkeeper.prometheus.client import parse_answer
 from modelkeeper.api.driftmonitor import DriftMonitorSpec, DriftMonitorStatus
 from modelkeeper.drift import statistics as drift_statistics
 from modelkeeper.drift.evaluate import evaluate

@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from modelkeeper import crdgen as crdgen_command
 from modelkeeper import profile_cli as profile_command
-from modelkeeper.api import crdgen as crdgen_command
 from modelkeeper.commandline import Register, build_parser, dispatch
 from modelkeeper.controller import command as run_command
 from modelkeeper.examples import trainer as train_example_command

@@ -15,8 +15,8 @@ from typing import Any
 
 from modelkeeper.api.base import ApiModel
 from modelkeeper.api.deployment import AnalysisPhase, DeploymentResource, Phase, VersionStatus
+from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, VERSION_LABEL
 from modelkeeper.api.strategy import StrategyType
-from modelkeeper.controller.manifests import COMPONENT, DEPLOYMENT_LABEL, VERSION_LABEL
 from modelkeeper.controller.podstates import pod_status_text
 from modelkeeper.plugin_views import (
     NONE,

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from modelkeeper.analysis.templates import Check, Measure, MeasureError, Plan, Sample
+from modelkeeper.analysis.templates import Check, Measure, Plan
 from modelkeeper.api.deployment import AnalysisPhase, AnalysisStatus, MetricResult
+from modelkeeper.prometheus.promql import MeasureError, Sample
 
 TEXT_LIMIT = 1024
 """The longest message status takes (api.types.Text)."""

@@ -12,17 +12,11 @@ import asyncio
 from datetime import datetime
 
 from modelkeeper.analysis.judge import judge_run, judge_unavailable
-from modelkeeper.analysis.prometheus import MetricsProvider, ProviderError
-from modelkeeper.analysis.templates import (
-    Plan,
-    Sample,
-    Subject,
-    TemplateError,
-    render_analysis,
-    render_shadow,
-)
+from modelkeeper.analysis.templates import Plan, Subject, render_analysis, render_shadow
 from modelkeeper.api.deployment import AnalysisStatus
 from modelkeeper.api.strategy import Analysis, Shadow
+from modelkeeper.prometheus.client import MetricsProvider, ProviderError
+from modelkeeper.prometheus.promql import Sample, TemplateError
 
 
 async def analyse(

@@ -13,13 +13,27 @@ while the version is what is being judged. Router metrics carry no version; thei
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
 from modelkeeper.api.strategy import Analysis, AnalysisMetric, MetricType, Shadow
+from modelkeeper.prometheus.promql import (
+    Results,
+    Sample,
+    TemplateError,
+    counted_since,
+    duration,
+    escape,
+    fill_placeholders,
+    quantile,
+    selector,
+    share,
+    share_since,
+    single,
+    total,
+)
 
 INFER = 'endpoint="infer"'
 SERVER_ERRORS = 'code=~"5.."'
@@ -31,26 +45,6 @@ STABLE_ROLE = 'role="stable"'
 ROWS = "modelkeeper_router_shadow_predictions_total"
 MIRRORS = "modelkeeper_router_mirror_requests_total"
 LATENCY = "modelkeeper_router_upstream_latency_seconds_bucket"
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One series of an instant query's answer."""
-
-    labels: Mapping[str, str]
-    value: float
-
-
-Results = Sequence[Sequence[Sample]]
-"""The answers to a measure's queries, in the order of its queries."""
-
-
-class MeasureError(ValueError):
-    """The queries answered, but not in a shape the measure can use."""
-
-
-class TemplateError(ValueError):
-    """A PromQL check's query cannot be rendered."""
 
 
 @dataclass(frozen=True)
@@ -111,61 +105,6 @@ class ShadowCheck(StrEnum):
     AGREEMENT = "agreement"
     ERROR_RATE = "error-rate"
     LATENCY_RATIO = "latency-ratio"
-
-
-def escape(value: str) -> str:
-    """A label value as a PromQL double-quoted string's content."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def duration(window: timedelta) -> str:
-    """A Prometheus range duration: whole seconds, rounded up, at least one."""
-    seconds = -(-window // timedelta(seconds=1))
-    return f"{max(seconds, 1)}s"
-
-
-def selector(metric: str, labels: Mapping[str, str], *matchers: str) -> str:
-    """`metric{label="value",...,matcher,...}` with the values escaped."""
-    equal = [f'{name}="{escape(value)}"' for name, value in labels.items()]
-    return f"{metric}{{{','.join([*equal, *matchers])}}}"
-
-
-def total(series: str, window: str) -> str:
-    return f"sum(increase({series}[{window}]))"
-
-
-def share(part: str, whole: str, window: str) -> str:
-    """part's increase over whole's; a part with no series yet counts as zero."""
-    return f"({total(part, window)} or vector(0)) / {total(whole, window)}"
-
-
-def counted_since(series: str, window: str) -> str:
-    """What a counter counted since `window` ago, exactly: the difference of two samples.
-
-    increase() extrapolates to the window's edges, which is right for a rate but makes a
-    count since a known moment (a shadow's start) inexact: a series born inside the window
-    is extrapolated differently from one that was already there. A series that did not
-    exist `window` ago counted from zero. (A counter reset inside the window is not
-    corrected; the router's counters reset only when it restarts.)
-    """
-    return f"sum({series} - ({series} offset {window} or {series} * 0))"
-
-
-def share_since(part: str, whole: str, window: str) -> str:
-    """part's count over whole's since `window` ago; a part with no series counts as zero."""
-    return f"({counted_since(part, window)} or vector(0)) / {counted_since(whole, window)}"
-
-
-def quantile(q: float, buckets: str, window: str) -> str:
-    return f"histogram_quantile({q!r}, sum by (le) (rate({buckets}[{window}])))"
-
-
-def single(results: Results) -> float | None:
-    """The value of a query that answers with at most one series."""
-    (samples,) = results
-    if len(samples) > 1:
-        raise MeasureError(f"the query returned {len(samples)} series; it must return one")
-    return samples[0].value if samples else None
 
 
 def one_query(query: str) -> Measure:
@@ -285,9 +224,6 @@ def prediction_queries(subject: Subject) -> tuple[str, ...]:
     )
 
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*)\s*\}\}")
-
-
 def render_promql(template: str, subject: Subject) -> str:
     """The user's query with {{ namespace }}, {{ deployment }}, {{ model }}, {{ version }}
     (the candidate), {{ stable }} and {{ interval }} (the window) filled in."""
@@ -300,20 +236,6 @@ def render_promql(template: str, subject: Subject) -> str:
         "interval": duration(subject.window),
     }
     return fill_placeholders(template, values)
-
-
-def fill_placeholders(template: str, values: Mapping[str, str]) -> str:
-    """`template` with each {{ name }} replaced by values[name]; TemplateError naming the
-    known placeholders for any other."""
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            known = ", ".join(f"{{{{ {known} }}}}" for known in values)
-            raise TemplateError(f"unknown placeholder {match.group(0)}; use {known}")
-        return values[name]
-
-    return _PLACEHOLDER.sub(fill, template)
 
 
 def render_metric(metric: AnalysisMetric, subject: Subject) -> Check:

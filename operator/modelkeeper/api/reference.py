@@ -32,7 +32,7 @@ _PATTERN_NAMES = {
 INTRO = f"""\
 # API reference: {API_VERSION}
 
-Generated from `crds/` by `python -m modelkeeper.api.crdgen`: do not edit. For the
+Generated from `crds/` by `python -m modelkeeper.crdgen`: do not edit. For the
 ideas behind these fields (the life of a model, who writes which field, the manual
 controls) read [concepts.md](concepts.md). `kubectl explain` shows the same
 descriptions, for example

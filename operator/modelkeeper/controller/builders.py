@@ -17,24 +17,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.labels import (
+    DEPLOYMENT_LABEL,
+    ROLE_LABEL,
+    VERSION_LABEL,
+    Manifest,
+    child_labels,
+    selector,
+    version_name,
+)
 from modelkeeper.api.model import ArtifactFormat, ModelResource
 from modelkeeper.api.strategy import StrategyType
 from modelkeeper.api.types import ServingRole, claim_path
 from modelkeeper.controller.manifests import (
-    DEPLOYMENT_LABEL,
     HTTP_PORT,
-    ROLE_LABEL,
-    VERSION_LABEL,
-    Manifest,
     apps_deployment,
     container_security,
     env_from_field,
-    labels,
     owned,
     probes,
-    selector,
     service,
-    version_name,
 )
 from modelkeeper.controller.traffic import Routes, build_traffic
 
@@ -156,7 +158,7 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
     spec = deployment.spec
     name = version_name(deployment.metadata.name, model.spec.version)
     pod_role = _pod_role(build, running)
-    server_labels = labels(deployment, "server") | {
+    server_labels = child_labels(deployment, "server") | {
         VERSION_LABEL: model.spec.version,
         ROLE_LABEL: running.role.value,
     }
@@ -280,7 +282,7 @@ def _pod_monitor(deployment: DeploymentResource) -> Manifest:
         "PodMonitor",
         deployment.metadata.name,
         deployment,
-        labels(deployment, "router"),
+        child_labels(deployment, "router"),
     ) | {
         "spec": {
             "selector": {"matchLabels": {DEPLOYMENT_LABEL: deployment.metadata.name}},

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from modelkeeper.analysis.prometheus import ProviderError, ProviderPool
-from modelkeeper.analysis.templates import TemplateError
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.driftmonitor import DriftMonitorResource, DriftState
 from modelkeeper.api.model import ModelResource
@@ -29,6 +27,8 @@ from modelkeeper.controller.cache import Cache
 from modelkeeper.controller.driftmetrics import DriftMetrics
 from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.kube.client import KubeClient
+from modelkeeper.prometheus.client import ProviderError, ProviderPool
+from modelkeeper.prometheus.promql import TemplateError
 
 if TYPE_CHECKING:  # the drift layer needs scipy: imported by the first evaluation
     from modelkeeper.drift.evaluate import Evaluation

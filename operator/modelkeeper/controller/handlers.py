@@ -18,9 +18,9 @@ from typing import Any
 import kopf
 from prometheus_client import start_http_server
 
-from modelkeeper.analysis.prometheus import ProviderPool
 from modelkeeper.api.base import GROUP, VERSION
-from modelkeeper.controller import manifests, metrics
+from modelkeeper.api.labels import DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY_LABEL
+from modelkeeper.controller import metrics
 from modelkeeper.controller.cache import Cache, owned_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.reconcile import Reconciler
@@ -29,7 +29,7 @@ from modelkeeper.controller.settings import OperatorSettings
 from modelkeeper.controller.workqueue import Key, WorkQueue
 from modelkeeper.kube.client import ApiError, KubeClient
 from modelkeeper.kube.connection import connect
-from modelkeeper.retrain.workload import POLICY_LABEL
+from modelkeeper.prometheus.client import ProviderPool
 
 log = logging.getLogger("modelkeeper.controller")
 
@@ -258,12 +258,12 @@ async def retrain_policy_families(
     return {(namespace or "", spec.get("model", {}).get("name", "")): name}
 
 
-@kopf.index("apps", "v1", "deployments", labels={manifests.MANAGED_BY: manifests.MANAGER})
+@kopf.index("apps", "v1", "deployments", labels={MANAGED_BY: MANAGER})
 async def owned_deployments(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
     """Scoring servers and routers by their Deployment: a reconcile reads them without a call."""
-    owner = labels.get(manifests.DEPLOYMENT_LABEL)
+    owner = labels.get(DEPLOYMENT_LABEL)
     return {(namespace or "", owner): owned_view(body)} if owner else {}
 
 
@@ -289,7 +289,7 @@ async def model_event(
     operator.wake_family(namespace or "", spec.get("name", ""))
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={manifests.MANAGED_BY: manifests.MANAGER})
+@kopf.on.event("apps", "v1", "deployments", labels={MANAGED_BY: MANAGER})
 async def child_event(
     type: str | None,
     namespace: str | None,
@@ -301,7 +301,7 @@ async def child_event(
     """A scoring server's readiness changed (or it went away): look at its owner again."""
     operator: Operator = memo.operator
     controllers = operator.attach(indices)
-    owner = labels.get(manifests.DEPLOYMENT_LABEL)
+    owner = labels.get(DEPLOYMENT_LABEL)
     if owner:
         if type == "DELETED":
             controllers.deployments.child_deleted(namespace or "", owner, name)

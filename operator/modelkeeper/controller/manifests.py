@@ -8,62 +8,15 @@ locked down the same way. Pure: it returns plain dicts.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Any
 
 from modelkeeper.api.base import API_VERSION
 from modelkeeper.api.deployment import DeploymentResource
-
-Manifest = dict[str, Any]
+from modelkeeper.api.labels import Manifest
 
 HTTP_PORT = 8080  # the container port of scoring servers and of the router
 SERVICE_PORT = 80  # the port of every Service, to the container port named http
 RUN_AS_USER = 10001  # the serving image's user (serving_image/Dockerfile)
-
-MANAGED_BY = "app.kubernetes.io/managed-by"
-COMPONENT = "app.kubernetes.io/component"
-DEPLOYMENT_LABEL = "modelkeeper.io/deployment"
-FAMILY_LABEL = "modelkeeper.io/family"
-VERSION_LABEL = "modelkeeper.io/version"
-ROLE_LABEL = "modelkeeper.io/role"
-MANAGER = "modelkeeper"
-
-
-def child_name(deployment: str, suffix: str) -> str:
-    """`<deployment>-<suffix>` made a DNS label; a hash keeps cut or rewritten names apart."""
-    clean = re.sub(r"[^a-z0-9-]+", "-", suffix.lower()).strip("-")
-    name = f"{deployment}-{clean}"
-    if clean == suffix and len(name) <= 63:
-        return name
-    digest = hashlib.sha256(suffix.encode()).hexdigest()[:6]
-    return f"{name[:56].rstrip('-')}-{digest}"
-
-
-def version_name(deployment: str, version: str) -> str:
-    """The name of a version's apps/v1 Deployment, Service, ConfigMap, HPA and PDB."""
-    return child_name(deployment, version)
-
-
-def labels(deployment: DeploymentResource, component: str) -> dict[str, str]:
-    """The labels of every child: the app.kubernetes.io set and the Deployment it serves."""
-    return {
-        "app.kubernetes.io/name": "modelkeeper",
-        "app.kubernetes.io/instance": deployment.metadata.name,
-        COMPONENT: component,
-        "app.kubernetes.io/part-of": "modelkeeper",
-        MANAGED_BY: MANAGER,
-        DEPLOYMENT_LABEL: deployment.metadata.name,
-        FAMILY_LABEL: deployment.spec.model.name,
-    }
-
-
-def selector(
-    deployment: DeploymentResource, component: str, version: str | None = None
-) -> dict[str, str]:
-    """The labels that pick a component's pods, and of one version when given."""
-    picked = {DEPLOYMENT_LABEL: deployment.metadata.name, COMPONENT: component}
-    return picked | ({VERSION_LABEL: version} if version is not None else {})
 
 
 def owned(

@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
-from modelkeeper.analysis.prometheus import ProviderPool
 from modelkeeper.analysis.run import analyse, judge_shadow
 from modelkeeper.analysis.templates import Subject
+from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.deployment import (
     AnalysisPhase,
     AnalysisStatus,
@@ -29,10 +29,20 @@ from modelkeeper.api.deployment import (
     Phase,
     TrafficProvider,
 )
+from modelkeeper.api.labels import (
+    COMPONENT,
+    DEPLOYMENT_LABEL,
+    MANAGED_BY,
+    MANAGER,
+    ROLE_LABEL,
+    VERSION_LABEL,
+    version_name,
+)
 from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource
+from modelkeeper.api.selection import select_model
 from modelkeeper.api.strategy import Shadow
 from modelkeeper.api.types import ServingRole
-from modelkeeper.controller import builders, manifests
+from modelkeeper.controller import builders
 from modelkeeper.controller.applied import Applied, ObjectKey, plan_writes
 from modelkeeper.controller.builders import BuildInput, RunningVersion
 from modelkeeper.controller.cache import Body, Cache
@@ -48,20 +58,14 @@ from modelkeeper.controller.rollout import (
     is_ready,
     plan_rollout,
 )
-from modelkeeper.controller.selection import select_model
 from modelkeeper.controller.settings import OperatorSettings
-from modelkeeper.controller.status import (
-    Observation,
-    deployment_status,
-    get_condition,
-    model_status,
-    served_by,
-)
+from modelkeeper.controller.status import Observation, deployment_status, model_status, served_by
 from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.controller.traffic import Routes
 from modelkeeper.controller.validation import validate_model
 from modelkeeper.kube import client as kinds
 from modelkeeper.kube.client import JsonObject, Kind, KubeClient
+from modelkeeper.prometheus.client import ProviderPool
 
 log = logging.getLogger("modelkeeper.controller")
 
@@ -88,7 +92,7 @@ def _readiness(child: Body) -> Readiness:
 def _pod_role(child: Body) -> ServingRole:
     """The role a version's pods were started with: its pod template's role label."""
     template = child["spec"]["template"]["metadata"].get("labels", {})
-    return ServingRole(template.get(manifests.ROLE_LABEL, ServingRole.STABLE.value))
+    return ServingRole(template.get(ROLE_LABEL, ServingRole.STABLE.value))
 
 
 def _describe(run: AnalysisStatus) -> str:
@@ -154,11 +158,9 @@ class Reconciler:
         selection = select_model(spec.model, models, now)
         children = self.cache.owned(namespace, name)
         servers = [
-            child
-            for child in children
-            if child["metadata"]["labels"].get(manifests.COMPONENT) == "server"
+            child for child in children if child["metadata"]["labels"].get(COMPONENT) == "server"
         ]
-        version_of = manifests.VERSION_LABEL
+        version_of = VERSION_LABEL
         observed = {child["metadata"]["labels"][version_of]: _readiness(child) for child in servers}
         replicas = spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
         controls = Controls.read(deployment.metadata.annotations)
@@ -192,7 +194,7 @@ class Reconciler:
             if version in by_version
         ]
         # A version whose Model is gone keeps its objects: they cannot be rebuilt, only kept.
-        orphaned = {manifests.version_name(name, v) for v in plan.run if v not in by_version}
+        orphaned = {version_name(name, v) for v in plan.run if v not in by_version}
         routes = (
             Routes(
                 stable=plan.stable,
@@ -242,14 +244,14 @@ class Reconciler:
         self, namespace: str, name: str, versions: set[str]
     ) -> dict[str, PodProblem]:
         """Why each of these (not ready) versions fails to start, from its pods' states."""
-        selector = f"{manifests.DEPLOYMENT_LABEL}={name},{manifests.COMPONENT}=server"
+        selector = f"{DEPLOYMENT_LABEL}={name},{COMPONENT}=server"
         pods = await self.client.list(kinds.POD, namespace, selector)
         found = {}
         for version in versions:
             mine = [
                 pod
                 for pod in pods
-                if pod["metadata"].get("labels", {}).get(manifests.VERSION_LABEL) == version
+                if pod["metadata"].get("labels", {}).get(VERSION_LABEL) == version
             ]
             if (problem := pod_problem(mine)) is not None:
                 found[version] = problem
@@ -325,7 +327,7 @@ class Reconciler:
     ) -> None:
         """Delete every object of this Deployment that is no longer desired."""
         wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}
-        selector = f"{manifests.DEPLOYMENT_LABEL}={name},{manifests.MANAGED_BY}={manifests.MANAGER}"
+        selector = f"{DEPLOYMENT_LABEL}={name},{MANAGED_BY}={MANAGER}"
         optional = ((kinds.POD_MONITOR,) if self.pod_monitor else ()) + (
             (kinds.HTTP_ROUTE,) if self.gateway_api else ()
         )

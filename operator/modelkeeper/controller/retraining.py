@@ -21,9 +21,16 @@ from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
 from modelkeeper.api.annotations import Annotation
-from modelkeeper.api.conditions import ConditionStatus
+from modelkeeper.api.conditions import ConditionStatus, get_condition, set_condition
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.driftmonitor import DriftMonitorResource, DriftMonitorStatus
+from modelkeeper.api.labels import (
+    PARENT_LABEL,
+    REASON_ANNOTATION,
+    RUN_LABEL,
+    TRIGGER_LABEL,
+    VERSION_LABEL,
+)
 from modelkeeper.api.model import ModelConditionType, ModelResource, RetrainingRun
 from modelkeeper.api.retrainpolicy import (
     RetrainPolicyConditionType,
@@ -34,9 +41,7 @@ from modelkeeper.api.retrainpolicy import (
     TriggerKind,
 )
 from modelkeeper.controller.cache import Body, Cache
-from modelkeeper.controller.manifests import VERSION_LABEL
 from modelkeeper.controller.metrics import remove_counters, zero_counters
-from modelkeeper.controller.status import get_condition, set_condition
 from modelkeeper.controller.statuswrite import StatusWriter, status_document
 from modelkeeper.kube import client as kinds
 from modelkeeper.kube.client import ApiError, JsonObject, Kind, KubeClient
@@ -53,10 +58,6 @@ from modelkeeper.retrain.result import (
 )
 from modelkeeper.retrain.triggers import Decision, decide, schedule_problems
 from modelkeeper.retrain.workload import (
-    PARENT_LABEL,
-    REASON_ANNOTATION,
-    RUN_LABEL,
-    TRIGGER_LABEL,
     RunPlan,
     WorkloadState,
     build_workload,

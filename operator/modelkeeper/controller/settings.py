@@ -9,10 +9,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from modelkeeper import __version__
 from modelkeeper.api.types import ARTIFACT_URI_PATTERN
+from modelkeeper.prometheus.settings import PrometheusSettings
 
 
 class LogFormat(StrEnum):
@@ -28,8 +29,8 @@ def _comma_separated(value: Any) -> Any:
     return value
 
 
-class OperatorSettings(BaseModel):
-    """Everything `modelkeeper run` can be told."""
+class OperatorSettings(PrometheusSettings):
+    """Everything `modelkeeper run` can be told (where Prometheus is, first)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -41,23 +42,6 @@ class OperatorSettings(BaseModel):
         f"ghcr.io/modelkeeper/modelkeeper:{__version__}",
         min_length=1,
         description="image of the scoring servers of artifact Models, and of the router",
-    )
-    prometheus_url: str = Field(
-        "http://prometheus:9090", description="Prometheus, for rollout analysis"
-    )
-    prometheus_timeout_seconds: float = Field(
-        10.0, gt=0, description="how long one Prometheus query may take"
-    )
-    prometheus_bearer_token_file: str | None = Field(
-        None,
-        description="file holding a bearer token for Prometheus, read again for every query "
-        "(tokens rotate); unset sends none",
-    )
-    prometheus_ca_file: str | None = Field(
-        None, description="CA bundle that signs Prometheus' TLS certificate; unset: system CAs"
-    )
-    prometheus_insecure_skip_verify: bool = Field(
-        False, description="accept any TLS certificate from Prometheus (tests only)"
     )
     log_format: LogFormat = Field(LogFormat.TEXT, description="json or text")
     host: str = Field("0.0.0.0", description="address for the metrics and liveness endpoints")

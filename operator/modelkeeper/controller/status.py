@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from modelkeeper.api.conditions import Condition, ConditionStatus
+from modelkeeper.api.conditions import Condition, ConditionStatus, set_condition
 from modelkeeper.api.deployment import (
     Candidate,
     DeploymentConditionType,
@@ -30,45 +29,10 @@ from modelkeeper.api.model import (
     Serving,
     Stage,
 )
+from modelkeeper.api.selection import Selection, SelectionReason, approval_of
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.podstates import PodProblem
 from modelkeeper.controller.rollout import HoldReason, Plan, Readiness, is_ready
-from modelkeeper.controller.selection import Selection, SelectionReason, approval_of
-
-T = TypeVar("T", bound=StrEnum)
-
-
-def get_condition(conditions: Sequence[Condition[T]], kind: T) -> Condition[T] | None:
-    return next((condition for condition in conditions if condition.type == kind), None)
-
-
-def _condition_class(kind: T) -> type[Condition[T]]:
-    """Condition of the kind's own enum: pydantic caches the class it builds for a concrete
-    type, while Condition[T] is built again after each garbage collection (about 2 ms)."""
-    return cast("type[Condition[T]]", Condition.__class_getitem__(type(kind)))
-
-
-def set_condition(
-    conditions: Sequence[Condition[T]],
-    kind: T,
-    status: ConditionStatus,
-    reason: str,
-    message: str,
-    now: datetime,
-    generation: int | None,
-) -> list[Condition[T]]:
-    """The conditions with `kind` set; its transition time kept unless its status changes."""
-    previous = get_condition(conditions, kind)
-    since = previous.last_transition_time if previous and previous.status == status else now
-    updated = _condition_class(kind)(
-        type=kind,
-        status=status,
-        reason=reason,
-        message=message,
-        last_transition_time=since,
-        observed_generation=generation,
-    )
-    return [c for c in conditions if c.type != kind] + [updated]
 
 
 @dataclass

@@ -16,22 +16,24 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from modelkeeper.api.deployment import DeploymentResource, TrafficProvider
+from modelkeeper.api.labels import (
+    VERSION_LABEL,
+    Manifest,
+    child_labels,
+    child_name,
+    selector,
+    version_name,
+)
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.manifests import (
     HTTP_PORT,
     SERVICE_PORT,
-    VERSION_LABEL,
-    Manifest,
     apps_deployment,
-    child_name,
     container_security,
     env_from_field,
-    labels,
     owned,
     probes,
-    selector,
     service,
-    version_name,
 )
 from modelkeeper.router.config import Role
 
@@ -144,7 +146,7 @@ def build_router(
     no pod: the Deployment's status says why nothing serves.
     """
     name = router_name(deployment.metadata.name)
-    router_labels = labels(deployment, "router")
+    router_labels = child_labels(deployment, "router")
     objects: list[Manifest] = []
     if routes is not None:
         text = json.dumps(routing_config(deployment, routes), indent=2, sort_keys=True)
@@ -267,7 +269,9 @@ def build_http_route(
     if gateway.hostnames:
         spec["hostnames"] = list(gateway.hostnames)
     return [
-        owned(HTTP_ROUTE_API_VERSION, "HTTPRoute", name, deployment, labels(deployment, "route"))
+        owned(
+            HTTP_ROUTE_API_VERSION, "HTTPRoute", name, deployment, child_labels(deployment, "route")
+        )
         | {"spec": spec}
     ]
 
@@ -291,7 +295,7 @@ def build_traffic(
                     "Service",
                     preview_name(deployment.metadata.name),
                     deployment,
-                    labels(deployment, "preview") | {VERSION_LABEL: routes.preview},
+                    child_labels(deployment, "preview") | {VERSION_LABEL: routes.preview},
                 ),
                 selector(deployment, "server", routes.preview),
             )

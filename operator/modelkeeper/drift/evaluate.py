@@ -21,7 +21,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from modelkeeper.api.conditions import ConditionStatus
+from modelkeeper.api.conditions import ConditionStatus, get_condition, set_condition
 from modelkeeper.api.driftmonitor import (
     Correction,
     CustomDriftMetric,
@@ -40,7 +40,6 @@ from modelkeeper.api.driftmonitor import (
     PerformanceStatus,
     ThresholdMode,
 )
-from modelkeeper.controller.status import get_condition, set_condition
 from modelkeeper.drift import statistics
 from modelkeeper.drift.queries import FeatureCounts, Feedback, Observed
 from modelkeeper.drift.statistics import NullMethod

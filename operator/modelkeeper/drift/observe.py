@@ -13,10 +13,10 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
-from modelkeeper.analysis.prometheus import MetricsProvider, ProviderError
-from modelkeeper.analysis.templates import MeasureError, Sample, single
 from modelkeeper.drift.queries import Observed, Queries, align, parse_feedback
 from modelkeeper.profile import Profile
+from modelkeeper.prometheus.client import MetricsProvider, ProviderError
+from modelkeeper.prometheus.promql import MeasureError, Sample, single
 
 
 async def _samples(provider: MetricsProvider, query: str | None, at: datetime) -> list[Sample]:

@@ -20,7 +20,10 @@ from enum import StrEnum
 
 import numpy as np
 
-from modelkeeper.analysis.templates import (
+from modelkeeper.api.driftmonitor import CustomDriftMetric
+from modelkeeper.drift.statistics import Counts
+from modelkeeper.profile import OTHER_CATEGORY, CategoricalProfile, NumericProfile, Profile
+from modelkeeper.prometheus.promql import (
     Sample,
     TemplateError,
     duration,
@@ -28,9 +31,6 @@ from modelkeeper.analysis.templates import (
     fill_placeholders,
     selector,
 )
-from modelkeeper.api.driftmonitor import CustomDriftMetric
-from modelkeeper.drift.statistics import Counts
-from modelkeeper.profile import OTHER_CATEGORY, CategoricalProfile, NumericProfile, Profile
 
 BUCKETS = "modelkeeper_feature_value_bucket"
 CATEGORIES = "modelkeeper_feature_category_total"

@@ -19,8 +19,17 @@ from typing import Annotated
 from pydantic import Field, ValidationError
 
 from modelkeeper.api.base import API_VERSION, ApiModel
-from modelkeeper.api.conditions import ConditionStatus
+from modelkeeper.api.conditions import ConditionStatus, set_condition
 from modelkeeper.api.deployment import DeploymentResource, ModelSelector
+from modelkeeper.api.labels import (
+    FAMILY_LABEL,
+    MANAGED_BY,
+    MANAGER,
+    POLICY_LABEL,
+    RUN_LABEL,
+    Manifest,
+    child_name,
+)
 from modelkeeper.api.model import (
     ApprovalRecord,
     ApprovalSource,
@@ -39,11 +48,8 @@ from modelkeeper.api.model import (
     Stage,
 )
 from modelkeeper.api.retrainpolicy import Gate, GateDirection, RetrainPolicyResource
+from modelkeeper.api.selection import select_model
 from modelkeeper.api.types import ImageRef, MetricName, RiskTier, Sha256
-from modelkeeper.controller.manifests import FAMILY_LABEL, MANAGED_BY, MANAGER, Manifest, child_name
-from modelkeeper.controller.selection import select_model
-from modelkeeper.controller.status import set_condition
-from modelkeeper.retrain.workload import POLICY_LABEL, RUN_LABEL
 
 _RISK_RANK = {RiskTier.LOW: 0, RiskTier.MEDIUM: 1, RiskTier.HIGH: 2}
 

@@ -21,6 +21,19 @@ from enum import StrEnum
 from typing import Any
 
 from modelkeeper.api.base import API_VERSION
+from modelkeeper.api.labels import (
+    FAMILY_LABEL,
+    MANAGED_BY,
+    MANAGER,
+    PARENT_LABEL,
+    POLICY_LABEL,
+    REASON_ANNOTATION,
+    RUN_LABEL,
+    TRIGGER_LABEL,
+    VERSION_LABEL,
+    Manifest,
+    child_name,
+)
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import (
     RetrainPolicyResource,
@@ -28,20 +41,7 @@ from modelkeeper.api.retrainpolicy import (
     WorkloadCondition,
     WorkloadRef,
 )
-from modelkeeper.controller.manifests import (
-    FAMILY_LABEL,
-    MANAGED_BY,
-    MANAGER,
-    VERSION_LABEL,
-    Manifest,
-    child_name,
-)
 
-POLICY_LABEL = "modelkeeper.io/retrain-policy"
-RUN_LABEL = "modelkeeper.io/run"
-TRIGGER_LABEL = "modelkeeper.io/trigger"
-PARENT_LABEL = "modelkeeper.io/parent-version"
-REASON_ANNOTATION = "modelkeeper.io/trigger-reason"
 JOB_API_VERSION = "batch/v1"
 JOB_KIND = "Job"
 MESSAGE_TAIL = 512  # how much of a failed container's message a run's message quotes

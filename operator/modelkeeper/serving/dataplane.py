@@ -9,9 +9,14 @@ calls this and encodes.
 from __future__ import annotations
 
 from modelkeeper.serving.batching import Batcher
-from modelkeeper.serving.feedback import FeedbackRequest, PredictionStore, score_feedback
+from modelkeeper.serving.feedback import (
+    FeedbackRequest,
+    FeedbackScore,
+    PredictionStore,
+    score_feedback,
+)
 from modelkeeper.serving.frames import FeatureBatch, Prediction
-from modelkeeper.serving.metrics import FeedbackScore, WorkerMetrics
+from modelkeeper.serving.metrics import WorkerMetrics
 from modelkeeper.serving.payload_log import PayloadLog
 from modelkeeper.serving.payloads import DecodedRequest, OutputName
 from modelkeeper.serving.runtime import LoadedModel

@@ -12,14 +12,24 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from modelkeeper.serving.frames import AnyArray
-from modelkeeper.serving.metrics import FeedbackScore
 from modelkeeper.serving.payloads import PayloadError
 
 FeedbackLabel = StrictBool | StrictInt | StrictFloat | StrictStr
+
+
+@dataclass(frozen=True)
+class FeedbackScore:
+    """What one feedback added: rows joined, and correct rows or summed errors."""
+
+    rows: int
+    correct: int = 0
+    absolute_error: float = 0.0
+    squared_error: float = 0.0
 
 
 class FeedbackRequest(BaseModel):

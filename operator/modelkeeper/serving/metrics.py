@@ -35,6 +35,7 @@ from modelkeeper.profile import (
     bin_indices,
     padded_edges,
 )
+from modelkeeper.serving.feedback import FeedbackScore
 from modelkeeper.serving.frames import AnyArray, FeatureBatch, FloatMatrix, Prediction
 
 FloatRow = npt.NDArray[np.float64]
@@ -54,16 +55,6 @@ BASE_LABELS = ("deployment", "model", "version", "role")
 class Endpoint(StrEnum):
     INFER = "infer"
     FEEDBACK = "feedback"
-
-
-@dataclass(frozen=True)
-class FeedbackScore:
-    """What one feedback added: rows joined, and correct rows or summed errors."""
-
-    rows: int
-    correct: int = 0
-    absolute_error: float = 0.0
-    squared_error: float = 0.0
 
 
 class _Allocator:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from modelkeeper import __version__
-from modelkeeper.retrain.workload import POLICY_LABEL
+from modelkeeper.api.labels import POLICY_LABEL
 from tests.e2e.controller.rollout_harness import _Poller
 from tests.integration.controller.operator_harness import MODELKEEPER, Kubectl, get
 

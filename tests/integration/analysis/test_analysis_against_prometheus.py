@@ -25,11 +25,12 @@ import yaml
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from scipy.spatial.distance import jensenshannon
 
-from modelkeeper.analysis.prometheus import PrometheusProvider
 from modelkeeper.analysis.run import analyse, judge_shadow
-from modelkeeper.analysis.templates import Sample, Subject
+from modelkeeper.analysis.templates import Subject
 from modelkeeper.api.deployment import AnalysisPhase, AnalysisStatus
 from modelkeeper.api.strategy import Analysis, Shadow
+from modelkeeper.prometheus.client import PrometheusProvider
+from modelkeeper.prometheus.promql import Sample
 from tests.ground.binaries import go_tool
 from tests.ground.polling import eventually
 from tests.ground.processes import Component, free_port

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.labels import Manifest
 from modelkeeper.api.types import ServingRole
-from modelkeeper.controller.manifests import Manifest
 from modelkeeper.controller.traffic import Routes, build_traffic
 from tests.ground.ground import Kubectl
 

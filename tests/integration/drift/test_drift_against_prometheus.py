@@ -25,7 +25,7 @@ import pytest
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
-from modelkeeper.analysis.prometheus import ProviderPool
+from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.driftmonitor import (
     DriftMonitorConditionType,
     DriftMonitorResource,
@@ -35,10 +35,10 @@ from modelkeeper.api.driftmonitor import (
 from modelkeeper.controller.cache import Cache
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.settings import OperatorSettings
-from modelkeeper.controller.status import get_condition
 from modelkeeper.drift.evaluate import Outcome
 from modelkeeper.drift.reference import ProfileStore
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
+from modelkeeper.prometheus.client import ProviderPool
 from tests.ground.polling import eventually
 from tests.ground.processes import Component, free_port
 from tests.integration.analysis.test_analysis_against_prometheus import instant, start_prometheus

@@ -9,17 +9,9 @@ from typing import Any
 
 import pytest
 
-from modelkeeper.analysis.templates import (
-    Subject,
-    TemplateError,
-    duration,
-    escape,
-    render_analysis,
-    render_promql,
-    render_shadow,
-    selector,
-)
+from modelkeeper.analysis.templates import Subject, render_analysis, render_promql, render_shadow
 from modelkeeper.api.strategy import Analysis, Shadow
+from modelkeeper.prometheus.promql import TemplateError, duration, escape, selector
 
 SUBJECT = Subject("shop", "fraud", "fraud-model", "v1", "v2", timedelta(seconds=60))
 SERVER_V2 = 'namespace="shop",deployment="fraud",version="v2"'

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from modelkeeper.analysis.prometheus import ProviderError
 from modelkeeper.analysis.run import analyse
-from modelkeeper.analysis.templates import Sample, Subject, render_analysis
+from modelkeeper.analysis.templates import Subject, render_analysis
 from modelkeeper.api.deployment import AnalysisPhase
 from modelkeeper.api.strategy import Analysis
+from modelkeeper.prometheus.client import ProviderError
+from modelkeeper.prometheus.promql import Sample
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 SUBJECT = Subject("shop", "fraud", "fraud", "v1", "v2", timedelta(minutes=1))

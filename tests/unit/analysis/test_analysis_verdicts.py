@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from modelkeeper.analysis.judge import judge_run, judge_unavailable, judge_value
-from modelkeeper.analysis.templates import Check, Plan, Sample, one_query
+from modelkeeper.analysis.templates import Check, Plan, one_query
 from modelkeeper.api.deployment import AnalysisPhase, MetricResult
+from modelkeeper.prometheus.promql import Sample
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 SUCCESSFUL, FAILED, INCONCLUSIVE = (

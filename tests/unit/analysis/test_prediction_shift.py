@@ -6,12 +6,12 @@ import pytest
 from scipy.spatial.distance import jensenshannon
 
 from modelkeeper.analysis.templates import (
-    Sample,
     bucket_counts,
     class_counts,
     jensen_shannon,
     prediction_shift,
 )
+from modelkeeper.prometheus.promql import Sample
 
 
 @pytest.mark.parametrize(

@@ -6,15 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from modelkeeper import cli
-from modelkeeper.api import crdgen
+from modelkeeper import cli, crdgen
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def test_committed_files_match_the_generator() -> None:
     diffs = crdgen.stale(REPO)
-    assert not diffs, "run `python -m modelkeeper.api.crdgen`:\n" + "\n".join(diffs)
+    assert not diffs, "run `python -m modelkeeper.crdgen`:\n" + "\n".join(diffs)
 
 
 def test_check_passes_on_the_repository_through_the_cli() -> None:

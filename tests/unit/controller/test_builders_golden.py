@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from modelkeeper.api.labels import child_name
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.builders import BuildInput, RunningVersion, build_children
-from modelkeeper.controller.manifests import child_name
 from modelkeeper.controller.traffic import Routes
 from tests.unit.controller.factories import APPROVAL, deployment, model
 from tests.unit.controller.rollout_specs import BLUE_GREEN, CANARY, GATEWAY_API, SHADOW

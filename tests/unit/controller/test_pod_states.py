@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.deployment import DeploymentConditionType, ModelSelector, Phase
+from modelkeeper.api.selection import select_model
 from modelkeeper.controller.podstates import PodProblem, pod_problem, pod_status_text
 from modelkeeper.controller.rollout import Readiness, plan_rollout
-from modelkeeper.controller.selection import select_model
-from modelkeeper.controller.status import Observation, deployment_status, get_condition
+from modelkeeper.controller.status import Observation, deployment_status
 from tests.unit.controller.factories import APPROVAL, T0, deployment, model, tick
 
 FETCH_FAILED = {

@@ -23,6 +23,7 @@ from modelkeeper.api.deployment import (
     Outcome,
     Phase,
 )
+from modelkeeper.api.selection import select_model
 from modelkeeper.controller.rollout import (
     Controls,
     DecisionReason,
@@ -30,7 +31,6 @@ from modelkeeper.controller.rollout import (
     analysis_due,
     plan_rollout,
 )
-from modelkeeper.controller.selection import select_model
 from modelkeeper.controller.status import Observation, deployment_status
 from tests.unit.controller.factories import APPROVAL, T0, deployment, model, tick
 

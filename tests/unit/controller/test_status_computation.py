@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from modelkeeper.api.conditions import Condition, ConditionStatus
+from modelkeeper.api.conditions import Condition, ConditionStatus, get_condition, set_condition
 from modelkeeper.api.deployment import (
     DeploymentConditionType,
     ManualRequests,
@@ -15,17 +15,15 @@ from modelkeeper.api.deployment import (
     Phase,
 )
 from modelkeeper.api.model import ModelConditionType, Serving, Stage
+from modelkeeper.api.selection import select_model
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.rollout import Plan, Readiness
-from modelkeeper.controller.selection import select_model
 from modelkeeper.controller.status import (
     Observation,
     Validation,
     deployment_status,
-    get_condition,
     model_status,
     served_by,
-    set_condition,
 )
 from tests.unit.controller.factories import APPROVAL, T0, deployment, model
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from modelkeeper.api.labels import Manifest
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.builders import BuildInput, RunningVersion, build_version
-from modelkeeper.controller.manifests import Manifest
 from modelkeeper.controller.traffic import ROUTING_FILE, Routes, build_traffic
 from modelkeeper.router.config import parse_config
 from tests.unit.controller.factories import deployment, model

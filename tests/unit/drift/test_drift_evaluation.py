@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from modelkeeper.api.conditions import ConditionStatus
+from modelkeeper.api.conditions import ConditionStatus, get_condition
 from modelkeeper.api.driftmonitor import (
     CustomDriftMetric,
     DriftMethod,
@@ -24,7 +24,6 @@ from modelkeeper.api.driftmonitor import (
     Level,
     Performance,
 )
-from modelkeeper.controller.status import get_condition
 from modelkeeper.drift import statistics
 from modelkeeper.drift.evaluate import (
     Evaluation,

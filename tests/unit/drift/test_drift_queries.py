@@ -7,7 +7,6 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from modelkeeper.analysis.templates import Sample, TemplateError
 from modelkeeper.api.driftmonitor import CustomDriftMetric
 from modelkeeper.drift.queries import (
     Feedback,
@@ -18,6 +17,7 @@ from modelkeeper.drift.queries import (
     render_custom,
 )
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
+from modelkeeper.prometheus.promql import Sample, TemplateError
 
 TARGET = Target("shop", "fraud", "1.4.0", timedelta(hours=1), timedelta(days=1))
 SERVERS = 'namespace="shop",deployment="fraud",version="1.4.0"'

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from modelkeeper.serving.feedback import PredictionStore, score_feedback
-from modelkeeper.serving.metrics import FeedbackScore
+from modelkeeper.serving.feedback import FeedbackScore, PredictionStore, score_feedback
 from modelkeeper.serving.payloads import PayloadError
 
 

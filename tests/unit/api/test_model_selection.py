@@ -6,7 +6,7 @@ import pytest
 
 from modelkeeper.api.deployment import ModelSelector
 from modelkeeper.api.model import ModelResource
-from modelkeeper.controller.selection import SelectionReason, select_model
+from modelkeeper.api.selection import SelectionReason, select_model
 from tests.unit.controller.factories import APPROVAL, T0, model
 
 LATER_APPROVAL = {"by": "lead@example.com", "at": "2026-01-02T00:00:00Z"}

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from modelkeeper.analysis.prometheus import parse_answer
-from modelkeeper.analysis.templates import Sample
+from modelkeeper.prometheus.client import parse_answer
+from modelkeeper.prometheus.promql import Sample
 
 
 def vector(*series: tuple[dict[str, str], str]) -> bytes:

@@ -1,4 +1,4 @@
-"""Prometheus, the analysis's metrics provider: instant queries over its HTTP API.
+"""Prometheus as a metrics provider: instant queries over its HTTP API, for analysis and drift.
 
 The analysis needs one thing from a metrics backend, an instant query at a given time,
 so the provider is a one-method Protocol, and everything that can go wrong on the way
@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 from yarl import URL
 
-from modelkeeper.analysis.templates import Sample, duration
-from modelkeeper.controller.settings import OperatorSettings
+from modelkeeper.prometheus.promql import Sample, duration
+from modelkeeper.prometheus.settings import PrometheusSettings
 
 
 class ProviderError(Exception):
@@ -226,7 +226,7 @@ class ProviderPool:
     """One provider per Prometheus URL: the operator's, or a Deployment's
     spec.strategy.prometheusURL, all with the operator's settings; closed at shutdown."""
 
-    def __init__(self, settings: OperatorSettings) -> None:
+    def __init__(self, settings: PrometheusSettings) -> None:
         self._settings = settings
         self._providers: dict[str, PrometheusProvider] = {}
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from modelkeeper.analysis.prometheus import PrometheusProvider, ProviderError, ProviderPool
-from modelkeeper.analysis.templates import Sample
 from modelkeeper.controller.settings import OperatorSettings
+from modelkeeper.prometheus.client import PrometheusProvider, ProviderError, ProviderPool
+from modelkeeper.prometheus.promql import Sample
 from tests.ground.pki import CertificateAuthority
 from tests.ground.processes import free_port
 
