@@ -23,12 +23,12 @@ from datetime import UTC, datetime
 import numpy as np
 from scipy.spatial.distance import jensenshannon
 
-from modelkeeper.prometheus.client import parse_answer
 from modelkeeper.api.driftmonitor import DriftMonitorSpec, DriftMonitorStatus
 from modelkeeper.drift import statistics as drift_statistics
 from modelkeeper.drift.evaluate import evaluate
 from modelkeeper.drift.queries import Observed, align
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
+from modelkeeper.prometheus.client import parse_answer
 
 NUMERIC, CATEGORICAL, BINS = 40, 10, 20
 ROUNDS, REPEATS = 7, 50
