@@ -12,7 +12,7 @@ import yaml
 
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
-from modelkeeper.plugin_views import (
+from modelkeeper.plugin.views import (
     OutputFormat,
     Terminal,
     human_duration,

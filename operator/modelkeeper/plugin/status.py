@@ -3,7 +3,7 @@
 Both commands only read. `status` gets the Deployment (modelkeeper.io), its scoring servers'
 pods and, for the built-in router, the router's ConfigMap (the weight it actually splits by);
 with --watch it reads again every second and draws the new tree over the old one on a
-terminal, or prints each change as a new block elsewhere. `modelkeeper.plugin_tree` decides
+terminal, or prints each change as a new block elsewhere. `modelkeeper.plugin.tree` decides
 what is shown; this module fetches, waits and prints.
 """
 
@@ -18,15 +18,15 @@ from datetime import UTC, datetime
 from modelkeeper.api.deployment import DeploymentResource, TrafficProvider
 from modelkeeper.controller.traffic import ROUTING_FILE, router_name
 from modelkeeper.kube.client import CONFIG_MAP, DEPLOYMENT, POD, KubeClient
-from modelkeeper.plugin_cluster import (
+from modelkeeper.plugin.cluster import (
     PluginError,
     add_subcommand_cluster_arguments,
     not_found,
     parse,
     run_command,
 )
-from modelkeeper.plugin_inspect import output_format, terminal
-from modelkeeper.plugin_tree import (
+from modelkeeper.plugin.inspect import output_format, terminal
+from modelkeeper.plugin.tree import (
     ASCII,
     UNICODE,
     Glyphs,
@@ -39,7 +39,7 @@ from modelkeeper.plugin_tree import (
     show_list,
     show_status,
 )
-from modelkeeper.plugin_views import OutputFormat
+from modelkeeper.plugin.views import OutputFormat
 
 POLL_SECONDS = 1.0
 INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C

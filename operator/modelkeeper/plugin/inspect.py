@@ -2,7 +2,7 @@
 
 Both commands only read: `history` gets one RetrainPolicy, `versions` lists the Models of a
 family by the field selector spec.name (the Model CRD declares it selectable, so the API
-server filters). `modelkeeper.plugin_views` decides what is printed; this module fetches,
+server filters). `modelkeeper.plugin.views` decides what is printed; this module fetches,
 and says whether stdout is a terminal (cut to its width, coloured unless NO_COLOR is set).
 """
 
@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
 from modelkeeper.kube.client import MODEL, RETRAIN_POLICY, KubeClient
-from modelkeeper.plugin_cluster import (
+from modelkeeper.plugin.cluster import (
     add_subcommand_cluster_arguments,
     not_found,
     parse,
     run_command,
 )
-from modelkeeper.plugin_views import OutputFormat, Terminal, show_history, show_versions
+from modelkeeper.plugin.views import OutputFormat, Terminal, show_history, show_versions
 
 
 def history_command(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from modelkeeper.api.deployment import AnalysisPhase, DeploymentResource, Phase,
 from modelkeeper.api.strategy import StrategyType
 from modelkeeper.controller.manifests import COMPONENT, DEPLOYMENT_LABEL, VERSION_LABEL
 from modelkeeper.controller.podstates import pod_status_text
-from modelkeeper.plugin_views import (
+from modelkeeper.plugin.views import (
     NONE,
     Cell,
     OutputFormat,
