@@ -8,7 +8,7 @@ from modelkeeper.plugin.controls import approve_command, deployment_command, ret
 from modelkeeper.plugin.inspect import history_command, versions_command
 from modelkeeper.plugin.main import build_plugin_parser, main
 from modelkeeper.plugin.plans import DeploymentControl
-from modelkeeper.plugin.views import OutputFormat
+from modelkeeper.plugin.terminal import OutputFormat
 
 PARSER = build_plugin_parser()
 
