@@ -92,7 +92,7 @@ class Cluster:
     def plugin(self, *args: str) -> None:
         """Show what `kubectl modelkeeper ...` shows a person."""
         print(f"$ kubectl modelkeeper {' '.join(args)}")
-        command = [sys.executable, "-m", "modelkeeper.plugin", *args]
+        command = [sys.executable, "-m", "modelkeeper.plugin.main", *args]
         cluster = ["--kubeconfig", self.kubeconfig, "-n", NAMESPACE]
         subprocess.run([*command, *cluster], check=False)
 

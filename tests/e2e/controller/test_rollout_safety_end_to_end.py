@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from modelkeeper.plugin import main as plugin
+from modelkeeper.plugin.main import main as plugin
 from tests.e2e.controller.rollout_harness import (
     BASE_FLAGS,
     FAMILY,

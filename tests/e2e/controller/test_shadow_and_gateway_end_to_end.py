@@ -25,7 +25,7 @@ import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.tree import DecisionTreeRegressor
 
-from modelkeeper.plugin import main as plugin
+from modelkeeper.plugin.main import main as plugin
 from modelkeeper.router.config import RoutingConfig
 from modelkeeper.serving.runtime import save_model_dir
 from modelkeeper.serving.schema import ModelSchema

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelkeeper.plugin import main
+from modelkeeper.plugin.main import main
 from tests.ground.ground import Kubectl
 
 

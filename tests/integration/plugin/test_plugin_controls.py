@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from modelkeeper.plugin import main
+from modelkeeper.plugin.main import main
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.processes import free_port

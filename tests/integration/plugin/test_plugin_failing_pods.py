@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from modelkeeper.plugin import main
+from modelkeeper.plugin.main import main
 from tests.ground.ground import Kubectl
 from tests.integration.plugin.plugin_harness import Plugin, write_status
 

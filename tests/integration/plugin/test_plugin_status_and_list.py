@@ -197,7 +197,7 @@ def watch(plugin: Plugin, *argv: str, stdout: int = subprocess.PIPE) -> subproce
         [
             sys.executable,
             "-m",
-            "modelkeeper.plugin",
+            "modelkeeper.plugin.main",
             "status",
             "fraud",
             "--watch",

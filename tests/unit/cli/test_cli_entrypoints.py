@@ -6,7 +6,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from modelkeeper import __version__, cli, plugin
+from modelkeeper import __version__, cli
+from modelkeeper.plugin import main as plugin
 
 Main = Callable[[Sequence[str] | None], int]
 

@@ -14,7 +14,7 @@ from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyStatus
 from modelkeeper.api.types import ARTIFACT_URI_PATTERN
 from modelkeeper.controller.manifests import HTTP_PORT
-from modelkeeper.plugin_tree import UNICODE, Readout, show_status
+from modelkeeper.plugin.tree import UNICODE, Readout, show_status
 from modelkeeper.retrain.triggers import Throttle, decide
 from tests.unit.retrain.factories import policy
 

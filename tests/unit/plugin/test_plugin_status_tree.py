@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from modelkeeper.api.deployment import DeploymentResource
-from modelkeeper.plugin_tree import (
+from modelkeeper.plugin.terminal import OutputFormat, Terminal
+from modelkeeper.plugin.tree import (
     ASCII,
     UNICODE,
     Pod,
@@ -21,7 +22,6 @@ from modelkeeper.plugin_tree import (
     show_list,
     show_status,
 )
-from modelkeeper.plugin_views import OutputFormat, Terminal
 
 NOW = datetime(2026, 11, 26, 23, 5, 30, tzinfo=UTC)
 STEPS = [{"setWeight": 10}, {"setWeight": 50, "pause": {}}, {"setWeight": 100}]

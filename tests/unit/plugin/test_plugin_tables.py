@@ -12,13 +12,8 @@ import yaml
 
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
-from modelkeeper.plugin_views import (
-    OutputFormat,
-    Terminal,
-    human_duration,
-    show_history,
-    show_versions,
-)
+from modelkeeper.plugin.terminal import OutputFormat, Terminal, human_duration
+from modelkeeper.plugin.views import show_history, show_versions
 
 NOW = datetime(2026, 11, 26, 23, 5, 30, tzinfo=UTC)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

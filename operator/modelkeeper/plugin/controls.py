@@ -1,6 +1,6 @@
 """`kubectl modelkeeper promote|abort|pause|resume|retry|withdraw|approve|retrain`: manual controls.
 
-Each command reads its object, lets `modelkeeper.controls` decide the annotations, and sends
+Each command reads its object, lets `modelkeeper.plugin.plans` decide the annotations, and sends
 them as a JSON merge patch of metadata.annotations (never spec, never status) under the field
 manager "kubectl-modelkeeper". An annotation the user's manifest does not mention survives
 `kubectl apply` and a GitOps re-sync. Every failure is one line on stderr and exit code 1,
@@ -17,13 +17,6 @@ from datetime import UTC, datetime
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
-from modelkeeper.controls import (
-    DeploymentControl,
-    Plan,
-    plan_approval,
-    plan_deployment,
-    plan_retrain,
-)
 from modelkeeper.kube.client import (
     DEPLOYMENT,
     MODEL,
@@ -32,12 +25,19 @@ from modelkeeper.kube.client import (
     Kind,
     KubeClient,
 )
-from modelkeeper.plugin_cluster import (
+from modelkeeper.plugin.cluster import (
     PluginError,
     add_subcommand_cluster_arguments,
     not_found,
     parse,
     run_command,
+)
+from modelkeeper.plugin.plans import (
+    DeploymentControl,
+    Plan,
+    plan_approval,
+    plan_deployment,
+    plan_retrain,
 )
 
 FIELD_MANAGER = "kubectl-modelkeeper"

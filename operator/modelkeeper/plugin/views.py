@@ -1,133 +1,32 @@
 """What `kubectl modelkeeper history` and `versions` print: tables for people, data for programs.
 
-The commands read objects and hand them here; everything about how they look (which rows,
-in which order, how a duration reads, where a long message is cut, which words are coloured)
-is decided in these plain functions, so that it is tested with fixed objects and no cluster.
+The commands read objects and hand them here; what is shown (which rows, in which order,
+which column is cut to the terminal, which words are coloured) is decided in these plain
+functions, so that it is tested with fixed objects and no cluster. How a table, an age or the
+data look is `modelkeeper.plugin.terminal`'s, shared with `status` and `list`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
-
-import yaml
-from pydantic import BaseModel
 
 from modelkeeper.api.base import ApiModel
 from modelkeeper.api.model import ModelResource, Serving, Stage
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource, Run, RunOutcome
 from modelkeeper.api.types import RiskTier
-
-NONE = "-"
-SEPARATOR = "   "
-# The least room a cut column keeps, however narrow the terminal.
-NARROWEST_CUT = 10
-
-
-class OutputFormat(StrEnum):
-    """The data formats of -o."""
-
-    JSON = "json"
-    YAML = "yaml"
-
-
-class Tone(StrEnum):
-    """How a word is coloured on a terminal, as an ANSI SGR code."""
-
-    PLAIN = ""
-    GOOD = "32"
-    BAD = "31"
-    WARN = "33"
-    BUSY = "36"
-
-
-@dataclass(frozen=True)
-class Terminal:
-    """Where the output goes when it is a terminal: its width, and whether colour is wanted."""
-
-    width: int
-    colour: bool
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    tone: Tone = Tone.PLAIN
-
-
-@dataclass(frozen=True)
-class Table:
-    """Rows under headers; with `cut_last`, the last column is cut to a terminal's width."""
-
-    headers: tuple[str, ...]
-    rows: Sequence[tuple[Cell, ...]]
-    cut_last: bool = False
-
-    def render(self, terminal: Terminal | None) -> str:
-        """Columns padded as kubectl pads them; coloured and cut only on a terminal."""
-        rows = [tuple(Cell(header) for header in self.headers), *self.rows]
-        widths = [max(len(row[index].text) for row in rows) for index in range(len(self.headers))]
-        room = None
-        if self.cut_last and terminal is not None:
-            used = sum(widths[:-1]) + len(SEPARATOR) * (len(widths) - 1)
-            room = max(terminal.width - used, NARROWEST_CUT)
-        lines = []
-        for *first, last in rows:
-            padded = [
-                paint(cell, terminal) + " " * (width - len(cell.text))
-                for cell, width in zip(first, widths, strict=False)
-            ]
-            if room is not None and len(last.text) > room:
-                last = Cell(last.text[: room - 1].rstrip() + "…", last.tone)
-            lines.append(SEPARATOR.join([*padded, paint(last, terminal)]))
-        return "\n".join(lines)
-
-
-def paint(cell: Cell, terminal: Terminal | None) -> str:
-    """The cell's text, in its colour on a terminal that wants colour."""
-    if terminal is None or not terminal.colour or cell.tone is Tone.PLAIN:
-        return cell.text
-    return f"\x1b[{cell.tone}m{cell.text}\x1b[0m"
-
-
-def human_duration(seconds: float) -> str:
-    """A duration as kubectl prints an age: 45s, 3m20s, 12m, 3h5m, 3d4h, 2y70d."""
-    whole = max(int(seconds), 0)
-    minutes, hours, days = whole // 60, whole // 3600, whole // 86400
-    if whole < 120:
-        return f"{whole}s"
-    if minutes < 10:
-        return _two(minutes, "m", whole % 60, "s")
-    if minutes < 180:
-        return f"{minutes}m"
-    if hours < 8:
-        return _two(hours, "h", minutes % 60, "m")
-    if hours < 48:
-        return f"{hours}h"
-    if days < 8:
-        return _two(days, "d", hours % 24, "h")
-    if days < 365 * 2:
-        return f"{days}d"
-    if days < 365 * 8:
-        return _two(days // 365, "y", days % 365, "d")
-    return f"{days // 365}y"
-
-
-def _two(big: int, big_unit: str, small: int, small_unit: str) -> str:
-    return f"{big}{big_unit}{small}{small_unit}" if small else f"{big}{big_unit}"
-
-
-def render_data(items: Sequence[BaseModel], output: OutputFormat) -> str:
-    """A list of typed items as JSON or YAML, with the field names of the API (camelCase)."""
-    data = [item.model_dump(mode="json", by_alias=True) for item in items]
-    if output is OutputFormat.JSON:
-        return json.dumps(data, indent=2)
-    return yaml.safe_dump(data, sort_keys=False).rstrip("\n")
-
+from modelkeeper.plugin.terminal import (
+    NONE,
+    Cell,
+    OutputFormat,
+    Table,
+    Terminal,
+    Tone,
+    elapsed,
+    one_line,
+    render_data,
+)
 
 # --- history: the runs of a RetrainPolicy ---
 
@@ -161,10 +60,10 @@ def _run_row(run: Run, now: datetime) -> tuple[Cell, ...]:
         Cell(run.name),
         Cell(run.trigger),
         Cell(run.start_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
-        Cell(human_duration(_seconds(run.start_time, run.completion_time or now))),
+        Cell(elapsed(run.start_time, run.completion_time or now)),
         Cell(run.outcome, _OUTCOME_TONE[run.outcome]),
         Cell(run.model or NONE),
-        Cell(" ".join((run.message or run.reason).split()) or NONE),
+        Cell(one_line(run.message or run.reason) or NONE),
     )
 
 
@@ -264,7 +163,7 @@ def _version_row(version: Version, now: datetime) -> tuple[Cell, ...]:
         Cell(version.risk_tier),
         Cell(metrics or NONE),
         Cell(served or NONE),
-        Cell(human_duration(_seconds(version.created, now)) if version.created else NONE),
+        Cell(elapsed(version.created, now)),
     )
 
 
@@ -301,7 +200,3 @@ def _version_order(version: str) -> tuple[tuple[int, str], ...]:
         for part in re.split(r"(\d+)", version)
         if part
     )
-
-
-def _seconds(start: datetime, end: datetime) -> float:
-    return (end - start).total_seconds()

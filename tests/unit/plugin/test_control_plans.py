@@ -11,7 +11,7 @@ from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
-from modelkeeper.controls import (
+from modelkeeper.plugin.plans import (
     ControlError,
     DeploymentControl,
     plan_approval,

@@ -1,7 +1,7 @@
-"""The kubectl plugin, `kubectl modelkeeper`: status and controls for people at a terminal.
+"""The command line of `kubectl modelkeeper`: one parser, to which each command module adds its own.
 
-kubectl finds any `kubectl-modelkeeper` executable on PATH; the package installs
-this one as a console script. Commands register like those of `modelkeeper`.
+kubectl finds any `kubectl-modelkeeper` executable on PATH; the package installs `main`
+as that console script. Commands register like those of `modelkeeper`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from modelkeeper.commandline import Register, build_parser, dispatch
-from modelkeeper.plugin_cluster import add_cluster_arguments
-from modelkeeper.plugin_controls import register as register_controls
-from modelkeeper.plugin_inspect import register as register_inspect
-from modelkeeper.plugin_status import register as register_status
+from modelkeeper.plugin.cluster import add_cluster_arguments
+from modelkeeper.plugin.controls import register as register_controls
+from modelkeeper.plugin.inspect import register as register_inspect
+from modelkeeper.plugin.status import register as register_status
 
 # Modules that contribute plugin commands, in the order `--help` lists them.
 COMMANDS: tuple[Register, ...] = (register_status, register_controls, register_inspect)

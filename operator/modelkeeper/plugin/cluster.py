@@ -20,9 +20,9 @@ from kubernetes.config import ConfigException
 from pydantic import ValidationError
 
 from modelkeeper.api.base import Resource
-from modelkeeper.controls import ControlError
 from modelkeeper.kube.client import ApiError, Kind, KubeClient
 from modelkeeper.kube.connection import connect
+from modelkeeper.plugin.plans import ControlError
 
 # A command's work: from a client and the namespace to act in, the text to print.
 Work = Callable[[KubeClient, str], Awaitable[str]]

@@ -18,14 +18,15 @@ from modelkeeper.api.deployment import AnalysisPhase, DeploymentResource, Phase,
 from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, VERSION_LABEL
 from modelkeeper.api.strategy import StrategyType
 from modelkeeper.controller.podstates import pod_status_text
-from modelkeeper.plugin_views import (
+from modelkeeper.plugin.terminal import (
     NONE,
     Cell,
     OutputFormat,
     Table,
     Terminal,
     Tone,
-    human_duration,
+    elapsed,
+    one_line,
     paint,
     render_data,
 )
@@ -198,7 +199,7 @@ def _summary(
         ("Name", deployment.metadata.name),
         ("Namespace", deployment.metadata.namespace or NONE),
         ("Status", shown),
-        ("Message", " ".join(status.message.split()) or NONE),
+        ("Message", one_line(status.message) or NONE),
         ("Strategy", strategy.type),
     ]
     if strategy.type is StrategyType.CANARY and strategy.canary is not None:
@@ -218,7 +219,7 @@ def _summary(
         )
     )
     if candidate is not None:
-        since = human_duration((readout.now - candidate.since).total_seconds())
+        since = elapsed(candidate.since, readout.now)
         lines.append(
             (
                 "Candidate",
@@ -247,13 +248,13 @@ def _analysis(deployment: DeploymentResource, terminal: Terminal | None, glyphs:
     step = "" if run.step is None else f", step {run.step}"
     head = f"Analysis:  {verdict} at {at}{step}"
     if run.message:
-        head += f": {' '.join(run.message.split())}"
+        head += f": {one_line(run.message)}"
     rows = [
         (
             Cell(metric.name),
             Cell(NONE if metric.value is None else f"{metric.value:g}"),
             Cell(f"{glyphs.verdict[metric.phase]} {metric.phase}", VERDICT_TONE[metric.phase]),
-            Cell(" ".join(metric.message.split())),
+            Cell(one_line(metric.message)),
         )
         for metric in run.metrics
     ]
@@ -305,7 +306,7 @@ def _pod_row(prefix: str, pod: Pod, now: datetime) -> tuple[Cell, ...]:
         Cell(pod.ready),
         Cell(pod.status, Tone.GOOD if healthy else Tone.WARN),
         Cell(str(pod.restarts)),
-        Cell(human_duration((now - pod.created).total_seconds()) if pod.created else NONE),
+        Cell(elapsed(pod.created, now)),
     )
 
 
@@ -387,7 +388,7 @@ def show_list(
             Cell(_maybe(row.weight)),
             Cell(_maybe(row.step)),
             Cell(row.phase or NONE, PHASE_TONE[row.phase] if row.phase else Tone.PLAIN),
-            Cell(human_duration((now - row.created).total_seconds()) if row.created else NONE),
+            Cell(elapsed(row.created, now)),
         )
         for row in rows
     ]

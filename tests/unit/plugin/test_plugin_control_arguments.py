@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from modelkeeper import plugin, plugin_controls, plugin_inspect
-from modelkeeper.controls import DeploymentControl
-from modelkeeper.plugin_views import OutputFormat
+from modelkeeper.plugin.controls import approve_command, deployment_command, retrain_command
+from modelkeeper.plugin.inspect import history_command, versions_command
+from modelkeeper.plugin.main import build_plugin_parser, main
+from modelkeeper.plugin.plans import DeploymentControl
+from modelkeeper.plugin.terminal import OutputFormat
 
-PARSER = plugin.build_plugin_parser()
+PARSER = build_plugin_parser()
 
 
 @pytest.mark.parametrize(
@@ -24,7 +26,7 @@ PARSER = plugin.build_plugin_parser()
 )
 def test_deployment_commands(argv: list[str], control: DeploymentControl) -> None:
     args = PARSER.parse_args([*argv, "-n", "risk"])
-    assert args.handler is plugin_controls.deployment_command
+    assert args.handler is deployment_command
     assert args.control is control
     assert (args.name, args.namespace, args.output) == ("fraud", "risk", None)
 
@@ -38,29 +40,29 @@ def test_deployment_commands(argv: list[str], control: DeploymentControl) -> Non
 )
 def test_approve(argv: list[str], by: str | None) -> None:
     args = PARSER.parse_args([*argv, "-o", "json", "--context", "prod"])
-    assert args.handler is plugin_controls.approve_command
+    assert args.handler is approve_command
     assert (args.name, args.by, args.output, args.context) == ("fraud-2", by, "json", "prod")
 
 
 def test_retrain() -> None:
     args = PARSER.parse_args(["retrain", "fraud-weekly", "-n", "risk", "-o", "json"])
-    assert args.handler is plugin_controls.retrain_command
+    assert args.handler is retrain_command
     assert (args.name, args.namespace, args.output) == ("fraud-weekly", "risk", "json")
 
 
 @pytest.mark.parametrize(
     ("argv", "handler", "output"),
     [
-        pytest.param(["history", "fraud"], plugin_inspect.history_command, None, id="history"),
+        pytest.param(["history", "fraud"], history_command, None, id="history"),
         pytest.param(
             ["history", "fraud", "-o", "yaml"],
-            plugin_inspect.history_command,
+            history_command,
             OutputFormat.YAML,
             id="history-yaml",
         ),
         pytest.param(
             ["versions", "fraud", "--output=json"],
-            plugin_inspect.versions_command,
+            versions_command,
             OutputFormat.JSON,
             id="versions-json",
         ),
@@ -106,7 +108,7 @@ def test_an_unknown_command_lists_the_commands_by_name_without_python_reprs(
 ) -> None:
     """Finding 8: the message names the commands as typed, never an enum's repr."""
     with pytest.raises(SystemExit):
-        plugin.main(["h5", "status", "wine"])
+        main(["h5", "status", "wine"])
     error = capsys.readouterr().err
     assert "invalid choice: 'h5'" in error
     assert "abort" in error

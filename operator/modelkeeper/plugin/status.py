@@ -3,7 +3,7 @@
 Both commands only read. `status` gets the Deployment (modelkeeper.io), its scoring servers'
 pods and, for the built-in router, the router's ConfigMap (the weight it actually splits by);
 with --watch it reads again every second and draws the new tree over the old one on a
-terminal, or prints each change as a new block elsewhere. `modelkeeper.plugin_tree` decides
+terminal, or prints each change as a new block elsewhere. `modelkeeper.plugin.tree` decides
 what is shown; this module fetches, waits and prints.
 """
 
@@ -18,15 +18,15 @@ from datetime import UTC, datetime
 from modelkeeper.api.deployment import DeploymentResource, TrafficProvider
 from modelkeeper.controller.traffic import ROUTING_FILE, router_name
 from modelkeeper.kube.client import CONFIG_MAP, DEPLOYMENT, POD, KubeClient
-from modelkeeper.plugin_cluster import (
+from modelkeeper.plugin.cluster import (
     PluginError,
     add_subcommand_cluster_arguments,
     not_found,
     parse,
     run_command,
 )
-from modelkeeper.plugin_inspect import output_format, terminal
-from modelkeeper.plugin_tree import (
+from modelkeeper.plugin.terminal import add_output_argument, output_format, stdout_terminal
+from modelkeeper.plugin.tree import (
     ASCII,
     UNICODE,
     Glyphs,
@@ -39,7 +39,6 @@ from modelkeeper.plugin_tree import (
     show_list,
     show_status,
 )
-from modelkeeper.plugin_views import OutputFormat
 
 POLL_SECONDS = 1.0
 INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
@@ -47,7 +46,7 @@ INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C
 
 def status_command(args: argparse.Namespace) -> int:
     """Print the tree once; with --watch, until the rollout settles, --timeout, or Ctrl-C."""
-    shown = terminal()
+    shown = stdout_terminal()
     glyphs = _glyphs()
 
     async def once(client: KubeClient, namespace: str) -> str:
@@ -91,7 +90,11 @@ def list_command(args: argparse.Namespace) -> int:
         found = await client.list(DEPLOYMENT, None if args.all_namespaces else namespace)
         deployments = [parse(DeploymentResource, obj) for obj in found]
         return show_list(
-            deployments, args.all_namespaces, output_format(args), datetime.now(UTC), terminal()
+            deployments,
+            args.all_namespaces,
+            output_format(args),
+            datetime.now(UTC),
+            stdout_terminal(),
         )
 
     return run_command(args, listed)
@@ -157,10 +160,5 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listed.add_argument(
         "-A", "--all-namespaces", action="store_true", help="the Deployments of every namespace"
     )
-    listed.add_argument(
-        "-o",
-        "--output",
-        choices=[output.value for output in OutputFormat],
-        help="print the rows as data instead of a table",
-    )
+    add_output_argument(listed)
     listed.set_defaults(handler=list_command)
