@@ -26,7 +26,7 @@ from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.driftmonitor import DriftMonitorResource, DriftState
 from modelkeeper.api.model import ModelResource
 from modelkeeper.controller.cache import Cache
-from modelkeeper.controller.driftmetrics import DriftMetrics
+from modelkeeper.controller.metrics import DriftMetrics
 from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.kube.client import KubeClient
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
 from modelkeeper.api.annotations import Annotation
@@ -35,7 +34,7 @@ from modelkeeper.api.retrainpolicy import (
 )
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.manifests import VERSION_LABEL
-from modelkeeper.controller.metrics import remove_counters, zero_counters
+from modelkeeper.controller.metrics import RetrainMetrics
 from modelkeeper.controller.status import get_condition, set_condition
 from modelkeeper.controller.statuswrite import StatusWriter, status_document
 from modelkeeper.kube import client as kinds
@@ -81,22 +80,6 @@ ACTIVE_POLL_SECONDS = 30.0
 MISSING_KIND_RETRY_SECONDS = 60.0
 INVALID_SPEC = "InvalidSpec"
 
-RUNS = Counter(
-    "modelkeeper_retrain_runs_total",
-    "Retraining runs that ended, by what started them and how they ended.",
-    ["namespace", "policy", "trigger", "outcome"],
-)
-RUN_DURATION = Histogram(
-    "modelkeeper_retrain_run_duration_seconds",
-    "Time from a retraining run's start to its end.",
-    ["namespace", "policy"],
-    buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400),
-)
-ACTIVE_RUNS = Gauge(
-    "modelkeeper_retrain_active_runs", "Retraining runs going on.", ["namespace", "policy"]
-)
-ENDED = tuple(outcome for outcome in RunOutcome if outcome is not RunOutcome.RUNNING)
-
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
@@ -134,6 +117,7 @@ class RetrainPolicies:
     cache: Cache
     artifact_root: str
     statuses: StatusWriter = field(init=False)
+    metrics: RetrainMetrics = field(default_factory=RetrainMetrics)
     workload_kinds: dict[tuple[str, str], Kind] = field(default_factory=dict)
     """Workload kinds found by discovery, by (apiVersion, kind)."""
 
@@ -145,8 +129,7 @@ class RetrainPolicies:
         body = self.cache.retrain_policy(namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
             self.statuses.forget(namespace, name)
-            ACTIVE_RUNS.remove(namespace, name)
-            remove_counters(RUNS, (namespace, name), TriggerKind, ENDED)
+            self.metrics.forget(namespace, name)
             return None
         if self.statuses.stale(body):
             return STALE_RETRY_SECONDS
@@ -193,8 +176,7 @@ class RetrainPolicies:
         problem = f"DriftMonitor(s) not found: {', '.join(missing)}" if missing else None
         await self._write(body, policy, status, decision, now, problem)
         await self._report(body, policy, ended, decision)
-        ACTIVE_RUNS.labels(namespace, name).set(len(status.active))
-        zero_counters(RUNS, (namespace, name), TriggerKind, ENDED)
+        self.metrics.record(namespace, name, len(status.active))
         return self._wake(status, decision, now)
 
     async def _workload_kind(self, policy: RetrainPolicyResource) -> Kind | None:
@@ -523,10 +505,7 @@ class RetrainPolicies:
         begins or changes. Called after the status write, so a retried reconcile counts once."""
         namespace, name = policy.metadata.namespace or "", policy.metadata.name
         for run in ended:
-            RUNS.labels(namespace, name, run.trigger.value, run.outcome.value).inc()
-            if run.completion_time is not None:
-                duration = (run.completion_time - run.start_time).total_seconds()
-                RUN_DURATION.labels(namespace, name).observe(duration)
+            self.metrics.ended(namespace, name, run)
             failed = run.outcome is RunOutcome.FAILED
             await self.client.post_event(
                 body,

@@ -11,7 +11,7 @@ from modelkeeper.api.driftmonitor import (
     FeatureScore,
     Level,
 )
-from modelkeeper.controller.driftmetrics import DriftMetrics
+from modelkeeper.controller.metrics import DriftMetrics
 from modelkeeper.drift.evaluate import Evaluation, Outcome
 
 MONITOR = {"namespace": "shop", "monitor": "gauges-test"}
