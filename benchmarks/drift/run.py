@@ -26,8 +26,8 @@ from scipy.spatial.distance import jensenshannon
 from modelkeeper.analysis.prometheus import parse_answer
 from modelkeeper.api.driftmonitor import DriftMonitorSpec, DriftMonitorStatus
 from modelkeeper.drift import statistics as drift_statistics
-from modelkeeper.drift.evaluate import evaluate
 from modelkeeper.drift.queries import Observed, align
+from modelkeeper.drift.state import evaluate
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
 
 NUMERIC, CATEGORICAL, BINS = 40, 10, 20

@@ -2,7 +2,7 @@
 
 Thin on purpose: read the monitor, its Deployment's stable version, that version's Model
 and reference profile from the cache and the profile store, read the live counts from
-Prometheus, and hand everything to `drift.evaluate`; then write the status once if it
+Prometheus, and hand everything to `drift.state`; then write the status once if it
 changed, post an Event on a change of state, and update the gauges. Anything missing on
 the way (no Deployment, no stable version, a profile the operator cannot read,
 Prometheus down) is an Unknown evaluation whose Ready condition says what to fix.
@@ -31,8 +31,8 @@ from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.kube.client import KubeClient
 
 if TYPE_CHECKING:  # the drift layer needs scipy: imported by the first evaluation
-    from modelkeeper.drift.evaluate import Evaluation
     from modelkeeper.drift.reference import ProfileStore
+    from modelkeeper.drift.state import Evaluation
 
 STALE_RETRY_SECONDS = 0.2
 
@@ -92,10 +92,10 @@ class DriftMonitors:
     async def evaluate(
         self, namespace: str, monitor: DriftMonitorResource, now: datetime
     ) -> Evaluation:
-        from modelkeeper.drift.evaluate import Unreadable, evaluate, unknown
         from modelkeeper.drift.observe import observe
         from modelkeeper.drift.queries import Target, plan_queries
         from modelkeeper.drift.reference import ProfileStore, ProfileUnavailableError
+        from modelkeeper.drift.state import Unreadable, evaluate, unknown
 
         spec, previous = monitor.spec, monitor.status
         generation = monitor.metadata.generation

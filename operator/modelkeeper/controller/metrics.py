@@ -24,7 +24,7 @@ from modelkeeper.controller.rollout import Plan, Trigger
 from modelkeeper.kube.client import DEPLOYMENT, DRIFT_MONITOR, MODEL, RETRAIN_POLICY
 
 if TYPE_CHECKING:  # the drift layer needs scipy: imported by the first evaluation
-    from modelkeeper.drift.evaluate import Evaluation
+    from modelkeeper.drift.state import Evaluation
 
 RECONCILIATIONS = Counter(
     "modelkeeper_operator_reconciliations_total", "Reconciles run, by kind.", ["kind"]
@@ -238,7 +238,7 @@ class DriftMetrics:
 
     def forget(self, namespace: str, monitor: str) -> None:
         """The monitor is gone: its series go too."""
-        from modelkeeper.drift.evaluate import Outcome  # here: heavy, and only this needs it
+        from modelkeeper.drift.scoring import Outcome  # here: heavy, and only this needs it
 
         self._set_scores(namespace, monitor, {})
         del self._scored[(namespace, monitor)]

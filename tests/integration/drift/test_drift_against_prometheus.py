@@ -36,8 +36,8 @@ from modelkeeper.controller.cache import Cache
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.settings import OperatorSettings
 from modelkeeper.controller.status import get_condition
-from modelkeeper.drift.evaluate import Outcome
 from modelkeeper.drift.reference import ProfileStore
+from modelkeeper.drift.scoring import Outcome
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
 from tests.ground.polling import eventually
 from tests.ground.processes import Component, free_port

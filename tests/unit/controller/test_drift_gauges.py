@@ -12,7 +12,8 @@ from modelkeeper.api.driftmonitor import (
     Level,
 )
 from modelkeeper.controller.metrics import DriftMetrics
-from modelkeeper.drift.evaluate import Evaluation, Outcome
+from modelkeeper.drift.scoring import Outcome
+from modelkeeper.drift.state import Evaluation
 
 MONITOR = {"namespace": "shop", "monitor": "gauges-test"}
 
