@@ -25,16 +25,15 @@ from modelkeeper.analysis.templates import TemplateError
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.driftmonitor import DriftMonitorResource, DriftState
 from modelkeeper.api.model import ModelResource
-from modelkeeper.controller.cache import Cache
+from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.metrics import DriftMetrics
+from modelkeeper.controller.reconciler import Opening
 from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.kube.client import KubeClient
 
 if TYPE_CHECKING:  # the drift layer needs scipy: imported by the first evaluation
     from modelkeeper.drift.reference import ProfileStore
     from modelkeeper.drift.state import Evaluation
-
-STALE_RETRY_SECONDS = 0.2
 
 
 @dataclass
@@ -60,13 +59,12 @@ class DriftMonitors:
     async def reconcile(self, namespace: str, name: str) -> float | None:
         """Evaluate the monitor if due; returns the seconds until the next evaluation is due,
         or None when the monitor is gone."""
-        body = self.cache.drift_monitor(namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            self.metrics.forget(namespace, name)
-            self.statuses.forget(namespace, name)
-            return None
-        if self.statuses.stale(body):
-            return STALE_RETRY_SECONDS
+        opening = Opening(
+            self.cache.drift_monitor, self.statuses, self._evaluate_if_due, self.metrics.forget
+        )
+        return await opening.reconcile(namespace, name)
+
+    async def _evaluate_if_due(self, namespace: str, name: str, body: Body) -> float | None:
         monitor = DriftMonitorResource.from_object(body)
         previous = monitor.status
         now = datetime.now(UTC).replace(microsecond=0)

@@ -35,6 +35,7 @@ from modelkeeper.api.retrainpolicy import (
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.manifests import VERSION_LABEL
 from modelkeeper.controller.metrics import RetrainMetrics
+from modelkeeper.controller.reconciler import Opening
 from modelkeeper.controller.status import get_condition, set_condition
 from modelkeeper.controller.statuswrite import StatusWriter, status_document
 from modelkeeper.kube import client as kinds
@@ -74,7 +75,6 @@ from modelkeeper.retrain.workload import (
 log = logging.getLogger("modelkeeper.controller.retraining")
 T = TypeVar("T")
 
-STALE_RETRY_SECONDS = 0.2
 ACTIVE_POLL_SECONDS = 30.0
 """How often a policy with runs going on looks at them without a watch event."""
 MISSING_KIND_RETRY_SECONDS = 60.0
@@ -126,13 +126,12 @@ class RetrainPolicies:
 
     async def reconcile(self, namespace: str, name: str) -> float | None:
         """Drive one policy; returns the seconds until it wants to run again, if it does."""
-        body = self.cache.retrain_policy(namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            self.statuses.forget(namespace, name)
-            self.metrics.forget(namespace, name)
-            return None
-        if self.statuses.stale(body):
-            return STALE_RETRY_SECONDS
+        opening = Opening(
+            self.cache.retrain_policy, self.statuses, self._drive, self.metrics.forget
+        )
+        return await opening.reconcile(namespace, name)
+
+    async def _drive(self, namespace: str, name: str, body: Body) -> float | None:
         policy = RetrainPolicyResource.from_object(body)
         now = _now()
         kind = await self._workload_kind(policy)
