@@ -25,8 +25,8 @@ from scipy.spatial.distance import jensenshannon
 
 from modelkeeper.api.driftmonitor import DriftMonitorSpec, DriftMonitorStatus
 from modelkeeper.drift import statistics as drift_statistics
-from modelkeeper.drift.evaluate import evaluate
 from modelkeeper.drift.queries import Observed, align
+from modelkeeper.drift.state import evaluate
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
 from modelkeeper.prometheus.client import parse_answer
 

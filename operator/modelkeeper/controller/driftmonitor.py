@@ -2,7 +2,7 @@
 
 Thin on purpose: read the monitor, its Deployment's stable version, that version's Model
 and reference profile from the cache and the profile store, read the live counts from
-Prometheus, and hand everything to `drift.evaluate`; then write the status once if it
+Prometheus, and hand everything to `drift.state`; then write the status once if it
 changed, post an Event on a change of state, and update the gauges. Anything missing on
 the way (no Deployment, no stable version, a profile the operator cannot read,
 Prometheus down) is an Unknown evaluation whose Ready condition says what to fix.
@@ -23,18 +23,17 @@ from typing import TYPE_CHECKING
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.driftmonitor import DriftMonitorResource, DriftState
 from modelkeeper.api.model import ModelResource
-from modelkeeper.controller.cache import Cache
-from modelkeeper.controller.driftmetrics import DriftMetrics
+from modelkeeper.controller.cache import Body, Cache
+from modelkeeper.controller.metrics import DriftMetrics
+from modelkeeper.controller.reconciler import Opening
 from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.kube.client import KubeClient
 from modelkeeper.prometheus.client import ProviderError, ProviderPool
 from modelkeeper.prometheus.promql import TemplateError
 
 if TYPE_CHECKING:  # the drift layer needs scipy: imported by the first evaluation
-    from modelkeeper.drift.evaluate import Evaluation
     from modelkeeper.drift.reference import ProfileStore
-
-STALE_RETRY_SECONDS = 0.2
+    from modelkeeper.drift.state import Evaluation
 
 
 @dataclass
@@ -60,13 +59,12 @@ class DriftMonitors:
     async def reconcile(self, namespace: str, name: str) -> float | None:
         """Evaluate the monitor if due; returns the seconds until the next evaluation is due,
         or None when the monitor is gone."""
-        body = self.cache.drift_monitor(namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            self.metrics.forget(namespace, name)
-            self.statuses.forget(namespace, name)
-            return None
-        if self.statuses.stale(body):
-            return STALE_RETRY_SECONDS
+        opening = Opening(
+            self.cache.drift_monitor, self.statuses, self._evaluate_if_due, self.metrics.forget
+        )
+        return await opening.reconcile(namespace, name)
+
+    async def _evaluate_if_due(self, namespace: str, name: str, body: Body) -> float | None:
         monitor = DriftMonitorResource.from_object(body)
         previous = monitor.status
         now = datetime.now(UTC).replace(microsecond=0)
@@ -92,10 +90,10 @@ class DriftMonitors:
     async def evaluate(
         self, namespace: str, monitor: DriftMonitorResource, now: datetime
     ) -> Evaluation:
-        from modelkeeper.drift.evaluate import Unreadable, evaluate, unknown
         from modelkeeper.drift.observe import observe
         from modelkeeper.drift.queries import Target, plan_queries
         from modelkeeper.drift.reference import ProfileStore, ProfileUnavailableError
+        from modelkeeper.drift.state import Unreadable, evaluate, unknown
 
         spec, previous = monitor.spec, monitor.status
         generation = monitor.metadata.generation

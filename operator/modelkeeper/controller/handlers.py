@@ -13,6 +13,7 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import kopf
@@ -24,6 +25,7 @@ from modelkeeper.controller import metrics
 from modelkeeper.controller.cache import Cache, owned_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.reconcile import Reconciler
+from modelkeeper.controller.reconciler import KindReconciler, Opening
 from modelkeeper.controller.retraining import RetrainPolicies
 from modelkeeper.controller.settings import OperatorSettings
 from modelkeeper.controller.workqueue import Key, WorkQueue
@@ -43,7 +45,7 @@ CONFLICT_RETRY_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class Controllers:
-    """One reconciler per kind; Deployments and Models share theirs."""
+    """The controllers of the four kinds; Deployments and Models share theirs."""
 
     deployments: Reconciler
     drift_monitors: DriftMonitors
@@ -52,6 +54,19 @@ class Controllers:
     @property
     def cache(self) -> Cache:
         return self.deployments.cache
+
+    @cached_property
+    def by_kind(self) -> dict[str, KindReconciler]:
+        """The reconciler of each kind, which the workers call for its keys."""
+        shared = self.deployments
+        return {
+            MODEL: Opening(self.cache.model, shared.model_statuses, shared.model),
+            DEPLOYMENT: Opening(
+                self.cache.deployment, shared.statuses, shared.deployment, shared.forget_deployment
+            ),
+            DRIFT_MONITOR: self.drift_monitors,
+            RETRAIN_POLICY: self.retrain_policies,
+        }
 
 
 @dataclass
@@ -144,14 +159,7 @@ class Operator:
         wake: float | None = None
         try:
             with metrics.DURATION.labels(kind).time():
-                if kind == DEPLOYMENT:
-                    wake = await controllers.deployments.deployment(namespace, name)
-                elif kind == MODEL:
-                    await controllers.deployments.model(namespace, name)
-                elif kind == DRIFT_MONITOR:
-                    wake = await controllers.drift_monitors.reconcile(namespace, name)
-                else:
-                    wake = await controllers.retrain_policies.reconcile(namespace, name)
+                wake = await controllers.by_kind[kind].reconcile(namespace, name)
         except ApiError as error:
             if error.status != 409:
                 self._retry_later(key, kind)

@@ -1,8 +1,11 @@
-"""The operator's own Prometheus metrics (docs/metrics.md, "The operator").
+"""Every Prometheus metric the operator defines (docs/metrics.md, "The operator").
 
 How often and how long reconciles run, how often they fail, which phase every
 Deployment is in, and which versions serve where: enough to alert on a stuck operator
-and to follow a rollout from Prometheus: its weight, its analysis, how it ended.
+and to follow a rollout from Prometheus: its weight, its analysis, how it ended. Then
+each DriftMonitor's latest scores and state, and each RetrainPolicy's runs. An object's
+series leave with it, and a series that no longer applies (a check no longer measured,
+a feature no longer scored) leaves too, so no stale value lingers.
 """
 
 from __future__ import annotations
@@ -10,12 +13,18 @@ from __future__ import annotations
 from collections import Counter as Tally
 from collections.abc import Iterable
 from itertools import product
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from modelkeeper.api.deployment import AnalysisPhase, AnalysisStatus, Outcome
+from modelkeeper.api.driftmonitor import DriftState
+from modelkeeper.api.retrainpolicy import Run, RunOutcome, TriggerKind
 from modelkeeper.controller.rollout import Plan, Trigger
 from modelkeeper.kube.client import DEPLOYMENT, DRIFT_MONITOR, MODEL, RETRAIN_POLICY
+
+if TYPE_CHECKING:  # the drift layer needs scipy: imported by the first evaluation
+    from modelkeeper.drift.state import Evaluation
 
 RECONCILIATIONS = Counter(
     "modelkeeper_operator_reconciliations_total", "Reconciles run, by kind.", ["kind"]
@@ -184,3 +193,106 @@ class RolloutMetrics:
         tally = Tally(self._strategies.values())
         for strategy in {*tally, *(labels[0] for labels in _label_sets(ROLLOUTS_IN_PROGRESS))}:
             ROLLOUTS_IN_PROGRESS.labels(strategy).set(tally.get(strategy, 0))
+
+
+# DriftMonitors: each monitor's latest scores and state as gauges, so dashboards and
+# alerts read drift from the operator's /metrics like any other series, and a counter of
+# evaluations by result. A feature's score leaves when the feature is no longer scored
+# (excluded, or without enough data).
+
+SCORE = Gauge(
+    "modelkeeper_drift_score",
+    "Each feature's drift score in the monitor's latest evaluation, by method.",
+    ["namespace", "monitor", "feature", "method"],
+)
+STATE = Gauge(
+    "modelkeeper_drift_state",
+    "1 for the monitor's current state (OK, Warning, Drifted, InsufficientData, Unknown), "
+    "0 for the others.",
+    ["namespace", "monitor", "state"],
+)
+EVALUATIONS = Counter(
+    "modelkeeper_drift_evaluations",
+    "Drift evaluations, by what they found (OK, Warning, Critical, InsufficientData, Unknown).",
+    ["namespace", "monitor", "result"],
+)
+
+
+class DriftMetrics:
+    """Keeps the drift gauges equal to every monitor's latest evaluation."""
+
+    def __init__(self) -> None:
+        self._scored: dict[tuple[str, str], set[tuple[str, str]]] = {}
+
+    def record(self, namespace: str, monitor: str, evaluation: Evaluation) -> None:
+        status = evaluation.status
+        EVALUATIONS.labels(namespace, monitor, evaluation.outcome.value).inc()
+        scores = {
+            (feature.name, feature.method.value): feature.score
+            for feature in status.features
+            if feature.score is not None
+        }
+        self._set_scores(namespace, monitor, scores)
+        for state in DriftState:
+            STATE.labels(namespace, monitor, state.value).set(int(status.state is state))
+
+    def forget(self, namespace: str, monitor: str) -> None:
+        """The monitor is gone: its series go too."""
+        from modelkeeper.drift.scoring import Outcome  # here: heavy, and only this needs it
+
+        self._set_scores(namespace, monitor, {})
+        del self._scored[(namespace, monitor)]
+        for state in DriftState:
+            STATE.remove(namespace, monitor, state.value)
+        for outcome in Outcome:
+            EVALUATIONS.remove(namespace, monitor, outcome.value)
+
+    def _set_scores(
+        self, namespace: str, monitor: str, scores: dict[tuple[str, str], float]
+    ) -> None:
+        key = (namespace, monitor)
+        for feature, method in self._scored.get(key, set()) - set(scores):
+            SCORE.remove(namespace, monitor, feature, method)
+        for (feature, method), score in scores.items():
+            SCORE.labels(namespace, monitor, feature, method).set(score)
+        self._scored[key] = set(scores)
+
+
+# RetrainPolicies: the runs that ended, how long they took, and the runs going on.
+
+RUNS = Counter(
+    "modelkeeper_retrain_runs_total",
+    "Retraining runs that ended, by what started them and how they ended.",
+    ["namespace", "policy", "trigger", "outcome"],
+)
+RUN_DURATION = Histogram(
+    "modelkeeper_retrain_run_duration_seconds",
+    "Time from a retraining run's start to its end.",
+    ["namespace", "policy"],
+    buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400),
+)
+ACTIVE_RUNS = Gauge(
+    "modelkeeper_retrain_active_runs", "Retraining runs going on.", ["namespace", "policy"]
+)
+ENDED = tuple(outcome for outcome in RunOutcome if outcome is not RunOutcome.RUNNING)
+
+
+class RetrainMetrics:
+    """Each RetrainPolicy's ended runs, their durations, and its runs going on."""
+
+    def ended(self, namespace: str, policy: str, run: Run) -> None:
+        """A run ended (counted once: after the status write that records it)."""
+        RUNS.labels(namespace, policy, run.trigger.value, run.outcome.value).inc()
+        if run.completion_time is not None:
+            duration = (run.completion_time - run.start_time).total_seconds()
+            RUN_DURATION.labels(namespace, policy).observe(duration)
+
+    def record(self, namespace: str, policy: str, active: int) -> None:
+        """The policy's runs going on, after a reconcile; its run counters exist from now."""
+        ACTIVE_RUNS.labels(namespace, policy).set(active)
+        zero_counters(RUNS, (namespace, policy), TriggerKind, ENDED)
+
+    def forget(self, namespace: str, policy: str) -> None:
+        """The policy is gone: its series go too."""
+        ACTIVE_RUNS.remove(namespace, policy)
+        remove_counters(RUNS, (namespace, policy), TriggerKind, ENDED)

@@ -69,7 +69,6 @@ from modelkeeper.prometheus.client import ProviderPool
 
 log = logging.getLogger("modelkeeper.controller")
 
-STALE_RETRY_SECONDS = 0.2
 POD_POLL_SECONDS = 10.0
 """How often the pods of a version that is not ready are looked at for why."""
 PRUNED_KINDS: tuple[Kind, ...] = (
@@ -139,18 +138,16 @@ class Reconciler:
         """An owned apps/v1 Deployment was deleted: the next reconcile applies it again."""
         self.gone.setdefault((namespace, deployment), set()).add(("Deployment", name))
 
-    async def deployment(self, namespace: str, name: str) -> float | None:
-        """Drive a Deployment towards its spec; returns the seconds until it wants to run."""
-        body = self.cache.deployment(namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            self.gauges.forget(namespace, name)
-            self.rollouts.forget(namespace, name)
-            self.applied.pop((namespace, name), None)
-            self.gone.pop((namespace, name), None)
-            self.statuses.forget(namespace, name)
-            return None
-        if self.statuses.stale(body):
-            return STALE_RETRY_SECONDS
+    def forget_deployment(self, namespace: str, name: str) -> None:
+        """The Deployment is gone: its series go, and what was applied for it is forgotten."""
+        self.gauges.forget(namespace, name)
+        self.rollouts.forget(namespace, name)
+        self.applied.pop((namespace, name), None)
+        self.gone.pop((namespace, name), None)
+
+    async def deployment(self, namespace: str, name: str, body: Body) -> float | None:
+        """Drive a Deployment towards its spec, after the common opening (`reconciler`);
+        returns the seconds until it wants to run."""
         deployment = DeploymentResource.from_object(body)
         spec = deployment.spec
         now = datetime.now(UTC).replace(microsecond=0)
@@ -362,15 +359,10 @@ class Reconciler:
         if status.phase is Phase.DEGRADED and deployment.status.phase is not Phase.DEGRADED:
             await self.client.post_event(body, "Warning", "Degraded", status.message)
 
-    async def model(self, namespace: str, name: str) -> str:
-        """Validate a Model and report its stage, approval and servers; returns its family."""
-        body = self.cache.model(namespace, name)
-        if body is None:
-            self.model_statuses.forget(namespace, name)
-            return ""
+    async def model(self, namespace: str, name: str, body: Body) -> None:
+        """Validate a Model and report its stage, approval and servers, after the common
+        opening (`reconciler`)."""
         model = ModelResource.from_object(body)
-        if self.model_statuses.stale(body):  # the watch brings our write, and a reconcile
-            return model.spec.name
         now = datetime.now(UTC).replace(microsecond=0)
         validation = validate_model(model)
         problems = validation.problems
@@ -393,7 +385,6 @@ class Reconciler:
                 await self.client.post_event(
                     body, "Normal", "Approved", f"approved by {approval.by}"
                 )
-        return model.spec.name
 
 
 def _problems_of(model: ModelResource) -> list[str]:

@@ -1,130 +1,42 @@
 """One reconcile of a RetrainPolicy: observe its runs, finish them, maybe start one, report.
 
-Plumbing around the pure `modelkeeper.retrain` modules: list the policy's workloads,
-read a finished run's result from its pod's termination message, create the Model it
-makes (or reuse the one an interrupted earlier attempt made) and write that Model's
-evaluation, ask `triggers.decide` whether to start a run, create its workload, drop
-runs beyond the history limit with their workloads, write the policy's status once,
-and post an Event per run started, finished or throttled. Everything a run needs is
-on its workload, so a run whose status write was lost is adopted from it.
+Plumbing around the pure `modelkeeper.retrain` modules: find the policy's workload
+kind, let `retrainruns` list its workloads and finish the runs that ended (a finished
+run's result is published by `retrainresults`: the Model it makes, with its
+evaluation), ask `triggers.decide` whether to start a run, let `retrainruns` start it
+and drop runs beyond the history limit with their workloads; then write the policy's
+status once, and post an Event per run started, finished or throttled.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TypeVar
-
-from prometheus_client import Counter, Gauge, Histogram
-from pydantic import ValidationError
+from datetime import datetime
 
 from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.conditions import ConditionStatus, get_condition, set_condition
-from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.driftmonitor import DriftMonitorResource, DriftMonitorStatus
-from modelkeeper.api.labels import (
-    PARENT_LABEL,
-    REASON_ANNOTATION,
-    RUN_LABEL,
-    TRIGGER_LABEL,
-    VERSION_LABEL,
-)
-from modelkeeper.api.model import ModelConditionType, ModelResource, RetrainingRun
 from modelkeeper.api.retrainpolicy import (
     RetrainPolicyConditionType,
     RetrainPolicyResource,
     RetrainPolicyStatus,
     Run,
     RunOutcome,
-    TriggerKind,
 )
 from modelkeeper.controller.cache import Body, Cache
-from modelkeeper.controller.metrics import remove_counters, zero_counters
-from modelkeeper.controller.statuswrite import StatusWriter, status_document
+from modelkeeper.controller.metrics import RetrainMetrics
+from modelkeeper.controller.reconciler import Opening
+from modelkeeper.controller.retrainresults import parsed_or_none
+from modelkeeper.controller.retrainruns import RunBook, utc_now
+from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.kube import client as kinds
-from modelkeeper.kube.client import ApiError, JsonObject, Kind, KubeClient
-from modelkeeper.retrain.result import (
-    ResultError,
-    TrainingResult,
-    auto_approval,
-    build_model,
-    evaluate,
-    evaluated_status,
-    find_champion,
-    parse_result,
-    schema_misfit,
-)
+from modelkeeper.kube.client import Kind, KubeClient
 from modelkeeper.retrain.triggers import Decision, decide, schedule_problems
-from modelkeeper.retrain.workload import (
-    RunPlan,
-    WorkloadState,
-    build_workload,
-    code_image,
-    failure_message,
-    next_version,
-    observe,
-    output_uri,
-    policy_selector,
-    result_message,
-    run_name,
-    run_selector,
-    workload_ref,
-)
 
-log = logging.getLogger("modelkeeper.controller.retraining")
-T = TypeVar("T")
-
-STALE_RETRY_SECONDS = 0.2
 ACTIVE_POLL_SECONDS = 30.0
 """How often a policy with runs going on looks at them without a watch event."""
 MISSING_KIND_RETRY_SECONDS = 60.0
 INVALID_SPEC = "InvalidSpec"
-
-RUNS = Counter(
-    "modelkeeper_retrain_runs_total",
-    "Retraining runs that ended, by what started them and how they ended.",
-    ["namespace", "policy", "trigger", "outcome"],
-)
-RUN_DURATION = Histogram(
-    "modelkeeper_retrain_run_duration_seconds",
-    "Time from a retraining run's start to its end.",
-    ["namespace", "policy"],
-    buckets=(30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400),
-)
-ACTIVE_RUNS = Gauge(
-    "modelkeeper_retrain_active_runs", "Retraining runs going on.", ["namespace", "policy"]
-)
-ENDED = tuple(outcome for outcome in RunOutcome if outcome is not RunOutcome.RUNNING)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def _parsed_or_none(parse: Callable[[Body], T], body: Body | None) -> T | None:
-    """An object parsed, or None when it is missing or does not parse (logged)."""
-    if body is None:
-        return None
-    try:
-        parsed = parse(body)
-    except ValidationError as error:
-        log.warning("%s does not parse: %s", body["metadata"].get("name"), error)
-        return None
-    return parsed
-
-
-def _adopted(obj: JsonObject) -> Run:
-    """A run found only from its workload (its status write was lost)."""
-    metadata = obj["metadata"]
-    return Run(
-        name=metadata["labels"][RUN_LABEL],
-        trigger=TriggerKind(metadata["labels"].get(TRIGGER_LABEL, TriggerKind.MANUAL.value)),
-        reason=metadata.get("annotations", {}).get(REASON_ANNOTATION, "")[:1024],
-        workload=workload_ref(obj),
-        start_time=metadata.get("creationTimestamp") or _now(),
-    )
 
 
 @dataclass
@@ -135,6 +47,7 @@ class RetrainPolicies:
     cache: Cache
     artifact_root: str
     statuses: StatusWriter = field(init=False)
+    metrics: RetrainMetrics = field(default_factory=RetrainMetrics)
     workload_kinds: dict[tuple[str, str], Kind] = field(default_factory=dict)
     """Workload kinds found by discovery, by (apiVersion, kind)."""
 
@@ -143,30 +56,21 @@ class RetrainPolicies:
 
     async def reconcile(self, namespace: str, name: str) -> float | None:
         """Drive one policy; returns the seconds until it wants to run again, if it does."""
-        body = self.cache.retrain_policy(namespace, name)
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            self.statuses.forget(namespace, name)
-            ACTIVE_RUNS.remove(namespace, name)
-            remove_counters(RUNS, (namespace, name), TriggerKind, ENDED)
-            return None
-        if self.statuses.stale(body):
-            return STALE_RETRY_SECONDS
+        opening = Opening(
+            self.cache.retrain_policy, self.statuses, self._drive, self.metrics.forget
+        )
+        return await opening.reconcile(namespace, name)
+
+    async def _drive(self, namespace: str, name: str, body: Body) -> float | None:
         policy = RetrainPolicyResource.from_object(body)
-        now = _now()
+        now = utc_now()
         kind = await self._workload_kind(policy)
         if kind is None:
             await self._write(body, policy, policy.status, None, now, self._kind_missing(policy))
             return MISSING_KIND_RETRY_SECONDS
-        workloads = {
-            obj["metadata"]["labels"][RUN_LABEL]: {
-                **obj,
-                "apiVersion": kind.api_version,
-                "kind": kind.kind,
-            }  # a list's items name no kind
-            for obj in await self.client.list(kind, namespace, policy_selector(name))
-            if RUN_LABEL in obj["metadata"].get("labels", {})
-        }
-        status, ended = await self._finish_runs(policy, workloads, now)
+        runs = RunBook(self.client, self.cache, self.artifact_root)
+        workloads = await runs.workloads(policy, kind)
+        status, ended = await runs.finish(policy, workloads, now)
         if invalid := schedule_problems(policy.spec, now):
             await self._refuse(body, policy, status, ended, now, "; ".join(invalid))
             return ACTIVE_POLL_SECONDS if status.active else None
@@ -185,17 +89,16 @@ class RetrainPolicies:
             }
         )
         if decision.start is not None:
-            started = await self._start(policy, kind, decision, status, workloads, now)
+            started = await runs.start(policy, kind, decision, status, workloads, now)
             status = status.model_copy(
                 update={"active": [*status.active, started], "last_trigger_time": now}
             )
-        await self._prune(policy, kind, workloads, status)
+        await runs.prune(policy, kind, workloads, status)
         missing = [m for m, found in monitors.items() if found is None]
         problem = f"DriftMonitor(s) not found: {', '.join(missing)}" if missing else None
         await self._write(body, policy, status, decision, now, problem)
         await self._report(body, policy, ended, decision)
-        ACTIVE_RUNS.labels(namespace, name).set(len(status.active))
-        zero_counters(RUNS, (namespace, name), TriggerKind, ENDED)
+        self.metrics.record(namespace, name, len(status.active))
         return self._wake(status, decision, now)
 
     async def _workload_kind(self, policy: RetrainPolicyResource) -> Kind | None:
@@ -228,226 +131,11 @@ class RetrainPolicies:
         namespace = policy.metadata.namespace or ""
         found: dict[str, DriftMonitorStatus | None] = {}
         for monitor in sorted(names):
-            parsed = _parsed_or_none(
+            parsed = parsed_or_none(
                 DriftMonitorResource.from_object, self.cache.drift_monitor(namespace, monitor)
             )
             found[monitor] = parsed.status if parsed is not None else None
         return found
-
-    def _family(
-        self, policy: RetrainPolicyResource
-    ) -> tuple[list[ModelResource], list[DeploymentResource]]:
-        namespace, family = policy.metadata.namespace or "", policy.spec.model.name
-        models = [
-            parsed
-            for body in self.cache.family_models(namespace, family)
-            if (parsed := _parsed_or_none(ModelResource.from_object, body)) is not None
-        ]
-        deployments = [
-            deployment
-            for name in self.cache.family_deployments(namespace, family)
-            if (
-                deployment := _parsed_or_none(
-                    DeploymentResource.from_object, self.cache.deployment(namespace, name)
-                )
-            )
-            is not None
-        ]
-        return models, deployments
-
-    async def _finish_runs(
-        self, policy: RetrainPolicyResource, workloads: dict[str, JsonObject], now: datetime
-    ) -> tuple[RetrainPolicyStatus, list[Run]]:
-        """The status with the runs that ended moved to history, and an Event for each."""
-        status = policy.status
-        known = {run.name for run in (*status.active, *status.history)}
-        adopted = [
-            _adopted(obj)
-            for run, obj in sorted(workloads.items())
-            if run not in known and not obj["metadata"].get("deletionTimestamp")
-        ]
-        active: list[Run] = []
-        ended: list[Run] = []
-        failures = status.consecutive_failures
-        for run in (*status.active, *adopted):
-            finished = await self._observe_run(policy, run, workloads.get(run.name), now)
-            if finished is None:
-                active.append(run)
-                continue
-            ended.append(finished)
-            failures = failures + 1 if finished.outcome is RunOutcome.FAILED else 0
-        starts = [run.start_time for run in adopted]
-        if status.last_trigger_time is not None:
-            starts.append(status.last_trigger_time)
-        return (
-            status.model_copy(
-                update={
-                    "active": active,
-                    "history": [*reversed(ended), *status.history][: policy.spec.history_limit],
-                    "consecutive_failures": failures,
-                    "last_trigger_time": max(starts) if starts else None,
-                }
-            ),
-            ended,
-        )
-
-    async def _observe_run(
-        self, policy: RetrainPolicyResource, run: Run, obj: JsonObject | None, now: datetime
-    ) -> Run | None:
-        """How a run ended, or None while it goes on."""
-        if obj is None:
-            message = "its workload is gone"
-            if run.workload is not None:
-                message = f"its workload {run.workload.kind} {run.workload.name} is gone"
-            return self._ended(run, RunOutcome.FAILED, message, None, now)
-        observed = observe(policy, obj)
-        if observed.state is WorkloadState.RUNNING:
-            return None
-        pods = await self.client.list(
-            kinds.POD, policy.metadata.namespace, run_selector(policy.metadata.name, run.name)
-        )
-        if observed.state is WorkloadState.FAILED:
-            details = "; ".join(part for part in (observed.message, failure_message(pods)) if part)
-            return self._ended(run, RunOutcome.FAILED, f"the workload failed: {details}", None, now)
-        try:
-            result = parse_result(result_message(pods))
-        except ResultError as error:
-            return self._ended(run, RunOutcome.FAILED, str(error), None, now)
-        return await self._register(policy, run, obj, result, now)
-
-    async def _register(
-        self,
-        policy: RetrainPolicyResource,
-        run: Run,
-        obj: JsonObject,
-        result: TrainingResult,
-        now: datetime,
-    ) -> Run:
-        """Create the run's Model (or reuse it), write its evaluation, and end the run."""
-        labels = obj["metadata"]["labels"]
-        models, deployments = self._family(policy)
-        champion = find_champion(policy.spec.model.name, models, deployments, now)
-        if (misfit := schema_misfit(result, champion)) is not None:
-            return self._ended(run, RunOutcome.FAILED, misfit, None, now)
-        manifest = build_model(
-            policy,
-            run.name,
-            labels[VERSION_LABEL],
-            result,
-            champion,
-            labels.get(PARENT_LABEL),
-            code_image(obj),
-        )
-        try:
-            created = await self.client.create(kinds.MODEL, manifest)
-        except ApiError as error:
-            if error.status != 409:
-                raise
-            existing = await self.client.get(
-                kinds.MODEL, policy.metadata.namespace, manifest["metadata"]["name"]
-            )
-            if existing is None:  # deleted since: create it on the next reconcile
-                raise
-            created = existing
-        model = ModelResource.from_object(created)
-        made_by = model.spec.lineage.retraining_run if model.spec.lineage else None
-        if made_by != RetrainingRun(policy=policy.metadata.name, run=run.name):
-            return self._ended(
-                run,
-                RunOutcome.FAILED,
-                f"Model {model.metadata.name} exists already and was not made by this run",
-                None,
-                now,
-            )
-        evaluation = model.status.evaluation
-        if get_condition(model.status.conditions, ModelConditionType.EVALUATED) is None:
-            evaluation = evaluate(policy.spec.gate, model.spec.metrics, champion)
-            approval = auto_approval(policy, model.spec.governance.risk_tier, evaluation, now)
-            status = evaluated_status(model, evaluation, approval, now)
-            await self.client.apply(status_document(created, status), "status")
-        rejected = evaluation is not None and not evaluation.passed
-        message = f"Model {model.metadata.name} (version {model.spec.version})"
-        if evaluation is not None:
-            message += f": {evaluation.message}"
-        return self._ended(
-            run,
-            RunOutcome.REJECTED if rejected else RunOutcome.SUCCEEDED,
-            message,
-            model.metadata.name,
-            now,
-        )
-
-    @staticmethod
-    def _ended(
-        run: Run, outcome: RunOutcome, message: str, model: str | None, now: datetime
-    ) -> Run:
-        return run.model_copy(
-            update={
-                "outcome": outcome,
-                "message": message[:1024],
-                "model": model,
-                "completion_time": now,
-            }
-        )
-
-    async def _start(
-        self,
-        policy: RetrainPolicyResource,
-        kind: Kind,
-        decision: Decision,
-        status: RetrainPolicyStatus,
-        workloads: dict[str, JsonObject],
-        now: datetime,
-    ) -> Run:
-        """Create the workload of a new run; a workload of the same name already is that run."""
-        assert decision.start is not None
-        models, deployments = self._family(policy)
-        champion = find_champion(policy.spec.model.name, models, deployments, now)
-        reserved = {
-            obj["metadata"]["labels"].get(VERSION_LABEL, "")
-            for run, obj in workloads.items()
-            if run in {active.name for active in status.active}
-        }
-        version = next_version(
-            {model.spec.version for model in models} | reserved,
-            champion.spec.version if champion is not None else None,
-        )
-        plan = RunPlan(
-            run=run_name(decision.start.kind, now),
-            version=version,
-            trigger=decision.start.kind,
-            reason=decision.start.reason,
-            output_uri=output_uri(self.artifact_root, policy.spec.model.name, version),
-            champion=champion,
-        )
-        obj = build_workload(policy, plan)
-        try:
-            await self.client.create(kind, obj)
-        except ApiError as error:
-            if error.status != 409:
-                raise
-        return Run(
-            name=plan.run,
-            trigger=plan.trigger,
-            reason=plan.reason[:1024],
-            workload=workload_ref(obj),
-            start_time=now,
-            message=f"training version {version}"
-            + (f" against champion {champion.spec.version}" if champion else ""),
-        )
-
-    async def _prune(
-        self,
-        policy: RetrainPolicyResource,
-        kind: Kind,
-        workloads: dict[str, JsonObject],
-        status: RetrainPolicyStatus,
-    ) -> None:
-        """Delete the workloads of runs that fell out of the history."""
-        kept = {run.name for run in (*status.active, *status.history)}
-        for run, obj in sorted(workloads.items()):
-            if run not in kept and not obj["metadata"].get("deletionTimestamp"):
-                await self.client.delete(kind, policy.metadata.namespace, obj["metadata"]["name"])
 
     async def _refuse(
         self,
@@ -524,10 +212,7 @@ class RetrainPolicies:
         begins or changes. Called after the status write, so a retried reconcile counts once."""
         namespace, name = policy.metadata.namespace or "", policy.metadata.name
         for run in ended:
-            RUNS.labels(namespace, name, run.trigger.value, run.outcome.value).inc()
-            if run.completion_time is not None:
-                duration = (run.completion_time - run.start_time).total_seconds()
-                RUN_DURATION.labels(namespace, name).observe(duration)
+            self.metrics.ended(namespace, name, run)
             failed = run.outcome is RunOutcome.FAILED
             await self.client.post_event(
                 body,

@@ -17,7 +17,7 @@ import aiohttp
 from pydantic import ValidationError
 
 from modelkeeper.api.model import Reference
-from modelkeeper.drift.evaluate import Unreadable
+from modelkeeper.drift.state import Unreadable
 from modelkeeper.profile import Profile
 
 MAX_PROFILE_BYTES = 32 * 1024 * 1024

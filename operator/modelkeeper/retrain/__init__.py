@@ -2,5 +2,6 @@
 
 The modules here are pure (no Kubernetes client, no HTTP): `triggers` decides, `workload`
 builds and reads the training workload, `result` turns the trainer's report into the
-next Model. `modelkeeper.controller.retraining` does the reading and writing.
+next Model. `modelkeeper.controller.retraining` (with `retrainruns` and `retrainresults`)
+does the reading and writing.
 """

@@ -35,8 +35,8 @@ from modelkeeper.api.driftmonitor import (
 from modelkeeper.controller.cache import Cache
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.settings import OperatorSettings
-from modelkeeper.drift.evaluate import Outcome
 from modelkeeper.drift.reference import ProfileStore
+from modelkeeper.drift.scoring import Outcome
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
 from modelkeeper.prometheus.client import ProviderPool
 from tests.ground.polling import eventually

@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 
 from modelkeeper.api.model import Reference
-from modelkeeper.drift.evaluate import Unreadable
 from modelkeeper.drift.reference import ProfileStore, ProfileUnavailableError
+from modelkeeper.drift.state import Unreadable
 from modelkeeper.profile import CategoricalProfile, Profile
 from tests.ground.processes import free_port
 

@@ -11,8 +11,9 @@ from modelkeeper.api.driftmonitor import (
     FeatureScore,
     Level,
 )
-from modelkeeper.controller.driftmetrics import DriftMetrics
-from modelkeeper.drift.evaluate import Evaluation, Outcome
+from modelkeeper.controller.metrics import DriftMetrics
+from modelkeeper.drift.scoring import Outcome
+from modelkeeper.drift.state import Evaluation
 
 MONITOR = {"namespace": "shop", "monitor": "gauges-test"}
 

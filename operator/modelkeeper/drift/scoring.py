@@ -1,14 +1,11 @@
-"""One DriftMonitor evaluation: live counts and the reference profile in, the next status out.
+"""Drift scores: each feature, custom metric and the performance judged, and the outcome.
 
-Pure. Each feature gets its test (its own entry in spec.features, else its type's,
-unless excluded), a score, and a level: by score for mode Fixed, by p-value for
-ChiSquare and for mode SampleSizeAware, after the multiple-testing correction over all
-p-value tests. The evaluation as a whole is Critical (by the share-of-features rule, or
-a custom metric), Warning, OK, InsufficientData (nothing had enough data) or Unknown (no
-data could be read). Hysteresis then moves the state: Drifted after enterAfter Critical
-evaluations in a row, back after exitAfter OK ones. An InsufficientData or Unknown
-evaluation neither advances nor resets the streaks, so a gap in the data never turns
-into Drifted, nor out of it.
+Pure statistics, no state. Each feature gets its test (its own entry in spec.features,
+else its type's, unless excluded), a score, and a level: by score for mode Fixed, by
+p-value for ChiSquare and for mode SampleSizeAware, after the multiple-testing
+correction over all p-value tests. The evaluation as a whole is Critical (by the
+share-of-features rule, or a custom metric), Warning, OK, InsufficientData (nothing had
+enough data) or Unknown (no data could be read). What the state becomes is `state`'s.
 """
 
 from __future__ import annotations
@@ -16,21 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 import numpy as np
 
-from modelkeeper.api.conditions import ConditionStatus, get_condition, set_condition
 from modelkeeper.api.driftmonitor import (
     Correction,
     CustomDriftMetric,
     Direction,
     DriftMethod,
-    DriftMonitorConditionType,
     DriftMonitorSpec,
-    DriftMonitorStatus,
-    DriftState,
     DriftTest,
     FeatureScore,
     Level,
@@ -47,11 +39,6 @@ from modelkeeper.profile import FeatureKind, FeatureProfile, NumericProfile, Pro
 
 MIN_SAMPLES_PER_BIN = 30
 """Without spec.minSamples a feature needs 30 live samples per bin to be judged."""
-MAX_MESSAGE = 1024
-"""status.message's limit; notes beyond it are counted, and status.features has them all."""
-WAS_DRIFTED = "WasDrifted"
-"""The Drifted condition's reason while data is missing after Drifted: hysteresis resumes
-from Drifted when data comes back."""
 
 
 class Outcome(StrEnum):
@@ -62,37 +49,6 @@ class Outcome(StrEnum):
     CRITICAL = "Critical"
     INSUFFICIENT_DATA = "InsufficientData"
     UNKNOWN = "Unknown"
-
-
-class Unreadable(StrEnum):
-    """Why a monitor could not evaluate: the Ready condition's reason."""
-
-    DEPLOYMENT_NOT_FOUND = "DeploymentNotFound"
-    NO_STABLE_VERSION = "NoStableVersion"
-    MODEL_NOT_FOUND = "ModelNotFound"
-    NO_REFERENCE = "NoReference"
-    REFERENCE_IN_IMAGE = "ReferenceInImage"
-    PROFILE_UNREADABLE = "ProfileUnreadable"
-    QUERY_INVALID = "QueryInvalid"
-    PROMETHEUS_UNAVAILABLE = "PrometheusUnavailable"
-    NO_SERIES = "NoSeries"
-
-
-@dataclass(frozen=True)
-class StateChange:
-    """The monitor moved from one state to another."""
-
-    previous: DriftState | None
-    current: DriftState
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """The next status, what the evaluation found, and the state change if any."""
-
-    status: DriftMonitorStatus
-    outcome: Outcome
-    change: StateChange | None
 
 
 def chosen_test(spec: DriftMonitorSpec, feature: FeatureProfile) -> DriftTest | None:
@@ -347,243 +303,3 @@ def outcome_of(
     if any(level in (Level.WARNING, Level.CRITICAL) for level in judged):
         return Outcome.WARNING
     return Outcome.OK
-
-
-def _was_drifted(previous: DriftMonitorStatus) -> bool:
-    """Whether the last judged state was Drifted, across evaluations without data."""
-    if previous.state is DriftState.DRIFTED:
-        return True
-    condition = get_condition(previous.conditions, DriftMonitorConditionType.DRIFTED)
-    return condition is not None and condition.reason == WAS_DRIFTED
-
-
-@dataclass(frozen=True)
-class _Hysteresis:
-    state: DriftState
-    critical_streak: int
-    clean_streak: int
-    drifted: bool
-    """Whether the last judged state is Drifted (kept through missing data)."""
-
-
-def step(
-    spec: DriftMonitorSpec, previous: DriftMonitorStatus, version: str | None, outcome: Outcome
-) -> _Hysteresis:
-    """The streaks and state after one evaluation. A new stable version starts afresh: its
-    reference is another one."""
-    same_version = previous.model_version == version
-    critical = previous.critical_streak if same_version else 0
-    clean = previous.clean_streak if same_version else 0
-    drifted = same_version and _was_drifted(previous)
-    match outcome:
-        case Outcome.UNKNOWN:
-            return _Hysteresis(DriftState.UNKNOWN, critical, clean, drifted)
-        case Outcome.INSUFFICIENT_DATA:
-            return _Hysteresis(DriftState.INSUFFICIENT_DATA, critical, clean, drifted)
-        case Outcome.CRITICAL:
-            critical, clean = critical + 1, 0
-        case Outcome.WARNING:
-            critical, clean = 0, 0
-        case Outcome.OK:
-            critical, clean = 0, clean + 1
-    hysteresis = spec.hysteresis
-    if critical >= hysteresis.enter_after or (drifted and clean < hysteresis.exit_after):
-        return _Hysteresis(DriftState.DRIFTED, critical, clean, True)
-    state = DriftState.OK if outcome is Outcome.OK else DriftState.WARNING
-    return _Hysteresis(state, critical, clean, False)
-
-
-def _state_message(next_state: _Hysteresis, spec: DriftMonitorSpec, outcome: Outcome) -> str:
-    hysteresis = spec.hysteresis
-    match next_state.state:
-        case DriftState.DRIFTED if outcome is Outcome.CRITICAL:
-            return f"Drifted: critical in {next_state.critical_streak} evaluations in a row"
-        case DriftState.DRIFTED:
-            return (
-                f"Drifted: {next_state.clean_streak} of {hysteresis.exit_after} clean "
-                "evaluations needed to return to OK"
-            )
-        case DriftState.WARNING if outcome is Outcome.CRITICAL:
-            return (
-                f"Warning: critical in {next_state.critical_streak} of "
-                f"{hysteresis.enter_after} evaluations in a row needed for Drifted"
-            )
-        case DriftState.WARNING:
-            return "Warning"
-        case DriftState.INSUFFICIENT_DATA:
-            return "InsufficientData: no feature or metric had enough data to judge"
-        case _:
-            return next_state.state.value
-
-
-Verdict = tuple[ConditionStatus, str, str]
-"""A condition's status, reason and message."""
-
-
-def _performance_condition(
-    spec: DriftMonitorSpec, performance: PerformanceStatus | None, note: str
-) -> Verdict:
-    if spec.performance is None:
-        return ConditionStatus.FALSE, "NotWatched", "spec.performance is not set"
-    if performance is None:
-        return ConditionStatus.UNKNOWN, "NoData", note
-    if performance.level is Level.CRITICAL:
-        return ConditionStatus.TRUE, "BeyondBound", note
-    if performance.level is Level.INSUFFICIENT_DATA:
-        return ConditionStatus.UNKNOWN, "InsufficientFeedback", note
-    return ConditionStatus.FALSE, "WithinBound", note
-
-
-def _drifted_condition(next_state: _Hysteresis) -> Verdict:
-    if next_state.state is DriftState.DRIFTED:
-        return ConditionStatus.TRUE, "Drifted", "the live inputs drifted from the reference"
-    if next_state.state in (DriftState.UNKNOWN, DriftState.INSUFFICIENT_DATA):
-        reason = WAS_DRIFTED if next_state.drifted else "NoData"
-        return ConditionStatus.UNKNOWN, reason, "no data to judge drift by"
-    return ConditionStatus.FALSE, "NotDrifted", "the live inputs match the reference"
-
-
-def fit_message(headline: str, notes: Sequence[str]) -> str:
-    """The headline and as many notes as fit in MAX_MESSAGE, then how many were left out.
-
-    A note goes in only with room left for "; and N more" after it, so the count of the
-    notes left out always fits.
-    """
-    message = headline
-    for shown, note in enumerate(notes):
-        left = len(notes) - shown
-        longer = f"{message}; {note}"
-        tail = f"; and {left - 1} more" if left > 1 else ""
-        if len(longer) + len(tail) > MAX_MESSAGE:
-            return f"{message}; and {left} more"[:MAX_MESSAGE]
-        message = longer
-    return message[:MAX_MESSAGE]
-
-
-@dataclass(frozen=True)
-class _Findings:
-    """Everything one evaluation found, before hysteresis."""
-
-    outcome: Outcome
-    ready: Verdict
-    features: Sequence[FeatureScore] = ()
-    metrics: Sequence[MetricScore] = ()
-    performance: PerformanceStatus | None = None
-    performance_note: str = "no feedback could be read"
-    notes: Sequence[str] = ()
-
-
-def _conclude(
-    spec: DriftMonitorSpec,
-    previous: DriftMonitorStatus,
-    version: str | None,
-    found: _Findings,
-    now: datetime,
-    generation: int | None,
-) -> Evaluation:
-    """The whole next status from what was found: hysteresis, conditions and message."""
-    next_state = step(spec, previous, version, found.outcome)
-    kinds = DriftMonitorConditionType
-    conditions = set_condition(previous.conditions, kinds.READY, *found.ready, now, generation)
-    conditions = set_condition(
-        conditions, kinds.DRIFTED, *_drifted_condition(next_state), now, generation
-    )
-    conditions = set_condition(
-        conditions,
-        kinds.PERFORMANCE_DEGRADED,
-        *_performance_condition(spec, found.performance, found.performance_note),
-        now,
-        generation,
-    )
-    headline = _state_message(next_state, spec, found.outcome)
-    if found.outcome is Outcome.UNKNOWN:
-        headline = f"Unknown: {found.ready[2]}"
-    message = fit_message(headline, found.notes)
-    state = next_state.state
-    status = DriftMonitorStatus(
-        observed_generation=generation,
-        state=state,
-        since=previous.since if previous.state is state and previous.since else now,
-        last_evaluation=now,
-        model_version=version,
-        critical_streak=next_state.critical_streak,
-        clean_streak=next_state.clean_streak,
-        features=list(found.features),
-        custom_metrics=list(found.metrics),
-        performance=found.performance,
-        message=message,
-        conditions=conditions,
-    )
-    change = None if previous.state is state else StateChange(previous.state, state)
-    return Evaluation(status, found.outcome, change)
-
-
-def evaluate(
-    spec: DriftMonitorSpec,
-    previous: DriftMonitorStatus,
-    profile: Profile,
-    version: str,
-    observed: Observed,
-    now: datetime,
-    generation: int | None,
-) -> Evaluation:
-    """The next status after one evaluation of `version`'s live counts against `profile`.
-
-    No feature series at all (nothing scraped, or the wrong labels) is Unknown, not
-    InsufficientData: Prometheus has no idea of this version's traffic, not a small one.
-    """
-    if profile.features and not observed.features and not observed.misaligned:
-        return unknown(
-            spec,
-            previous,
-            version,
-            Unreadable.NO_SERIES,
-            f"Prometheus has no feature counters of version {version}: are its scoring "
-            "servers scraped, with labels namespace, deployment and version?",
-            now,
-            generation,
-        )
-    features, notes = judge_features(spec, profile, observed)
-    metrics = [judge_metric(m, observed.custom.get(m.name)) for m in spec.custom_metrics]
-    notes += [
-        f"{m.name} {m.level.value.lower()}: {m.value:.4g}"
-        for m in metrics
-        if m.value is not None and m.level is not Level.OK
-    ]
-    notes += [f"{m.name}: no data" for m in metrics if m.value is None]
-    performance, performance_note = None, ""
-    if spec.performance is not None:
-        performance, performance_note = judge_performance(spec.performance, observed.feedback)
-        if performance.level is not Level.OK:
-            notes.append(performance_note)
-    judged = sum(f.level is not Level.INSUFFICIENT_DATA for f in features)
-    ready = (
-        ConditionStatus.TRUE,
-        "Evaluated",
-        f"{judged} of {len(features)} features of version {version} judged",
-    )
-    found = _Findings(
-        outcome=outcome_of(spec, features, metrics),
-        ready=ready,
-        features=features,
-        metrics=metrics,
-        performance=performance,
-        performance_note=performance_note,
-        notes=[*notes, *observed.notes],
-    )
-    return _conclude(spec, previous, version, found, now, generation)
-
-
-def unknown(
-    spec: DriftMonitorSpec,
-    previous: DriftMonitorStatus,
-    version: str | None,
-    reason: Unreadable,
-    message: str,
-    now: datetime,
-    generation: int | None,
-) -> Evaluation:
-    """The next status when nothing could be evaluated: Unknown, Ready False with `reason`;
-    the streaks are kept."""
-    found = _Findings(Outcome.UNKNOWN, (ConditionStatus.FALSE, reason.value, message))
-    return _conclude(spec, previous, version, found, now, generation)
