@@ -17,6 +17,7 @@ from modelkeeper.api.deployment import (
 )
 from modelkeeper.api.strategy import Analysis, CanaryStep, Shadow, Strategy
 from modelkeeper.api.types import ServingRole
+from modelkeeper.controller.traffic import Routes
 
 HISTORY_LIMIT = 10
 ANALYSIS_RUNS_LIMIT = 10
@@ -156,6 +157,18 @@ class Plan:
     wake_at: datetime | None
     """When the rollout wants its next tick although nothing changes (a pause, a run)."""
     decisions: list[Decision] = field(default_factory=list)
+
+    def routes(self) -> Routes | None:
+        """Where requests go by this plan; None while there is no stable version to route to."""
+        if self.stable is None:
+            return None
+        return Routes(
+            stable=self.stable,
+            candidate=self.candidate,
+            role=self.role if self.candidate is not None else None,
+            weight=self.weight,
+            mirror_percent=self.mirror_percent,
+        )
 
 
 @dataclass(frozen=True)
