@@ -24,11 +24,57 @@ from modelkeeper.controller.rollout.state import Rollout
 from modelkeeper.controller.rollout.strategies import advance
 
 
-def _first_role(strategy: Strategy) -> ServingRole:
-    return {
-        StrategyType.SHADOW: ServingRole.SHADOW,
-        StrategyType.BLUE_GREEN: ServingRole.PREVIEW,
-    }.get(strategy.type, ServingRole.CANARY)
+def plan_rollout(tick: Tick) -> Plan:
+    """Take the rollout one tick towards serving `tick.target` by its strategy."""
+    r = Rollout.read(tick)
+    _retry(r)
+    _switch_candidate(r, _choose(r))
+    if r.candidate is not None:
+        r.approved = r.candidate == tick.target
+        advance(r)
+    started = _started(r)
+    withdrawn = _withdrawn(r)
+    hold = _kept_out(r, withdrawn) or r.hold
+    run = _running(r)
+    deadline_exceeded = _deadline_exceeded(r, started)
+    weight, mirror_percent = _shares(r)
+    return Plan(
+        stable=r.stable,
+        candidate=r.candidate,
+        role=r.role,
+        started=started,
+        step=r.step,
+        step_started=r.step_started,
+        weight=weight,
+        mirror_percent=mirror_percent,
+        run=run,
+        history=r.history[:HISTORY_LIMIT],
+        analysis_runs=r.runs,
+        manual=r.manual,
+        deadline_exceeded=deadline_exceeded,
+        hold=hold,
+        withdrawn=withdrawn,
+        wake_at=min((w for w in r.wakes if w > tick.now), default=None),
+        decisions=r.decisions,
+    )
+
+
+def _retry(r: Rollout) -> None:
+    request = r.tick.controls.retry
+    if request is None or request == r.manual.retry:
+        return
+    version = r.tick.target
+    if blocker(version, r.history, r.manual) is None:
+        r.manual = r.manual.model_copy(update={"retry": request})
+        r.decide(DecisionReason.RETRY, "retry requested, but no selected version is kept out")
+        return
+    r.manual = ManualRequests(
+        promote_step=r.manual.promote_step,
+        retry=request,
+        retried_version=version,
+        retried_at=r.tick.now,
+    )
+    r.decide(DecisionReason.RETRY, f"version {version} may roll out again")
 
 
 def _choose(r: Rollout) -> str | None:
@@ -49,24 +95,6 @@ def _choose(r: Rollout) -> str | None:
     ):
         return tick.waiting
     return wanted
-
-
-def _retry(r: Rollout) -> None:
-    request = r.tick.controls.retry
-    if request is None or request == r.manual.retry:
-        return
-    version = r.tick.target
-    if blocker(version, r.history, r.manual) is None:
-        r.manual = r.manual.model_copy(update={"retry": request})
-        r.decide(DecisionReason.RETRY, "retry requested, but no selected version is kept out")
-        return
-    r.manual = ManualRequests(
-        promote_step=r.manual.promote_step,
-        retry=request,
-        retried_version=version,
-        retried_at=r.tick.now,
-    )
-    r.decide(DecisionReason.RETRY, f"version {version} may roll out again")
 
 
 def _switch_candidate(r: Rollout, wanted: str | None) -> None:
@@ -109,39 +137,11 @@ def _switch_candidate(r: Rollout, wanted: str | None) -> None:
     )
 
 
-def plan_rollout(tick: Tick) -> Plan:
-    """Take the rollout one tick towards serving `tick.target` by its strategy."""
-    r = Rollout.read(tick)
-    _retry(r)
-    _switch_candidate(r, _choose(r))
-    if r.candidate is not None:
-        r.approved = r.candidate == tick.target
-        advance(r)
-    started = _started(r)
-    withdrawn = _withdrawn(r)
-    hold = _kept_out(r, withdrawn) or r.hold
-    run = _running(r)
-    deadline_exceeded = _deadline_exceeded(r, started)
-    weight, mirror_percent = _shares(r)
-    return Plan(
-        stable=r.stable,
-        candidate=r.candidate,
-        role=r.role,
-        started=started,
-        step=r.step,
-        step_started=r.step_started,
-        weight=weight,
-        mirror_percent=mirror_percent,
-        run=run,
-        history=r.history[:HISTORY_LIMIT],
-        analysis_runs=r.runs,
-        manual=r.manual,
-        deadline_exceeded=deadline_exceeded,
-        hold=hold,
-        withdrawn=withdrawn,
-        wake_at=min((w for w in r.wakes if w > tick.now), default=None),
-        decisions=r.decisions,
-    )
+def _first_role(strategy: Strategy) -> ServingRole:
+    return {
+        StrategyType.SHADOW: ServingRole.SHADOW,
+        StrategyType.BLUE_GREEN: ServingRole.PREVIEW,
+    }.get(strategy.type, ServingRole.CANARY)
 
 
 def _started(r: Rollout) -> datetime | None:
