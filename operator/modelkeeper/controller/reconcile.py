@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
@@ -29,39 +29,23 @@ from modelkeeper.api.deployment import (
     Phase,
     TrafficProvider,
 )
-from modelkeeper.api.labels import (
-    COMPONENT,
-    DEPLOYMENT_LABEL,
-    MANAGED_BY,
-    MANAGER,
-    ROLE_LABEL,
-    VERSION_LABEL,
-    version_name,
-)
+from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, VERSION_LABEL
 from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource
-from modelkeeper.api.selection import select_model
 from modelkeeper.api.strategy import Shadow
-from modelkeeper.api.types import ServingRole
-from modelkeeper.controller import builders
 from modelkeeper.controller.applied import Applied, ObjectKey, plan_writes
-from modelkeeper.controller.builders import BuildInput, RunningVersion
 from modelkeeper.controller.cache import Body, Cache
+from modelkeeper.controller.desired import Seen, desired
 from modelkeeper.controller.metrics import DeploymentGauges, RolloutMetrics
 from modelkeeper.controller.podstates import PodProblem, pod_problem
 from modelkeeper.controller.rollout import (
     AnalysisDue,
     Controls,
     Plan,
-    Readiness,
-    Tick,
     analysis_due,
-    is_ready,
-    plan_rollout,
 )
 from modelkeeper.controller.settings import OperatorSettings
-from modelkeeper.controller.status import Observation, deployment_status, model_status, served_by
+from modelkeeper.controller.status import deployment_status, model_status, served_by
 from modelkeeper.controller.statuswrite import StatusWriter
-from modelkeeper.controller.traffic import Routes
 from modelkeeper.controller.validation import validate_model
 from modelkeeper.kube import client as kinds
 from modelkeeper.kube.client import JsonObject, Kind, KubeClient
@@ -69,8 +53,6 @@ from modelkeeper.prometheus.client import ProviderPool
 
 log = logging.getLogger("modelkeeper.controller")
 
-POD_POLL_SECONDS = 10.0
-"""How often the pods of a version that is not ready are looked at for why."""
 PRUNED_KINDS: tuple[Kind, ...] = (
     kinds.APPS_DEPLOYMENT,
     kinds.SERVICE,
@@ -81,17 +63,6 @@ PRUNED_KINDS: tuple[Kind, ...] = (
     kinds.ROLE,
     kinds.ROLE_BINDING,
 )
-
-
-def _readiness(child: Body) -> Readiness:
-    status = child.get("status", {})
-    return Readiness(replicas=status.get("replicas", 0), ready=status.get("readyReplicas", 0))
-
-
-def _pod_role(child: Body) -> ServingRole:
-    """The role a version's pods were started with: its pod template's role label."""
-    template = child["spec"]["template"]["metadata"].get("labels", {})
-    return ServingRole(template.get(ROLE_LABEL, ServingRole.STABLE.value))
 
 
 def _describe(run: AnalysisStatus) -> str:
@@ -149,93 +120,36 @@ class Reconciler:
         """Drive a Deployment towards its spec, after the common opening (`reconciler`);
         returns the seconds until it wants to run."""
         deployment = DeploymentResource.from_object(body)
-        spec = deployment.spec
         now = datetime.now(UTC).replace(microsecond=0)
-        models = self._parse_models(namespace, spec.model.name)
-        selection = select_model(spec.model, models, now)
+        models = self._parse_models(namespace, deployment.spec.model.name)
         children = self.cache.owned(namespace, name)
-        servers = [
-            child for child in children if child["metadata"]["labels"].get(COMPONENT) == "server"
-        ]
-        version_of = VERSION_LABEL
-        observed = {child["metadata"]["labels"][version_of]: _readiness(child) for child in servers}
-        replicas = spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
         controls = Controls.read(deployment.metadata.annotations)
-        due = analysis_due(spec.strategy, deployment.status, controls, now)
+        due = analysis_due(deployment.spec.strategy, deployment.status, controls, now)
         run = await self._analyse(deployment, due, now) if due is not None else None
-        plan = plan_rollout(
-            Tick(
-                strategy=spec.strategy,
-                status=deployment.status,
-                target=selection.model.spec.version if selection.model is not None else None,
-                waiting=selection.waiting.spec.version if selection.waiting is not None else None,
-                observed=observed,
-                replicas=replicas,
-                controls=controls,
-                run=run,
-                now=now,
-                progress_deadline=timedelta(seconds=self.settings.progress_deadline_seconds),
-                drain=timedelta(seconds=self.settings.drain_seconds),
-            )
-        )
-
-        by_version = {model.spec.version: model for model in models}
-        running = [
-            RunningVersion(
-                by_version[version],
-                plan.role or ServingRole.CANARY
-                if version == plan.candidate
-                else ServingRole.STABLE,
-            )
-            for version in sorted(plan.run)
-            if version in by_version
-        ]
-        # A version whose Model is gone keeps its objects: they cannot be rebuilt, only kept.
-        orphaned = {version_name(name, v) for v in plan.run if v not in by_version}
-        routes = (
-            Routes(
-                stable=plan.stable,
-                candidate=plan.candidate,
-                role=plan.role if plan.candidate is not None else None,
-                weight=plan.weight,
-                mirror_percent=plan.mirror_percent,
-            )
-            if plan.stable is not None
-            else None
-        )
-        build = BuildInput(
-            deployment=deployment,
-            running=running,
-            routes=routes,
-            pod_roles={
-                child["metadata"]["labels"][version_of]: _pod_role(child) for child in servers
-            },
-            default_image=self.settings.default_image,
-            pod_monitor=self.pod_monitor,
-        )
-        desired = builders.build_children(build)
-        await self._apply(namespace, name, desired, orphaned, children)
-
-        model_names = {model.spec.version: model.metadata.name for model in models}
-        last = deployment.status
-        known = {v.version: v.model for v in (last.stable, last.candidate) if v is not None}
-        for version in plan.run - set(model_names):  # its Model is gone: keep the name we had
-            model_names[version] = known.get(version, version)
-        unready = {v for v in plan.run if not is_ready(observed.get(v), replicas)}
-        failing = await self._failing(namespace, name, unready) if unready else {}
-        status = deployment_status(
-            Observation(deployment, selection, plan, model_names, observed, replicas, now, failing)
-        )
+        seen = Seen(deployment, models, children, run, now)
+        want = desired(seen, self.settings, pod_monitor=self.pod_monitor)
+        await self._apply(namespace, name, want.objects, want.keep, children)
+        failing = await self._failing(namespace, name, want.unready) if want.unready else {}
+        status = deployment_status(replace(want.observation, failing=failing))
         await self.statuses.write(body, deployment.status, status)
-        await self._report(body, deployment, plan, status, run)
+        await self._report(body, deployment, want.plan, status, run)
+        self._measure(namespace, name, deployment, want.plan, status, run)
+        return want.wake_after()
+
+    def _measure(
+        self,
+        namespace: str,
+        name: str,
+        deployment: DeploymentResource,
+        plan: Plan,
+        status: DeploymentStatus,
+        run: AnalysisStatus | None,
+    ) -> None:
+        """The Deployment's gauges (phase, versions served) and its rollout's counters."""
         served = {(v.version, "Stable") for v in [status.stable] if v is not None}
         served |= {(v.version, v.role.value) for v in [status.candidate] if v is not None}
         self.gauges.record(namespace, name, status.phase.value if status.phase else "", served)
-        self.rollouts.record(namespace, name, spec.strategy.type.value, plan, run)
-        wake = None if plan.wake_at is None else (plan.wake_at - now).total_seconds() + 1.0
-        if unready:  # pod states change without an event of the objects watched
-            wake = min(wake or POD_POLL_SECONDS, POD_POLL_SECONDS)
-        return wake
+        self.rollouts.record(namespace, name, deployment.spec.strategy.type.value, plan, run)
 
     async def _failing(
         self, namespace: str, name: str, versions: set[str]

@@ -10,7 +10,6 @@ these objects to the Deployment's children.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,7 +34,7 @@ from modelkeeper.controller.manifests import (
     probes,
     service,
 )
-from modelkeeper.router.config import Role
+from modelkeeper.router.config import Backend, RoutingConfig
 
 ROUTING_DIR = "/etc/modelkeeper/routing"
 ROUTING_FILE = "routing.yaml"
@@ -76,11 +75,11 @@ class Routes:
             if value and self.role is not role:
                 raise ValueError(f"{field} applies to a {role} candidate only")
 
-    def live(self) -> list[tuple[str, Role, int]]:
-        """The versions that answer clients, each with its router role and percent of requests."""
-        split = [(self.stable, Role.STABLE, 100 - self.weight)]
+    def live(self) -> list[tuple[str, ServingRole, int]]:
+        """The versions that answer clients, each with its role and percent of requests."""
+        split = [(self.stable, ServingRole.STABLE, 100 - self.weight)]
         if self.role is ServingRole.CANARY and self.candidate is not None:
-            split.append((self.candidate, Role.CANARY, self.weight))
+            split.append((self.candidate, ServingRole.CANARY, self.weight))
         return split
 
     @property
@@ -110,30 +109,32 @@ def preview_name(deployment: str) -> str:
     return child_name(deployment, "preview")
 
 
-def routing_config(deployment: DeploymentResource, routes: Routes) -> dict[str, Any]:
-    """The router's config (router/config.py): the live split, and a shadow's mirrored share."""
+def routing_config(deployment: DeploymentResource, routes: Routes) -> RoutingConfig:
+    """The router's config: the live split, and a shadow's mirrored share.
+
+    Only what the routes decide is given (the rest is the router's default), and only what
+    is given is written (`RoutingConfig.text`).
+    """
     name = deployment.metadata.name
 
-    def backend(version: str, role: Role) -> dict[str, Any]:
-        return {
-            "name": version,
-            "role": role.value,
-            "service": version_name(name, version),
-            "port": "http",
-        }
+    def backend(version: str, role: ServingRole, weight: int | None = None) -> Backend:
+        service = version_name(name, version)
+        if weight is None:  # a shadow's: it takes none
+            return Backend(name=version, role=role, service=service, port="http")
+        return Backend(name=version, role=role, weight=weight, service=service, port="http")
 
-    backends = [
-        backend(version, role) | {"weight": weight} for version, role, weight in routes.live()
-    ]
-    config: dict[str, Any] = {"model": deployment.spec.model.name, "deployment": name}
+    backends = [backend(version, role, weight=weight) for version, role, weight in routes.live()]
     shadow = deployment.spec.strategy.shadow
+    mirroring: dict[str, Any] = {}
     if routes.shadow is not None:
-        backends.append(backend(routes.shadow, Role.SHADOW))
-        config["mirror_percent"] = routes.mirror_percent
+        backends.append(backend(routes.shadow, ServingRole.SHADOW))
+        mirroring["mirror_percent"] = routes.mirror_percent
         if shadow is not None and shadow.agreement_tolerance > 0:
             # The shadow's agreementTolerance is what counts as the same regression answer.
-            config["float_tolerance"] = shadow.agreement_tolerance
-    return config | {"backends": backends}
+            mirroring["float_tolerance"] = shadow.agreement_tolerance
+    return RoutingConfig(
+        model=deployment.spec.model.name, deployment=name, backends=tuple(backends), **mirroring
+    )
 
 
 def build_router(
@@ -149,7 +150,7 @@ def build_router(
     router_labels = child_labels(deployment, "router")
     objects: list[Manifest] = []
     if routes is not None:
-        text = json.dumps(routing_config(deployment, routes), indent=2, sort_keys=True)
+        text = routing_config(deployment, routes).text()
         objects.append(
             owned("v1", "ConfigMap", name, deployment, router_labels)
             | {"data": {ROUTING_FILE: text}}

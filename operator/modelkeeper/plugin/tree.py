@@ -30,7 +30,7 @@ from modelkeeper.plugin.terminal import (
     paint,
     render_data,
 )
-from modelkeeper.router.config import ConfigError, Role, parse_config
+from modelkeeper.router.config import ConfigError, parse_config
 
 
 @dataclass(frozen=True)
@@ -143,11 +143,7 @@ def router_weight(config_text: str) -> int | None:
         config = parse_config(config_text)
     except ConfigError:
         return None
-    split = {backend.role: backend.weight for backend in config.backends}
-    total = sum(weight for role, weight in split.items() if role is not Role.SHADOW)
-    if total == 0:
-        return None
-    return round(100 * split.get(Role.CANARY, 0) / total)
+    return config.canary_share
 
 
 def redraw(frame: str, previous_height: int) -> str:

@@ -9,13 +9,25 @@ the running config stays.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    field_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from modelkeeper.api.types import ServingRole
 
 
 @dataclass(frozen=True)
@@ -31,12 +43,39 @@ class ConfigError(ValueError):
     """A routing config that cannot be used, with a message naming what is wrong."""
 
 
-class Role(StrEnum):
-    """What a backend is for: the split is between stable and canary; a shadow only mirrors."""
+ROUTER_ROLES = (ServingRole.STABLE, ServingRole.CANARY, ServingRole.SHADOW)
+"""What a backend can be for: the split is between stable and canary; a shadow only mirrors.
 
-    STABLE = "stable"
-    CANARY = "canary"
-    SHADOW = "shadow"
+The roles are the Deployment's (api/types.py); the router's config, its status page and its
+metric labels spell them in lowercase (`canary`), the Deployment's status and labels as
+they are (`Canary`). A preview is reached through its own Service, never through the router.
+"""
+
+
+def role_name(role: ServingRole) -> str:
+    """A role as the router spells it: in its config, its status page and its metric labels."""
+    return role.value.lower()
+
+
+def _router_role(value: object) -> ServingRole:
+    """A backend's role from the config's spelling (`canary`), or a role given as one."""
+    for role in ROUTER_ROLES:
+        if value is role or value == role_name(role):
+            return role
+    expected = ", ".join(f"'{role_name(role)}'" for role in ROUTER_ROLES[:-1])
+    raise PydanticCustomError(
+        "enum",
+        "Input should be {expected}",
+        {"expected": f"{expected} or '{role_name(ROUTER_ROLES[-1])}'"},
+    )
+
+
+RouterRole = Annotated[
+    ServingRole,
+    PlainValidator(_router_role, json_schema_input_type=str),
+    PlainSerializer(role_name, return_type=str),
+]
+"""A ServingRole, read and written in the router's spelling."""
 
 
 class _Strict(BaseModel):
@@ -65,7 +104,7 @@ class Backend(_Strict):
     """One model version behind the router, found by Service name or by static endpoints."""
 
     name: str = Field(min_length=1, description="Label value in metrics and errors.")
-    role: Role
+    role: RouterRole
     weight: int = Field(default=0, ge=0, description="Share of the split; ignored for a shadow.")
     service: str | None = Field(
         default=None, description="Service whose EndpointSlices list the ready endpoints."
@@ -81,7 +120,7 @@ class Backend(_Strict):
     def _one_way_to_find_endpoints(self) -> Self:
         if (self.service is None) == (not self.endpoints):
             raise ValueError("give exactly one of `service` and `endpoints`")
-        if self.role is Role.SHADOW and self.weight:
+        if self.role is ServingRole.SHADOW and self.weight:
             raise ValueError("a shadow takes no weight: it gets `mirror_percent` of requests")
         return self
 
@@ -109,31 +148,54 @@ class RoutingConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError("backend names must be unique")
         roles = [backend.role for backend in self.backends]
-        if roles.count(Role.STABLE) != 1:
+        if roles.count(ServingRole.STABLE) != 1:
             raise ValueError("exactly one backend must have role `stable`")
-        for role in (Role.CANARY, Role.SHADOW):
+        for role in (ServingRole.CANARY, ServingRole.SHADOW):
             if roles.count(role) > 1:
-                raise ValueError(f"at most one backend may have role `{role}`")
+                raise ValueError(f"at most one backend may have role `{role_name(role)}`")
         if not any(backend.weight for backend in self.primaries):
             raise ValueError("the stable and canary weights must not all be 0")
         if self.mirror_percent and self.shadow is None:
             raise ValueError("`mirror_percent` needs a backend with role `shadow`")
         return self
 
+    @field_serializer("mirror_percent")
+    def _whole_percent(self, percent: float) -> float | int:
+        """A whole percent is written as one (`25`, not `25.0`), as the operator always wrote it."""
+        return int(percent) if percent.is_integer() else percent
+
+    def text(self) -> str:
+        """The config as the operator writes it: JSON, sorted, with only the fields given."""
+        return json.dumps(
+            self.model_dump(mode="json", exclude_unset=True), indent=2, sort_keys=True
+        )
+
+    @property
+    def canary_share(self) -> int:
+        """The canary's percent of live requests: its weight's share of the primaries' weights.
+
+        Never a division by zero: a config whose primaries all weigh 0 is refused.
+        """
+        total = sum(backend.weight for backend in self.primaries)
+        canary = sum(b.weight for b in self.primaries if b.role is ServingRole.CANARY)
+        return round(100 * canary / total)
+
     @property
     def primaries(self) -> tuple[Backend, ...]:
         """The backends that answer clients: the stable and the canary."""
-        return tuple(backend for backend in self.backends if backend.role is not Role.SHADOW)
+        return tuple(backend for backend in self.backends if backend.role is not ServingRole.SHADOW)
 
     @property
     def stable(self) -> Backend:
         """The backend whose readiness makes the router ready."""
-        return next(backend for backend in self.backends if backend.role is Role.STABLE)
+        return next(backend for backend in self.backends if backend.role is ServingRole.STABLE)
 
     @property
     def shadow(self) -> Backend | None:
         """The backend that mirrored requests go to, if any."""
-        return next((backend for backend in self.backends if backend.role is Role.SHADOW), None)
+        return next(
+            (backend for backend in self.backends if backend.role is ServingRole.SHADOW), None
+        )
 
 
 def parse_config(text: str) -> RoutingConfig:

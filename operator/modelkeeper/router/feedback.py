@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from http import HTTPStatus
 
-from modelkeeper.router.config import Role
+from modelkeeper.api.types import ServingRole
 
 
-def choose_feedback_answer(replies: Sequence[tuple[int, Role]]) -> int | None:
+def choose_feedback_answer(replies: Sequence[tuple[int, ServingRole]]) -> int | None:
     """Index of the reply to pass on, given each replica's status and role; None if none.
 
     A success wins (that replica held the prediction), a primary's before a shadow's.
@@ -31,6 +31,6 @@ def choose_feedback_answer(replies: Sequence[tuple[int, Role]]) -> int | None:
             kind = 1
         else:
             kind = 2 if status == HTTPStatus.NOT_FOUND else 3
-        return kind, role is Role.SHADOW, index
+        return kind, role is ServingRole.SHADOW, index
 
     return min(range(len(replies)), key=rank, default=None)

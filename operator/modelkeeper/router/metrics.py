@@ -22,7 +22,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from modelkeeper.router.compare import Comparison, MirrorOutcome
-from modelkeeper.router.config import Backend, RoutingConfig
+from modelkeeper.router.config import Backend, RoutingConfig, role_name
 from modelkeeper.router.sources import EndpointSource
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -92,15 +92,15 @@ class RouterMetrics:
         self, config: RoutingConfig, backend: Backend, status: int, seconds: float
     ) -> None:
         """A primary backend answered (or failed: status 502 or 504) an inference request."""
-        labels = (config.deployment, config.model, backend.name, backend.role)
+        labels = (config.deployment, config.model, backend.name, role_name(backend.role))
         self._requests[(*labels, str(status))].inc()
         self._latency[labels].observe(seconds)
 
     def shadow_answered(self, config: RoutingConfig, backend: Backend, seconds: float) -> None:
         """The shadow answered a mirrored request."""
-        self._latency[(config.deployment, config.model, backend.name, backend.role)].observe(
-            seconds
-        )
+        self._latency[
+            (config.deployment, config.model, backend.name, role_name(backend.role))
+        ].observe(seconds)
 
     def mirrored(
         self,
@@ -156,7 +156,7 @@ class _RoutingStateCollector(Collector):
             labels=BACKEND_LABELS,
         )
         for backend in config.backends:
-            labels = [config.deployment, config.model, backend.name, backend.role]
+            labels = [config.deployment, config.model, backend.name, role_name(backend.role)]
             weight.add_metric(labels, backend.weight)
             ready.add_metric(labels, len(source.ready_endpoints(backend)))
         mirror = GaugeMetricFamily(

@@ -20,7 +20,13 @@ from http import HTTPStatus
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from modelkeeper.router.compare import MirrorOutcome, judge_mirror
-from modelkeeper.router.config import Backend, Endpoint, ProxySettings, RoutingConfig
+from modelkeeper.router.config import (
+    Backend,
+    Endpoint,
+    ProxySettings,
+    RoutingConfig,
+    role_name,
+)
 from modelkeeper.router.feedback import choose_feedback_answer
 from modelkeeper.router.messages import Headers, Reply, Request, error_reply, json_reply
 from modelkeeper.router.metrics import RouterMetrics
@@ -139,7 +145,7 @@ class Router:
         backends = [
             {
                 "name": backend.name,
-                "role": backend.role,
+                "role": role_name(backend.role),
                 "weight": backend.weight,
                 "ready_endpoints": [str(e) for e in self._source.ready_endpoints(backend)],
             }

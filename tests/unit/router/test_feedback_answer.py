@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from modelkeeper.router.config import Role
+from modelkeeper.api.types import ServingRole
 from modelkeeper.router.feedback import choose_feedback_answer
 
-STABLE, CANARY, SHADOW = Role.STABLE, Role.CANARY, Role.SHADOW
+STABLE, CANARY, SHADOW = ServingRole.STABLE, ServingRole.CANARY, ServingRole.SHADOW
 
 
 @pytest.mark.parametrize(
@@ -24,5 +24,7 @@ STABLE, CANARY, SHADOW = Role.STABLE, Role.CANARY, Role.SHADOW
         pytest.param([(200, STABLE), (200, CANARY)], 0, id="two-holders-first"),
     ],
 )
-def test_choose_feedback_answer(replies: list[tuple[int, Role]], expected: int | None) -> None:
+def test_choose_feedback_answer(
+    replies: list[tuple[int, ServingRole]], expected: int | None
+) -> None:
     assert choose_feedback_answer(replies) == expected

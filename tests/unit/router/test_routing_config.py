@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from modelkeeper.router.config import ConfigError, Endpoint, Role, parse_config
+from modelkeeper.api.types import ServingRole
+from modelkeeper.router.config import ConfigError, Endpoint, parse_config
 
 YAML = """
 model: fraud
@@ -29,7 +30,7 @@ def test_a_full_config_parses() -> None:
     assert config.stable.port == "http"
     assert config.primaries[1].port == 8080
     assert config.shadow is not None
-    assert config.shadow.role is Role.SHADOW
+    assert config.shadow.role is ServingRole.SHADOW
     assert config.shadow.endpoints == (Endpoint(host="127.0.0.1", port=9000),)
     assert config.compare_output == "predict"
 
