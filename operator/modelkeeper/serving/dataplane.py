@@ -2,11 +2,14 @@
 
 Scoring goes through the batcher; every model call is counted into the metrics
 (batch size, predictions, input bins); each answered request is held for
-feedback and offered to the payload log. The HTTP layer (`app`) only decodes,
+feedback and offered to the payload log; a request the model fails is answered
+with the model's message and logged with its traceback. The HTTP layer (`app`) only decodes,
 calls this and encodes.
 """
 
 from __future__ import annotations
+
+import logging
 
 from modelkeeper.serving.batching import Batcher
 from modelkeeper.serving.feedback import (
@@ -21,6 +24,8 @@ from modelkeeper.serving.payload_log import PayloadLog
 from modelkeeper.serving.payloads import DecodedRequest, OutputName
 from modelkeeper.serving.runtime import LoadedModel
 from modelkeeper.serving.settings import ServerSettings
+
+log = logging.getLogger(__name__)
 
 
 class ModelError(RuntimeError):
@@ -59,6 +64,8 @@ class DataPlane:
                 request.batch, OutputName.PREDICT_PROBA in request.outputs
             )
         except Exception as error:
+            # The client gets the message; the log gets the traceback (the model's own code).
+            log.error("request %s: the model failed", request_id, exc_info=error)
             raise ModelError(f"the model failed: {type(error).__name__}: {error}") from error
         self._store.hold(request_id, prediction.labels)
         self._payload_log.record(request_id, request.batch, prediction)

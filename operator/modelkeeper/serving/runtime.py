@@ -1,8 +1,9 @@
 """Loading a model directory and calling the model: one small class per model format.
 
-A model directory holds the model file (`model.joblib` or `model.onnx`), `schema.json`
-and `profile.json`; docs/serving.md describes it. Everything is checked at load,
-so a server with a model that does not match its schema or profile never starts.
+A model directory holds the model file (`model.joblib`, `model.onnx`, or `model.py`,
+the model's own code, with what it reads), `schema.json` and `profile.json`;
+docs/serving.md describes it. Everything is checked at load, so a server with a model
+that does not match its schema or profile never starts.
 """
 
 from __future__ import annotations
@@ -25,17 +26,42 @@ from sklearn.ensemble import (
 
 from modelkeeper.api.model import ArtifactFormat
 from modelkeeper.profile import DEFAULT_BINS, FeatureKind, Profile, build_profile
+from modelkeeper.serving.custom import (
+    CODE_FILE,
+    ModelCodeError,
+    ModelOutputError,
+    check_labels,
+    check_probabilities,
+    load_code,
+)
 from modelkeeper.serving.frames import AnyArray, FeatureBatch, Prediction
 from modelkeeper.serving.schema import ModelSchema, OutputKind
+from modelkeeper.serving.settings import ModelFormat
 
 JsonModel = TypeVar("JsonModel", ModelSchema, Profile)
 SCHEMA_FILE = "schema.json"
 PROFILE_FILE = "profile.json"
 
 
-def model_file_name(model_format: ArtifactFormat) -> str:
-    """The model file's name in a model directory; joblib for all but ONNX."""
-    return "model.onnx" if model_format is ArtifactFormat.ONNX else "model.joblib"
+def model_file_name(model_format: ModelFormat | ArtifactFormat) -> str:
+    """The model file's name in a model directory; joblib for all but ONNX and python."""
+    match ModelFormat(model_format):
+        case ModelFormat.ONNX:
+            return "model.onnx"
+        case ModelFormat.PYTHON:
+            return CODE_FILE
+        case _:
+            return "model.joblib"
+
+
+def feature_frame(batch: FeatureBatch, schema: ModelSchema) -> pd.DataFrame:
+    """The batch as a DataFrame: the schema's inputs as columns, in schema order."""
+    columns: dict[str, Any] = {}
+    numeric = iter(batch.numeric.T)
+    categorical = iter(batch.categorical.T)
+    for spec in schema.inputs:
+        columns[spec.name] = next(categorical if spec.type is FeatureKind.CATEGORICAL else numeric)
+    return pd.DataFrame(columns, index=pd.RangeIndex(batch.rows))
 
 
 class ModelLoadError(RuntimeError):
@@ -85,16 +111,7 @@ class JoblibRuntime:
         return self._classes
 
     def _features(self, batch: FeatureBatch) -> Any:
-        if not self._wants_frame:
-            return batch.numeric
-        columns: dict[str, Any] = {}
-        numeric = iter(batch.numeric.T)
-        categorical = iter(batch.categorical.T)
-        for spec in self._schema.inputs:
-            columns[spec.name] = next(
-                categorical if spec.type is FeatureKind.CATEGORICAL else numeric
-            )
-        return pd.DataFrame(columns)
+        return feature_frame(batch, self._schema) if self._wants_frame else batch.numeric
 
     def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
         features = self._features(batch)
@@ -187,6 +204,66 @@ class OnnxRuntime:
         return Prediction(labels=labels, probabilities=np.asarray(results[1], dtype=np.float64))
 
 
+class CodeRuntime:
+    """The model's own code (`model.py`'s class `Model`, docs/publishing-models.md).
+
+    Each batch goes through preprocess → predict → postprocess as a DataFrame of the
+    schema's inputs; the answers are checked (one per row, a class of the schema, a
+    finite number) before they reach the batcher, the metrics and the client.
+    """
+
+    def __init__(self, code: Any, schema: ModelSchema, classes: AnyArray | None) -> None:
+        self._code = code
+        self._schema = schema
+        self._classes = classes
+        self._preprocess = getattr(code, "preprocess", None)
+        self._postprocess = getattr(code, "postprocess", None)
+        self._predict_proba = getattr(code, "predict_proba", None)
+
+    @classmethod
+    def load(cls, directory: Path, schema: ModelSchema) -> CodeRuntime:
+        """Check the schema, then import the code and call its `load` (which may take a while)."""
+        classes = None
+        if schema.output.type is OutputKind.CLASSIFICATION:
+            if schema.output.classes is None:
+                raise ModelLoadError(
+                    f"{SCHEMA_FILE}: a classifier of format python needs output.classes"
+                )
+            classes = np.asarray(schema.output.classes)
+        try:
+            code = load_code(directory)
+        except ModelCodeError as error:
+            raise ModelLoadError(str(error)) from None
+        return cls(code, schema, classes)
+
+    @property
+    def classes(self) -> AnyArray | None:
+        return self._classes
+
+    def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
+        inputs: Any = feature_frame(batch, self._schema)
+        if self._preprocess is not None:
+            inputs = self._preprocess(inputs)
+        answer = self._code.predict(inputs)
+        method = "predict"
+        if self._postprocess is not None:
+            answer = self._postprocess(answer)
+            method = "postprocess"
+        labels = check_labels(answer, batch.rows, self._classes, method)
+        if not probabilities or self._classes is None:
+            return Prediction(labels=labels)
+        if self._predict_proba is None:
+            raise ModelOutputError(
+                "the model's code has no predict_proba: ask for output predict only"
+            )
+        return Prediction(
+            labels=labels,
+            probabilities=check_probabilities(
+                self._predict_proba(inputs), batch.rows, self._classes.tolist()
+            ),
+        )
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     schema: ModelSchema
@@ -229,16 +306,22 @@ def _check_classes(schema: ModelSchema, runtime: Runtime) -> None:
         )
 
 
-def load_model_dir(directory: Path, model_format: ArtifactFormat) -> LoadedModel:
+def load_model_dir(directory: Path, model_format: ModelFormat | ArtifactFormat) -> LoadedModel:
     """Read schema, profile and model from `directory`, checking that they agree."""
+    model_format = ModelFormat(model_format)
     schema = _read_json_model(directory / SCHEMA_FILE, ModelSchema)
     profile = _read_json_model(directory / PROFILE_FILE, Profile)
     _check_profile(schema, profile)
     path = directory / model_file_name(model_format)
     if not path.is_file():
-        raise ModelLoadError(f"{path}: missing (model format {model_format})")
+        hint = ""
+        if model_format is not ModelFormat.PYTHON and (directory / CODE_FILE).is_file():
+            hint = f"; the directory has {CODE_FILE}: serve it with --model-format python"
+        raise ModelLoadError(f"{path}: missing (model format {model_format}){hint}")
     runtime: Runtime
-    if model_format is ArtifactFormat.ONNX:
+    if model_format is ModelFormat.PYTHON:
+        runtime = CodeRuntime.load(directory, schema)
+    elif model_format is ModelFormat.ONNX:
         runtime = OnnxRuntime(path, schema)
     else:
         try:

@@ -8,14 +8,28 @@ exactly one place: field `max_batch_size` is `MODELKEEPER_MAX_BATCH_SIZE` and
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from modelkeeper.api.model import ArtifactFormat
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class ModelFormat(StrEnum):
+    """How the server loads the model directory.
+
+    The Model resource's artifact formats (`api.model.ArtifactFormat`, which the operator
+    passes on; a unit test keeps them a subset), and `python`: the model's own code,
+    `model.py`, which only a model image brings, never an artifact URI.
+    """
+
+    SKLEARN = "sklearn"
+    XGBOOST = "xgboost"
+    LIGHTGBM = "lightgbm"
+    ONNX = "onnx"
+    PYTHON = "python"
 
 
 class ServerSettings(BaseModel):
@@ -32,7 +46,11 @@ class ServerSettings(BaseModel):
         description="the model family: the name in /v2/models/NAME and the `model` metric label",
     )
     model_version: str = Field("1", min_length=1, description="the version label and V2 version")
-    model_format: ArtifactFormat = Field(ArtifactFormat.SKLEARN, description="how to load the file")
+    model_format: ModelFormat = Field(
+        ModelFormat.SKLEARN,
+        description="sklearn, xgboost, lightgbm (model.joblib), onnx (model.onnx) or python "
+        "(model.py, the model's own code)",
+    )
     deployment: str = Field("", description="the `deployment` metric label")
     role: str = Field("stable", description="the `role` metric label: stable, canary or shadow")
     host: str = Field("0.0.0.0", description="address to listen on")
@@ -66,6 +84,15 @@ class ServerSettings(BaseModel):
     shutdown_timeout_seconds: float = Field(
         30.0, ge=0, description="on SIGTERM, how long requests in flight may take to finish"
     )
+
+    @model_validator(mode="after")
+    def _code_comes_in_the_image(self) -> ServerSettings:
+        if self.model_format is ModelFormat.PYTHON and self.artifact_uri is not None:
+            raise ValueError(
+                "model format python runs model.py from the model directory in the image; "
+                "it takes no artifact URI"
+            )
+        return self
 
     @property
     def max_batch_wait_seconds(self) -> float:
