@@ -98,6 +98,14 @@ def describe(error: BaseException, directory: Path) -> str:
     return text + code_location(error, directory)
 
 
+def own_method(code: Any, name: str) -> Any:
+    """`code`'s method `name`, or None when it has none or only ModelCode's default."""
+    method = getattr(type(code), name, None)
+    if method is None or method is getattr(ModelCode, name, None):
+        return None
+    return getattr(code, name)
+
+
 def _takes_one_argument(method: Any) -> bool:
     try:
         inspect.signature(method).bind(None)

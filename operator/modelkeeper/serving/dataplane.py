@@ -3,8 +3,8 @@
 Scoring goes through the batcher; every model call is counted into the metrics
 (batch size, predictions, input bins); each answered request is held for
 feedback and offered to the payload log; a request the model fails is answered
-with the model's message and logged with its traceback. The HTTP layer (`app`) only decodes,
-calls this and encodes.
+with the model's message and logged with its traceback. The HTTP layer (`app`)
+only decodes, calls this and encodes.
 """
 
 from __future__ import annotations

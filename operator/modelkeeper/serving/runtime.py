@@ -33,6 +33,7 @@ from modelkeeper.serving.custom import (
     check_labels,
     check_probabilities,
     load_code,
+    own_method,
 )
 from modelkeeper.serving.frames import AnyArray, FeatureBatch, Prediction
 from modelkeeper.serving.schema import ModelSchema, OutputKind
@@ -216,9 +217,9 @@ class CodeRuntime:
         self._code = code
         self._schema = schema
         self._classes = classes
-        self._preprocess = getattr(code, "preprocess", None)
-        self._postprocess = getattr(code, "postprocess", None)
-        self._predict_proba = getattr(code, "predict_proba", None)
+        self._preprocess = own_method(code, "preprocess")
+        self._postprocess = own_method(code, "postprocess")
+        self._predict_proba = own_method(code, "predict_proba")
 
     @classmethod
     def load(cls, directory: Path, schema: ModelSchema) -> CodeRuntime:

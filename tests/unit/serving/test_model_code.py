@@ -231,6 +231,18 @@ def test_a_batch_goes_through_preprocess_predict_postprocess() -> None:
     assert postprocess == ("postprocess", [False, True])
 
 
+class OnlyPredict(ModelCode):
+    def predict(self, inputs: pd.DataFrame) -> Any:
+        return ["yes"] * (len(inputs) + 1)
+
+
+def test_a_wrong_answer_names_the_method_the_class_wrote() -> None:
+    """ModelCode's default postprocess is not called, so the message names predict."""
+    runtime = CodeRuntime(OnlyPredict(), SCHEMA, np.asarray(["no", "yes"]))
+    with pytest.raises(ModelOutputError, match=r"Model\.predict returned 3 predictions"):
+        runtime.predict(BATCH, probabilities=False)
+
+
 def test_probabilities_need_predict_proba() -> None:
     runtime = CodeRuntime(Recording(), SCHEMA, np.asarray(["no", "yes"]))
     with pytest.raises(ModelOutputError, match="no predict_proba: ask for output predict only"):
