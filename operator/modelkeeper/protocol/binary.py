@@ -165,9 +165,9 @@ def binary_size(tensor: object, field: str) -> int | None:
 
 
 def check_size(field: str, datatype: str, data: memoryview) -> None:
-    """Whether `data` can hold whole elements of `datatype` (BOOL bytes 0 or 1)."""
+    """Whether `data` can hold whole elements of `datatype` (BOOL bytes 0 or 1); a BYTES
+    tensor's elements are checked as they are read (`bytes_elements`), not twice."""
     if datatype == BYTES:
-        bytes_elements(field, data)
         return
     item = ITEM_SIZES.get(datatype)
     if item is None:
@@ -183,26 +183,27 @@ def check_size(field: str, datatype: str, data: memoryview) -> None:
 
 def bytes_elements(field: str, data: memoryview) -> list[bytes]:
     """The elements of a BYTES tensor: each a 4-byte little-endian length, then the bytes."""
+    raw = bytes(data)
+    unpack = _LENGTH.unpack_from
     elements = []
-    offset = 0
-    while offset < len(data):
-        if offset + 4 > len(data):
+    offset, end = 0, len(raw)
+    while offset < end:
+        if offset + 4 > end:
             raise BinaryFormatError(f"{field}: a BYTES element's 4-byte length is cut short")
-        (size,) = _LENGTH.unpack_from(data, offset)
-        offset += 4
-        if offset + size > len(data):
+        (size,) = unpack(raw, offset)
+        start, offset = offset + 4, offset + 4 + size
+        if offset > end:
             raise BinaryFormatError(
                 f"{field}: a BYTES element of {size} bytes runs past the tensor's end"
             )
-        elements.append(bytes(data[offset : offset + size]))
-        offset += size
+        elements.append(raw[start:offset])
     return elements
 
 
 def values(datatype: str, data: memoryview) -> list[Any]:
     """A checked tensor's elements as Python values, flat (BYTES as str where UTF-8)."""
     if datatype == BYTES:
-        return [_text(element) for element in bytes_elements("tensor", data)]
+        return [_text(element) for element in bytes_elements(datatype, data)]
     count = len(data) // ITEM_SIZES[datatype]
     return list(struct.unpack_from(f"<{count}{_FORMATS[datatype]}", data))
 

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from modelkeeper.protocol import binary as codec
-from modelkeeper.protocol.binary import HEADER, OUTPUT_BINARY, REQUEST_BINARY, SIZE
+from modelkeeper.protocol.binary import HEADER as HEADER
+from modelkeeper.protocol.binary import OUTPUT_BINARY, SIZE
+from modelkeeper.protocol.binary import REQUEST_BINARY as REQUEST_BINARY
 from modelkeeper.serving.errors import BAD_REQUEST, PayloadError
-
-__all__ = ["HEADER", "OUTPUT_BINARY", "REQUEST_BINARY", "SIZE"]
 
 CONTENT_TYPE = codec.CONTENT_TYPE
 EXTENSIONS = (codec.EXTENSION,)
@@ -39,16 +39,16 @@ def read_request(body: bytes, header: str) -> dict[str, Any]:
     try:
         length = codec.header_length(header, len(body))
         document, tensors = codec.split_body(body, length, "inputs")
+        for tensor in tensors:  # only when `inputs` is a list of objects
+            document["inputs"][tensor.index]["data"] = _values(tensor)
     except codec.BinaryFormatError as error:
         raise PayloadError(str(error), BAD_REQUEST) from None
-    for tensor in tensors:  # only when `inputs` is a list of objects
-        document["inputs"][tensor.index]["data"] = _values(tensor)
     return document
 
 
 def _values(tensor: codec.BinaryTensor) -> Any:
     if tensor.datatype == codec.BYTES:
-        elements = codec.bytes_elements(tensor.name, tensor.data)
+        elements = codec.bytes_elements(f"inputs.{tensor.index} ({tensor.name!r})", tensor.data)
         try:
             return [element.decode() for element in elements]
         except UnicodeDecodeError:
@@ -81,6 +81,16 @@ def flag(parameters: dict[str, Any], key: str, field: str) -> bool:
     if not isinstance(value, bool):
         raise PayloadError(f"{field}.{key}: must be true or false", BAD_REQUEST)
     return value
+
+
+def output_is_binary(field: str, parameters: dict[str, Any] | None, default: bool) -> bool:
+    """Whether a requested output is answered as binary data: its own `binary_data`, else
+    the request's `binary_data_output` (`default`); its parameters are checked for extensions."""
+    if not parameters:
+        return default
+    field = f"{field}.parameters"
+    refuse_extensions(field, parameters)
+    return flag(parameters, OUTPUT_BINARY, field) if OUTPUT_BINARY in parameters else default
 
 
 def refuse_extensions(field: str, parameters: dict[str, Any]) -> None:

@@ -251,13 +251,7 @@ def _requested_outputs(
             )
         name = OutputName(output.name)
         names.append(name)
-        as_binary = binary_default
-        if output.parameters:
-            field = f"outputs.{index}.parameters"
-            binary.refuse_extensions(field, output.parameters)
-            if binary.OUTPUT_BINARY in output.parameters:
-                as_binary = binary.flag(output.parameters, binary.OUTPUT_BINARY, field)
-        if as_binary:
+        if binary.output_is_binary(f"outputs.{index}", output.parameters, binary_default):
             binary_outputs.add(name)
     return tuple(dict.fromkeys(names)), frozenset(binary_outputs)
 

@@ -249,6 +249,18 @@ def test_refused_requests_name_the_cause(
     assert message in str(raised.value)
 
 
+def test_a_bytes_element_cut_short_is_a_bad_request() -> None:
+    raw = struct.pack("<I", 9) + b"de"
+    meta = {"name": "country", "datatype": "BYTES", "shape": [1]}
+    header = json.dumps({"inputs": [{**meta, "parameters": {"binary_data_size": len(raw)}}]})
+    with pytest.raises(PayloadError) as raised:
+        decode_v2_binary(str(len(header)), header.encode() + raw, SCHEMA)
+    assert raised.value.status == 400
+    assert str(raised.value) == (
+        "inputs.0 ('country'): a BYTES element of 9 bytes runs past the tensor's end"
+    )
+
+
 def test_bytes_that_are_not_utf8_are_no_category() -> None:
     raw = struct.pack("<I", 2) + b"\xff\xfe"
     meta = {"name": "country", "datatype": "BYTES", "shape": [1]}
