@@ -6,7 +6,8 @@ measurable. One output is compared: the one named in the config (by default
 two model versions), or else the primary's first. Numbers are compared with a float
 tolerance, everything else (class labels, strings, booleans) exactly. Both the Open
 Inference Protocol (V2) `outputs` form and the KServe V1 `predictions` form are
-understood.
+understood, and V2 answers with binary outputs (the binary tensor data extension, read
+by the codec the scoring server writes them with).
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ from typing import Any
 
 import orjson
 
+from modelkeeper.protocol import binary
+from modelkeeper.router.messages import Reply, header
+
 Row = list[Any]
+BINARY_HEADER = binary.HEADER.lower().encode()
 
 
 @dataclass(frozen=True)
@@ -47,30 +52,42 @@ class MirrorOutcome(StrEnum):
 
 
 def judge_mirror(
-    primary: tuple[int, bytes] | None,
-    shadow: tuple[int, bytes],
+    primary: Reply | None,
+    shadow: Reply,
     output: str | None,
     tolerance: float,
 ) -> tuple[MirrorOutcome, Comparison | None]:
-    """The outcome of a mirrored request from both (status, body) replies.
+    """The outcome of a mirrored request from both replies.
 
     A failed primary (None when it never answered) leaves nothing to compare with:
     a request that both reject as malformed is the client's error, not the shadow's.
     """
-    if primary is None or not _succeeded(primary[0]):
+    if primary is None or not _succeeded(primary.status):
         return MirrorOutcome.PRIMARY_ERROR, None
-    if not _succeeded(shadow[0]):
+    if not _succeeded(shadow.status):
         return MirrorOutcome.SHADOW_ERROR, None
     try:
         comparison = compare_predictions(
-            orjson.loads(primary[1]), orjson.loads(shadow[1]), output, tolerance
+            parse_reply(primary), parse_reply(shadow), output, tolerance
         )
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, binary.BinaryFormatError):
         comparison = None
     if comparison is None:
         return MirrorOutcome.INCOMPARABLE, None
     outcome = MirrorOutcome.AGREE if comparison.agrees else MirrorOutcome.DISAGREE
     return outcome, comparison
+
+
+def parse_reply(reply: Reply) -> Any:
+    """A reply's body as a document; binary outputs get their values as `data`."""
+    length = header(reply.headers, BINARY_HEADER)
+    if length is None:
+        return orjson.loads(reply.body)
+    size = binary.header_length(length.decode("latin-1"), len(reply.body))
+    document, tensors = binary.split_body(reply.body, size, "outputs")
+    for tensor in tensors:
+        document["outputs"][tensor.index]["data"] = binary.values(tensor.datatype, tensor.data)
+    return document
 
 
 def _succeeded(status: int) -> bool:

@@ -218,8 +218,8 @@ class Router:
         self._metrics.shadow_answered(config, shadow, time.perf_counter() - started)
         primary = await primary_reply
         outcome, comparison = judge_mirror(
-            None if primary is None else (primary.status, primary.body),
-            (reply.status, reply.body),
+            primary,
+            reply,
             config.compare_output,
             config.float_tolerance,
         )

@@ -3,6 +3,6 @@
 Layers, outermost first: `cli` (the command) starts `workers` (processes and
 signals), which run `app` (aiohttp; only translates HTTP) over `dataplane` (the
 logic: batching, metrics, feedback, payload logging) over `runtime` (the model).
-`schema`, `payloads`, `batching`, `feedback` and `metrics` hold the pure parts.
+`schema`, `payloads`, `binary`, `batching`, `feedback` and `metrics` hold the pure parts.
 docs/serving.md describes the endpoints, settings and model directory.
 """

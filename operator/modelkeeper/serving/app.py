@@ -1,8 +1,9 @@
 """The HTTP layer: V2 and V1 routes, JSON errors and request metrics, and nothing else.
 
-Handlers decode with `payloads`, call the `DataPlane` and encode. One middleware
-turns every failure into a JSON `{"error": ...}` with the right status (never a
-traceback) and counts each inference and feedback request with its latency.
+Handlers decode with `payloads` (and `binary`, when the body carries binary tensors),
+call the `DataPlane` and encode. One middleware turns every failure into a JSON
+`{"error": ...}` with the right status (never a traceback) and counts each inference
+and feedback request with its latency, a method the route does not take (405) included.
 Feedback this worker cannot join is relayed to its sibling workers over their
 private Unix sockets (docs/feedback.md).
 """
@@ -15,6 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -24,15 +26,17 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from modelkeeper import __version__
+from modelkeeper.serving import binary
 from modelkeeper.serving.dataplane import DataPlane, ModelError
+from modelkeeper.serving.errors import BAD_REQUEST, PayloadError
 from modelkeeper.serving.feedback import FeedbackRequest
 from modelkeeper.serving.frames import Prediction
 from modelkeeper.serving.metrics import Endpoint, WorkerMetrics
 from modelkeeper.serving.payloads import (
     DecodedRequest,
-    PayloadError,
     decode_v1,
     decode_v2,
+    decode_v2_binary,
     encode_v1,
     encode_v2,
     model_metadata,
@@ -122,7 +126,9 @@ class Handlers:
         return json_response({"ready": ready}, status=200 if ready else 503)
 
     async def server_metadata(self, request: web.Request) -> web.Response:
-        return json_response({"name": "modelkeeper", "version": __version__, "extensions": []})
+        return json_response(
+            {"name": "modelkeeper", "version": __version__, "extensions": binary.EXTENSIONS}
+        )
 
     async def model_metadata(self, request: web.Request) -> web.Response:
         self._check_model(request)
@@ -143,8 +149,13 @@ class Handlers:
         decoded = decode(await request.read(), self._schema)
         request_id = decoded.id or request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
         prediction = await self._dataplane.infer(decoded, request_id)
-        body = encode(decoded, request_id, prediction)
-        return json_response(body, headers={REQUEST_ID_HEADER: request_id})
+        document = encode(decoded, request_id, prediction)
+        headers = {REQUEST_ID_HEADER: request_id}
+        if not decoded.binary:
+            return json_response(document, headers=headers)
+        body, length = binary.encode_response(document, decoded.binary)
+        headers[binary.HEADER] = str(length)
+        return web.Response(body=body, content_type=binary.CONTENT_TYPE, headers=headers)
 
     def _encode_v2(
         self, decoded: DecodedRequest, request_id: str, prediction: Prediction
@@ -155,19 +166,23 @@ class Handlers:
         )
 
     async def infer(self, request: web.Request) -> web.Response:
-        return await self._score(request, decode_v2, self._encode_v2)
+        header = request.headers.get(binary.HEADER)
+        decode = decode_v2 if header is None else partial(decode_v2_binary, header)
+        return await self._score(request, decode, self._encode_v2)
 
     async def v1_status(self, request: web.Request) -> web.Response:
         self._check_model(request)
         return json_response({"name": self._settings.model_name, "ready": True})
 
     async def v1_predict(self, request: web.Request) -> web.Response:
+        _json_only(request)
         return await self._score(
             request, decode_v1, lambda decoded, request_id, prediction: encode_v1(prediction)
         )
 
     async def feedback(self, request: web.Request) -> web.Response:
         self._check_model(request)
+        _json_only(request)
         body = await request.read()
         feedback = validate_body(FeedbackRequest, parse_json(body))
         score = self._dataplane.feedback(feedback)
@@ -228,6 +243,30 @@ class Handlers:
         }
 
 
+def _json_only(request: web.Request) -> None:
+    """V1 and feedback bodies are JSON: binary tensors are for V2 inference only."""
+    if binary.HEADER in request.headers:
+        raise PayloadError(
+            f"{binary.HEADER}: binary tensors are accepted by V2 /infer only; "
+            f"{request.path} takes a JSON body",
+            BAD_REQUEST,
+        )
+
+
+async def _endpoint_not_allowed(
+    request: web.Request,
+    error: web.HTTPMethodNotAllowed,
+    endpoints: dict[Callable[..., Any], Endpoint],
+) -> Endpoint | None:
+    """The endpoint whose path a 405 request named, found by the methods the path allows."""
+    for method in error.allowed_methods:
+        match = await request.app.router.resolve(request.clone(method=method))
+        endpoint = endpoints.get(match.handler)
+        if endpoint is not None:
+            return endpoint
+    return None
+
+
 def _errors_and_metrics(
     metrics: WorkerMetrics, endpoints: dict[Callable[..., Any], Endpoint], max_body_bytes: int
 ) -> Middleware:
@@ -235,6 +274,7 @@ def _errors_and_metrics(
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         response: web.StreamResponse
+        endpoint = endpoints.get(request.match_info.handler)
         try:
             response = await handler(request)
         except PayloadError as error:
@@ -243,6 +283,11 @@ def _errors_and_metrics(
             response = error_response(500, str(error))
         except web.HTTPRequestEntityTooLarge:
             response = error_response(413, f"request body larger than {max_body_bytes} bytes")
+        except web.HTTPMethodNotAllowed as error:
+            endpoint = await _endpoint_not_allowed(request, error, endpoints)
+            response = error_response(
+                error.status, f"{error.reason}: {request.method} {request.path}"
+            )
         except web.HTTPException as error:
             response = error_response(
                 error.status, f"{error.reason}: {request.method} {request.path}"
@@ -250,7 +295,6 @@ def _errors_and_metrics(
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
             response = error_response(500, "internal error; the server log has the details")
-        endpoint = endpoints.get(request.match_info.handler)
         if endpoint is not None:
             metrics.record_request(endpoint, response.status, time.perf_counter() - started)
         return response

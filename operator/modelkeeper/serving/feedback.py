@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
+from modelkeeper.serving.errors import PayloadError
 from modelkeeper.serving.frames import AnyArray
-from modelkeeper.serving.payloads import PayloadError
 
 FeedbackLabel = StrictBool | StrictInt | StrictFloat | StrictStr
 

@@ -13,31 +13,33 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
 
 from modelkeeper.profile import FeatureKind
+from modelkeeper.serving import binary
+from modelkeeper.serving.errors import BAD_REQUEST
+from modelkeeper.serving.errors import PayloadError as PayloadError
 from modelkeeper.serving.frames import AnyArray, FeatureBatch, FloatMatrix, ObjectMatrix, Prediction
 from modelkeeper.serving.schema import InputSpec, ModelSchema, OutputKind
 
-BAD_REQUEST = 400
-UNPROCESSABLE = 422
 # Tree ensembles and ONNX runtimes compute in float32: a larger number is infinite to them.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-class PayloadError(ValueError):
-    """A request this server will not score; `status` is 400 or 422."""
-
-    def __init__(self, message: str, status: int = UNPROCESSABLE) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class Datatype(StrEnum):
@@ -71,26 +73,40 @@ _CATEGORICAL_TYPES: dict[Datatype, type] = {
 
 
 class _Lenient(BaseModel):
-    """Fields the protocols allow but this server does not use (parameters, ...) are ignored."""
+    """Fields the protocols allow but this server does not use (most parameters) are ignored."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def _list_or_array(value: object) -> object:
+    """JSON data is a list; a binary tensor's arrives decoded, as an array."""
+    if isinstance(value, list | np.ndarray):
+        return value
+    raise PydanticCustomError("list_type", "Input should be a valid list")
+
+
+Values = list[Any] | AnyArray
+TensorData = Annotated[Values, PlainValidator(_list_or_array)]
+Parameters = dict[StrictStr, Any]
 
 
 class TensorInput(_Lenient):
     name: StrictStr
     shape: list[StrictInt] = Field(min_length=1)
     datatype: Datatype
-    data: list[Any]
+    data: TensorData
 
 
 class RequestedOutput(_Lenient):
     name: StrictStr
+    parameters: Parameters | None = None
 
 
 class InferenceRequest(_Lenient):
     id: StrictStr | None = None
     inputs: list[TensorInput] = Field(min_length=1)
     outputs: list[RequestedOutput] | None = None
+    parameters: Parameters | None = None
 
 
 class PredictRequest(_Lenient):
@@ -104,6 +120,7 @@ class DecodedRequest:
     id: str | None
     batch: FeatureBatch
     outputs: tuple[OutputName, ...]
+    binary: frozenset[OutputName] = frozenset()  # outputs to answer as binary data
 
 
 def parse_json(body: bytes) -> Any:
@@ -119,9 +136,13 @@ def validate_body(model: type[ModelT], document: Any) -> ModelT:
     try:
         return model.model_validate(document)
     except ValidationError as error:
-        first = error.errors(include_url=False, include_input=False)[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise PayloadError(f"{where}: {first['msg']}", BAD_REQUEST) from None
+        raise _field_error(error) from None
+
+
+def _field_error(error: ValidationError) -> PayloadError:
+    first = error.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return PayloadError(f"{where}: {first['msg']}", BAD_REQUEST)
 
 
 def available_outputs(schema: ModelSchema) -> tuple[OutputName, ...]:
@@ -132,12 +153,27 @@ def available_outputs(schema: ModelSchema) -> tuple[OutputName, ...]:
 
 def decode_v2(body: bytes, schema: ModelSchema) -> DecodedRequest:
     """A V2 inference request: named tensors, one per input, or one 2-D tensor of all inputs."""
-    request = validate_body(InferenceRequest, parse_json(body))
-    outputs = _requested_outputs(request.outputs, schema)
+    return decode_v2_document(parse_json(body), schema)
+
+
+def decode_v2_binary(header: str, body: bytes, schema: ModelSchema) -> DecodedRequest:
+    """A V2 request with binary tensors; `header` is its Inference-Header-Content-Length."""
+    return decode_v2_document(binary.read_request(body, header), schema)
+
+
+def decode_v2_document(document: Any, schema: ModelSchema) -> DecodedRequest:
+    """A parsed V2 request; a binary tensor's `data` is already an array (or strings)."""
+    try:
+        request = InferenceRequest.model_validate(document)
+    except ValidationError as error:
+        binary.refuse_unsupported_inputs(document)
+        raise _field_error(error) from None
+    outputs, binary_outputs = _requested_outputs(request.outputs, request.parameters, schema)
     by_name = {spec.name: spec for spec in schema.inputs}
     tensors = request.inputs
     if len(tensors) == 1 and tensors[0].name not in by_name and len(tensors[0].shape) == 2:
-        return DecodedRequest(request.id, _matrix_batch(tensors[0], schema), outputs)
+        batch = _matrix_batch(tensors[0], schema)
+        return DecodedRequest(request.id, batch, outputs, binary_outputs)
     columns: dict[str, AnyArray] = {}
     rows: int | None = None
     for tensor in tensors:
@@ -156,7 +192,7 @@ def decode_v2(body: bytes, schema: ModelSchema) -> DecodedRequest:
     absent = [name for name in by_name if name not in columns]
     if absent:
         raise PayloadError(f"input {absent[0]!r}: missing (inputs: {', '.join(by_name)})")
-    return DecodedRequest(request.id, _assemble(schema, columns), outputs)
+    return DecodedRequest(request.id, _assemble(schema, columns), outputs, binary_outputs)
 
 
 def decode_v1(body: bytes, schema: ModelSchema) -> DecodedRequest:
@@ -193,20 +229,31 @@ def decode_v1(body: bytes, schema: ModelSchema) -> DecodedRequest:
 
 
 def _requested_outputs(
-    requested: Sequence[RequestedOutput] | None, schema: ModelSchema
-) -> tuple[OutputName, ...]:
+    requested: Sequence[RequestedOutput] | None,
+    parameters: Parameters | None,
+    schema: ModelSchema,
+) -> tuple[tuple[OutputName, ...], frozenset[OutputName]]:
+    """The outputs asked for, and which of them as binary data (by default all or none, as
+    the request's `binary_data_output` says; an output's own `binary_data` decides for it)."""
+    binary_default = parameters is not None and binary.flag(
+        parameters, binary.REQUEST_BINARY, "parameters"
+    )
     if not requested:
-        return (OutputName.PREDICT,)
+        return (OutputName.PREDICT,), frozenset((OutputName.PREDICT,) if binary_default else ())
     available = available_outputs(schema)
     names = []
+    binary_outputs = set()
     for index, output in enumerate(requested):
         if output.name not in available:
             raise PayloadError(
                 f"outputs.{index}.name: the model has no output {output.name!r} "
                 f"(outputs: {', '.join(available)})"
             )
-        names.append(OutputName(output.name))
-    return tuple(dict.fromkeys(names))
+        name = OutputName(output.name)
+        names.append(name)
+        if binary.output_is_binary(f"outputs.{index}", output.parameters, binary_default):
+            binary_outputs.add(name)
+    return tuple(dict.fromkeys(names)), frozenset(binary_outputs)
 
 
 def _column_rows(tensor: TensorInput) -> int:
@@ -240,7 +287,7 @@ def _matrix_batch(tensor: TensorInput, schema: ModelSchema) -> FeatureBatch:
 
 
 def _decode_column(
-    spec: InputSpec, datatype: Datatype | None, data: list[Any], shape: list[int]
+    spec: InputSpec, datatype: Datatype | None, data: Values, shape: list[int]
 ) -> AnyArray:
     """One input's values; `datatype` None means plain JSON values (V1)."""
     field = f"input {spec.name!r}"
@@ -260,7 +307,7 @@ def _check_nulls(specs: Sequence[InputSpec], has_missing: Sequence[bool]) -> Non
             raise PayloadError(f"input {spec.name!r}: null given, but the input is not nullable")
 
 
-def _as_array(field: str, data: list[Any], shape: list[int], dtype: type | None) -> AnyArray:
+def _as_array(field: str, data: Values, shape: list[int], dtype: type | None) -> AnyArray:
     """`data` (flat or nested as `shape`) as a flat array, or a 422 if the sizes disagree."""
     expected = math.prod(shape)
     try:
@@ -274,9 +321,7 @@ def _as_array(field: str, data: list[Any], shape: list[int], dtype: type | None)
     return array.reshape(-1)
 
 
-def _numeric_values(
-    field: str, datatype: Datatype, data: list[Any], shape: list[int]
-) -> FloatMatrix:
+def _numeric_values(field: str, datatype: Datatype, data: Values, shape: list[int]) -> FloatMatrix:
     """Numbers as float64, null as NaN; types checked by datatype, magnitude by float32."""
     if datatype not in _NUMERIC_KINDS:
         raise PayloadError(
@@ -325,7 +370,7 @@ def _describe(datatype: Datatype) -> str:
 def _categorical_values(
     field: str,
     datatype: Datatype | None,
-    data: list[Any],
+    data: Values,
     shape: list[int],
     allowed: list[str] | None,
 ) -> ObjectMatrix:

@@ -41,7 +41,7 @@ def test_health_and_server_metadata(iris: Server) -> None:
     assert requests.get(f"{iris.url}/v2/health/ready", timeout=5).json() == {"ready": True}
     metadata = requests.get(f"{iris.url}/v2", timeout=5).json()
     assert metadata["name"] == "modelkeeper"
-    assert metadata["extensions"] == []
+    assert metadata["extensions"] == ["binary_tensor_data"]
 
 
 @pytest.mark.parametrize("path", ["/v2/models/iris", "/v2/models/iris/versions/1"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from modelkeeper.router.compare import (
     compare_predictions,
     judge_mirror,
 )
+from modelkeeper.router.messages import Reply
 
 
 def v2(*outputs: tuple[str, str, Any, list[Any]]) -> dict[str, Any]:
@@ -112,8 +114,35 @@ def test_compare_predictions(
     assert compare_predictions(primary, shadow, output, tolerance=1e-6) == expected
 
 
-def reply(status: int, document: Any) -> tuple[int, bytes]:
-    return status, orjson.dumps(document)
+def reply(status: int, document: Any) -> Reply:
+    return Reply(status, orjson.dumps(document))
+
+
+def binary_reply(*outputs: tuple[str, str, list[int], bytes]) -> Reply:
+    """A V2 answer with binary outputs, laid out as the scoring server and Triton write it."""
+    header = orjson.dumps(
+        {
+            "outputs": [
+                {
+                    "name": name,
+                    "datatype": datatype,
+                    "shape": shape,
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+                for name, datatype, shape, raw in outputs
+            ]
+        }
+    )
+    body = header + b"".join(raw for *_, raw in outputs)
+    return Reply(200, body, [(b"Inference-Header-Content-Length", str(len(header)).encode())])
+
+
+def strings(*items: str) -> bytes:
+    return b"".join(struct.pack("<I", len(item)) + item.encode() for item in items)
+
+
+def fp64(*items: float) -> bytes:
+    return struct.pack(f"<{len(items)}d", *items)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +177,7 @@ def reply(status: int, document: Any) -> tuple[int, bytes]:
         ),
         pytest.param(
             reply(200, labels(1)),
-            (200, b"not json"),
+            Reply(200, b"not json"),
             (MirrorOutcome.INCOMPARABLE, None),
             id="shadow-not-json",
         ),
@@ -158,11 +187,42 @@ def reply(status: int, document: Any) -> tuple[int, bytes]:
             (MirrorOutcome.INCOMPARABLE, None),
             id="shadow-other-rows",
         ),
+        pytest.param(
+            binary_reply(("predict", "BYTES", [3], strings("de", "fr", "de"))),
+            binary_reply(("predict", "BYTES", [3], strings("de", "it", "de"))),
+            (MirrorOutcome.DISAGREE, Comparison(3, 2)),
+            id="binary-strings",
+        ),
+        pytest.param(
+            binary_reply(
+                ("predict_proba", "FP64", [1, 2], fp64(0.5, 0.5)),
+                ("predict", "FP64", [2], fp64(1.0, 2.5)),
+            ),
+            binary_reply(("predict", "FP64", [2], fp64(1.0 + 1e-9, 2.5))),
+            (MirrorOutcome.AGREE, Comparison(2, 2)),
+            id="binary-numbers-after-another-output",
+        ),
+        pytest.param(
+            binary_reply(("predict", "INT64", [2], struct.pack("<2q", 1, 0))),
+            reply(200, labels(1, 0)),
+            (MirrorOutcome.AGREE, Comparison(2, 2)),
+            id="binary-against-json",
+        ),
+        pytest.param(
+            binary_reply(("predict", "INT64", [2], struct.pack("<2q", 1, 0))),
+            Reply(200, b'{"outputs": []}', [(b"inference-header-content-length", b"99")]),
+            (MirrorOutcome.INCOMPARABLE, None),
+            id="shadow-header-beyond-its-body",
+        ),
+        pytest.param(
+            binary_reply(("predict", "INT64", [2], struct.pack("<2q", 1, 0)[:12])),
+            binary_reply(("predict", "INT64", [2], struct.pack("<2q", 1, 0))),
+            (MirrorOutcome.INCOMPARABLE, None),
+            id="primary-partial-element",
+        ),
     ],
 )
 def test_judge_mirror(
-    primary: tuple[int, bytes] | None,
-    shadow: tuple[int, bytes],
-    expected: tuple[MirrorOutcome, Comparison | None],
+    primary: Reply | None, shadow: Reply, expected: tuple[MirrorOutcome, Comparison | None]
 ) -> None:
     assert judge_mirror(primary, shadow, "predict", 1e-6) == expected

@@ -1,0 +1,18 @@
+"""The one error a request body gets: `PayloadError`, with the HTTP status it is answered with.
+
+Apart from `payloads` so that `binary` (the binary tensor data extension) raises it too
+without the two importing each other.
+"""
+
+from __future__ import annotations
+
+BAD_REQUEST = 400
+UNPROCESSABLE = 422
+
+
+class PayloadError(ValueError):
+    """A request this server will not score; `status` is 400 or 422."""
+
+    def __init__(self, message: str, status: int = UNPROCESSABLE) -> None:
+        super().__init__(message)
+        self.status = status
