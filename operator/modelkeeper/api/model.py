@@ -34,6 +34,7 @@ from modelkeeper.api.types import (
     ImageRef,
     LabelValue,
     MetricName,
+    ModelArtifactUri,
     RiskTier,
     ServingRole,
     Sha256,
@@ -54,17 +55,32 @@ class ArtifactFormat(StrEnum):
     XGBOOST = "xgboost"
     LIGHTGBM = "lightgbm"
     ONNX = "onnx"
+    MLFLOW = "mlflow"
 
 
 class Artifact(ApiModel):
-    """A model file that the scoring server fetches and loads at start."""
+    """A model file (or, for mlflow, directory) that the scoring server fetches and loads."""
 
-    uri: ArtifactUri
-    """Where the file is: s3://, gs://, https://, http://, file:// or pvc://<claim>/<path>."""
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!self.uri.startsWith('models:') || self.format == 'mlflow'",
+                "a models:/ URI names an MLflow model: it needs format mlflow",
+                field=".format",
+            )
+        )
+    )
+
+    uri: ModelArtifactUri
+    """Where the file is: s3://, gs://, https://, http://, file:// or pvc://<claim>/<path>; for
+    format mlflow a directory (file://, pvc://) or a registered model, models:/NAME/VERSION or
+    models:/NAME@ALIAS (resolved when the scoring pod starts: an alias is not reproducible)."""
     sha256: Sha256 | None = None
-    """The file's SHA-256 digest; when set, the scoring server refuses a file that differs."""
+    """The file's SHA-256 digest (of a directory: docs/publishing-models.md); when set, the
+    scoring server refuses one that differs."""
     format: ArtifactFormat
-    """The library that reads the file."""
+    """The library that reads the file: sklearn, xgboost, lightgbm, onnx, or mlflow (an MLflow
+    model directory with the sklearn flavour)."""
 
 
 class FeatureType(StrEnum):

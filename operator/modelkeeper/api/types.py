@@ -29,6 +29,10 @@ ARTIFACT_URI_PATTERN = (
     r"^((s3|gs|https?|file)://\S+|pvc://[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/\S+)$"
 )
 """A pvc:// URI names a claim (a DNS-1123 subdomain) and a path inside it."""
+REGISTRY_URI_PATTERN = r"models:/[^/@\s]+(/[1-9][0-9]{0,17}|@[A-Za-z0-9_-]{1,255})"
+"""MLflow's registry URI: a registered model's name, then a version number or an alias."""
+MODEL_ARTIFACT_URI_PATTERN = ARTIFACT_URI_PATTERN[:-2] + "|" + REGISTRY_URI_PATTERN + ")$"
+"""A model's artifact: a file's URI, or an MLflow registry URI (models:/NAME/VERSION or @ALIAS)."""
 PVC_MOUNT_ROOT = "/mnt/modelkeeper/claims"
 """Where the operator mounts the claim of a pvc:// URI, read-only, into the step that reads it."""
 IMAGE_PATTERN = (
@@ -92,6 +96,9 @@ Sha256 = Annotated[str, Field(max_length=64, pattern=SHA256_PATTERN)]
 
 ArtifactUri = Annotated[str, Field(max_length=2048, pattern=ARTIFACT_URI_PATTERN)]
 """Where a file lives: s3://, gs://, https://, http://, file:// or pvc://<claim>/<path>."""
+
+ModelArtifactUri = Annotated[str, Field(max_length=2048, pattern=MODEL_ARTIFACT_URI_PATTERN)]
+"""Where a model is: a file's URI, or models:/NAME/VERSION or models:/NAME@ALIAS (MLflow)."""
 
 ImageRef = Annotated[str, Field(max_length=512, pattern=IMAGE_PATTERN)]
 """A container image reference, such as registry.example.com/fraud-model:1.2.0."""

@@ -65,11 +65,35 @@ class BuildInput:
     """The role each existing version's pods were started with, read from their template."""
     default_image: str
     pod_monitor: bool
+    mlflow: MlflowAccess | None = None
+    """Where the MLflow registry of models:/ artifact URIs is; None: no registry configured."""
+
+
+@dataclass(frozen=True)
+class MlflowAccess:
+    """The tracking server the fetch step resolves models:/ URIs at, and its credentials."""
+
+    tracking_uri: str
+    credentials_secret: str | None = None
+    """A Secret in the Deployment's namespace with MLFLOW_TRACKING_TOKEN, or
+    MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, passed to the fetch step only."""
 
 
 def _model_file(artifact_format: ArtifactFormat) -> str:
     """The name the scoring server loads (serving.runtime.model_file_name, kept light here)."""
+    if artifact_format is ArtifactFormat.MLFLOW:
+        return "mlflow"  # a directory
     return "model.onnx" if artifact_format is ArtifactFormat.ONNX else "model.joblib"
+
+
+def _registry_env(uri: str, mlflow: MlflowAccess | None) -> dict[str, Any]:
+    """For a models:/ URI, where the fetch step finds the MLflow registry, and who it is there."""
+    if not uri.startswith("models:") or mlflow is None:
+        return {}
+    step: dict[str, Any] = {"env": [{"name": "MLFLOW_TRACKING_URI", "value": mlflow.tracking_uri}]}
+    if mlflow.credentials_secret is not None:
+        step["envFrom"] = [{"secretRef": {"name": mlflow.credentials_secret}}]
+    return step
 
 
 def _fetch(
@@ -187,6 +211,7 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
                 artifact.sha256,
                 *claim_mounts.get(artifact.uri, []),
             )
+            | _registry_env(artifact.uri, build.mlflow)
         )
         if reference is not None and profile_uri is not None:
             init.append(

@@ -19,7 +19,12 @@ from modelkeeper.api.labels import COMPONENT, ROLE_LABEL, VERSION_LABEL, Manifes
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.selection import select_model
 from modelkeeper.api.types import ServingRole
-from modelkeeper.controller.builders import BuildInput, RunningVersion, build_children
+from modelkeeper.controller.builders import (
+    BuildInput,
+    MlflowAccess,
+    RunningVersion,
+    build_children,
+)
 from modelkeeper.controller.rollout import Controls, Plan, Readiness, Tick, is_ready, plan_rollout
 from modelkeeper.controller.settings import OperatorSettings
 from modelkeeper.controller.status import Observation
@@ -102,6 +107,9 @@ def desired(seen: Seen, settings: OperatorSettings, *, pod_monitor: bool) -> Des
         pod_roles={_version(child): _pod_role(child) for child in servers},
         default_image=settings.default_image,
         pod_monitor=pod_monitor,
+        mlflow=None
+        if settings.mlflow_tracking_uri is None
+        else MlflowAccess(settings.mlflow_tracking_uri, settings.mlflow_credentials_secret),
     )
     name = deployment.metadata.name
     return Desired(

@@ -65,6 +65,18 @@ class OperatorSettings(PrometheusSettings):
         60.0, gt=0, description="how often every object is reconciled even without a change"
     )
     workers: int = Field(8, ge=1, le=256, description="objects reconciled at once")
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description="the MLflow tracking server whose registry models:/ artifact URIs name "
+        "(passed to the scoring pods' fetch step as MLFLOW_TRACKING_URI)",
+    )
+    mlflow_credentials_secret: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        description="a Secret in each Deployment's namespace with MLFLOW_TRACKING_TOKEN, or "
+        "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, for the fetch step",
+    )
     artifact_root: str = Field(
         "file:///var/lib/modelkeeper/artifacts",
         pattern=ARTIFACT_URI_PATTERN,

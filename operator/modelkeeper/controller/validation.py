@@ -24,9 +24,10 @@ from urllib.parse import unquote, urlparse
 
 from pydantic import ValidationError
 
-from modelkeeper.api.model import ModelResource
+from modelkeeper.api.model import ArtifactFormat, ModelResource
 from modelkeeper.controller.status import Validation
 from modelkeeper.profile import Profile
+from modelkeeper.registry.uris import is_registry_uri
 
 CHUNK = 1 << 20
 
@@ -85,6 +86,32 @@ def _remote(found: Validation, uri: str, what: str, reader: str) -> None:
     )
 
 
+def _mlflow_artifact(found: Validation, uri: str, path: Path | None, sha256: str | None) -> None:
+    """An MLflow model directory: a local one has its MLmodel; the rest is the fetch step's."""
+    if is_registry_uri(uri):
+        pinned = "a pinned version" if "@" not in uri else "an alias, resolved at each start"
+        _remote(
+            found,
+            uri,
+            "artifact",
+            f"{pinned}, resolved in the MLflow registry by the scoring pod's fetch step"
+            + (", which checks the directory's digest" if sha256 else ""),
+        )
+        return
+    if path is None:
+        _remote(found, uri, "artifact", "an MLflow model directory read by the fetch step")
+        return
+    if not (path / "MLmodel").is_file():
+        found.problems.append(
+            f"spec.artifact.uri: {path} is no MLflow model directory on the operator's pod "
+            "(no MLmodel file in it)"
+        )
+        return
+    found.unchecked.append(
+        f"artifact {path}: an MLflow model directory; its digest is checked by the fetch step"
+    )
+
+
 def validate_model(model: ModelResource) -> Validation:
     """Check what the operator can read of the Model's artifact and reference profile."""
     found = Validation()
@@ -96,7 +123,9 @@ def validate_model(model: ModelResource) -> Validation:
         )
     if artifact is not None:
         path = _local_path(artifact.uri)
-        if path is not None:
+        if artifact.format is ArtifactFormat.MLFLOW:
+            _mlflow_artifact(found, artifact.uri, path, artifact.sha256)
+        elif path is not None:
             if (
                 checked := _check_file(found, "spec.artifact.uri", path, artifact.sha256)
             ) is not None:
@@ -109,7 +138,11 @@ def validate_model(model: ModelResource) -> Validation:
                 "artifact",
                 f"read by the scoring pod's fetch step, which {checks}",
             )
-        if spec.signature is None:
+        if spec.signature is None and artifact.format is ArtifactFormat.MLFLOW:
+            found.unchecked.append(
+                "spec.schema: none, so the scoring server derives it from MLmodel's signature"
+            )
+        elif spec.signature is None:
             found.problems.append(
                 "spec.schema: an artifact Model needs a schema for the scoring server"
             )

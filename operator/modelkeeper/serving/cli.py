@@ -65,9 +65,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     fetch = subparsers.add_parser(
         "fetch-artifact",
-        help="fetch a model file from its artifact URI and check its SHA-256",
-        description="Copy the file at URI (file, http, https, s3, gs) to --out; with --sha256, "
-        "exit 1 and leave nothing at --out when the digest differs.",
+        help="fetch a model file or directory from its artifact URI and check its SHA-256",
+        description="Copy the file at URI (file, http, https, s3, gs) to --out, or the directory "
+        "(file, pvc, or an MLflow models:/NAME/VERSION or models:/NAME@ALIAS resolved at "
+        "MLFLOW_TRACKING_URI); with --sha256, exit 1 and leave nothing at --out when the "
+        "digest differs.",
     )
     fetch.add_argument("uri", metavar="URI")
     fetch.add_argument("--out", type=Path, required=True, help="where to write the file")

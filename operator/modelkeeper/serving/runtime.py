@@ -1,7 +1,8 @@
 """Loading a model directory and calling the model: one small class per model format.
 
-A model directory holds the model file (`model.joblib`, `model.onnx`, or `model.py`,
-the model's own code, with what it reads), `schema.json` and `profile.json`;
+A model directory holds the model file (`model.joblib`, `model.onnx`, `model.py`, the
+model's own code, with what it reads, or `mlflow/`, an MLflow model directory),
+`schema.json` (which an MLflow model's signature can stand in for) and `profile.json`;
 docs/serving.md describes it. Everything is checked at load, so a server with a model
 that does not match its schema or profile never starts.
 """
@@ -9,6 +10,7 @@ that does not match its schema or profile never starts.
 from __future__ import annotations
 
 import importlib
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -36,21 +38,31 @@ from modelkeeper.serving.custom import (
     own_method,
 )
 from modelkeeper.serving.frames import AnyArray, FeatureBatch, Prediction
+from modelkeeper.serving.mlmodel import (
+    MLMODEL_FILE,
+    MLmodelError,
+    SklearnFlavor,
+    parse_mlmodel,
+    signature_schema,
+)
 from modelkeeper.serving.schema import ModelSchema, OutputKind
 from modelkeeper.serving.settings import ModelFormat
 
 JsonModel = TypeVar("JsonModel", ModelSchema, Profile)
 SCHEMA_FILE = "schema.json"
+MLFLOW_DIR = "mlflow"
 PROFILE_FILE = "profile.json"
 
 
 def model_file_name(model_format: ModelFormat | ArtifactFormat) -> str:
-    """The model file's name in a model directory; joblib for all but ONNX and python."""
+    """The model file's name in a model directory; joblib for all but ONNX, python and mlflow."""
     match ModelFormat(model_format):
         case ModelFormat.ONNX:
             return "model.onnx"
         case ModelFormat.PYTHON:
             return CODE_FILE
+        case ModelFormat.MLFLOW:
+            return MLFLOW_DIR
         case _:
             return "model.joblib"
 
@@ -307,9 +319,80 @@ def _check_classes(schema: ModelSchema, runtime: Runtime) -> None:
         )
 
 
+def _estimator_runtime(estimator: Any, schema: ModelSchema) -> Runtime:
+    kind = ForestRuntime if ForestRuntime.fits(estimator, schema) else JoblibRuntime
+    return kind(estimator, schema)
+
+
+def _mlflow_root(directory: Path) -> Path:
+    """The MLflow model directory: `mlflow/` in the model directory, or the directory itself."""
+    for root in (directory / MLFLOW_DIR, directory):
+        if (root / MLMODEL_FILE).is_file():
+            return root
+    raise ModelLoadError(
+        f"{directory / MLFLOW_DIR / MLMODEL_FILE}: missing (model format mlflow reads an MLflow "
+        f"model directory, fetched to {MLFLOW_DIR}/ from a file://, pvc:// or models:/ URI)"
+    )
+
+
+def _load_estimator(path: Path, flavor: SklearnFlavor) -> Any:
+    """The sklearn flavour's estimator, read as MLflow's sklearn flavour writes it.
+
+    skops through `skops.io.load` with the flavour's trusted types; cloudpickle's files are
+    pickles (cloudpickle, in the serve extra, resolves what it pickled by value). Like
+    format sklearn's joblib file, the model is trusted: it is the version that was approved.
+    """
+    try:
+        if flavor.serialization_format == "skops":
+            skops_io = importlib.import_module("skops.io")
+            trusted = (
+                None if flavor.skops_trusted_types is None else list(flavor.skops_trusted_types)
+            )
+            return skops_io.load(path, trusted=trusted)
+        with path.open("rb") as stream:
+            return pickle.load(stream)
+    except FileNotFoundError:
+        raise ModelLoadError(f"{path}: missing (flavors.sklearn.pickled_model)") from None
+    except ImportError as error:
+        raise ModelLoadError(
+            f"{path}: {flavor.serialization_format} needs {error.name}: pip install "
+            "'modelkeeper[serve]'"
+        ) from None
+    except Exception as error:  # a pickle can fail in any way; say which file
+        raise ModelLoadError(
+            f"{path}: cannot load it ({flavor.serialization_format}): {error!r}"
+        ) from None
+
+
+def _load_mlflow(directory: Path) -> LoadedModel:
+    """An MLflow model's sklearn flavour, with its schema from schema.json or its signature."""
+    root = _mlflow_root(directory)
+    try:
+        mlmodel = parse_mlmodel((root / MLMODEL_FILE).read_text())
+    except MLmodelError as error:
+        raise ModelLoadError(f"{root}/{error}") from None
+    estimator = _load_estimator(root / mlmodel.sklearn.pickled_model, mlmodel.sklearn)
+    if (directory / SCHEMA_FILE).is_file():
+        schema = _read_json_model(directory / SCHEMA_FILE, ModelSchema)
+    else:
+        classifier = hasattr(estimator, "predict_proba") and hasattr(estimator, "classes_")
+        classes = np.asarray(estimator.classes_).tolist() if classifier else None
+        try:
+            schema = signature_schema(mlmodel, classes)
+        except MLmodelError as error:
+            raise ModelLoadError(f"{root}/{error}") from None
+    profile = _read_json_model(directory / PROFILE_FILE, Profile)
+    _check_profile(schema, profile)
+    runtime = _estimator_runtime(estimator, schema)
+    _check_classes(schema, runtime)
+    return LoadedModel(schema=schema, profile=profile, runtime=runtime)
+
+
 def load_model_dir(directory: Path, model_format: ModelFormat | ArtifactFormat) -> LoadedModel:
     """Read schema, profile and model from `directory`, checking that they agree."""
     model_format = ModelFormat(model_format)
+    if model_format is ModelFormat.MLFLOW:
+        return _load_mlflow(directory)
     schema = _read_json_model(directory / SCHEMA_FILE, ModelSchema)
     profile = _read_json_model(directory / PROFILE_FILE, Profile)
     _check_profile(schema, profile)
@@ -329,8 +412,7 @@ def load_model_dir(directory: Path, model_format: ModelFormat | ArtifactFormat) 
             estimator = joblib.load(path)
         except Exception as error:  # a pickle can fail in any way; say which file
             raise ModelLoadError(f"{path}: cannot load it: {error!r}") from None
-        kind = ForestRuntime if ForestRuntime.fits(estimator, schema) else JoblibRuntime
-        runtime = kind(estimator, schema)
+        runtime = _estimator_runtime(estimator, schema)
     _check_classes(schema, runtime)
     return LoadedModel(schema=schema, profile=profile, runtime=runtime)
 

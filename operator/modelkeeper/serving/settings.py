@@ -29,6 +29,7 @@ class ModelFormat(StrEnum):
     XGBOOST = "xgboost"
     LIGHTGBM = "lightgbm"
     ONNX = "onnx"
+    MLFLOW = "mlflow"
     PYTHON = "python"
 
 
@@ -48,8 +49,8 @@ class ServerSettings(BaseModel):
     model_version: str = Field("1", min_length=1, description="the version label and V2 version")
     model_format: ModelFormat = Field(
         ModelFormat.SKLEARN,
-        description="sklearn, xgboost, lightgbm (model.joblib), onnx (model.onnx) or python "
-        "(model.py, the model's own code)",
+        description="sklearn, xgboost, lightgbm (model.joblib), onnx (model.onnx), mlflow "
+        "(mlflow/MLmodel, the sklearn flavour) or python (model.py, the model's own code)",
     )
     deployment: str = Field("", description="the `deployment` metric label")
     role: str = Field("stable", description="the `role` metric label: stable, canary or shadow")
@@ -76,7 +77,9 @@ class ServerSettings(BaseModel):
     )
     drift_counting: bool = Field(True, description="count input features into profile bins")
     artifact_uri: str | None = Field(
-        None, description="fetch the model file from here (file, http, https, s3, gs) at start"
+        None,
+        description="fetch the model file from here (file, http, https, s3, gs; models:/ for "
+        "mlflow) at start",
     )
     artifact_sha256: Sha256Hex | None = Field(
         None, description="refuse to start unless the fetched file has this SHA-256"
