@@ -247,9 +247,7 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
             pod_spec,
             None if autoscaling is not None else spec.replicas,
         ),
-        service(
-            owned("v1", "Service", name, deployment, server_labels), pod_selector, grpc=True
-        ),
+        service(owned("v1", "Service", name, deployment, server_labels), pod_selector, grpc=True),
     ]
     if autoscaling is not None:
         objects.append(
