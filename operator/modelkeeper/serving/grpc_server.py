@@ -7,14 +7,16 @@ connections over the workers as it does for REST. ModelInfer translates the mess
 drift counting, held predictions (feedback, which V2 gRPC has no call for, is REST's
 `/feedback` with the answer's id) and per-batch metrics. Errors are REST's, as gRPC
 status codes: a body's 400 or 422 is INVALID_ARGUMENT, an unknown model or version
-NOT_FOUND, a model that fails INTERNAL, a call after shutdown began UNAVAILABLE; more
-calls in flight than `maximum_concurrent_rpcs`, or a message over `max_body_bytes`, get
-gRPC's own RESOURCE_EXHAUSTED. Each inference call is counted with its status in
+NOT_FOUND, a model that fails INTERNAL. gRPC answers some calls itself, before this
+layer sees them: RESOURCE_EXHAUSTED for more calls in flight than
+`MAX_CONCURRENT_CALLS` or a message over `max_body_bytes`, UNAVAILABLE for a new call
+once shutdown began. Each inference call is counted with its status in
 `modelkeeper_grpc_requests_total`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -125,9 +127,11 @@ class InferenceService(service.GRPCInferenceServiceServicer):
         code = grpc.StatusCode.OK
         try:
             return await self._infer(request)
+        except asyncio.CancelledError:  # the client went away: counted, not answered
+            code = grpc.StatusCode.CANCELLED
+            raise
         except AbortError as error:
-            code = error.code
-            message = str(error)
+            code, message = error.code, str(error)
         except PayloadError as error:
             code, message = status_of(error), str(error)
         except ModelError as error:
