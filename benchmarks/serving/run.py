@@ -11,6 +11,14 @@ together. MLServer is installed from PyPI into its own virtual environment under
     python benchmarks/serving/run.py            # full size, about 15 minutes
     python benchmarks/serving/run.py --quick    # CI size, about 3 minutes
 
+With --protocols it compares protocols instead: each server's V2 gRPC beside its JSON
+REST, Modelkeeper against MLServer, with 1-row and 64-row requests (one [rows, features]
+FP32 tensor; gRPC's values in typed `contents`, the same message bytes to both servers),
+REST driven by wrk and gRPC by grpc_load.py (a closed-loop client of its own process,
+a connection per caller):
+
+    python benchmarks/serving/run.py --protocols --quick --models logistic
+
 Prints markdown tables (paste them into docs/benchmarks.md) and writes the raw
 figures as JSON (--out).
 """
@@ -19,11 +27,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -44,6 +54,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from modelkeeper.protocol import grpc_predict_v2_pb2 as pb
 from modelkeeper.serving.runtime import save_model_dir
 from modelkeeper.serving.schema import ModelSchema
 
@@ -84,6 +95,8 @@ class Measurement:
     cpu_ms_per_request: float
     load_average: float
     rows_per_model_call: float | None = None  # Modelkeeper's batching, from its own metrics
+    protocol: str = "rest"  # rest (JSON, wrk) or grpc (grpc_load.py)
+    rows: int = 1  # rows per request
 
 
 @dataclass
@@ -112,23 +125,41 @@ def train() -> list[Trained]:
     ]
 
 
-def write_bodies(trained: Trained, path: Path) -> None:
-    """One request body per line: a single row as one [1, features] FP32 tensor."""
-    rows = trained.frame[trained.features].to_numpy()
+def request_rows(trained: Trained, rows: int) -> Iterator[Any]:
+    """BODIES requests' rows, `rows` each, drawn from the training data (always the same)."""
+    data = trained.frame[trained.features].to_numpy()
     generator = np.random.default_rng(0)
+    for _ in range(BODIES):
+        yield data[generator.integers(0, len(data), rows)].astype(np.float32)
+
+
+def write_bodies(trained: Trained, path: Path, rows: int = 1) -> None:
+    """One request body per line: `rows` rows as one [rows, features] FP32 tensor."""
     with path.open("w") as out:
-        for index in generator.integers(0, len(rows), BODIES):
+        for matrix in request_rows(trained, rows):
             body = {
                 "inputs": [
                     {
                         "name": "input-0",
-                        "shape": [1, len(trained.features)],
+                        "shape": list(matrix.shape),
                         "datatype": "FP32",
-                        "data": rows[index].tolist(),
+                        "data": matrix.ravel().tolist(),
                     }
                 ]
             }
             out.write(json.dumps(body) + "\n")
+
+
+def write_grpc_requests(trained: Trained, path: Path, rows: int) -> None:
+    """The same requests as `write_bodies` as serialized ModelInferRequests, each after its
+    4-byte little-endian length (grpc_load.py's input)."""
+    with path.open("wb") as out:
+        for matrix in request_rows(trained, rows):
+            request = pb.ModelInferRequest(model_name=trained.name)
+            tensor = request.inputs.add(name="input-0", datatype="FP32", shape=list(matrix.shape))
+            tensor.contents.fp32_contents.extend(matrix.ravel().tolist())
+            message = request.SerializeToString()
+            out.write(struct.pack("<I", len(message)) + message)
 
 
 def write_model_dirs(trained: Trained, root: Path) -> tuple[Path, Path, Path]:
@@ -325,14 +356,15 @@ class Prepared:
 
 
 def server_command(
-    server: str, prepared: Prepared, port: int, workers: int, mlserver: Path
+    server: str, prepared: Prepared, port: int, workers: int, mlserver: Path, grpc_port: int = 0
 ) -> list[str]:
-    """The command line of one server configuration, on `port`, with `workers` processes."""
+    """The command line of one server configuration, on `port` (and gRPC on `grpc_port`;
+    0: none for Modelkeeper, any free one for MLServer), with `workers` processes."""
     if server.startswith("modelkeeper"):
         return [
             sys.executable, "-m", "modelkeeper.cli", "serve",
             "--model-dir", str(prepared.keeper), "--model-name", prepared.trained.name,
-            "--host", "127.0.0.1", "--http-port", str(port),
+            "--host", "127.0.0.1", "--http-port", str(port), "--grpc-port", str(grpc_port),
             "--workers", str(workers), "--max-batch-size", str(MAX_BATCH_SIZE),
             "--drift-counting", "false" if server.endswith("no-drift") else "true",
         ]  # fmt: skip
@@ -343,7 +375,7 @@ def server_command(
         "debug": False,
         "host": "127.0.0.1",
         "http_port": port,
-        "grpc_port": free_port(),
+        "grpc_port": grpc_port or free_port(),
         "metrics_port": free_port(),
         "parallel_workers": workers,
     }
@@ -406,9 +438,174 @@ def measure_server(
             )
 
 
+PROTOCOL_ROWS = (1, 64)
+PROTOCOL_SERVERS = ["modelkeeper", "mlserver", "mlserver-batching"]
+
+
+def grpc_load(target: str, requests: Path, concurrency: int, seconds: float) -> dict[str, float]:
+    output = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "grpc_load.py"),
+            target,
+            str(requests),
+            "--concurrency",
+            str(concurrency),
+            "--seconds",
+            str(seconds),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    figures: dict[str, float] = json.loads(output)
+    return figures
+
+
+def measure_protocols(args: argparse.Namespace, results: Results) -> None:
+    """Every server over REST and gRPC, 1-row and 64-row requests, at each concurrency."""
+    if any(server.startswith("mlserver") for server in args.servers):
+        ensure_mlserver()
+    with tempfile.TemporaryDirectory(prefix="modelkeeper-bench-") as scratch:
+        root = Path(scratch)
+        for trained in train():
+            if args.models and trained.name not in args.models:
+                continue
+            model_root = root / trained.name
+            keeper, plain, batching = write_model_dirs(trained, model_root)
+            prepared = Prepared(trained, keeper, plain, batching, model_root / "bodies-1.jsonl")
+            files = {}
+            for rows in PROTOCOL_ROWS:
+                write_bodies(trained, model_root / f"bodies-{rows}.jsonl", rows)
+                write_grpc_requests(trained, model_root / f"requests-{rows}.bin", rows)
+                files[rows] = (
+                    model_root / f"bodies-{rows}.jsonl",
+                    model_root / f"requests-{rows}.bin",
+                )
+            for round_number in range(args.rounds):
+                order = args.servers if round_number % 2 == 0 else args.servers[::-1]
+                for server in order:
+                    log = root / f"{server}-{trained.name}-{round_number}.log"
+                    for measurement in measure_protocols_of(
+                        server, prepared, files, round_number, args, log
+                    ):
+                        results.measurements.append(measurement)
+                        print(progress(measurement), file=sys.stderr)
+
+
+def measure_protocols_of(
+    server: str,
+    model: Prepared,
+    files: dict[int, tuple[Path, Path]],
+    round_number: int,
+    args: argparse.Namespace,
+    log: Path,
+) -> Iterator[Measurement]:
+    port, grpc_port = free_port(), free_port()
+    url, target = f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}"
+    mlserver = ensure_mlserver() if server.startswith("mlserver") else Path("mlserver")
+    command = server_command(server, model, port, args.workers, mlserver, grpc_port)
+    path = f"/v2/models/{model.trained.name}/infer"
+    with running(command, f"{url}/v2/health/ready", log) as group:
+        for rows in files:
+            for protocol in ("rest", "grpc"):
+
+                def drive(
+                    concurrency: int, seconds: float, protocol: str = protocol, rows: int = rows
+                ) -> dict[str, float]:
+                    bodies, requests = files[rows]
+                    if protocol == "rest":
+                        return wrk(url, bodies, path, concurrency, seconds)
+                    return grpc_load(target, requests, concurrency, seconds)
+
+                drive(max(args.concurrency), 1.0)  # warm-up
+                for concurrency in args.concurrency:
+                    cpu_before = group_cpu_seconds(group)
+                    figures = drive(concurrency, args.seconds)
+                    cpu = group_cpu_seconds(group) - cpu_before
+                    yield Measurement(
+                        server=server,
+                        model=model.trained.name,
+                        concurrency=concurrency,
+                        round=round_number,
+                        cpu_ms_per_request=cpu * 1000 / max(1, int(figures["requests"])),
+                        load_average=load_average(),
+                        protocol=protocol,
+                        rows=rows,
+                        **figures,
+                    )
+
+
+def report_protocols(results: Results) -> str:
+    """Per model, rows and concurrency: both protocols of both servers, with the ratios."""
+    groups: dict[tuple[str, str, str, int, int], list[Measurement]] = {}
+    for m in results.measurements:
+        groups.setdefault((m.server, m.protocol, m.model, m.rows, m.concurrency), []).append(m)
+
+    def median(key: tuple[str, str, str, int, int]) -> tuple[float, float] | None:
+        group = groups.get(key)
+        if not group:
+            return None
+        return (
+            float(np.median([m.requests_per_second for m in group])),
+            float(np.median([m.p99_ms for m in group])),
+        )
+
+    def best_mlserver(protocol: str, model: str, rows: int, level: int) -> tuple[float, float]:
+        found = [
+            figures
+            for name in ("mlserver", "mlserver-batching")
+            if (figures := median((name, protocol, model, rows, level))) is not None
+        ]
+        return max(found) if found else (math.nan, math.nan)
+
+    lines = [
+        f"Run {results.date}, {results.workers} worker process(es) each, "
+        f"{results.duration_seconds:g} s per level, medians of {results.rounds} round(s); REST: "
+        f"wrk -t1, JSON; gRPC: grpc_load.py, typed contents; machine: {results.machine}. "
+        "MLServer: the better of batching on and off.",
+        "",
+        "| model | rows | conc. | MK gRPC req/s | p99 ms | MK REST req/s | p99 ms "
+        "| MLS gRPC req/s | p99 ms | MLS REST req/s | p99 ms | gRPC MK/MLS | p99 MK/MLS "
+        "| MK gRPC/REST | MLS gRPC/REST |",
+        "|" + " --- |" * 15,
+    ]
+    keys = sorted({(m.model, m.rows, m.concurrency) for m in results.measurements})
+    for model, rows, level in keys:
+        keeper_grpc = median(("modelkeeper", "grpc", model, rows, level)) or (math.nan, math.nan)
+        keeper_rest = median(("modelkeeper", "rest", model, rows, level)) or (math.nan, math.nan)
+        mls_grpc = best_mlserver("grpc", model, rows, level)
+        mls_rest = best_mlserver("rest", model, rows, level)
+        lines.append(
+            f"| {model} | {rows} | {level} "
+            f"| {keeper_grpc[0]:.0f} | {keeper_grpc[1]:.2f} "
+            f"| {keeper_rest[0]:.0f} | {keeper_rest[1]:.2f} "
+            f"| {mls_grpc[0]:.0f} | {mls_grpc[1]:.2f} "
+            f"| {mls_rest[0]:.0f} | {mls_rest[1]:.2f} "
+            f"| {keeper_grpc[0] / mls_grpc[0]:.2f}x | {keeper_grpc[1] / mls_grpc[1]:.2f} "
+            f"| {keeper_grpc[0] / keeper_rest[0]:.2f}x | {mls_grpc[0] / mls_rest[0]:.2f}x |"
+        )
+    lines += [
+        "",
+        "All measurements:",
+        "",
+        "| round | server | protocol | model | rows | conc. | req/s | p50 ms | p99 ms "
+        "| CPU ms/req | errors | load avg |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for m in results.measurements:
+        lines.append(
+            f"| {m.round} | {m.server} | {m.protocol} | {m.model} | {m.rows} | {m.concurrency} "
+            f"| {m.requests_per_second:.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} "
+            f"| {m.cpu_ms_per_request:.3f} | {m.errors} | {m.load_average:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def progress(m: Measurement) -> str:
     return (
-        f"round {m.round} {m.server:22} {m.model:9} c={m.concurrency:<3} "
+        f"round {m.round} {m.server:22} {m.protocol:4} rows={m.rows:<3} {m.model:9} "
+        f"c={m.concurrency:<3} "
         f"{m.requests_per_second:9.1f} req/s  p50 {m.p50_ms:7.2f} ms  p99 {m.p99_ms:7.2f} ms  "
         f"cpu {m.cpu_ms_per_request:6.3f} ms/req  errors {m.errors}"
     )
@@ -530,10 +727,23 @@ def main() -> int:
         default=["modelkeeper", "modelkeeper-no-drift", "mlserver", "mlserver-batching"],
     )
     parser.add_argument("--out", type=Path, default=Path("benchmark-serving.json"))
+    parser.add_argument(
+        "--protocols",
+        action="store_true",
+        help="compare V2 gRPC and JSON REST (1-row and 64-row requests) instead",
+    )
+    parser.add_argument(
+        "--models", type=lambda text: text.split(","), help="only these (forest, logistic)"
+    )
     args = parser.parse_args()
+    if args.protocols and args.servers == parser.get_default("servers"):
+        args.servers = PROTOCOL_SERVERS
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop servers on the way out
     if args.concurrency is None:
-        args.concurrency = [8, 32] if args.quick else [1, 8, 32, 64]
+        if args.protocols:
+            args.concurrency = [8, 16]
+        else:
+            args.concurrency = [8, 32] if args.quick else [1, 8, 32, 64]
     if args.seconds is None:
         args.seconds = 3.0 if args.quick else 10.0
     if args.rounds is None:
@@ -549,9 +759,12 @@ def main() -> int:
         duration_seconds=args.seconds,
         machine=f"{os.cpu_count()} cores, load average before {load_average():.2f}",
     )
-    measure(args, results)
+    if args.protocols:
+        measure_protocols(args, results)
+    else:
+        measure(args, results)
     args.out.write_text(json.dumps(asdict(results), indent=2))
-    print(report(results))
+    print(report_protocols(results) if args.protocols else report(results))
     return 0
 
 

@@ -30,6 +30,7 @@ from modelkeeper.api.model import ArtifactFormat, ModelResource
 from modelkeeper.api.strategy import StrategyType
 from modelkeeper.api.types import ServingRole, claim_path
 from modelkeeper.controller.manifests import (
+    GRPC_PORT,
     HTTP_PORT,
     apps_deployment,
     container_security,
@@ -137,6 +138,7 @@ def _server_env(build: BuildInput, model: ModelResource, pod_role: ServingRole) 
         env_from_field("MODELKEEPER_HOST", "status.podIP"),
         {"name": "TMPDIR", "value": SCRATCH_DIR},
         {"name": "MODELKEEPER_HTTP_PORT", "value": str(HTTP_PORT)},
+        {"name": "MODELKEEPER_GRPC_PORT", "value": str(GRPC_PORT)},
         {"name": "MODELKEEPER_MODEL_NAME", "value": model.spec.name},
         {"name": "MODELKEEPER_MODEL_VERSION", "value": model.spec.version},
         {"name": "MODELKEEPER_DEPLOYMENT", "value": build.deployment.metadata.name},
@@ -246,7 +248,10 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
         "name": "server",
         "image": image,
         "args": ["serve"],
-        "ports": [{"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},
+        ],
         "env": _server_env(build, model, pod_role),
         "securityContext": container_security(),
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -267,7 +272,7 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
             pod_spec,
             None if autoscaling is not None else spec.replicas,
         ),
-        service(owned("v1", "Service", name, deployment, server_labels), pod_selector),
+        service(owned("v1", "Service", name, deployment, server_labels), pod_selector, grpc=True),
     ]
     if autoscaling is not None:
         objects.append(

@@ -16,6 +16,9 @@ from modelkeeper.api.labels import Manifest
 
 HTTP_PORT = 8080  # the container port of scoring servers and of the router
 SERVICE_PORT = 80  # the port of every Service, to the container port named http
+# A scoring server's V2 gRPC port, in its container and on its version's Service (the
+# router forwards HTTP/1.1 only, so its Service has none: docs/serving.md, "gRPC").
+GRPC_PORT = 8081
 RUN_AS_USER = 10001  # the serving image's user (serving_image/Dockerfile)
 
 
@@ -125,13 +128,18 @@ def apps_deployment(
     return base | {"spec": spec}
 
 
-def service(base: Manifest, pod_selector: dict[str, str]) -> Manifest:
-    """A Service on SERVICE_PORT to the selected pods' port named http."""
-    return base | {
-        "spec": {
-            "selector": pod_selector,
-            "ports": [
-                {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"},
-            ],
-        }
-    }
+def service(base: Manifest, pod_selector: dict[str, str], grpc: bool = False) -> Manifest:
+    """A Service on SERVICE_PORT to the selected pods' port named http, and if `grpc` on
+    GRPC_PORT to their port named grpc."""
+    ports = [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}]
+    if grpc:
+        ports.append(
+            {
+                "name": "grpc",
+                "port": GRPC_PORT,
+                "targetPort": "grpc",
+                "protocol": "TCP",
+                "appProtocol": "grpc",
+            }
+        )
+    return base | {"spec": {"selector": pod_selector, "ports": ports}}

@@ -62,14 +62,15 @@ def encode_response(document: dict[str, Any], binary: Collection[str]) -> tuple[
     chunks = []
     for tensor in document["outputs"]:
         if tensor["name"] in binary:
-            chunk = _chunk(tensor["datatype"], tensor.pop("data"))
-            tensor["parameters"] = {SIZE: len(chunk)}
-            chunks.append(chunk)
+            data = chunk(tensor["datatype"], tensor.pop("data"))
+            tensor["parameters"] = {SIZE: len(data)}
+            chunks.append(data)
     return codec.join_body(document, chunks)
 
 
-def _chunk(datatype: str, data: Any) -> bytes:
-    """An output's bytes: strings as BYTES elements, numbers little-endian."""
+def chunk(datatype: str, data: Any) -> bytes:
+    """An output's bytes: strings as BYTES elements, numbers little-endian (also gRPC's
+    `raw_output_contents`)."""
     if datatype == codec.BYTES:
         return codec.encode_bytes_elements(str(value).encode() for value in data)
     return np.ascontiguousarray(data, dtype=codec.NUMPY_DTYPES[datatype]).tobytes()

@@ -47,6 +47,9 @@ format_bound: Callable[[float], str] = floatToGoString
 STATUS_CODES = (200, 400, 404, 405, 413, 422, 500, 503)
 # Any other status is counted as code="other".
 STATUS_LABELS = (*map(str, STATUS_CODES), "other")
+# gRPC status names of V2 gRPC inference calls (`ModelInfer`); any other is code="other".
+GRPC_CODES = ("OK", "INVALID_ARGUMENT", "NOT_FOUND", "INTERNAL", "UNAVAILABLE", "CANCELLED")
+GRPC_LABELS = (*GRPC_CODES, "other")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 BASE_LABELS = ("deployment", "model", "version", "role")
@@ -107,6 +110,8 @@ class Layout:
         self.latency = {
             endpoint: _Histogram.allocate(allocator, LATENCY_BUCKETS) for endpoint in Endpoint
         }
+        self.grpc_requests = allocator.take(len(GRPC_LABELS))
+        self.grpc_latency = _Histogram.allocate(allocator, LATENCY_BUCKETS)
         self.batch_size = _Histogram.allocate(allocator, BATCH_SIZE_BUCKETS)
 
         self.numeric = [_profile_of(profile, name, NumericProfile) for name in numeric]
@@ -189,6 +194,12 @@ class WorkerMetrics:
         label = str(status) if status in STATUS_CODES else STATUS_LABELS[-1]
         self.row[self.layout.request_slot(endpoint, label)] += 1
         self.layout.latency[endpoint].observe(self.row, seconds)
+
+    def record_grpc(self, code: str, seconds: float) -> None:
+        """One V2 gRPC inference call, by the name of its gRPC status."""
+        label = code if code in GRPC_CODES else GRPC_LABELS[-1]
+        self.row[self.layout.grpc_requests.start + GRPC_LABELS.index(label)] += 1
+        self.layout.grpc_latency.observe(self.row, seconds)
 
     def record_batch(
         self, batch: FeatureBatch, prediction: Prediction, count_features: bool
@@ -327,6 +338,23 @@ class ServerCollector(Collector):
             self._observe(latency, [endpoint], layout.latency[endpoint], total)
         yield requests
         yield latency
+
+        # gRPC apart, so that the REST series above are what they always were.
+        grpc_requests = self._counter(
+            "modelkeeper_grpc_requests",
+            "V2 gRPC inference calls answered, by gRPC status.",
+            ("code",),
+        )
+        for offset, code in enumerate(GRPC_LABELS):
+            count = float(total[layout.grpc_requests.start + offset])
+            grpc_requests.add_metric([*values, code], count)
+        grpc_latency = self._histogram(
+            "modelkeeper_grpc_request_duration_seconds",
+            "Time from a V2 gRPC inference call to its answer.",
+        )
+        self._observe(grpc_latency, [], layout.grpc_latency, total)
+        yield grpc_requests
+        yield grpc_latency
 
         batch = self._histogram("modelkeeper_batch_size", "Rows per model call, after batching.")
         self._observe(batch, [], layout.batch_size, total)

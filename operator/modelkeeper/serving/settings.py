@@ -56,6 +56,9 @@ class ServerSettings(BaseModel):
     role: str = Field("stable", description="the `role` metric label: stable, canary or shadow")
     host: str = Field("0.0.0.0", description="address to listen on")
     http_port: int = Field(8080, ge=0, le=65535, description="HTTP port; 0 picks a free one")
+    grpc_port: int = Field(
+        8081, ge=0, le=65535, description="V2 gRPC port (inference.GRPCInferenceService); 0: none"
+    )
     metrics_port: int | None = Field(
         None, ge=0, le=65535, description="serve /metrics on this port instead of the HTTP port"
     )

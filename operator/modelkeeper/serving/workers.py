@@ -2,9 +2,11 @@
 
 The parent loads the model (so a bad model directory fails before anything
 listens), opens one SO_REUSEPORT listening socket per worker (the kernel spreads
-connections over them), allocates the shared metrics matrix, forks the workers
+connections over them), reserves the gRPC port (bound, not listening: each worker's
+gRPC server listens on it with SO_REUSEPORT itself, since gRPC takes no socket),
+allocates the shared metrics matrix, forks the workers
 and waits. On SIGTERM or SIGINT it passes the signal on; each worker stops
-accepting connections, lets requests in flight finish (up to
+accepting connections and calls, lets requests in flight finish (up to
 `shutdown_timeout_seconds`), and exits. If a worker dies unexpectedly, the
 parent stops the others and exits non-zero, so that Kubernetes restarts the pod.
 With one worker, the parent is the worker.
@@ -27,6 +29,7 @@ import uvloop
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from modelkeeper.serving import grpc_server
 from modelkeeper.serving.app import Handlers, ServerState, build_app, build_metrics_app
 from modelkeeper.serving.dataplane import DataPlane
 from modelkeeper.serving.frames import FloatMatrix
@@ -55,6 +58,17 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     return sockets
 
 
+def reserve_port(host: str, port: int) -> socket.socket:
+    """A socket bound to `host:port` with SO_REUSEPORT but not listening: it takes no
+    connections, keeps the port (a free one when 0) for the workers' gRPC servers."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    reservation = socket.socket(family, socket.SOCK_STREAM)
+    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    reservation.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    reservation.bind((host, port))
+    return reservation
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything a worker needs, prepared by the parent before forking."""
@@ -65,7 +79,12 @@ class Plan:
     rows: FloatMatrix
     http: list[socket.socket]
     metrics: list[socket.socket]
+    grpc: socket.socket | None
     sibling_sockets: list[str]
+
+    @property
+    def grpc_port(self) -> int | None:
+        return None if self.grpc is None else int(self.grpc.getsockname()[1])
 
 
 def prepare(settings: ServerSettings, model: LoadedModel) -> Plan:
@@ -80,6 +99,7 @@ def prepare(settings: ServerSettings, model: LoadedModel) -> Plan:
     metrics = []
     if settings.metrics_port is not None:
         metrics = listening_sockets(settings.host, settings.metrics_port, settings.workers)
+    grpc = reserve_port(settings.host, settings.grpc_port) if settings.grpc_port else None
     siblings = []
     if settings.workers > 1:
         directory = tempfile.mkdtemp(prefix="modelkeeper-serve-")
@@ -91,6 +111,7 @@ def prepare(settings: ServerSettings, model: LoadedModel) -> Plan:
         rows=shared_rows(settings.workers, layout.size),
         http=http,
         metrics=metrics,
+        grpc=grpc,
         sibling_sockets=siblings,
     )
 
@@ -99,14 +120,16 @@ def announce(plan: Plan) -> None:
     settings = plan.settings
     host, port = plan.http[0].getsockname()[:2]
     where = f"metrics on port {plan.metrics[0].getsockname()[1]}" if plan.metrics else "/metrics"
+    grpc = "no gRPC" if plan.grpc_port is None else f"V2 gRPC on port {plan.grpc_port}"
     log.info(
-        "serving model %s version %s (%s) on http://%s:%d with %d worker(s); %s",
+        "serving model %s version %s (%s) on http://%s:%d with %d worker(s); %s; %s",
         settings.model_name,
         settings.model_version,
         settings.model_format,
         host,
         port,
         settings.workers,
+        grpc,
         where,
     )
 
@@ -146,6 +169,9 @@ async def _serve_worker(plan: Plan, index: int) -> None:
         sites.append(web.SockSite(runners[1], plan.metrics[index]))
     for site in sites:
         await site.start()
+    grpc = None
+    if plan.grpc_port is not None:
+        grpc = await grpc_server.start(dataplane, metrics, lambda: state.stopping, plan.grpc_port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -153,9 +179,11 @@ async def _serve_worker(plan: Plan, index: int) -> None:
         loop.add_signal_handler(stop_signal, stop.set)
     await stop.wait()
     state.stopping = True
-    # Stops accepting, lets handlers in flight finish, then closes connections.
-    for runner in runners:
-        await runner.cleanup()
+    # Stops accepting, lets handlers and calls in flight finish, then closes connections.
+    drains = [runner.cleanup() for runner in runners]
+    if grpc is not None:
+        drains.append(grpc.stop(settings.shutdown_timeout_seconds))
+    await asyncio.gather(*drains)
     await handlers.close()
     await dataplane.close()
 
@@ -180,6 +208,8 @@ def _close_all(plan: Plan, keep: int | None = None) -> None:
         for number, listener in enumerate(sockets):
             if number != keep:
                 listener.close()
+    if keep is None and plan.grpc is not None:
+        plan.grpc.close()
 
 
 def run(plan: Plan) -> int:

@@ -121,6 +121,7 @@ class Server:
     url: str
     model: str
     component: Component
+    grpc: str | None = None  # host:port of the V2 gRPC service, when it was started with one
 
     def post(self, path: str, body: Any, **kwargs: Any) -> requests.Response:
         return requests.post(f"{self.url}{path}", json=body, timeout=30, **kwargs)
@@ -154,7 +155,10 @@ class ServerLauncher:
         self._workdir = workdir
         self._running: list[Component] = []
 
-    def command(self, model_dir: Path, model: str, port: int, *flags: str) -> list[str]:
+    def command(
+        self, model_dir: Path, model: str, port: int, *flags: str, grpc_port: int = 0
+    ) -> list[str]:
+        """The server's command; gRPC is off unless given a port (0 turns it off)."""
         return [
             sys.executable,
             "-m",
@@ -168,21 +172,34 @@ class ServerLauncher:
             "127.0.0.1",
             "--http-port",
             str(port),
+            "--grpc-port",
+            str(grpc_port),
             *flags,
         ]
 
     def start(
-        self, model_dir: Path, model: str, *flags: str, env: dict[str, str] | None = None
+        self,
+        model_dir: Path,
+        model: str,
+        *flags: str,
+        env: dict[str, str] | None = None,
+        grpc: bool = False,
     ) -> Server:
-        """Start a server and wait until it is ready."""
+        """Start a server (with V2 gRPC on a free port of its own if `grpc`) and wait until
+        it is ready."""
         port = free_port()
+        grpc_port = free_port() if grpc else 0
         name = f"serve-{model}-{len(self._running)}"
-        component = Component(
-            name, self.command(model_dir, model, port, *flags), self._workdir / f"{name}.log", env
-        )
+        command = self.command(model_dir, model, port, *flags, grpc_port=grpc_port)
+        component = Component(name, command, self._workdir / f"{name}.log", env)
         component.start()
         self._running.append(component)
-        server = Server(f"http://127.0.0.1:{port}", model, component)
+        server = Server(
+            f"http://127.0.0.1:{port}",
+            model,
+            component,
+            f"127.0.0.1:{grpc_port}" if grpc else None,
+        )
         component.wait_until(
             lambda: requests.get(f"{server.url}/v2/health/ready", timeout=1).ok, timeout=60
         )
