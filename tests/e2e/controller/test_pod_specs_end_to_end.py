@@ -15,29 +15,18 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.controller.rollout_harness import (
-    BASE_FLAGS,
-    FAMILY,
-    SteadyTraffic,
-    router_address,
-    serving_only,
-)
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.imagebuild import MODELKEEPER_IMAGE
 from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.integration.controller.operator_harness import (
-    apply,
-    artifact_model,
-    condition,
-    deployment,
-    get,
-    running_operator,
-    wait_for,
-    write_model,
-)
+from tests.support.kube import apply, condition, get, router_address, serving_only, wait_for
+from tests.support.models import write_constant_model
+from tests.support.objects import artifact_model, deployment
+from tests.support.operator import TEST_FLAGS, running_operator
+from tests.support.traffic import SteadyTraffic
 
+FAMILY = "fleet"
 SERVER = "app.kubernetes.io/component=server"
 
 PROBE = """
@@ -69,8 +58,8 @@ def test_the_scoring_server_runs_restricted(
     crds: Path, control_plane: ControlPlane, node: Node, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     # Given version 1 served by the operator's own pod spec
-    sha = write_model(tmp_path / "v1", 1.0)
-    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
+    sha = write_constant_model(tmp_path / "v1", 1.0)
+    with running_operator(control_plane, tmp_path / "operator", *TEST_FLAGS):
         apply(
             kubectl,
             artifact_model("locked-1", "locked", "1", tmp_path / "v1", sha),
@@ -99,13 +88,13 @@ def test_a_server_over_its_memory_limit_is_oom_killed(
     crds: Path, control_plane: ControlPlane, node: Node, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     # Given a Deployment whose servers may use 40 MiB, less than the scoring server needs
-    sha = write_model(tmp_path / "v1", 1.0)
+    sha = write_constant_model(tmp_path / "v1", 1.0)
     small = deployment(
         "tight",
         "tight",
         resources={"limits": {"memory": "40Mi", "cpu": "1"}, "requests": {"memory": "40Mi"}},
     )
-    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
+    with running_operator(control_plane, tmp_path / "operator", *TEST_FLAGS):
         apply(kubectl, artifact_model("tight-1", "tight", "1", tmp_path / "v1", sha), small)
 
         # When its server starts, the kernel kills it at the limit
@@ -157,8 +146,8 @@ def test_the_fetch_step_refuses_a_file_whose_digest_differs_and_the_deployment_s
     crds: Path, control_plane: ControlPlane, node: Node, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     # Given a model file served over HTTP, and a Model that gives another file's digest
-    write_model(tmp_path / "store", 1.0)
-    claimed = write_model(tmp_path / "other", 2.0)
+    write_constant_model(tmp_path / "store", 1.0)
+    claimed = write_constant_model(tmp_path / "other", 2.0)
     apply(kubectl, artifact_store(tmp_path / "store"))
     kubectl("wait", "--for=condition=Ready", "pod/store", "--timeout=90s")
     store = get(kubectl, "pod/store")["status"]["podIP"]
@@ -166,7 +155,7 @@ def test_the_fetch_step_refuses_a_file_whose_digest_differs_and_the_deployment_s
     model["spec"]["artifact"]["uri"] = f"http://{store}:8000/model.joblib"
     model["spec"]["reference"]["uri"] = f"http://{store}:8000/profile.json"
 
-    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
+    with running_operator(control_plane, tmp_path / "operator", *TEST_FLAGS):
         # When it is served
         apply(kubectl, model, deployment("digest", "digest"))
 
@@ -228,7 +217,7 @@ def test_a_model_on_a_claim_is_fetched_through_the_claim(
     tmp_path: Path,
 ) -> None:
     # Given a model file on a PersistentVolumeClaim, and a Model that names it pvc://
-    sha = write_model(tmp_path / "volume" / FAMILY / "1", 1.0)
+    sha = write_constant_model(tmp_path / "volume" / FAMILY / "1", 1.0)
     claim = claim_on(tmp_path / "volume", "models", namespace)
     model = artifact_model(f"{FAMILY}-1", FAMILY, "1", tmp_path, sha)
     model["spec"]["artifact"]["uri"] = f"pvc://models/{FAMILY}/1/model.joblib"
@@ -236,7 +225,7 @@ def test_a_model_on_a_claim_is_fetched_through_the_claim(
     try:
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all(claim))
         kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/models", "--timeout=60s")
-        with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
+        with running_operator(control_plane, tmp_path / "operator", *TEST_FLAGS):
             # When a Deployment serves it
             apply(kubectl, model, deployment("claimed", FAMILY))
 

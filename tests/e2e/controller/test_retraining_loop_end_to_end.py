@@ -28,10 +28,8 @@ from tests.e2e.controller.loop_harness import (
     FAMILY,
     MONITOR,
     DiabetesTraffic,
-    StatusLog,
     drift_monitor,
     drift_trigger,
-    event_log,
     jobs_of,
     models_of_family,
     read_rows,
@@ -40,27 +38,24 @@ from tests.e2e.controller.loop_harness import (
     train_locally,
     trained_model,
 )
-from tests.e2e.controller.rollout_harness import (
-    canary_deployment,
-    operator_flags,
-    router_address,
-    serving_only,
-)
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.node import Node
 from tests.ground.polling import eventually
 from tests.ground.prometheus import Prometheus
-from tests.integration.controller.operator_harness import (
-    RunningOperator,
+from tests.support.kube import (
     apply,
     condition,
-    deployment,
+    event_log,
     events,
     get,
-    running_operator,
+    router_address,
+    serving_only,
     wait_for,
 )
+from tests.support.objects import canary_deployment, deployment
+from tests.support.operator import TEST_FLAGS, RunningOperator, running_operator
+from tests.support.watch import StatusWatch, wall_clock
 
 POLICY = "retrain-diabetes"
 DEPLOYMENT = f"deployments.modelkeeper.io/{FAMILY}"
@@ -86,8 +81,11 @@ def loop_operator(
     """The operator with the session's Prometheus and an artifact root the trainers write to,
     beside the node that runs the pods."""
     root = tmp_path / "artifacts"
-    flags = operator_flags(
-        prometheus, f"--artifact-root=file://{root}", f"--progress-deadline-seconds={POD_START}"
+    flags = (
+        *TEST_FLAGS,
+        f"--prometheus-url={prometheus.url}",
+        f"--artifact-root=file://{root}",
+        f"--progress-deadline-seconds={POD_START}",
     )
     with running_operator(control_plane, tmp_path / "operator", *flags) as running:
         yield running
@@ -112,7 +110,7 @@ def given_version_one_serves(
 
 
 def _answered(traffic: DiabetesTraffic) -> bool:
-    return traffic.send(shifted=False).version == "1"
+    return traffic.send(traffic.batch(shifted=False), False).version == "1"
 
 
 def plugin(control_plane: ControlPlane, namespace: str, *args: str) -> str:
@@ -168,8 +166,8 @@ def test_drift_retrains_validates_and_ships_v2(
                 approval={"autoApproveUpTo": "Low"},
             ),
         )
-        watch = stack.enter_context(StatusLog(kubectl, MONITOR_RESOURCE))
-        rollout = stack.enter_context(StatusLog(kubectl, DEPLOYMENT))
+        watch = stack.enter_context(StatusWatch(kubectl, MONITOR_RESOURCE, period=0.5))
+        rollout = stack.enter_context(StatusWatch(kubectl, DEPLOYMENT, period=0.5))
         stack.enter_context(traffic)
 
         # Then on the training distribution the monitor says OK, and no run starts
@@ -178,7 +176,7 @@ def test_drift_retrains_validates_and_ships_v2(
         )
         assert {f["level"] for f in ok["status"]["features"]} == {"OK"}
         assert min(f["samples"] for f in ok["status"]["features"]) >= 100
-        assert {s.status.get("state") for s in watch.sightings} <= {
+        assert {s.status.get("state") for s in watch.changes} <= {
             None,
             "Unknown",
             "InsufficientData",
@@ -236,7 +234,7 @@ def test_drift_retrains_validates_and_ships_v2(
         assert [(h["version"], h["outcome"]) for h in served["status"]["history"]][:1] == [
             ("2", "Promoted")
         ]
-        statuses = [*(s.status for s in rollout.sightings), served["status"]]
+        statuses = [*(s.status for s in rollout.changes), served["status"]]
         assert any(
             (s.get("candidate") or {}).get("version") == "2"
             and s["candidate"]["role"] == "Canary"
@@ -251,7 +249,7 @@ def test_drift_retrains_validates_and_ships_v2(
         ), "no analysis run passed at 50 %"
         assert {"AnalysisSuccessful", "Promoted"} <= set(events(kubectl, FAMILY))
         eventually(
-            lambda: [r for r in traffic.replies if r.version == "2"], 30, "version 2 answers"
+            lambda: [r for r in traffic.answers if r.version == "2"], 30, "version 2 answers"
         )
 
         # And on version 2's reference (trained on the shifted data) the monitor is OK again
@@ -264,9 +262,9 @@ def test_drift_retrains_validates_and_ships_v2(
         )
         assert len(jobs_of(kubectl, POLICY)) == 1
 
-    replies = traffic.replies
+    replies = traffic.answers
     assert [r for r in replies if r.code != 200] == []
-    first_v2 = min(r.at for r in replies if r.version == "2")
+    first_v2 = wall_clock(min(r.at for r in replies if r.version == "2"))
     for what, at in (
         ("Drifted", timestamp(drifted["since"])),
         ("Job start", timestamp(job["metadata"]["creationTimestamp"])),
@@ -346,10 +344,10 @@ def test_failing_and_worse_trainers_leave_v1_serving_and_say_why(
             reason == "RunRejected" and "against the champion's" in message
             for _, reason, message in event_log(kubectl, "RetrainPolicy", "retrain-worse")
         )
-        rejected_at = time.time()
+        rejected_at = time.monotonic()
         # Two resyncs of the Deployment pass with traffic flowing
         eventually(
-            lambda: [r for r in traffic.replies if r.at > rejected_at + 11],
+            lambda: [r for r in traffic.answers if r.at > rejected_at + 11],
             30,
             "traffic after two resyncs",
         )
@@ -358,7 +356,7 @@ def test_failing_and_worse_trainers_leave_v1_serving_and_say_why(
     status = get(kubectl, DEPLOYMENT)
     assert serving_only("1")(status)
     assert status["status"].get("history", []) == []
-    replies = traffic.replies
+    replies = traffic.answers
     assert {(r.code, r.version) for r in replies} == {(200, "1")}
     assert [len(jobs_of(kubectl, p)) for p in ("retrain-failing", "retrain-worse")] == [1, 1]
 
@@ -398,7 +396,7 @@ def test_high_risk_version_waits_for_approval_then_rolls_out(
         )
         assert run["model"] in (condition(waiting, "ApprovalRequired") or {})["message"]
         assert serving_only("1")(waiting)
-        waited_until = time.time()
+        waited_until = time.monotonic()
 
         # When a person approves it
         plugin(control_plane, namespace, "approve", run["model"], "--by", "risk@example.com")
@@ -406,12 +404,12 @@ def test_high_risk_version_waits_for_approval_then_rolls_out(
         # Then the Deployment rolls it out, and the approval names the person
         wait_for(kubectl, DEPLOYMENT, serving_only("2"), "version 2 serves", POD_START)
         eventually(
-            lambda: [r for r in traffic.replies if r.version == "2"], 30, "version 2 answers"
+            lambda: [r for r in traffic.answers if r.version == "2"], 30, "version 2 answers"
         )
         approved = get(kubectl, f"models.modelkeeper.io/{run['model']}")["status"]
         assert approved["approval"]["by"] == "risk@example.com"
-    assert {r.version for r in traffic.replies if r.at < waited_until} == {"1"}
-    assert [r for r in traffic.replies if r.code != 200] == []
+    assert {r.version for r in traffic.answers if r.at < waited_until} == {"1"}
+    assert [r for r in traffic.answers if r.code != 200] == []
 
 
 def test_flapping_drift_starts_one_run_per_cooldown(
@@ -426,8 +424,8 @@ def test_flapping_drift_starts_one_run_per_cooldown(
             drift_monitor(FAMILY, interval=3, window=6, enter_after=1, exit_after=1),
             retrain_policy(POLICY, [], triggers=[drift_trigger()]),
         )
-        monitor = stack.enter_context(StatusLog(kubectl, MONITOR_RESOURCE))
-        policy = stack.enter_context(StatusLog(kubectl, policy_resource(POLICY)))
+        monitor = stack.enter_context(StatusWatch(kubectl, MONITOR_RESOURCE, period=0.5))
+        policy = stack.enter_context(StatusWatch(kubectl, policy_resource(POLICY), period=0.5))
         stack.enter_context(traffic)
         wait_for(kubectl, MONITOR_RESOURCE, monitor_in("OK"), "the monitor says OK", 90)
 
@@ -448,7 +446,7 @@ def test_flapping_drift_starts_one_run_per_cooldown(
             wait_for(kubectl, MONITOR_RESOURCE, monitor_in("OK"), f"OK again ({flip})", 60)
 
     # Then the monitor entered Drifted every time, yet only one Job ran
-    states = [s.status.get("state") for s in monitor.sightings]
+    states = [s.status.get("state") for s in monitor.changes]
     entered = [b for a, b in pairwise(states) if a != b and b == "Drifted"]
     assert len(entered) == flips
     assert len(jobs_of(kubectl, POLICY)) == 1
@@ -457,13 +455,13 @@ def test_flapping_drift_starts_one_run_per_cooldown(
     # And the policy said Throttled by Cooldown while drift asked for more runs
     throttled = [
         c
-        for s in policy.sightings
+        for s in policy.changes
         if (c := condition({"status": s.status}, "Throttled")) is not None and c["status"] == "True"
     ]
     assert "Cooldown" in {c["reason"] for c in throttled}
     assert "Throttled" in reasons
     print(
         f"MEASURED flapping: {len(entered)} entries into Drifted over "
-        f"{monitor.sightings[-1].at - monitor.sightings[0].at:.0f} s, "
+        f"{monitor.changes[-1].at - monitor.changes[0].at:.0f} s, "
         f"{len(jobs_of(kubectl, POLICY))} Job, {reasons.count('Throttled')} Throttled Event(s)"
     )

@@ -19,31 +19,27 @@ from typing import Any
 import yaml
 
 from modelkeeper.plugin import main as plugin
-from tests.e2e.controller.rollout_harness import (
-    BASE_FLAGS,
-    FAMILY,
-    SteadyTraffic,
-    canary_deployment,
-    constant_versions,
-    read_status,
-    router_address,
-    serving_only,
-)
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.node import Node
 from tests.ground.polling import eventually
 from tests.ground.processes import free_port
 from tests.ground.prometheus import Prometheus
-from tests.integration.controller.operator_harness import (
+from tests.support.kube import (
     apply,
-    deployment,
     events,
     get,
-    running_operator,
+    read_status,
+    router_address,
+    serving_only,
     wait_for,
 )
+from tests.support.models import constant_versions
+from tests.support.objects import canary_deployment, deployment
+from tests.support.operator import TEST_FLAGS, running_operator
+from tests.support.traffic import SteadyTraffic
 
+FAMILY = "fleet"
 INTERVAL = 5
 """Seconds between analysis runs: short, so that each verdict comes quickly."""
 FLEET = f"deployments.modelkeeper.io/{FAMILY}"
@@ -65,7 +61,7 @@ def test_prometheus_lost_mid_analysis_pauses_then_continues(
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
-    version_1, version_2 = constant_versions(tmp_path)
+    version_1, version_2 = constant_versions(tmp_path, FAMILY)
     port = free_port()
     # A Prometheus of this test's own, stopped and started again at the same address; the
     # session's serves the other tests.
@@ -77,19 +73,19 @@ def test_prometheus_lost_mid_analysis_pauses_then_continues(
     )
     fleet["spec"]["strategy"]["prometheusURL"] = own.url
     try:
-        with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
+        with running_operator(control_plane, tmp_path / "operator", *TEST_FLAGS):
             # Given version 1 serving, a canary of version 2 judged through that Prometheus,
             # and an analysis run that passed there, under steady traffic
             apply(kubectl, version_1, fleet)
             wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
-            address = router_address(kubectl)
+            address = router_address(kubectl, FAMILY)
             eventually(lambda: SteadyTraffic(address).request(5.0).ok, 60, "the router answers")
             with SteadyTraffic(address) as traffic:
                 apply(kubectl, version_2)
                 eventually(
                     lambda: any(
                         run["phase"] == "Successful"
-                        for run in read_status(kubectl).get("analysisRuns", [])
+                        for run in read_status(kubectl, FLEET).get("analysisRuns", [])
                     ),
                     120,
                     "an analysis run passes through the test's Prometheus",
@@ -101,7 +97,7 @@ def test_prometheus_lost_mid_analysis_pauses_then_continues(
 
                 # Then the rollout pauses at its step, naming the Prometheus it cannot reach
                 paused = eventually(
-                    lambda: (s := read_status(kubectl)).get("phase") == "Paused" and s,
+                    lambda: (s := read_status(kubectl, FLEET)).get("phase") == "Paused" and s,
                     4 * INTERVAL,
                     "the canary pauses",
                 )
@@ -129,7 +125,7 @@ def test_prometheus_lost_mid_analysis_pauses_then_continues(
                     )
 
                 holds(kubectl, 3 * INTERVAL, still_paused)
-                runs = read_status(kubectl)["analysisRuns"]
+                runs = read_status(kubectl, FLEET)["analysisRuns"]
                 new_runs = len(runs) - runs_before
                 assert new_runs >= 2, "analysis runs go on while Prometheus is away"
                 assert {run["phase"] for run in runs[: new_runs + 1]} == {"Inconclusive"}
@@ -168,7 +164,7 @@ def test_manual_abort_holds_after_gitops_reapply(
     namespace: str,
     tmp_path: Path,
 ) -> None:
-    version_1, version_2 = constant_versions(tmp_path)
+    version_1, version_2 = constant_versions(tmp_path, FAMILY)
     # A long pause: the canary sits still at weight 50 until a person acts.
     fleet = deployment(
         FAMILY,
@@ -182,15 +178,16 @@ def test_manual_abort_holds_after_gitops_reapply(
     manifest.write_text(yaml.safe_dump_all([version_1, version_2, fleet]))
     cluster = ("--kubeconfig", str(control_plane.kubeconfig), "-n", namespace)
 
-    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
+    with running_operator(control_plane, tmp_path / "operator", *TEST_FLAGS):
         # Given version 1 serving and version 2 paused at weight 50, answering clients
         apply(kubectl, version_1, fleet)
         wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
-        client = SteadyTraffic(router_address(kubectl))
+        client = SteadyTraffic(router_address(kubectl, FAMILY))
         apply(kubectl, version_2)
         eventually(
             lambda: (
-                (read_status(kubectl).get("step"), read_status(kubectl).get("weight")) == (1, 50)
+                (read_status(kubectl, FLEET).get("step"), read_status(kubectl, FLEET).get("weight"))
+                == (1, 50)
             ),
             120,
             "version 2 pauses at weight 50",

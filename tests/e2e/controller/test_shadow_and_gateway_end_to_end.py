@@ -10,7 +10,6 @@ router at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -29,29 +28,26 @@ from modelkeeper.plugin import main as plugin
 from modelkeeper.router.config import RoutingConfig
 from modelkeeper.serving.runtime import save_model_dir
 from modelkeeper.serving.schema import ModelSchema
-from tests.e2e.controller.rollout_harness import (
-    BASE_FLAGS,
-    FAMILY,
-    constant_versions,
-    read_status,
-    router_address,
-    serving_only,
-)
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.node import Node
 from tests.ground.polling import eventually
 from tests.ground.prometheus import Prometheus
-from tests.integration.controller.operator_harness import (
+from tests.support.kube import (
     apply,
-    artifact_model,
-    deployment,
     get,
     owned,
-    running_operator,
+    read_status,
+    router_address,
+    serving_only,
     wait_for,
 )
+from tests.support.models import constant_versions, sha256_of
+from tests.support.objects import artifact_model, deployment
+from tests.support.operator import TEST_FLAGS, running_operator
+from tests.support.traffic import predict
 
+FAMILY = "fleet"
 FLEET = f"deployments.modelkeeper.io/{FAMILY}"
 THRESHOLDS = {"1": 4.0, "2": 6.0}
 """Each version predicts LOW below its threshold and HIGH from it on: they disagree on [4, 6)."""
@@ -75,20 +71,7 @@ def write_step_model(directory: Path, threshold: float) -> tuple[str, DecisionTr
         {"inputs": [{"name": "x", "type": "numeric"}], "output": {"type": "regression"}}
     )
     save_model_dir(directory, tree, schema, frame, target="target")
-    return hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest(), tree
-
-
-def infer(address: str, x: float) -> tuple[str, float]:
-    """One V2 inference through the router: (the answering version, its prediction)."""
-    body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [x]}]}
-    request = urllib.request.Request(
-        f"http://{address}/v2/models/{FAMILY}/infer",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        answer = json.load(response)
-    return answer["model_version"], float(answer["outputs"][0]["data"][0])
+    return sha256_of(directory), tree
 
 
 def router_document(address: str, path: str) -> str:
@@ -130,7 +113,7 @@ def all_compared(address: str) -> dict[str, float] | None:
 
 def run_since(kubectl: Kubectl, moment: datetime) -> dict[str, Any] | None:
     """The newest analysis run, if it was taken at `moment` or later."""
-    runs: list[dict[str, Any]] = read_status(kubectl).get("analysisRuns", [])
+    runs: list[dict[str, Any]] = read_status(kubectl, FLEET).get("analysisRuns", [])
     return runs[0] if runs and datetime.fromisoformat(runs[0]["time"]) >= moment else None
 
 
@@ -177,17 +160,17 @@ def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
             },
         },
     )
-    flags = (*BASE_FLAGS, f"--prometheus-url={prometheus.url}")
+    flags = (*TEST_FLAGS, f"--prometheus-url={prometheus.url}")
     with running_operator(control_plane, tmp_path / "operator", *flags):
         # Given version 1 serving, and version 2 as a shadow mirrored every request
         apply(kubectl, models[0], fleet)
         wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
-        address = router_address(kubectl)
+        address = router_address(kubectl, FAMILY)
         apply(kubectl, models[1])
         eventually(lambda: shadow_ready(address), 120, "the router mirrors to version 2")
 
         # When the fixed inputs go through the router
-        answers = [infer(address, x) for x in INPUTS]
+        answers = [predict(address, FAMILY, x) for x in INPUTS]
         sent = datetime.now(UTC)
 
         # Then every client got version 1's prediction
@@ -214,7 +197,7 @@ def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
         assert abs(agreement["value"] - offline) <= AGREEMENT_TOLERANCE
         assert agreement["phase"] == "Successful"
         # ...and with onSuccess Hold, the shadow waits for a person
-        status = read_status(kubectl)
+        status = read_status(kubectl, FLEET)
         [progressing] = [c for c in status["conditions"] if c["type"] == "Progressing"]
         assert (status["phase"], progressing["reason"]) == ("Paused", "AwaitingPromotion")
         assert (status["candidate"]["version"], status["candidate"]["role"]) == ("2", "Shadow")
@@ -230,7 +213,7 @@ def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
         assert done["status"]["history"][0]["outcome"] == "Promoted"
         x = 5.0  # where the versions disagree
         expected = ("2", float(trees["2"].predict(pd.DataFrame({"x": [x]}))[0]))
-        eventually(lambda: infer(address, x) == expected, 60, "version 2 answers")
+        eventually(lambda: predict(address, FAMILY, x) == expected, 60, "version 2 answers")
 
 
 def route_weights(kubectl: Kubectl) -> dict[str, int] | None:
@@ -247,7 +230,7 @@ def route_weights(kubectl: Kubectl) -> dict[str, int] | None:
 def routed_at(kubectl: Kubectl, weight: int) -> bool:
     """Status says the candidate takes `weight`, and the HTTPRoute splits so."""
     return bool(
-        read_status(kubectl).get("weight") == weight
+        read_status(kubectl, FLEET).get("weight") == weight
         and route_weights(kubectl) == {"fleet-1": 100 - weight, "fleet-2": weight}
     )
 
@@ -272,7 +255,7 @@ def test_gateway_api_route_follows_canary_steps(
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
-    version_1, version_2 = constant_versions(tmp_path)
+    version_1, version_2 = constant_versions(tmp_path, FAMILY)
     # Pauses only: with no Gateway implementation on the ground, no traffic flows to analyse.
     fleet = deployment(
         FAMILY,
@@ -291,7 +274,7 @@ def test_gateway_api_route_follows_canary_steps(
         },
     )
     # The operator looks for the Gateway API once, at start: the CRDs are there before it.
-    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
+    with running_operator(control_plane, tmp_path / "operator", *TEST_FLAGS):
         # Given version 1 served through an HTTPRoute to its Service
         apply(kubectl, version_1, fleet)
         wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)

@@ -1,0 +1,128 @@
+"""Reading objects through the `kubectl` fixture, waiting on them, and their Events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from tests.ground.ground import Kubectl
+from tests.ground.polling import eventually
+
+MODELKEEPER_API = "modelkeeper.io/v1alpha1"
+
+
+def apply(kubectl: Kubectl, *objects: dict[str, Any]) -> None:
+    kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
+
+
+def get(kubectl: Kubectl, resource: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(kubectl("get", resource, "-o", "json").stdout)
+    return found
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    conditions = obj.get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c["type"] == kind), None)
+
+
+def read_status(kubectl: Kubectl, resource: str) -> dict[str, Any]:
+    """An object's status; {} while it has none, or is not there."""
+    found = kubectl("get", resource, "-o", "json", check=False)
+    if found.returncode != 0:
+        return {}
+    status: dict[str, Any] = json.loads(found.stdout).get("status") or {}
+    return status
+
+
+def wait_for(
+    kubectl: Kubectl,
+    resource: str,
+    check: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout: float = 60,
+) -> dict[str, Any]:
+    """Poll `kubectl get resource -o json` until `check` holds; return the object."""
+
+    def probe() -> dict[str, Any] | None:
+        found = kubectl("get", resource, "-o", "json", check=False)
+        if found.returncode != 0:
+            return None
+        obj: dict[str, Any] = json.loads(found.stdout)
+        return obj if check(obj) else None
+
+    return eventually(probe, timeout, what)
+
+
+def serving_only(version: str) -> Callable[[dict[str, Any]], bool]:
+    """A `wait_for` check on a Deployment: Healthy, `version` stable, no candidate."""
+
+    def check(obj: dict[str, Any]) -> bool:
+        status = obj.get("status", {})
+        return bool(
+            status.get("phase") == "Healthy"
+            and status.get("stable", {}).get("version") == version
+            and "candidate" not in status
+        )
+
+    return check
+
+
+def _events_about(kubectl: Kubectl, name: str, kind: str | None) -> list[dict[str, Any]]:
+    """The Events about the modelkeeper.io object(s) named `name` (of `kind`, if given)."""
+    listed: list[dict[str, Any]] = json.loads(kubectl("get", "events", "-o", "json").stdout)[
+        "items"
+    ]
+    return [
+        event
+        for event in listed
+        if event["involvedObject"]["name"] == name
+        and (
+            event["involvedObject"]["kind"] == kind
+            if kind is not None
+            else event["involvedObject"].get("apiVersion") == MODELKEEPER_API
+        )
+    ]
+
+
+def events(kubectl: Kubectl, name: str) -> list[str]:
+    """The reasons of the Events about a modelkeeper.io object named `name`."""
+    return [event["reason"] for event in _events_about(kubectl, name, None)]
+
+
+def event_log(kubectl: Kubectl, kind: str, name: str) -> list[tuple[str, str, str]]:
+    """(type, reason, message) of the Events about one object of `kind`, oldest first."""
+    about = _events_about(kubectl, name, kind)
+    about.sort(key=lambda event: (event.get("firstTimestamp") or "", event["metadata"]["name"]))
+    return [(event["type"], event["reason"], event["message"]) for event in about]
+
+
+def owned(kubectl: Kubectl, name: str) -> dict[str, set[str]]:
+    """Names of the objects labelled as this Deployment's, by kind."""
+    found: dict[str, set[str]] = {}
+    kinds = "deployments.apps,services,configmaps,serviceaccounts,roles,rolebindings,hpa,pdb"
+    listed = json.loads(
+        kubectl("get", kinds, "-l", f"modelkeeper.io/deployment={name}", "-o", "json").stdout
+    )["items"]
+    for obj in listed:
+        found.setdefault(obj["kind"], set()).add(obj["metadata"]["name"])
+    return found
+
+
+def router_address(kubectl: Kubectl, name: str) -> str:
+    """host:port of the Deployment's one router pod."""
+    pods = json.loads(
+        kubectl(
+            "get",
+            "pods",
+            "-l",
+            f"modelkeeper.io/deployment={name},app.kubernetes.io/component=router",
+            "-o",
+            "json",
+        ).stdout
+    )["items"]
+    ready = [pod for pod in pods if pod.get("status", {}).get("podIP")]
+    assert len(ready) == 1, f"expected one router pod, found {len(ready)}"
+    return f"{ready[0]['status']['podIP']}:8080"
