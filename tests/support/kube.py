@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import yaml
 
@@ -12,6 +15,9 @@ from tests.ground.ground import Kubectl
 from tests.ground.polling import eventually
 
 MODELKEEPER_API = "modelkeeper.io/v1alpha1"
+POD_START = 240
+"""Seconds to wait for anything that starts a pod (a scoring server, a trainer): these are
+deadlines, not durations, and a loaded two-core machine can take over a minute to start one."""
 
 
 def apply(kubectl: Kubectl, *objects: dict[str, Any]) -> None:
@@ -37,6 +43,78 @@ def read_status(kubectl: Kubectl, resource: str) -> dict[str, Any]:
     return status
 
 
+Change = Callable[[float, dict[str, Any] | None], None]
+"""Told of every change of an object: when (time.monotonic()), and the object (None: gone)."""
+
+
+class ObjectWatch:
+    """One object (`resource` as kubectl names it: TYPE/NAME) in every state it takes, as
+    one `kubectl get --watch` streams it, read on a thread: no process per look.
+
+    `latest` is the object as last seen (None while it is not there); `on_change`, if
+    given, is told of each change as it comes. A watch the API server ends is started again.
+    """
+
+    def __init__(self, kubectl: Kubectl, resource: str, on_change: Change | None = None) -> None:
+        kind, _, name = resource.partition("/")
+        if not name:
+            raise ValueError(f"watch TYPE/NAME, not {resource!r}")
+        self._argv = kubectl.argv(
+            "get",
+            kind,
+            f"--field-selector=metadata.name={name}",
+            "--watch",
+            "--output-watch-events",
+            "-o",
+            "json",
+        )
+        self.latest: dict[str, Any] | None = None
+        self._on_change = on_change
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                process = subprocess.Popen(
+                    self._argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+                )
+                self._process = process
+            assert process.stdout is not None
+            with process.stdout:
+                for line in process.stdout:
+                    if line.strip():
+                        self._seen(json.loads(line))
+            process.wait()
+            self._stop.wait(0.5)
+
+    def _seen(self, event: dict[str, Any]) -> None:
+        obj: dict[str, Any] | None = None
+        if event.get("type") in ("ADDED", "MODIFIED"):
+            obj = event["object"]
+            obj["metadata"].pop("managedFields", None)  # as `kubectl get` shows it
+        elif event.get("type") != "DELETED":
+            return  # BOOKMARK, ERROR: no news of the object
+        self.latest = obj
+        if self._on_change is not None:
+            self._on_change(time.monotonic(), obj)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        with self._lock:
+            if self._process is not None:
+                self._process.kill()
+        self._thread.join(timeout=15)
+
+
 def wait_for(
     kubectl: Kubectl,
     resource: str,
@@ -44,16 +122,14 @@ def wait_for(
     what: str,
     timeout: float = 60,
 ) -> dict[str, Any]:
-    """Poll `kubectl get resource -o json` until `check` holds; return the object."""
+    """Watch `resource` (TYPE/NAME) until `check` holds of it; return the object."""
 
     def probe() -> dict[str, Any] | None:
-        found = kubectl("get", resource, "-o", "json", check=False)
-        if found.returncode != 0:
-            return None
-        obj: dict[str, Any] = json.loads(found.stdout)
-        return obj if check(obj) else None
+        obj = watch.latest
+        return obj if obj is not None and check(obj) else None
 
-    return eventually(probe, timeout, what)
+    with ObjectWatch(kubectl, resource) as watch:
+        return eventually(probe, timeout, what)
 
 
 def serving_only(version: str) -> Callable[[dict[str, Any]], bool]:

@@ -12,7 +12,7 @@ import signal
 import sys
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,3 +134,39 @@ def running_operator(
 
 def _clean_environ() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("MODELKEEPER_")}
+
+
+def operator_flags(*extra: str) -> tuple[str, ...]:
+    """TEST_FLAGS and `extra`, an extra flag in place of a test flag of the same name."""
+    names = {flag.split("=", 1)[0] for flag in extra}
+    return (*(flag for flag in TEST_FLAGS if flag.split("=", 1)[0] not in names), *extra)
+
+
+class OperatorSlot:
+    """One operator process that many tests share, started on demand and stoppable between
+    tests (for a test that runs an operator of its own); stopped by its PID."""
+
+    def __init__(self, control_plane: ControlPlane, directory: Path, flags: tuple[str, ...]):
+        self.control_plane = control_plane
+        self.directory = directory
+        self.flags = flags
+        self._stack = ExitStack()
+        self._running: RunningOperator | None = None
+        self._starts = 0
+
+    def start(self) -> RunningOperator:
+        """The running operator, started if it is not running (or died)."""
+        if self._running is not None and self._running.component.alive():
+            return self._running
+        self.stop()
+        self._starts += 1
+        directory = self.directory / f"run-{self._starts}"
+        self._running = self._stack.enter_context(
+            running_operator(self.control_plane, directory, *self.flags)
+        )
+        return self._running
+
+    def stop(self) -> None:
+        self._running = None
+        self._stack.close()
+        self._stack = ExitStack()

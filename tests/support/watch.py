@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 from tests.ground.ground import Kubectl
-from tests.support.kube import read_status
+from tests.support.kube import ObjectWatch
 
 
 def wall_clock(at: float) -> float:
@@ -66,14 +66,12 @@ class StatusChange:
         return version
 
 
-class StatusWatch(Poller):
-    """Records every change of one object's status (`resource`, as kubectl names it)."""
+class StatusWatch:
+    """Records every change of one object's status (`resource` as kubectl names it:
+    TYPE/NAME) as it comes, from an `ObjectWatch`."""
 
-    def __init__(self, kubectl: Kubectl, resource: str, period: float = 0.2) -> None:
-        super().__init__()
-        self.kubectl = kubectl
-        self.resource = resource
-        self.period = period
+    def __init__(self, kubectl: Kubectl, resource: str) -> None:
+        self._watch = ObjectWatch(kubectl, resource, self._seen)
         self._changes: list[StatusChange] = []
 
     @property
@@ -81,7 +79,14 @@ class StatusWatch(Poller):
         """A snapshot of the changes so far, oldest first (a status of {} is not one)."""
         return list(self._changes)
 
-    def poll(self) -> None:
-        status = read_status(self.kubectl, self.resource)
+    def _seen(self, at: float, obj: dict[str, Any] | None) -> None:
+        status = (obj or {}).get("status") or {}
         if status and (not self._changes or self._changes[-1].status != status):
-            self._changes.append(StatusChange(time.monotonic(), status))
+            self._changes.append(StatusChange(at, status))
+
+    def __enter__(self) -> Self:
+        self._watch.__enter__()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._watch.__exit__()

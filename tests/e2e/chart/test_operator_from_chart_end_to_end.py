@@ -28,6 +28,7 @@ RELEASE = "smoke"
 
 
 def test_operator_from_the_chart_reconciles_and_is_scraped(
+    no_shared_operator: None,
     crds: Path,
     prometheus: Prometheus,
     pod_prometheus_url: str,

@@ -25,7 +25,7 @@ from tests.ground.prometheus import Prometheus
 from tests.support.kube import apply, events, owned, router_address, serving_only, wait_for
 from tests.support.models import write_constant_model, write_failing_model
 from tests.support.objects import artifact_model, canary_deployment
-from tests.support.operator import TEST_FLAGS, running_operator
+from tests.support.operator import TEST_FLAGS, RunningOperator, running_operator
 from tests.support.traffic import RouterWatch, SteadyTraffic, between, binomial_tolerance
 from tests.support.watch import StatusWatch
 
@@ -83,6 +83,7 @@ def candidate_weights(changes: list[dict[str, int]]) -> list[int]:
 
 
 def test_good_canary_promoted_with_measured_split_and_operator_killed_at_every_step(
+    no_shared_operator: None,
     crds: Path,
     control_plane: ControlPlane,
     node: Node,
@@ -170,21 +171,11 @@ def test_good_canary_promoted_with_measured_split_and_operator_killed_at_every_s
 
 
 def test_bad_canary_rolled_back_within_failure_limit(
-    crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
-    prometheus: Prometheus,
-    kubectl: Kubectl,
-    tmp_path: Path,
+    shared_operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     failure_limit, bad_share = 2, 0.2
     sha2 = write_failing_model(tmp_path / "v2")
     with ExitStack() as stack:
-        stack.enter_context(
-            running_operator(
-                control_plane, tmp_path / "op", *TEST_FLAGS, f"--prometheus-url={prometheus.url}"
-            )
-        )
         address = given_version_one_serves(kubectl, tmp_path, failure_limit)
         traffic = stack.enter_context(SteadyTraffic(address, negative_share=bad_share))
         routing = stack.enter_context(RouterWatch(address))

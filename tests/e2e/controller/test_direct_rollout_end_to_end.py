@@ -34,6 +34,7 @@ from tests.support.traffic import SteadyTraffic, predict
 
 
 def test_serve_roll_out_survive_restart_and_delete(
+    no_shared_operator: None,
     crds: Path,
     control_plane: ControlPlane,
     node: Node,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from itertools import pairwise
@@ -42,8 +43,8 @@ from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.ground.prometheus import Prometheus
 from tests.support.kube import (
+    POD_START,
     apply,
     condition,
     event_log,
@@ -54,56 +55,41 @@ from tests.support.kube import (
     wait_for,
 )
 from tests.support.objects import canary_deployment, deployment
-from tests.support.operator import TEST_FLAGS, RunningOperator, running_operator
+from tests.support.operator import RunningOperator
 from tests.support.watch import StatusWatch, wall_clock
 
 POLICY = "retrain-diabetes"
 DEPLOYMENT = f"deployments.modelkeeper.io/{FAMILY}"
 MONITOR_RESOURCE = f"driftmonitors.modelkeeper.io/{MONITOR}"
 PLUGIN = str(Path(sys.executable).parent / "kubectl-modelkeeper")
-POD_START = 240
-"""Seconds to wait for anything that starts a pod (a scoring server, a trainer): these are
-deadlines, not durations, and a loaded two-core machine can take over a minute to start one."""
 
 
 def policy_resource(name: str) -> str:
     return f"retrainpolicies.modelkeeper.io/{name}"
 
 
-@pytest.fixture
-def loop_operator(
-    crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
-    prometheus: Prometheus,
-    tmp_path: Path,
-) -> Iterator[RunningOperator]:
-    """The operator with the session's Prometheus and an artifact root the trainers write to,
-    beside the node that runs the pods."""
-    root = tmp_path / "artifacts"
-    flags = (
-        *TEST_FLAGS,
-        f"--prometheus-url={prometheus.url}",
-        f"--artifact-root=file://{root}",
-        f"--progress-deadline-seconds={POD_START}",
-    )
-    with running_operator(control_plane, tmp_path / "operator", *flags) as running:
-        yield running
+@pytest.fixture(scope="module")
+def version_one(node: Node) -> tuple[Path, dict[str, Any]]:
+    """Version 1 trained here once for the module's tests (the trainer is deterministic),
+    on the node's shared folder, which the tests' pods only read: its folder and result."""
+    folder = node.shared / f"diabetes-v1-{uuid.uuid4().hex[:6]}"
+    return folder, train_locally(folder)
 
 
 def given_version_one_serves(
-    kubectl: Kubectl, tmp_path: Path, risk_tier: str, served_by: dict[str, Any]
+    kubectl: Kubectl,
+    version_one: tuple[Path, dict[str, Any]],
+    risk_tier: str,
+    served_by: dict[str, Any],
 ) -> DiabetesTraffic:
-    """Version 1 trained here and served by `served_by`; returns traffic of its training rows
-    through the router (not started)."""
-    result = train_locally(tmp_path / "v1")
+    """Version 1 served by `served_by`; returns traffic of its training rows through the
+    router (not started)."""
+    folder, result = version_one
     apply(kubectl, trained_model("1", result, risk_tier), served_by)
     wait_for(kubectl, DEPLOYMENT, serving_only("1"), "version 1 serves", POD_START)
     features = [feature["name"] for feature in result["schema"]["inputs"]]
     traffic = DiabetesTraffic(
-        router_address(kubectl, FAMILY),
-        read_rows(tmp_path / "v1" / "training.csv", features),
-        features,
+        router_address(kubectl, FAMILY), read_rows(folder / "training.csv", features), features
     )
     eventually(lambda: _answered(traffic), 30, "the router answers")
     return traffic
@@ -148,13 +134,19 @@ def timestamp(value: str) -> float:
 
 
 def test_drift_retrains_validates_and_ships_v2(
-    loop_operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
+    shared_operator: RunningOperator,
+    version_one: tuple[Path, dict[str, Any]],
+    kubectl: Kubectl,
+    namespace: str,
 ) -> None:
     with ExitStack() as stack:
         # Given version 1 served by a Canary Deployment, watched for drift, with a policy
         # that retrains on the shifted data and approves up to the family's Low risk
         traffic = given_version_one_serves(
-            kubectl, tmp_path, "Low", canary_deployment(FAMILY, FAMILY, (50,), interval_seconds=5)
+            kubectl,
+            version_one,
+            "Low",
+            canary_deployment(FAMILY, FAMILY, (50,), interval_seconds=5),
         )
         apply(
             kubectl,
@@ -166,8 +158,8 @@ def test_drift_retrains_validates_and_ships_v2(
                 approval={"autoApproveUpTo": "Low"},
             ),
         )
-        watch = stack.enter_context(StatusWatch(kubectl, MONITOR_RESOURCE, period=0.5))
-        rollout = stack.enter_context(StatusWatch(kubectl, DEPLOYMENT, period=0.5))
+        watch = stack.enter_context(StatusWatch(kubectl, MONITOR_RESOURCE))
+        rollout = stack.enter_context(StatusWatch(kubectl, DEPLOYMENT))
         stack.enter_context(traffic)
 
         # Then on the training distribution the monitor says OK, and no run starts
@@ -202,7 +194,8 @@ def test_drift_retrains_validates_and_ships_v2(
         }
         eventually(
             lambda: (
-                _gauge(loop_operator, "modelkeeper_drift_state", MONITOR, 'state="Drifted"') == 1.0
+                _gauge(shared_operator, "modelkeeper_drift_state", namespace, 'state="Drifted"')
+                == 1.0
             ),
             30,
             "modelkeeper_drift_state says Drifted on the operator's /metrics",
@@ -274,23 +267,29 @@ def test_drift_retrains_validates_and_ships_v2(
         print(f"MEASURED input shift -> {what}: {at - shifted_at:.1f} s")
 
 
-def _gauge(running: RunningOperator, metric: str, monitor: str, label: str) -> float | None:
-    """The value of the operator's gauge sample for the monitor with `label`, if exported."""
+def _gauge(running: RunningOperator, metric: str, namespace: str, label: str) -> float | None:
+    """The value of the operator's gauge sample for the test's monitor with `label`, if
+    exported (the operator serves every test: its namespace tells the test's own apart)."""
     for line in running.metrics().splitlines():
-        if line.startswith(f"{metric}{{") and f'monitor="{monitor}"' in line and label in line:
+        if (
+            line.startswith(f"{metric}{{")
+            and f'monitor="{MONITOR}"' in line
+            and f'namespace="{namespace}"' in line
+            and label in line
+        ):
             return float(line.rsplit(" ", 1)[1])
     return None
 
 
 def test_failing_and_worse_trainers_leave_v1_serving_and_say_why(
-    loop_operator: RunningOperator,
+    shared_operator: RunningOperator,
+    version_one: tuple[Path, dict[str, Any]],
     control_plane: ControlPlane,
     kubectl: Kubectl,
     namespace: str,
-    tmp_path: Path,
 ) -> None:
     # Given version 1 served, and two manual-only policies that would approve what passes
-    traffic = given_version_one_serves(kubectl, tmp_path, "Low", deployment(FAMILY, FAMILY))
+    traffic = given_version_one_serves(kubectl, version_one, "Low", deployment(FAMILY, FAMILY))
     apply(
         kubectl,
         retrain_policy("retrain-failing", ["--fail"], approval={"autoApproveUpTo": "Low"}),
@@ -362,14 +361,14 @@ def test_failing_and_worse_trainers_leave_v1_serving_and_say_why(
 
 
 def test_high_risk_version_waits_for_approval_then_rolls_out(
-    loop_operator: RunningOperator,
+    shared_operator: RunningOperator,
+    version_one: tuple[Path, dict[str, Any]],
     control_plane: ControlPlane,
     kubectl: Kubectl,
     namespace: str,
-    tmp_path: Path,
 ) -> None:
     # Given a High-risk family whose policy approves nothing above Low by itself
-    traffic = given_version_one_serves(kubectl, tmp_path, "High", deployment(FAMILY, FAMILY))
+    traffic = given_version_one_serves(kubectl, version_one, "High", deployment(FAMILY, FAMILY))
     apply(kubectl, retrain_policy(POLICY, [], approval={"autoApproveUpTo": "Low"}))
     with traffic:
         # When a run produces version 2
@@ -413,19 +412,21 @@ def test_high_risk_version_waits_for_approval_then_rolls_out(
 
 
 def test_flapping_drift_starts_one_run_per_cooldown(
-    loop_operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
+    shared_operator: RunningOperator,
+    version_one: tuple[Path, dict[str, Any]],
+    kubectl: Kubectl,
 ) -> None:
     with ExitStack() as stack:
         # Given a monitor that changes state on a single evaluation, and a policy with a
         # 10-minute cooldown whose versions need a person (so version 1 stays the reference)
-        traffic = given_version_one_serves(kubectl, tmp_path, "Low", deployment(FAMILY, FAMILY))
+        traffic = given_version_one_serves(kubectl, version_one, "Low", deployment(FAMILY, FAMILY))
         apply(
             kubectl,
             drift_monitor(FAMILY, interval=3, window=6, enter_after=1, exit_after=1),
             retrain_policy(POLICY, [], triggers=[drift_trigger()]),
         )
-        monitor = stack.enter_context(StatusWatch(kubectl, MONITOR_RESOURCE, period=0.5))
-        policy = stack.enter_context(StatusWatch(kubectl, policy_resource(POLICY), period=0.5))
+        monitor = stack.enter_context(StatusWatch(kubectl, MONITOR_RESOURCE))
+        policy = stack.enter_context(StatusWatch(kubectl, policy_resource(POLICY)))
         stack.enter_context(traffic)
         wait_for(kubectl, MONITOR_RESOURCE, monitor_in("OK"), "the monitor says OK", 90)
 

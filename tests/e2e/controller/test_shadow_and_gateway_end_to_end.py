@@ -44,7 +44,7 @@ from tests.support.kube import (
 )
 from tests.support.models import constant_versions, sha256_of
 from tests.support.objects import artifact_model, deployment
-from tests.support.operator import TEST_FLAGS, running_operator
+from tests.support.operator import RunningOperator
 from tests.support.traffic import predict
 
 FAMILY = "fleet"
@@ -111,6 +111,11 @@ def all_compared(address: str) -> dict[str, float] | None:
     return counts if sum(counts.values()) >= len(INPUTS) else None
 
 
+def progressing(status: dict[str, Any]) -> dict[str, Any]:
+    """The status' Progressing condition ({} while there is none)."""
+    return next((c for c in status.get("conditions", []) if c["type"] == "Progressing"), {})
+
+
 def run_since(kubectl: Kubectl, moment: datetime) -> dict[str, Any] | None:
     """The newest analysis run, if it was taken at `moment` or later."""
     runs: list[dict[str, Any]] = read_status(kubectl, FLEET).get("analysisRuns", [])
@@ -118,6 +123,7 @@ def run_since(kubectl: Kubectl, moment: datetime) -> dict[str, Any] | None:
 
 
 def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
+    shared_operator: RunningOperator,
     crds: Path,
     control_plane: ControlPlane,
     node: Node,
@@ -160,60 +166,63 @@ def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
             },
         },
     )
-    flags = (*TEST_FLAGS, f"--prometheus-url={prometheus.url}")
-    with running_operator(control_plane, tmp_path / "operator", *flags):
-        # Given version 1 serving, and version 2 as a shadow mirrored every request
-        apply(kubectl, models[0], fleet)
-        wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
-        address = router_address(kubectl, FAMILY)
-        apply(kubectl, models[1])
-        eventually(lambda: shadow_ready(address), 120, "the router mirrors to version 2")
+    # Given version 1 serving, and version 2 as a shadow mirrored every request
+    apply(kubectl, models[0], fleet)
+    wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
+    address = router_address(kubectl, FAMILY)
+    apply(kubectl, models[1])
+    eventually(lambda: shadow_ready(address), 120, "the router mirrors to version 2")
 
-        # When the fixed inputs go through the router
-        answers = [predict(address, FAMILY, x) for x in INPUTS]
-        sent = datetime.now(UTC)
+    # When the fixed inputs go through the router
+    answers = [predict(address, FAMILY, x) for x in INPUTS]
+    sent = datetime.now(UTC)
 
-        # Then every client got version 1's prediction
-        assert answers == [("1", float(p)) for p in predicted["1"]]
-        # ...the router compared every row, agreeing exactly where the models agree offline
-        rows = eventually(lambda: all_compared(address), 30, "the router compares every row")
-        assert sum(rows.values()) == len(INPUTS)
-        assert rows.get("agree", 0) / len(INPUTS) == offline
-        # ...and the analysis, from Prometheus, reads the same agreement
-        # (a run three seconds after the last request: Prometheus scrapes every second)
-        run = eventually(
-            lambda: run_since(kubectl, sent + timedelta(seconds=3)),
-            30,
-            "an analysis run after the last request was scraped",
-        )
-        [agreement] = [m for m in run["metrics"] if m["name"] == "agreement"]
-        print(
-            f"MEASURED shadow agreement: offline {offline:.4f}, "
-            f"router counters {rows.get('agree', 0) / len(INPUTS):.4f}, "
-            f"analysis (Prometheus) {agreement['value']:.4f}, "
-            f"difference {abs(agreement['value'] - offline):.4f}, "
-            f"mirrored requests counted {run['requests']}"
-        )
-        assert abs(agreement["value"] - offline) <= AGREEMENT_TOLERANCE
-        assert agreement["phase"] == "Successful"
-        # ...and with onSuccess Hold, the shadow waits for a person
+    # Then every client got version 1's prediction
+    assert answers == [("1", float(p)) for p in predicted["1"]]
+    # ...the router compared every row, agreeing exactly where the models agree offline
+    rows = eventually(lambda: all_compared(address), 30, "the router compares every row")
+    assert sum(rows.values()) == len(INPUTS)
+    assert rows.get("agree", 0) / len(INPUTS) == offline
+    # ...and the analysis, from Prometheus, reads the same agreement
+    # (a run three seconds after the last request: Prometheus scrapes every second)
+    run = eventually(
+        lambda: run_since(kubectl, sent + timedelta(seconds=3)),
+        30,
+        "an analysis run after the last request was scraped",
+    )
+    [agreement] = [m for m in run["metrics"] if m["name"] == "agreement"]
+    print(
+        f"MEASURED shadow agreement: offline {offline:.4f}, "
+        f"router counters {rows.get('agree', 0) / len(INPUTS):.4f}, "
+        f"analysis (Prometheus) {agreement['value']:.4f}, "
+        f"difference {abs(agreement['value'] - offline):.4f}, "
+        f"mirrored requests counted {run['requests']}"
+    )
+    assert abs(agreement["value"] - offline) <= AGREEMENT_TOLERANCE
+    assert agreement["phase"] == "Successful"
+
+    # ...and with onSuccess Hold, the shadow waits for a person (the hold follows the newest
+    # run at the operator's next reconcile, which may come just after the run is recorded)
+    def holding() -> dict[str, Any] | None:
         status = read_status(kubectl, FLEET)
-        [progressing] = [c for c in status["conditions"] if c["type"] == "Progressing"]
-        assert (status["phase"], progressing["reason"]) == ("Paused", "AwaitingPromotion")
-        assert (status["candidate"]["version"], status["candidate"]["role"]) == ("2", "Shadow")
-        assert status["stable"]["version"] == "1"
+        return status if progressing(status).get("reason") == "AwaitingPromotion" else None
 
-        # When a person promotes it to all traffic
-        cluster = ("--kubeconfig", str(control_plane.kubeconfig), "-n", namespace)
-        assert plugin(["promote", FAMILY, "--full", *cluster]) == 0
+    status = eventually(holding, 15, "the shadow holds, awaiting promotion")
+    assert (status["phase"], progressing(status)["reason"]) == ("Paused", "AwaitingPromotion")
+    assert (status["candidate"]["version"], status["candidate"]["role"]) == ("2", "Shadow")
+    assert status["stable"]["version"] == "1"
 
-        # Then version 2 is stable and answers with its own predictions
-        done = wait_for(kubectl, FLEET, serving_only("2"), "version 2 is promoted", 60)
-        assert done["status"]["history"][0]["version"] == "2"
-        assert done["status"]["history"][0]["outcome"] == "Promoted"
-        x = 5.0  # where the versions disagree
-        expected = ("2", float(trees["2"].predict(pd.DataFrame({"x": [x]}))[0]))
-        eventually(lambda: predict(address, FAMILY, x) == expected, 60, "version 2 answers")
+    # When a person promotes it to all traffic
+    cluster = ("--kubeconfig", str(control_plane.kubeconfig), "-n", namespace)
+    assert plugin(["promote", FAMILY, "--full", *cluster]) == 0
+
+    # Then version 2 is stable and answers with its own predictions
+    done = wait_for(kubectl, FLEET, serving_only("2"), "version 2 is promoted", 60)
+    assert done["status"]["history"][0]["version"] == "2"
+    assert done["status"]["history"][0]["outcome"] == "Promoted"
+    x = 5.0  # where the versions disagree
+    expected = ("2", float(trees["2"].predict(pd.DataFrame({"x": [x]}))[0]))
+    eventually(lambda: predict(address, FAMILY, x) == expected, 60, "version 2 answers")
 
 
 def route_weights(kubectl: Kubectl) -> dict[str, int] | None:
@@ -248,6 +257,7 @@ def router_objects(kubectl: Kubectl) -> str:
 
 
 def test_gateway_api_route_follows_canary_steps(
+    shared_operator: RunningOperator,
     crds: Path,
     gateway_api_crds: Path,
     control_plane: ControlPlane,
@@ -273,42 +283,42 @@ def test_gateway_api_route_follows_canary_steps(
             },
         },
     )
-    # The operator looks for the Gateway API once, at start: the CRDs are there before it.
-    with running_operator(control_plane, tmp_path / "operator", *TEST_FLAGS):
-        # Given version 1 served through an HTTPRoute to its Service
-        apply(kubectl, version_1, fleet)
-        wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
-        assert eventually(lambda: route_weights(kubectl), 30, "the HTTPRoute") == {"fleet-1": 100}
-        route = get(kubectl, f"httproutes.gateway.networking.k8s.io/{FAMILY}")
-        owner = get(kubectl, FLEET)["metadata"]["uid"]
-        assert [ref["uid"] for ref in route["metadata"]["ownerReferences"]] == [owner]
-        assert [ref["name"] for ref in route["spec"]["parentRefs"]] == ["gw"]
+    # The operator looks for the Gateway API once, at start: the CRDs are there before it
+    # (the shared operator's fixture applies them first).
+    # Given version 1 served through an HTTPRoute to its Service
+    apply(kubectl, version_1, fleet)
+    wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
+    assert eventually(lambda: route_weights(kubectl), 30, "the HTTPRoute") == {"fleet-1": 100}
+    route = get(kubectl, f"httproutes.gateway.networking.k8s.io/{FAMILY}")
+    owner = get(kubectl, FLEET)["metadata"]["uid"]
+    assert [ref["uid"] for ref in route["metadata"]["ownerReferences"]] == [owner]
+    assert [ref["name"] for ref in route["spec"]["parentRefs"]] == ["gw"]
 
-        assert router_objects(kubectl) == ""
+    assert router_objects(kubectl) == ""
 
-        # When version 2 rolls out by the canary's steps
-        apply(kubectl, version_2)
+    # When version 2 rolls out by the canary's steps
+    apply(kubectl, version_2)
 
-        # Then at each step the route's weights are the status' weight
-        started = time.monotonic()
-        for weight in (30, 60):
-            eventually(
-                partial(routed_at, kubectl, weight), 120, f"status and HTTPRoute at weight {weight}"
-            )
-            print(f"MEASURED HTTPRoute at weight {weight}: {time.monotonic() - started:.1f}s")
-
-        # ...and at the end version 2 takes everything, version 1's Service goes
-        wait_for(kubectl, FLEET, serving_only("2"), "version 2 is promoted", 60)
-        assert eventually(
-            lambda: route_weights(kubectl) == {"fleet-2": 100}, 30, "the route sends all to 2"
-        )
+    # Then at each step the route's weights are the status' weight
+    started = time.monotonic()
+    for weight in (30, 60):
         eventually(
-            lambda: "fleet-1" not in owned(kubectl, FAMILY).get("Service", set()),
-            60,
-            "version 1's Service is removed after the drain",
+            partial(routed_at, kubectl, weight), 120, f"status and HTTPRoute at weight {weight}"
         )
-        # ...and no router was made for this Deployment
-        assert router_objects(kubectl) == ""
-        children = owned(kubectl, FAMILY)
-        assert children["Service"] == {"fleet-2"}
-        assert children["Deployment"] == {"fleet-2"}
+        print(f"MEASURED HTTPRoute at weight {weight}: {time.monotonic() - started:.1f}s")
+
+    # ...and at the end version 2 takes everything, version 1's Service goes
+    wait_for(kubectl, FLEET, serving_only("2"), "version 2 is promoted", 60)
+    assert eventually(
+        lambda: route_weights(kubectl) == {"fleet-2": 100}, 30, "the route sends all to 2"
+    )
+    eventually(
+        lambda: "fleet-1" not in owned(kubectl, FAMILY).get("Service", set()),
+        60,
+        "version 1's Service is removed after the drain",
+    )
+    # ...and no router was made for this Deployment
+    assert router_objects(kubectl) == ""
+    children = owned(kubectl, FAMILY)
+    assert children["Service"] == {"fleet-2"}
+    assert children["Deployment"] == {"fleet-2"}
