@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 from typing import Any, Self
 
+import pytest
 import yaml
 
 from tests.ground.ground import Kubectl
-from tests.ground.polling import eventually
 
 MODELKEEPER_API = "modelkeeper.io/v1alpha1"
 POD_START = 240
@@ -70,6 +70,7 @@ class ObjectWatch:
         )
         self.latest: dict[str, Any] | None = None
         self._on_change = on_change
+        self._changed = threading.Condition()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
@@ -99,9 +100,27 @@ class ObjectWatch:
             obj["metadata"].pop("managedFields", None)  # as `kubectl get` shows it
         elif event.get("type") != "DELETED":
             return  # BOOKMARK, ERROR: no news of the object
-        self.latest = obj
+        at = time.monotonic()
+        with self._changed:
+            self.latest = obj
+            self._changed.notify_all()
         if self._on_change is not None:
-            self._on_change(time.monotonic(), obj)
+            self._on_change(at, obj)
+
+    def wait(
+        self, check: Callable[[dict[str, Any]], bool], timeout: float, what: str
+    ) -> dict[str, Any]:
+        """The object as soon as `check` holds of it; fails the test after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                obj = self.latest
+                if obj is not None and check(obj):
+                    return obj
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    pytest.fail(f"not within {timeout:.0f}s: {what}")
+                self._changed.wait(remaining)
 
     def __enter__(self) -> Self:
         self._thread.start()
@@ -123,13 +142,8 @@ def wait_for(
     timeout: float = 60,
 ) -> dict[str, Any]:
     """Watch `resource` (TYPE/NAME) until `check` holds of it; return the object."""
-
-    def probe() -> dict[str, Any] | None:
-        obj = watch.latest
-        return obj if obj is not None and check(obj) else None
-
     with ObjectWatch(kubectl, resource) as watch:
-        return eventually(probe, timeout, what)
+        return watch.wait(check, timeout, what)
 
 
 def serving_only(version: str) -> Callable[[dict[str, Any]], bool]:
