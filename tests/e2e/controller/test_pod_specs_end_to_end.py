@@ -15,10 +15,8 @@ from typing import Any
 
 import yaml
 
-from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.imagebuild import MODELKEEPER_IMAGE
-from tests.ground.node import Node
 from tests.ground.polling import eventually
 from tests.support.kube import apply, condition, get, router_address, serving_only, wait_for
 from tests.support.models import write_constant_model
@@ -56,9 +54,6 @@ def _pods(kubectl: Kubectl, family: str) -> list[dict[str, Any]]:
 
 def test_the_scoring_server_runs_restricted(
     shared_operator: RunningOperator,
-    crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
@@ -88,9 +83,6 @@ def test_the_scoring_server_runs_restricted(
 
 def test_a_server_over_its_memory_limit_is_oom_killed(
     shared_operator: RunningOperator,
-    crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
@@ -150,9 +142,6 @@ def artifact_store(directory: Path) -> dict[str, Any]:
 
 def test_the_fetch_step_refuses_a_file_whose_digest_differs_and_the_deployment_says_so(
     shared_operator: RunningOperator,
-    crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
@@ -220,9 +209,6 @@ def claim_on(directory: Path, name: str, namespace: str) -> list[dict[str, Any]]
 
 def test_a_model_on_a_claim_is_fetched_through_the_claim(
     shared_operator: RunningOperator,
-    crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
     kubectl: Kubectl,
     namespace: str,
     tmp_path: Path,

@@ -21,7 +21,6 @@ import yaml
 from modelkeeper.plugin import main as plugin
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
-from tests.ground.node import Node
 from tests.ground.polling import eventually
 from tests.ground.processes import free_port
 from tests.ground.prometheus import Prometheus
@@ -56,9 +55,7 @@ def holds(kubectl: Kubectl, seconds: float, check: Callable[[dict[str, Any]], No
 
 def test_prometheus_lost_mid_analysis_pauses_then_continues(
     shared_operator: RunningOperator,
-    crds: Path,
     control_plane: ControlPlane,
-    node: Node,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
@@ -158,9 +155,7 @@ def only_version_1_answers(traffic: SteadyTraffic) -> bool:
 
 def test_manual_abort_holds_after_gitops_reapply(
     shared_operator: RunningOperator,
-    crds: Path,
     control_plane: ControlPlane,
-    node: Node,
     kubectl: Kubectl,
     namespace: str,
     tmp_path: Path,

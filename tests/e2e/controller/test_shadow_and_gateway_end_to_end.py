@@ -30,9 +30,7 @@ from modelkeeper.serving.runtime import save_model_dir
 from modelkeeper.serving.schema import ModelSchema
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
-from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.ground.prometheus import Prometheus
 from tests.support.kube import (
     apply,
     get,
@@ -124,10 +122,7 @@ def run_since(kubectl: Kubectl, moment: datetime) -> dict[str, Any] | None:
 
 def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
     shared_operator: RunningOperator,
-    crds: Path,
     control_plane: ControlPlane,
-    node: Node,
-    prometheus: Prometheus,
     kubectl: Kubectl,
     namespace: str,
     tmp_path: Path,
@@ -258,10 +253,6 @@ def router_objects(kubectl: Kubectl) -> str:
 
 def test_gateway_api_route_follows_canary_steps(
     shared_operator: RunningOperator,
-    crds: Path,
-    gateway_api_crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
