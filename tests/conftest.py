@@ -160,14 +160,26 @@ def namespace(control_plane: ControlPlane, request: pytest.FixtureRequest) -> It
     control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
+class NamespacedKubectl:
+    """The real kubectl as cluster admin, in one namespace unless `namespaced=False`."""
+
+    def __init__(self, control_plane: ControlPlane, namespace: str) -> None:
+        self.control_plane = control_plane
+        self.namespace = namespace
+
+    def _scope(self, namespaced: bool) -> tuple[str, ...]:
+        return ("-n", self.namespace) if namespaced else ()
+
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = True, namespaced: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return self.control_plane.kubectl(*self._scope(namespaced), *args, input=input, check=check)
+
+    def argv(self, *args: str, namespaced: bool = True) -> list[str]:
+        return self.control_plane.kubectl_argv(*self._scope(namespaced), *args)
+
+
 @pytest.fixture
 def kubectl(control_plane: ControlPlane, namespace: str) -> Kubectl:
     """The real kubectl as cluster admin, in the test's namespace unless `namespaced=False`."""
-
-    def run(
-        *args: str, input: str | None = None, check: bool = True, namespaced: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        scope = ("-n", namespace) if namespaced else ()
-        return control_plane.kubectl(*scope, *args, input=input, check=check)
-
-    return run
+    return NamespacedKubectl(control_plane, namespace)

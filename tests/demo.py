@@ -36,12 +36,12 @@ from tests.e2e.controller.loop_harness import (
     train_locally,
     trained_model,
 )
-from tests.e2e.controller.rollout_harness import canary_deployment
 from tests.ground.binaries import kube_binaries
 from tests.ground.ground import REPO_ROOT
 from tests.ground.node import running_containers
-from tests.integration.chart.chart_tools import rendered_objects
-from tests.integration.chart.dashboard_queries import PrometheusRange, without_data
+from tests.support.chart import rendered_objects
+from tests.support.dashboards import PrometheusRange, without_data
+from tests.support.objects import canary_deployment
 
 STATE_FILE = REPO_ROOT / ".ground" / "state.json"
 NAMESPACE = "demo"

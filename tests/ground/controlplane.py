@@ -75,17 +75,21 @@ class ControlPlane:
     def kubectl_path(self) -> Path:
         return self.bin_dir / "kubectl"
 
+    def kubectl_argv(self, *args: str) -> list[str]:
+        """The command line of kubectl ARGS against this control plane as the cluster admin."""
+        return [
+            str(self.kubectl_path),
+            f"--kubeconfig={self.kubeconfig}",
+            f"--cache-dir={self.workdir / 'kubectl-cache'}",
+            *args,
+        ]
+
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run the real kubectl against this control plane as the cluster admin."""
         result = subprocess.run(
-            [
-                str(self.kubectl_path),
-                f"--kubeconfig={self.kubeconfig}",
-                f"--cache-dir={self.workdir / 'kubectl-cache'}",
-                *args,
-            ],
+            self.kubectl_argv(*args),
             input=input,
             capture_output=True,
             text=True,

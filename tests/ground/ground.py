@@ -26,6 +26,10 @@ class Kubectl(Protocol):
         self, *args: str, input: str | None = None, check: bool = True, namespaced: bool = True
     ) -> subprocess.CompletedProcess[str]: ...
 
+    def argv(self, *args: str, namespaced: bool = True) -> list[str]:
+        """The command line that `self(*args)` runs, for a process that streams (--watch)."""
+        ...
+
 
 def prometheus_for_pods(node: Node, prometheus: Prometheus) -> str:
     """The ground's Prometheus as pods reach it (the chart's operator, for analysis)."""

@@ -41,7 +41,7 @@ TEST_MODEL_IMAGE = "ghcr.io/modelkeeper/test-model:1"
 TESTBOX_IMAGE = "ghcr.io/modelkeeper/testbox:1"
 IMAGES = [PAUSE_IMAGE, MODELKEEPER_IMAGE, TEST_MODEL_IMAGE, TESTBOX_IMAGE]
 
-# What the test model image serves: `write_model`'s constant-prediction regressor.
+# What the test model image serves: `tests.support.models.write_constant_model`'s regressor.
 TEST_MODEL_CONSTANT = 42.5
 # The uid testbox runs as (nobody): any non-root uid will do, it writes nothing.
 TESTBOX_UID = 65534
@@ -429,27 +429,27 @@ def _build_modelkeeper(builder: _Builder, key: str) -> None:
         )
 
 
-_HARNESS = REPO / "tests" / "integration" / "controller" / "operator_harness.py"
+_MODEL_WRITER = REPO / "tests" / "support" / "models.py"
 
 
 def _test_model_key() -> str:
     return _digest(
         _modelkeeper_key(),
         MODEL_TEMPLATE_DOCKERFILE.read_bytes(),
-        _HARNESS.read_bytes(),
+        _MODEL_WRITER.read_bytes(),
         repr(TEST_MODEL_CONSTANT),
     )
 
 
 def _build_test_model(builder: _Builder, key: str) -> None:
-    """The model template's Dockerfile FROM the Modelkeeper image, with write_model's model."""
-    from tests.integration.controller.operator_harness import write_model
+    """The model template's Dockerfile FROM the Modelkeeper image, with a constant model."""
+    from tests.support.models import write_constant_model
 
     with tempfile.TemporaryDirectory(prefix="test-model-image-") as temp:
         context = Path(temp)
         model = context / "model"
         model.mkdir()
-        write_model(model, TEST_MODEL_CONSTANT)
+        write_constant_model(model, TEST_MODEL_CONSTANT)
         for path in model.iterdir():
             path.chmod(0o644)
         shutil.copy2(MODEL_TEMPLATE_DOCKERFILE, context / "Dockerfile")

@@ -94,6 +94,14 @@ def scrape_config(plane: ControlPlane) -> dict[str, Any]:
     }
 
 
+def static_scrape_config(jobs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Prometheus' configuration for the given scrape jobs, each scraped every second."""
+    return {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL},
+        "scrape_configs": jobs,
+    }
+
+
 @dataclass
 class Prometheus:
     component: Component
@@ -102,30 +110,47 @@ class Prometheus:
     @classmethod
     def start(cls, plane: ControlPlane, workdir: Path, port: int | None = None) -> Prometheus:
         """Prometheus on `port` (default: a free one); the same workdir and port restart it."""
+        return cls.serve(
+            workdir,
+            scrape_config(plane),
+            port,
+            "--web.enable-lifecycle",
+            "--storage.tsdb.retention.time=2h",
+        )
+
+    @classmethod
+    def serve(
+        cls, workdir: Path, config: dict[str, Any], port: int | None = None, *flags: str
+    ) -> Prometheus:
+        """The project's Prometheus with `config` on `port` (default: a free one) of the
+        loopback, once ready; stopped again if it does not get ready."""
         binary = str(go_tool("prometheus"))
         workdir.mkdir(parents=True, exist_ok=True)
-        config = workdir / "prometheus.yml"
-        config.write_text(yaml.safe_dump(scrape_config(plane), sort_keys=False))
+        config_file = workdir / "prometheus.yml"
+        config_file.write_text(yaml.safe_dump(config, sort_keys=False))
         port = free_port() if port is None else port
         url = f"http://127.0.0.1:{port}"
         component = Component(
             "prometheus",
             [
                 binary,
-                f"--config.file={config}",
+                f"--config.file={config_file}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 f"--storage.tsdb.path={workdir / 'data'}",
-                "--web.enable-lifecycle",
-                "--storage.tsdb.retention.time=2h",
+                *flags,
                 "--log.level=warn",
             ],
             workdir / "prometheus.log",
         )
         prometheus = cls(component, url)
         component.start()
-        component.wait_until(
-            lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200, 60
-        )
+        try:
+            component.wait_until(
+                lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200, 60
+            )
+        except BaseException:
+            component.stop()
+            raise
         return prometheus
 
     @property
@@ -138,6 +163,11 @@ class Prometheus:
         with urllib.request.urlopen(f"{self.url}/api/v1/query?{params}", timeout=5) as response:
             answer = json.load(response)
         return list(answer["data"]["result"])
+
+    def value(self, promql: str) -> float | None:
+        """The first sample's value of an instant query; None when the result is empty."""
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
 
     def stop(self) -> None:
         self.component.stop()

@@ -16,22 +16,19 @@ from typing import Any
 
 import yaml
 
+from tests.ground.ground import Kubectl
 from tests.ground.imagebuild import TEST_MODEL_IMAGE
 from tests.ground.polling import eventually
 from tests.ground.prometheus import Prometheus
-from tests.integration.chart.chart_tools import rendered_objects
-from tests.integration.controller.operator_harness import (
-    Kubectl,
-    apply,
-    condition,
-    image_model,
-    wait_for,
-)
+from tests.support.chart import rendered_objects
+from tests.support.kube import apply, condition, wait_for
+from tests.support.objects import image_model
 
 RELEASE = "smoke"
 
 
 def test_operator_from_the_chart_reconciles_and_is_scraped(
+    no_shared_operator: None,
     crds: Path,
     prometheus: Prometheus,
     pod_prometheus_url: str,

@@ -13,17 +13,17 @@ import csv
 import json
 import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelkeeper import __version__
 from modelkeeper.api.labels import POLICY_LABEL
-from tests.e2e.controller.rollout_harness import _Poller
-from tests.integration.controller.operator_harness import MODELKEEPER, Kubectl, get
+from tests.ground.ground import Kubectl
+from tests.support import objects
+from tests.support.kube import get
+from tests.support.objects import APPROVAL
+from tests.support.operator import MODELKEEPER
+from tests.support.traffic import SteadyTraffic
 
 FAMILY = "diabetes"
 MONITOR = "diabetes-inputs"
@@ -31,7 +31,6 @@ TRAINER_IMAGE = f"ghcr.io/modelkeeper/modelkeeper:{__version__}"
 SHIFT = {"bmi": 0.1, "bp": 0.1, "s5": 0.1}
 """The drift: about two reference standard deviations added to three of the ten features."""
 ROWS_PER_REQUEST = 10
-APPROVED = {"by": "lead@example.com", "at": "2026-01-01T00:00:00Z"}
 
 
 def shift_args(shift: dict[str, float] = SHIFT) -> list[str]:
@@ -60,72 +59,45 @@ def train_locally(directory: Path) -> dict[str, Any]:
 
 def trained_model(version: str, result: dict[str, Any], risk_tier: str) -> dict[str, Any]:
     """The family's Model of a trainer's result, approved in its manifest."""
-    return {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "Model",
-        "metadata": {"name": f"{FAMILY}-{version}"},
-        "spec": {
-            "name": FAMILY,
-            "version": version,
-            "artifact": result["artifact"],
-            "schema": result["schema"],
-            "reference": result["profile"],
-            "metrics": result["metrics"],
-            "governance": {"owner": "diabetes-team", "riskTier": risk_tier, "approval": APPROVED},
-        },
-    }
+    return objects.model(
+        f"{FAMILY}-{version}",
+        FAMILY,
+        version,
+        artifact=result["artifact"],
+        schema=result["schema"],
+        reference=result["profile"],
+        metrics=result["metrics"],
+        governance={"owner": "diabetes-team", "riskTier": risk_tier, "approval": APPROVAL},
+    )
 
 
 def drift_monitor(
     deployment: str, interval: int, window: int, enter_after: int, exit_after: int
 ) -> dict[str, Any]:
     """PSI (0.1 / 0.25) on every numeric feature, judged on at least 100 rows in the window."""
-    return {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "DriftMonitor",
-        "metadata": {"name": MONITOR},
-        "spec": {
-            "deployment": deployment,
-            "interval": f"{interval}s",
-            "window": f"{window}s",
-            "minSamples": 100,
-            "byType": {"numeric": {"method": "PSI", "warning": 0.1, "critical": 0.25}},
-            "hysteresis": {"enterAfter": enter_after, "exitAfter": exit_after},
-        },
-    }
+    return objects.drift_monitor(
+        MONITOR,
+        deployment,
+        interval=f"{interval}s",
+        window=f"{window}s",
+        minSamples=100,
+        byType={"numeric": {"method": "PSI", "warning": 0.1, "critical": 0.25}},
+        hysteresis={"enterAfter": enter_after, "exitAfter": exit_after},
+    )
 
 
 def retrain_policy(name: str, trainer_args: list[str], **spec: Any) -> dict[str, Any]:
     """A policy for the family whose Job runs train-example with `trainer_args`; r2 gates."""
-    return {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "RetrainPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"name": FAMILY},
-            "cooldown": "10m",
-            "gate": {"metric": "r2", "direction": "HigherIsBetter", "minImprovement": 0.0},
-            "workload": {
-                "job": {
-                    "spec": {
-                        "activeDeadlineSeconds": 180,
-                        "template": {
-                            "spec": {
-                                "containers": [
-                                    {
-                                        "name": "train",
-                                        "image": TRAINER_IMAGE,
-                                        "args": ["train-example", *trainer_args],
-                                    }
-                                ]
-                            }
-                        },
-                    }
-                }
-            },
-            **spec,
-        },
-    }
+    container = {"name": "train", "image": TRAINER_IMAGE, "args": ["train-example", *trainer_args]}
+    job = {"activeDeadlineSeconds": 180, "template": {"spec": {"containers": [container]}}}
+    return objects.retrain_policy(
+        name,
+        FAMILY,
+        cooldown="10m",
+        gate={"metric": "r2", "direction": "HigherIsBetter", "minImprovement": 0.0},
+        workload={"job": {"spec": job}},
+        **spec,
+    )
 
 
 def drift_trigger(held_for: str = "0s") -> dict[str, Any]:
@@ -138,115 +110,35 @@ def read_rows(training_csv: Path, features: list[str]) -> list[list[float]]:
         return [[float(row[name]) for name in features] for row in csv.DictReader(file)]
 
 
-@dataclass(frozen=True)
-class Reply:
-    """One request through the router, as the client saw it."""
-
-    at: float
-    """time.time() when the answer came (wall clock, to line up with API timestamps)."""
-    code: int
-    """The HTTP status; 0 when no HTTP answer came."""
-    version: str | None
-    shifted: bool
-
-
-class DiabetesTraffic(_Poller):
+class DiabetesTraffic(SteadyTraffic):
     """Batches of training rows through the router, one request after another.
 
-    Rows are drawn in turn from the training data; `shift` (settable at any time) is added
-    to its features while `shifted` is set.
+    Rows are drawn in turn from the training data; `SHIFT` is added to its features while
+    `shifted` (settable at any time) is set. An Answer's `x` says whether it was shifted.
     """
 
     period = 0.02
+    tensor = "rows"
 
     def __init__(self, address: str, rows: list[list[float]], features: list[str]) -> None:
-        super().__init__()
-        self.url = f"http://{address}/v2/models/{FAMILY}/infer"
+        super().__init__(address, FAMILY)
         self.rows = rows
         self.delta = [SHIFT.get(name, 0.0) for name in features]
         self.shifted = threading.Event()
         self._next = 0
-        self._replies: list[Reply] = []
 
-    @property
-    def replies(self) -> list[Reply]:
-        return list(self._replies)
+    def draw(self) -> tuple[list[list[float]], Any]:
+        shifted = self.shifted.is_set()
+        return self.batch(shifted), shifted
 
-    def poll(self) -> None:
-        self._replies.append(self.send(self.shifted.is_set()))
-
-    def send(self, shifted: bool) -> Reply:
-        """One request of the next rows, as the client sees it (not recorded)."""
+    def batch(self, shifted: bool) -> list[list[float]]:
+        """The next rows, shifted or not."""
         batch = []
         for _ in range(ROWS_PER_REQUEST):
             row = self.rows[self._next % len(self.rows)]
             self._next += 1
             batch.append([x + d for x, d in zip(row, self.delta, strict=True)] if shifted else row)
-        body = {
-            "inputs": [
-                {
-                    "name": "rows",
-                    "datatype": "FP64",
-                    "shape": [len(batch), len(batch[0])],
-                    "data": batch,
-                }
-            ]
-        }
-        request = urllib.request.Request(
-            self.url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                version = json.load(response)["model_version"]
-            return Reply(time.time(), 200, version, shifted)
-        except urllib.error.HTTPError as error:
-            return Reply(time.time(), error.code, None, shifted)
-        except (urllib.error.URLError, OSError, KeyError, ValueError):
-            return Reply(time.time(), 0, None, shifted)
-
-
-@dataclass(frozen=True)
-class Sighting:
-    """A resource's status as first seen at `at` (time.time())."""
-
-    at: float
-    status: dict[str, Any]
-
-
-class StatusLog(_Poller):
-    """Records every change of one resource's status, polled by kubectl."""
-
-    period = 0.5
-
-    def __init__(self, kubectl: Kubectl, resource: str) -> None:
-        super().__init__()
-        self.kubectl = kubectl
-        self.resource = resource
-        self._sightings: list[Sighting] = []
-
-    @property
-    def sightings(self) -> list[Sighting]:
-        return list(self._sightings)
-
-    def poll(self) -> None:
-        found = self.kubectl("get", self.resource, "-o", "json", check=False)
-        if found.returncode != 0:
-            return
-        status = json.loads(found.stdout).get("status") or {}
-        if not self._sightings or self._sightings[-1].status != status:
-            self._sightings.append(Sighting(time.time(), status))
-
-
-def event_log(kubectl: Kubectl, kind: str, name: str) -> list[tuple[str, str, str]]:
-    """(type, reason, message) of the Events about one modelkeeper.io object, oldest first."""
-    listed = json.loads(kubectl("get", "events", "-o", "json").stdout)["items"]
-    about = [
-        event
-        for event in listed
-        if event["involvedObject"]["kind"] == kind and event["involvedObject"]["name"] == name
-    ]
-    about.sort(key=lambda event: (event.get("firstTimestamp") or "", event["metadata"]["name"]))
-    return [(event["type"], event["reason"], event["message"]) for event in about]
+        return batch
 
 
 def jobs_of(kubectl: Kubectl, policy: str) -> list[dict[str, Any]]:

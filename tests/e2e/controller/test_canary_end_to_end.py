@@ -17,35 +17,19 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.controller.rollout_harness import (
-    FAMILY,
-    RouterWatch,
-    StatusWatch,
-    SteadyTraffic,
-    between,
-    binomial_tolerance,
-    canary_deployment,
-    kill_operator,
-    operator_flags,
-    router_address,
-    serving_only,
-    write_constant_model,
-    write_failing_model,
-)
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.node import Node
 from tests.ground.polling import eventually
 from tests.ground.prometheus import Prometheus
-from tests.integration.controller.operator_harness import (
-    apply,
-    artifact_model,
-    events,
-    owned,
-    running_operator,
-    wait_for,
-)
+from tests.support.kube import apply, events, owned, router_address, serving_only, wait_for
+from tests.support.models import write_constant_model, write_failing_model
+from tests.support.objects import artifact_model, canary_deployment
+from tests.support.operator import TEST_FLAGS, RunningOperator, running_operator
+from tests.support.traffic import RouterWatch, SteadyTraffic, between, binomial_tolerance
+from tests.support.watch import StatusWatch
 
+FAMILY = "fleet"
 WEIGHTS = (20, 50, 80)
 INTERVAL = 7
 """Seconds between analysis runs; each step lasts at least one, long enough for
@@ -69,7 +53,7 @@ def given_version_one_serves(kubectl: Kubectl, tmp_path: Path, failure_limit: in
         ),
     )
     wait_for(kubectl, DEPLOYMENT, serving_only("1"), "version 1 serves", 120)
-    address = router_address(kubectl)
+    address = router_address(kubectl, FAMILY)
     probe = SteadyTraffic(address)
     eventually(lambda: probe.request(5.0).version == "1", 30, "the router answers")
     return address
@@ -99,6 +83,7 @@ def candidate_weights(changes: list[dict[str, int]]) -> list[int]:
 
 
 def test_good_canary_promoted_with_measured_split_and_operator_killed_at_every_step(
+    no_shared_operator: None,
     crds: Path,
     control_plane: ControlPlane,
     node: Node,
@@ -106,14 +91,14 @@ def test_good_canary_promoted_with_measured_split_and_operator_killed_at_every_s
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
-    flags = operator_flags(prometheus)
+    flags = (*TEST_FLAGS, f"--prometheus-url={prometheus.url}")
     sha2 = write_constant_model(tmp_path / "v2", 2.0)
     with ExitStack() as stack:
         operator = stack.enter_context(running_operator(control_plane, tmp_path / "op-0", *flags))
         address = given_version_one_serves(kubectl, tmp_path)
         traffic = stack.enter_context(SteadyTraffic(address))
         routing = stack.enter_context(RouterWatch(address))
-        statuses = stack.enter_context(StatusWatch(kubectl))
+        statuses = stack.enter_context(StatusWatch(kubectl, DEPLOYMENT))
 
         # When version 2 appears, and the operator is killed as soon as each step starts
         apply(kubectl, artifact_model(f"{FAMILY}-2", FAMILY, "2", tmp_path / "v2", sha2))
@@ -127,7 +112,7 @@ def test_good_canary_promoted_with_measured_split_and_operator_killed_at_every_s
                 180 if step == 0 else 90,
             )
             assert at_step["status"]["weight"] == weight
-            kill_operator(operator)
+            operator.kill()
             operator = stack.enter_context(
                 running_operator(control_plane, tmp_path / f"op-{step + 1}", *flags)
             )
@@ -186,23 +171,15 @@ def test_good_canary_promoted_with_measured_split_and_operator_killed_at_every_s
 
 
 def test_bad_canary_rolled_back_within_failure_limit(
-    crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
-    prometheus: Prometheus,
-    kubectl: Kubectl,
-    tmp_path: Path,
+    shared_operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     failure_limit, bad_share = 2, 0.2
     sha2 = write_failing_model(tmp_path / "v2")
     with ExitStack() as stack:
-        stack.enter_context(
-            running_operator(control_plane, tmp_path / "op", *operator_flags(prometheus))
-        )
         address = given_version_one_serves(kubectl, tmp_path, failure_limit)
         traffic = stack.enter_context(SteadyTraffic(address, negative_share=bad_share))
         routing = stack.enter_context(RouterWatch(address))
-        statuses = stack.enter_context(StatusWatch(kubectl))
+        statuses = stack.enter_context(StatusWatch(kubectl, DEPLOYMENT))
 
         # When version 2, which fails on negative inputs, rolls out
         apply(kubectl, artifact_model(f"{FAMILY}-2", FAMILY, "2", tmp_path / "v2", sha2))

@@ -9,79 +9,32 @@ Deployment removes everything it owned.
 
 from __future__ import annotations
 
-import json
-import threading
 import urllib.error
-import urllib.request
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from tests.e2e.controller.rollout_harness import kill_operator, router_address, serving_only
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.imagebuild import TEST_MODEL_CONSTANT, TEST_MODEL_IMAGE
 from tests.ground.node import Node
 from tests.ground.polling import eventually
 from tests.ground.prometheus import Prometheus
-from tests.integration.controller.operator_harness import (
+from tests.support.kube import (
     apply,
-    artifact_model,
-    deployment,
     events,
     get,
-    image_model,
     owned,
-    running_operator,
+    router_address,
+    serving_only,
     wait_for,
-    write_model,
 )
-
-FLAGS = ("--progress-deadline-seconds=120", "--drain-seconds=4", "--resync-seconds=5")
-BODY = json.dumps(
-    {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [5.0]}]}
-).encode()
-
-
-def infer(address: str) -> tuple[str, float]:
-    """One V2 inference through the router: (model version, prediction)."""
-    request = urllib.request.Request(
-        f"http://{address}/v2/models/fleet/infer",
-        data=BODY,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        answer = json.load(response)
-    return answer["model_version"], float(answer["outputs"][0]["data"][0])
-
-
-class SteadyTraffic:
-    """Requests one after another from a thread, counting answers by version and failures."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.answers: Counter[tuple[str, float]] = Counter()
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02):
-            try:
-                self.answers[infer(self.address)] += 1
-            except (urllib.error.URLError, OSError, KeyError, ValueError) as error:
-                self.failures.append(repr(error))
-
-    def __enter__(self) -> SteadyTraffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join(timeout=15)
+from tests.support.models import write_constant_model
+from tests.support.objects import artifact_model, deployment, image_model
+from tests.support.operator import TEST_FLAGS, running_operator
+from tests.support.traffic import SteadyTraffic, predict
 
 
 def test_serve_roll_out_survive_restart_and_delete(
+    no_shared_operator: None,
     crds: Path,
     control_plane: ControlPlane,
     node: Node,
@@ -89,10 +42,10 @@ def test_serve_roll_out_survive_restart_and_delete(
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
-    sha1 = write_model(tmp_path / "v1", 1.0)
-    sha3 = write_model(tmp_path / "v3", 3.0)
+    sha1 = write_constant_model(tmp_path / "v1", 1.0)
+    sha3 = write_constant_model(tmp_path / "v3", 3.0)
 
-    with running_operator(control_plane, tmp_path / "operator-a", *FLAGS) as operator:
+    with running_operator(control_plane, tmp_path / "operator-a", *TEST_FLAGS) as operator:
         # Given version 1 (artifact form) served by a Deployment tracking the family
         apply(kubectl, artifact_model("fleet-1", "fleet", "1", tmp_path / "v1", sha1))
         apply(kubectl, deployment("fleet", "fleet"))
@@ -110,7 +63,7 @@ def test_serve_roll_out_survive_restart_and_delete(
         assert scraped[0]["metric"]["version"] == "1"
 
         # When version 2 (the test model image, FROM the serving image) appears, under traffic
-        with SteadyTraffic(address) as traffic:
+        with SteadyTraffic(address, period=0.02) as traffic:
             apply(kubectl, image_model("fleet-2", "fleet", "2", TEST_MODEL_IMAGE))
             wait_for(
                 kubectl,
@@ -125,8 +78,12 @@ def test_serve_roll_out_survive_restart_and_delete(
                 "version 1 is removed after the drain",
             )
         # Then no request failed, and both versions answered with their own predictions
-        assert traffic.failures == []
-        assert set(traffic.answers) == {("1", 1.0), ("2", TEST_MODEL_CONSTANT)}
+        answers = traffic.answers
+        assert [a.detail for a in answers if not a.ok] == []
+        assert {(a.version, a.prediction) for a in answers} == {
+            ("1", 1.0),
+            ("2", TEST_MODEL_CONSTANT),
+        }
         assert "Promoted" in events(kubectl, "fleet")
         assert get(kubectl, "models/fleet-1")["status"]["stage"] == "Retired"
 
@@ -138,10 +95,10 @@ def test_serve_roll_out_survive_restart_and_delete(
             lambda d: d.get("status", {}).get("candidate", {}).get("version") == "3",
             "version 3 is the candidate",
         )
-        kill_operator(operator)
+        operator.kill()
 
     # Then a new operator process converges on version 3 with one rollout and no duplicates
-    with running_operator(control_plane, tmp_path / "operator-b", *FLAGS):
+    with running_operator(control_plane, tmp_path / "operator-b", *TEST_FLAGS):
         done = wait_for(
             kubectl, "deployments.modelkeeper.io/fleet", serving_only("3"), "version 3 serves", 120
         )
@@ -167,6 +124,6 @@ def test_serve_roll_out_survive_restart_and_delete(
 
 def _answer(address: str) -> tuple[str, float] | None:
     try:
-        return infer(address)
+        return predict(address, "fleet", 5.0)
     except (urllib.error.URLError, OSError):
         return None

@@ -15,29 +15,16 @@ from typing import Any
 
 import yaml
 
-from tests.e2e.controller.rollout_harness import (
-    BASE_FLAGS,
-    FAMILY,
-    SteadyTraffic,
-    router_address,
-    serving_only,
-)
-from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.imagebuild import MODELKEEPER_IMAGE
-from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.integration.controller.operator_harness import (
-    apply,
-    artifact_model,
-    condition,
-    deployment,
-    get,
-    running_operator,
-    wait_for,
-    write_model,
-)
+from tests.support.kube import apply, condition, get, router_address, serving_only, wait_for
+from tests.support.models import write_constant_model
+from tests.support.objects import artifact_model, deployment
+from tests.support.operator import RunningOperator
+from tests.support.traffic import SteadyTraffic
 
+FAMILY = "fleet"
 SERVER = "app.kubernetes.io/component=server"
 
 PROBE = """
@@ -66,24 +53,23 @@ def _pods(kubectl: Kubectl, family: str) -> list[dict[str, Any]]:
 
 
 def test_the_scoring_server_runs_restricted(
-    crds: Path, control_plane: ControlPlane, node: Node, kubectl: Kubectl, tmp_path: Path
+    shared_operator: RunningOperator,
+    kubectl: Kubectl,
+    tmp_path: Path,
 ) -> None:
     # Given version 1 served by the operator's own pod spec
-    sha = write_model(tmp_path / "v1", 1.0)
-    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
-        apply(
-            kubectl,
-            artifact_model("locked-1", "locked", "1", tmp_path / "v1", sha),
-            deployment("locked", "locked"),
-        )
-        wait_for(kubectl, "deployments.modelkeeper.io/locked", serving_only("1"), "serves", 120)
-        [pod] = _pods(kubectl, "locked")
+    sha = write_constant_model(tmp_path / "v1", 1.0)
+    apply(
+        kubectl,
+        artifact_model("locked-1", "locked", "1", tmp_path / "v1", sha),
+        deployment("locked", "locked"),
+    )
+    wait_for(kubectl, "deployments.modelkeeper.io/locked", serving_only("1"), "serves", 120)
+    [pod] = _pods(kubectl, "locked")
 
-        # When the server's container looks at itself
-        probed = kubectl(
-            "exec", pod["metadata"]["name"], "-c", "server", "--", "python3", "-c", PROBE
-        )
-        seen = json.loads(probed.stdout)
+    # When the server's container looks at itself
+    probed = kubectl("exec", pod["metadata"]["name"], "-c", "server", "--", "python3", "-c", PROBE)
+    seen = json.loads(probed.stdout)
 
     # Then it is the image's user, its root is read-only, its scratch space is the emptyDir,
     # and it holds no capability, cannot gain privileges and is under a seccomp filter
@@ -96,38 +82,39 @@ def test_the_scoring_server_runs_restricted(
 
 
 def test_a_server_over_its_memory_limit_is_oom_killed(
-    crds: Path, control_plane: ControlPlane, node: Node, kubectl: Kubectl, tmp_path: Path
+    shared_operator: RunningOperator,
+    kubectl: Kubectl,
+    tmp_path: Path,
 ) -> None:
     # Given a Deployment whose servers may use 40 MiB, less than the scoring server needs
-    sha = write_model(tmp_path / "v1", 1.0)
+    sha = write_constant_model(tmp_path / "v1", 1.0)
     small = deployment(
         "tight",
         "tight",
         resources={"limits": {"memory": "40Mi", "cpu": "1"}, "requests": {"memory": "40Mi"}},
     )
-    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
-        apply(kubectl, artifact_model("tight-1", "tight", "1", tmp_path / "v1", sha), small)
+    apply(kubectl, artifact_model("tight-1", "tight", "1", tmp_path / "v1", sha), small)
 
-        # When its server starts, the kernel kills it at the limit
-        def oom_killed() -> dict[str, Any] | None:
-            for pod in _pods(kubectl, "tight"):
-                for status in pod.get("status", {}).get("containerStatuses", []):
-                    terminated = status.get("lastState", {}).get("terminated") or {}
-                    if terminated.get("reason") == "OOMKilled":
-                        return terminated
-            return None
+    # When its server starts, the kernel kills it at the limit
+    def oom_killed() -> dict[str, Any] | None:
+        for pod in _pods(kubectl, "tight"):
+            for status in pod.get("status", {}).get("containerStatuses", []):
+                terminated = status.get("lastState", {}).get("terminated") or {}
+                if terminated.get("reason") == "OOMKilled":
+                    return terminated
+        return None
 
-        terminated = eventually(oom_killed, 120, "the server is OOMKilled")
-        # Then the kubelet reports the kill (exit 137: SIGKILL) in the pod's status, and
-        # the Deployment says which container was killed and why
-        assert terminated["exitCode"] == 137
-        degraded = wait_for(
-            kubectl,
-            "deployments.modelkeeper.io/tight",
-            lambda d: "OOMKilled" in (condition(d, "Degraded") or {}).get("message", ""),
-            "the Deployment reports the OOM kill",
-            120,
-        )
+    terminated = eventually(oom_killed, 120, "the server is OOMKilled")
+    # Then the kubelet reports the kill (exit 137: SIGKILL) in the pod's status, and
+    # the Deployment says which container was killed and why
+    assert terminated["exitCode"] == 137
+    degraded = wait_for(
+        kubectl,
+        "deployments.modelkeeper.io/tight",
+        lambda d: "OOMKilled" in (condition(d, "Degraded") or {}).get("message", ""),
+        "the Deployment reports the OOM kill",
+        120,
+    )
     assert condition(degraded, "Degraded")["reason"] == "ContainerFailing"  # type: ignore[index]
 
 
@@ -154,11 +141,13 @@ def artifact_store(directory: Path) -> dict[str, Any]:
 
 
 def test_the_fetch_step_refuses_a_file_whose_digest_differs_and_the_deployment_says_so(
-    crds: Path, control_plane: ControlPlane, node: Node, kubectl: Kubectl, tmp_path: Path
+    shared_operator: RunningOperator,
+    kubectl: Kubectl,
+    tmp_path: Path,
 ) -> None:
     # Given a model file served over HTTP, and a Model that gives another file's digest
-    write_model(tmp_path / "store", 1.0)
-    claimed = write_model(tmp_path / "other", 2.0)
+    write_constant_model(tmp_path / "store", 1.0)
+    claimed = write_constant_model(tmp_path / "other", 2.0)
     apply(kubectl, artifact_store(tmp_path / "store"))
     kubectl("wait", "--for=condition=Ready", "pod/store", "--timeout=90s")
     store = get(kubectl, "pod/store")["status"]["podIP"]
@@ -166,27 +155,26 @@ def test_the_fetch_step_refuses_a_file_whose_digest_differs_and_the_deployment_s
     model["spec"]["artifact"]["uri"] = f"http://{store}:8000/model.joblib"
     model["spec"]["reference"]["uri"] = f"http://{store}:8000/profile.json"
 
-    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
-        # When it is served
-        apply(kubectl, model, deployment("digest", "digest"))
+    # When it is served
+    apply(kubectl, model, deployment("digest", "digest"))
 
-        # Then the scoring pod stays in its init step, whose error the Deployment shows
-        degraded = wait_for(
-            kubectl,
-            "deployments.modelkeeper.io/digest",
-            lambda d: (condition(d, "Degraded") or {}).get("reason") == "InitContainerFailing",
-            "the Deployment says its fetch step fails",
-            120,
-        )
-        message = condition(degraded, "Degraded")["message"]  # type: ignore[index]
-        assert "fetch-model" in message
-        assert f"sha256 mismatch: expected {claimed}" in message
-        [pod] = _pods(kubectl, "digest")
-        assert pod["status"]["phase"] == "Pending"
-        assert all(not c.get("ready") for c in pod["status"]["containerStatuses"])
-        # and the Model says which part the operator could not check, and who does
-        validated = condition(get(kubectl, "model/digest-1"), "Validated") or {}
-        assert "fetch step" in validated.get("message", "")
+    # Then the scoring pod stays in its init step, whose error the Deployment shows
+    degraded = wait_for(
+        kubectl,
+        "deployments.modelkeeper.io/digest",
+        lambda d: (condition(d, "Degraded") or {}).get("reason") == "InitContainerFailing",
+        "the Deployment says its fetch step fails",
+        120,
+    )
+    message = condition(degraded, "Degraded")["message"]  # type: ignore[index]
+    assert "fetch-model" in message
+    assert f"sha256 mismatch: expected {claimed}" in message
+    [pod] = _pods(kubectl, "digest")
+    assert pod["status"]["phase"] == "Pending"
+    assert all(not c.get("ready") for c in pod["status"]["containerStatuses"])
+    # and the Model says which part the operator could not check, and who does
+    validated = condition(get(kubectl, "model/digest-1"), "Validated") or {}
+    assert "fetch step" in validated.get("message", "")
 
 
 def claim_on(directory: Path, name: str, namespace: str) -> list[dict[str, Any]]:
@@ -220,15 +208,13 @@ def claim_on(directory: Path, name: str, namespace: str) -> list[dict[str, Any]]
 
 
 def test_a_model_on_a_claim_is_fetched_through_the_claim(
-    crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
+    shared_operator: RunningOperator,
     kubectl: Kubectl,
     namespace: str,
     tmp_path: Path,
 ) -> None:
     # Given a model file on a PersistentVolumeClaim, and a Model that names it pvc://
-    sha = write_model(tmp_path / "volume" / FAMILY / "1", 1.0)
+    sha = write_constant_model(tmp_path / "volume" / FAMILY / "1", 1.0)
     claim = claim_on(tmp_path / "volume", "models", namespace)
     model = artifact_model(f"{FAMILY}-1", FAMILY, "1", tmp_path, sha)
     model["spec"]["artifact"]["uri"] = f"pvc://models/{FAMILY}/1/model.joblib"
@@ -236,26 +222,23 @@ def test_a_model_on_a_claim_is_fetched_through_the_claim(
     try:
         kubectl("apply", "-f", "-", input=yaml.safe_dump_all(claim))
         kubectl("wait", "--for=jsonpath={.status.phase}=Bound", "pvc/models", "--timeout=60s")
-        with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
-            # When a Deployment serves it
-            apply(kubectl, model, deployment("claimed", FAMILY))
+        # When a Deployment serves it
+        apply(kubectl, model, deployment("claimed", FAMILY))
 
-            # Then the fetch steps read it through the claim the operator mounted, the
-            # version serves, and the router answers with it
-            wait_for(
-                kubectl, "deployments.modelkeeper.io/claimed", serving_only("1"), "serves", 120
-            )
-            router = router_address(kubectl, "claimed")
-            answer = SteadyTraffic(router).request(5.0)
-            assert (answer.ok, answer.version) == (True, "1"), answer.detail
-            [pod] = _pods(kubectl, "claimed")
-            claims = [
-                v["persistentVolumeClaim"]
-                for v in pod["spec"]["volumes"]
-                if "persistentVolumeClaim" in v
-            ]
-            assert claims == [{"claimName": "models", "readOnly": True}]
-            validated = condition(get(kubectl, f"model/{FAMILY}-1"), "Validated") or {}
-            assert validated.get("reason") == "ValidatedInPart"
+        # Then the fetch steps read it through the claim the operator mounted, the
+        # version serves, and the router answers with it
+        wait_for(kubectl, "deployments.modelkeeper.io/claimed", serving_only("1"), "serves", 120)
+        router = router_address(kubectl, "claimed")
+        answer = SteadyTraffic(router).request(5.0)
+        assert (answer.ok, answer.version) == (True, "1"), answer.detail
+        [pod] = _pods(kubectl, "claimed")
+        claims = [
+            v["persistentVolumeClaim"]
+            for v in pod["spec"]["volumes"]
+            if "persistentVolumeClaim" in v
+        ]
+        assert claims == [{"claimName": "models", "readOnly": True}]
+        validated = condition(get(kubectl, f"model/{FAMILY}-1"), "Validated") or {}
+        assert validated.get("reason") == "ValidatedInPart"
     finally:
         kubectl("delete", "pv", claim[0]["metadata"]["name"], "--wait=false", namespaced=False)

@@ -15,7 +15,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+import uuid
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import datetime
 from itertools import pairwise
@@ -28,10 +29,8 @@ from tests.e2e.controller.loop_harness import (
     FAMILY,
     MONITOR,
     DiabetesTraffic,
-    StatusLog,
     drift_monitor,
     drift_trigger,
-    event_log,
     jobs_of,
     models_of_family,
     read_rows,
@@ -40,79 +39,64 @@ from tests.e2e.controller.loop_harness import (
     train_locally,
     trained_model,
 )
-from tests.e2e.controller.rollout_harness import (
-    canary_deployment,
-    operator_flags,
-    router_address,
-    serving_only,
-)
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.node import Node
 from tests.ground.polling import eventually
-from tests.ground.prometheus import Prometheus
-from tests.integration.controller.operator_harness import (
-    RunningOperator,
+from tests.support.kube import (
+    POD_START,
     apply,
     condition,
-    deployment,
+    event_log,
     events,
     get,
-    running_operator,
+    router_address,
+    serving_only,
     wait_for,
 )
+from tests.support.objects import canary_deployment, deployment
+from tests.support.operator import RunningOperator
+from tests.support.watch import StatusWatch, wall_clock
 
 POLICY = "retrain-diabetes"
 DEPLOYMENT = f"deployments.modelkeeper.io/{FAMILY}"
 MONITOR_RESOURCE = f"driftmonitors.modelkeeper.io/{MONITOR}"
 PLUGIN = str(Path(sys.executable).parent / "kubectl-modelkeeper")
-POD_START = 240
-"""Seconds to wait for anything that starts a pod (a scoring server, a trainer): these are
-deadlines, not durations, and a loaded two-core machine can take over a minute to start one."""
 
 
 def policy_resource(name: str) -> str:
     return f"retrainpolicies.modelkeeper.io/{name}"
 
 
-@pytest.fixture
-def loop_operator(
-    crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
-    prometheus: Prometheus,
-    tmp_path: Path,
-) -> Iterator[RunningOperator]:
-    """The operator with the session's Prometheus and an artifact root the trainers write to,
-    beside the node that runs the pods."""
-    root = tmp_path / "artifacts"
-    flags = operator_flags(
-        prometheus, f"--artifact-root=file://{root}", f"--progress-deadline-seconds={POD_START}"
-    )
-    with running_operator(control_plane, tmp_path / "operator", *flags) as running:
-        yield running
+@pytest.fixture(scope="module")
+def version_one(node: Node) -> tuple[Path, dict[str, Any]]:
+    """Version 1 trained here once for the module's tests (the trainer is deterministic),
+    on the node's shared folder, which the tests' pods only read: its folder and result."""
+    folder = node.shared / f"diabetes-v1-{uuid.uuid4().hex[:6]}"
+    return folder, train_locally(folder)
 
 
 def given_version_one_serves(
-    kubectl: Kubectl, tmp_path: Path, risk_tier: str, served_by: dict[str, Any]
+    kubectl: Kubectl,
+    version_one: tuple[Path, dict[str, Any]],
+    risk_tier: str,
+    served_by: dict[str, Any],
 ) -> DiabetesTraffic:
-    """Version 1 trained here and served by `served_by`; returns traffic of its training rows
-    through the router (not started)."""
-    result = train_locally(tmp_path / "v1")
+    """Version 1 served by `served_by`; returns traffic of its training rows through the
+    router (not started)."""
+    folder, result = version_one
     apply(kubectl, trained_model("1", result, risk_tier), served_by)
     wait_for(kubectl, DEPLOYMENT, serving_only("1"), "version 1 serves", POD_START)
     features = [feature["name"] for feature in result["schema"]["inputs"]]
     traffic = DiabetesTraffic(
-        router_address(kubectl, FAMILY),
-        read_rows(tmp_path / "v1" / "training.csv", features),
-        features,
+        router_address(kubectl, FAMILY), read_rows(folder / "training.csv", features), features
     )
     eventually(lambda: _answered(traffic), 30, "the router answers")
     return traffic
 
 
 def _answered(traffic: DiabetesTraffic) -> bool:
-    return traffic.send(shifted=False).version == "1"
+    return traffic.send(traffic.batch(shifted=False), False).version == "1"
 
 
 def plugin(control_plane: ControlPlane, namespace: str, *args: str) -> str:
@@ -150,13 +134,19 @@ def timestamp(value: str) -> float:
 
 
 def test_drift_retrains_validates_and_ships_v2(
-    loop_operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
+    shared_operator: RunningOperator,
+    version_one: tuple[Path, dict[str, Any]],
+    kubectl: Kubectl,
+    namespace: str,
 ) -> None:
     with ExitStack() as stack:
         # Given version 1 served by a Canary Deployment, watched for drift, with a policy
         # that retrains on the shifted data and approves up to the family's Low risk
         traffic = given_version_one_serves(
-            kubectl, tmp_path, "Low", canary_deployment(FAMILY, FAMILY, (50,), interval_seconds=5)
+            kubectl,
+            version_one,
+            "Low",
+            canary_deployment(FAMILY, FAMILY, (50,), interval_seconds=5),
         )
         apply(
             kubectl,
@@ -168,8 +158,8 @@ def test_drift_retrains_validates_and_ships_v2(
                 approval={"autoApproveUpTo": "Low"},
             ),
         )
-        watch = stack.enter_context(StatusLog(kubectl, MONITOR_RESOURCE))
-        rollout = stack.enter_context(StatusLog(kubectl, DEPLOYMENT))
+        watch = stack.enter_context(StatusWatch(kubectl, MONITOR_RESOURCE))
+        rollout = stack.enter_context(StatusWatch(kubectl, DEPLOYMENT))
         stack.enter_context(traffic)
 
         # Then on the training distribution the monitor says OK, and no run starts
@@ -178,7 +168,7 @@ def test_drift_retrains_validates_and_ships_v2(
         )
         assert {f["level"] for f in ok["status"]["features"]} == {"OK"}
         assert min(f["samples"] for f in ok["status"]["features"]) >= 100
-        assert {s.status.get("state") for s in watch.sightings} <= {
+        assert {s.status.get("state") for s in watch.changes} <= {
             None,
             "Unknown",
             "InsufficientData",
@@ -204,7 +194,8 @@ def test_drift_retrains_validates_and_ships_v2(
         }
         eventually(
             lambda: (
-                _gauge(loop_operator, "modelkeeper_drift_state", MONITOR, 'state="Drifted"') == 1.0
+                _gauge(shared_operator, "modelkeeper_drift_state", namespace, 'state="Drifted"')
+                == 1.0
             ),
             30,
             "modelkeeper_drift_state says Drifted on the operator's /metrics",
@@ -236,7 +227,7 @@ def test_drift_retrains_validates_and_ships_v2(
         assert [(h["version"], h["outcome"]) for h in served["status"]["history"]][:1] == [
             ("2", "Promoted")
         ]
-        statuses = [*(s.status for s in rollout.sightings), served["status"]]
+        statuses = [*(s.status for s in rollout.changes), served["status"]]
         assert any(
             (s.get("candidate") or {}).get("version") == "2"
             and s["candidate"]["role"] == "Canary"
@@ -251,7 +242,7 @@ def test_drift_retrains_validates_and_ships_v2(
         ), "no analysis run passed at 50 %"
         assert {"AnalysisSuccessful", "Promoted"} <= set(events(kubectl, FAMILY))
         eventually(
-            lambda: [r for r in traffic.replies if r.version == "2"], 30, "version 2 answers"
+            lambda: [r for r in traffic.answers if r.version == "2"], 30, "version 2 answers"
         )
 
         # And on version 2's reference (trained on the shifted data) the monitor is OK again
@@ -264,9 +255,9 @@ def test_drift_retrains_validates_and_ships_v2(
         )
         assert len(jobs_of(kubectl, POLICY)) == 1
 
-    replies = traffic.replies
+    replies = traffic.answers
     assert [r for r in replies if r.code != 200] == []
-    first_v2 = min(r.at for r in replies if r.version == "2")
+    first_v2 = wall_clock(min(r.at for r in replies if r.version == "2"))
     for what, at in (
         ("Drifted", timestamp(drifted["since"])),
         ("Job start", timestamp(job["metadata"]["creationTimestamp"])),
@@ -276,23 +267,29 @@ def test_drift_retrains_validates_and_ships_v2(
         print(f"MEASURED input shift -> {what}: {at - shifted_at:.1f} s")
 
 
-def _gauge(running: RunningOperator, metric: str, monitor: str, label: str) -> float | None:
-    """The value of the operator's gauge sample for the monitor with `label`, if exported."""
+def _gauge(running: RunningOperator, metric: str, namespace: str, label: str) -> float | None:
+    """The value of the operator's gauge sample for the test's monitor with `label`, if
+    exported (the operator serves every test: its namespace tells the test's own apart)."""
     for line in running.metrics().splitlines():
-        if line.startswith(f"{metric}{{") and f'monitor="{monitor}"' in line and label in line:
+        if (
+            line.startswith(f"{metric}{{")
+            and f'monitor="{MONITOR}"' in line
+            and f'namespace="{namespace}"' in line
+            and label in line
+        ):
             return float(line.rsplit(" ", 1)[1])
     return None
 
 
 def test_failing_and_worse_trainers_leave_v1_serving_and_say_why(
-    loop_operator: RunningOperator,
+    shared_operator: RunningOperator,
+    version_one: tuple[Path, dict[str, Any]],
     control_plane: ControlPlane,
     kubectl: Kubectl,
     namespace: str,
-    tmp_path: Path,
 ) -> None:
     # Given version 1 served, and two manual-only policies that would approve what passes
-    traffic = given_version_one_serves(kubectl, tmp_path, "Low", deployment(FAMILY, FAMILY))
+    traffic = given_version_one_serves(kubectl, version_one, "Low", deployment(FAMILY, FAMILY))
     apply(
         kubectl,
         retrain_policy("retrain-failing", ["--fail"], approval={"autoApproveUpTo": "Low"}),
@@ -346,10 +343,10 @@ def test_failing_and_worse_trainers_leave_v1_serving_and_say_why(
             reason == "RunRejected" and "against the champion's" in message
             for _, reason, message in event_log(kubectl, "RetrainPolicy", "retrain-worse")
         )
-        rejected_at = time.time()
+        rejected_at = time.monotonic()
         # Two resyncs of the Deployment pass with traffic flowing
         eventually(
-            lambda: [r for r in traffic.replies if r.at > rejected_at + 11],
+            lambda: [r for r in traffic.answers if r.at > rejected_at + 11],
             30,
             "traffic after two resyncs",
         )
@@ -358,20 +355,20 @@ def test_failing_and_worse_trainers_leave_v1_serving_and_say_why(
     status = get(kubectl, DEPLOYMENT)
     assert serving_only("1")(status)
     assert status["status"].get("history", []) == []
-    replies = traffic.replies
+    replies = traffic.answers
     assert {(r.code, r.version) for r in replies} == {(200, "1")}
     assert [len(jobs_of(kubectl, p)) for p in ("retrain-failing", "retrain-worse")] == [1, 1]
 
 
 def test_high_risk_version_waits_for_approval_then_rolls_out(
-    loop_operator: RunningOperator,
+    shared_operator: RunningOperator,
+    version_one: tuple[Path, dict[str, Any]],
     control_plane: ControlPlane,
     kubectl: Kubectl,
     namespace: str,
-    tmp_path: Path,
 ) -> None:
     # Given a High-risk family whose policy approves nothing above Low by itself
-    traffic = given_version_one_serves(kubectl, tmp_path, "High", deployment(FAMILY, FAMILY))
+    traffic = given_version_one_serves(kubectl, version_one, "High", deployment(FAMILY, FAMILY))
     apply(kubectl, retrain_policy(POLICY, [], approval={"autoApproveUpTo": "Low"}))
     with traffic:
         # When a run produces version 2
@@ -398,7 +395,7 @@ def test_high_risk_version_waits_for_approval_then_rolls_out(
         )
         assert run["model"] in (condition(waiting, "ApprovalRequired") or {})["message"]
         assert serving_only("1")(waiting)
-        waited_until = time.time()
+        waited_until = time.monotonic()
 
         # When a person approves it
         plugin(control_plane, namespace, "approve", run["model"], "--by", "risk@example.com")
@@ -406,28 +403,30 @@ def test_high_risk_version_waits_for_approval_then_rolls_out(
         # Then the Deployment rolls it out, and the approval names the person
         wait_for(kubectl, DEPLOYMENT, serving_only("2"), "version 2 serves", POD_START)
         eventually(
-            lambda: [r for r in traffic.replies if r.version == "2"], 30, "version 2 answers"
+            lambda: [r for r in traffic.answers if r.version == "2"], 30, "version 2 answers"
         )
         approved = get(kubectl, f"models.modelkeeper.io/{run['model']}")["status"]
         assert approved["approval"]["by"] == "risk@example.com"
-    assert {r.version for r in traffic.replies if r.at < waited_until} == {"1"}
-    assert [r for r in traffic.replies if r.code != 200] == []
+    assert {r.version for r in traffic.answers if r.at < waited_until} == {"1"}
+    assert [r for r in traffic.answers if r.code != 200] == []
 
 
 def test_flapping_drift_starts_one_run_per_cooldown(
-    loop_operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
+    shared_operator: RunningOperator,
+    version_one: tuple[Path, dict[str, Any]],
+    kubectl: Kubectl,
 ) -> None:
     with ExitStack() as stack:
         # Given a monitor that changes state on a single evaluation, and a policy with a
         # 10-minute cooldown whose versions need a person (so version 1 stays the reference)
-        traffic = given_version_one_serves(kubectl, tmp_path, "Low", deployment(FAMILY, FAMILY))
+        traffic = given_version_one_serves(kubectl, version_one, "Low", deployment(FAMILY, FAMILY))
         apply(
             kubectl,
             drift_monitor(FAMILY, interval=3, window=6, enter_after=1, exit_after=1),
             retrain_policy(POLICY, [], triggers=[drift_trigger()]),
         )
-        monitor = stack.enter_context(StatusLog(kubectl, MONITOR_RESOURCE))
-        policy = stack.enter_context(StatusLog(kubectl, policy_resource(POLICY)))
+        monitor = stack.enter_context(StatusWatch(kubectl, MONITOR_RESOURCE))
+        policy = stack.enter_context(StatusWatch(kubectl, policy_resource(POLICY)))
         stack.enter_context(traffic)
         wait_for(kubectl, MONITOR_RESOURCE, monitor_in("OK"), "the monitor says OK", 90)
 
@@ -448,7 +447,7 @@ def test_flapping_drift_starts_one_run_per_cooldown(
             wait_for(kubectl, MONITOR_RESOURCE, monitor_in("OK"), f"OK again ({flip})", 60)
 
     # Then the monitor entered Drifted every time, yet only one Job ran
-    states = [s.status.get("state") for s in monitor.sightings]
+    states = [s.status.get("state") for s in monitor.changes]
     entered = [b for a, b in pairwise(states) if a != b and b == "Drifted"]
     assert len(entered) == flips
     assert len(jobs_of(kubectl, POLICY)) == 1
@@ -457,13 +456,13 @@ def test_flapping_drift_starts_one_run_per_cooldown(
     # And the policy said Throttled by Cooldown while drift asked for more runs
     throttled = [
         c
-        for s in policy.sightings
+        for s in policy.changes
         if (c := condition({"status": s.status}, "Throttled")) is not None and c["status"] == "True"
     ]
     assert "Cooldown" in {c["reason"] for c in throttled}
     assert "Throttled" in reasons
     print(
         f"MEASURED flapping: {len(entered)} entries into Drifted over "
-        f"{monitor.sightings[-1].at - monitor.sightings[0].at:.0f} s, "
+        f"{monitor.changes[-1].at - monitor.changes[0].at:.0f} s, "
         f"{len(jobs_of(kubectl, POLICY))} Job, {reasons.count('Throttled')} Throttled Event(s)"
     )

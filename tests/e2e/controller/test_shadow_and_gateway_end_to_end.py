@@ -10,7 +10,6 @@ router at all.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -29,29 +28,24 @@ from modelkeeper.plugin.main import main as plugin
 from modelkeeper.router.config import RoutingConfig
 from modelkeeper.serving.runtime import save_model_dir
 from modelkeeper.serving.schema import ModelSchema
-from tests.e2e.controller.rollout_harness import (
-    BASE_FLAGS,
-    FAMILY,
-    constant_versions,
+from tests.ground.controlplane import ControlPlane
+from tests.ground.ground import Kubectl
+from tests.ground.polling import eventually
+from tests.support.kube import (
+    apply,
+    get,
+    owned,
     read_status,
     router_address,
     serving_only,
-)
-from tests.ground.controlplane import ControlPlane
-from tests.ground.ground import Kubectl
-from tests.ground.node import Node
-from tests.ground.polling import eventually
-from tests.ground.prometheus import Prometheus
-from tests.integration.controller.operator_harness import (
-    apply,
-    artifact_model,
-    deployment,
-    get,
-    owned,
-    running_operator,
     wait_for,
 )
+from tests.support.models import constant_versions, sha256_of
+from tests.support.objects import artifact_model, deployment
+from tests.support.operator import RunningOperator
+from tests.support.traffic import predict
 
+FAMILY = "fleet"
 FLEET = f"deployments.modelkeeper.io/{FAMILY}"
 THRESHOLDS = {"1": 4.0, "2": 6.0}
 """Each version predicts LOW below its threshold and HIGH from it on: they disagree on [4, 6)."""
@@ -75,20 +69,7 @@ def write_step_model(directory: Path, threshold: float) -> tuple[str, DecisionTr
         {"inputs": [{"name": "x", "type": "numeric"}], "output": {"type": "regression"}}
     )
     save_model_dir(directory, tree, schema, frame, target="target")
-    return hashlib.sha256((directory / "model.joblib").read_bytes()).hexdigest(), tree
-
-
-def infer(address: str, x: float) -> tuple[str, float]:
-    """One V2 inference through the router: (the answering version, its prediction)."""
-    body = {"inputs": [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [x]}]}
-    request = urllib.request.Request(
-        f"http://{address}/v2/models/{FAMILY}/infer",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        answer = json.load(response)
-    return answer["model_version"], float(answer["outputs"][0]["data"][0])
+    return sha256_of(directory), tree
 
 
 def router_document(address: str, path: str) -> str:
@@ -128,17 +109,20 @@ def all_compared(address: str) -> dict[str, float] | None:
     return counts if sum(counts.values()) >= len(INPUTS) else None
 
 
+def progressing(status: dict[str, Any]) -> dict[str, Any]:
+    """The status' Progressing condition ({} while there is none)."""
+    return next((c for c in status.get("conditions", []) if c["type"] == "Progressing"), {})
+
+
 def run_since(kubectl: Kubectl, moment: datetime) -> dict[str, Any] | None:
     """The newest analysis run, if it was taken at `moment` or later."""
-    runs: list[dict[str, Any]] = read_status(kubectl).get("analysisRuns", [])
+    runs: list[dict[str, Any]] = read_status(kubectl, FLEET).get("analysisRuns", [])
     return runs[0] if runs and datetime.fromisoformat(runs[0]["time"]) >= moment else None
 
 
 def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
-    crds: Path,
+    shared_operator: RunningOperator,
     control_plane: ControlPlane,
-    node: Node,
-    prometheus: Prometheus,
     kubectl: Kubectl,
     namespace: str,
     tmp_path: Path,
@@ -177,60 +161,63 @@ def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
             },
         },
     )
-    flags = (*BASE_FLAGS, f"--prometheus-url={prometheus.url}")
-    with running_operator(control_plane, tmp_path / "operator", *flags):
-        # Given version 1 serving, and version 2 as a shadow mirrored every request
-        apply(kubectl, models[0], fleet)
-        wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
-        address = router_address(kubectl)
-        apply(kubectl, models[1])
-        eventually(lambda: shadow_ready(address), 120, "the router mirrors to version 2")
+    # Given version 1 serving, and version 2 as a shadow mirrored every request
+    apply(kubectl, models[0], fleet)
+    wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
+    address = router_address(kubectl, FAMILY)
+    apply(kubectl, models[1])
+    eventually(lambda: shadow_ready(address), 120, "the router mirrors to version 2")
 
-        # When the fixed inputs go through the router
-        answers = [infer(address, x) for x in INPUTS]
-        sent = datetime.now(UTC)
+    # When the fixed inputs go through the router
+    answers = [predict(address, FAMILY, x) for x in INPUTS]
+    sent = datetime.now(UTC)
 
-        # Then every client got version 1's prediction
-        assert answers == [("1", float(p)) for p in predicted["1"]]
-        # ...the router compared every row, agreeing exactly where the models agree offline
-        rows = eventually(lambda: all_compared(address), 30, "the router compares every row")
-        assert sum(rows.values()) == len(INPUTS)
-        assert rows.get("agree", 0) / len(INPUTS) == offline
-        # ...and the analysis, from Prometheus, reads the same agreement
-        # (a run three seconds after the last request: Prometheus scrapes every second)
-        run = eventually(
-            lambda: run_since(kubectl, sent + timedelta(seconds=3)),
-            30,
-            "an analysis run after the last request was scraped",
-        )
-        [agreement] = [m for m in run["metrics"] if m["name"] == "agreement"]
-        print(
-            f"MEASURED shadow agreement: offline {offline:.4f}, "
-            f"router counters {rows.get('agree', 0) / len(INPUTS):.4f}, "
-            f"analysis (Prometheus) {agreement['value']:.4f}, "
-            f"difference {abs(agreement['value'] - offline):.4f}, "
-            f"mirrored requests counted {run['requests']}"
-        )
-        assert abs(agreement["value"] - offline) <= AGREEMENT_TOLERANCE
-        assert agreement["phase"] == "Successful"
-        # ...and with onSuccess Hold, the shadow waits for a person
-        status = read_status(kubectl)
-        [progressing] = [c for c in status["conditions"] if c["type"] == "Progressing"]
-        assert (status["phase"], progressing["reason"]) == ("Paused", "AwaitingPromotion")
-        assert (status["candidate"]["version"], status["candidate"]["role"]) == ("2", "Shadow")
-        assert status["stable"]["version"] == "1"
+    # Then every client got version 1's prediction
+    assert answers == [("1", float(p)) for p in predicted["1"]]
+    # ...the router compared every row, agreeing exactly where the models agree offline
+    rows = eventually(lambda: all_compared(address), 30, "the router compares every row")
+    assert sum(rows.values()) == len(INPUTS)
+    assert rows.get("agree", 0) / len(INPUTS) == offline
+    # ...and the analysis, from Prometheus, reads the same agreement
+    # (a run three seconds after the last request: Prometheus scrapes every second)
+    run = eventually(
+        lambda: run_since(kubectl, sent + timedelta(seconds=3)),
+        30,
+        "an analysis run after the last request was scraped",
+    )
+    [agreement] = [m for m in run["metrics"] if m["name"] == "agreement"]
+    print(
+        f"MEASURED shadow agreement: offline {offline:.4f}, "
+        f"router counters {rows.get('agree', 0) / len(INPUTS):.4f}, "
+        f"analysis (Prometheus) {agreement['value']:.4f}, "
+        f"difference {abs(agreement['value'] - offline):.4f}, "
+        f"mirrored requests counted {run['requests']}"
+    )
+    assert abs(agreement["value"] - offline) <= AGREEMENT_TOLERANCE
+    assert agreement["phase"] == "Successful"
 
-        # When a person promotes it to all traffic
-        cluster = ("--kubeconfig", str(control_plane.kubeconfig), "-n", namespace)
-        assert plugin(["promote", FAMILY, "--full", *cluster]) == 0
+    # ...and with onSuccess Hold, the shadow waits for a person (the hold follows the newest
+    # run at the operator's next reconcile, which may come just after the run is recorded)
+    def holding() -> dict[str, Any] | None:
+        status = read_status(kubectl, FLEET)
+        return status if progressing(status).get("reason") == "AwaitingPromotion" else None
 
-        # Then version 2 is stable and answers with its own predictions
-        done = wait_for(kubectl, FLEET, serving_only("2"), "version 2 is promoted", 60)
-        assert done["status"]["history"][0]["version"] == "2"
-        assert done["status"]["history"][0]["outcome"] == "Promoted"
-        x = 5.0  # where the versions disagree
-        expected = ("2", float(trees["2"].predict(pd.DataFrame({"x": [x]}))[0]))
-        eventually(lambda: infer(address, x) == expected, 60, "version 2 answers")
+    status = eventually(holding, 15, "the shadow holds, awaiting promotion")
+    assert (status["phase"], progressing(status)["reason"]) == ("Paused", "AwaitingPromotion")
+    assert (status["candidate"]["version"], status["candidate"]["role"]) == ("2", "Shadow")
+    assert status["stable"]["version"] == "1"
+
+    # When a person promotes it to all traffic
+    cluster = ("--kubeconfig", str(control_plane.kubeconfig), "-n", namespace)
+    assert plugin(["promote", FAMILY, "--full", *cluster]) == 0
+
+    # Then version 2 is stable and answers with its own predictions
+    done = wait_for(kubectl, FLEET, serving_only("2"), "version 2 is promoted", 60)
+    assert done["status"]["history"][0]["version"] == "2"
+    assert done["status"]["history"][0]["outcome"] == "Promoted"
+    x = 5.0  # where the versions disagree
+    expected = ("2", float(trees["2"].predict(pd.DataFrame({"x": [x]}))[0]))
+    eventually(lambda: predict(address, FAMILY, x) == expected, 60, "version 2 answers")
 
 
 def route_weights(kubectl: Kubectl) -> dict[str, int] | None:
@@ -247,7 +234,7 @@ def route_weights(kubectl: Kubectl) -> dict[str, int] | None:
 def routed_at(kubectl: Kubectl, weight: int) -> bool:
     """Status says the candidate takes `weight`, and the HTTPRoute splits so."""
     return bool(
-        read_status(kubectl).get("weight") == weight
+        read_status(kubectl, FLEET).get("weight") == weight
         and route_weights(kubectl) == {"fleet-1": 100 - weight, "fleet-2": weight}
     )
 
@@ -265,14 +252,11 @@ def router_objects(kubectl: Kubectl) -> str:
 
 
 def test_gateway_api_route_follows_canary_steps(
-    crds: Path,
-    gateway_api_crds: Path,
-    control_plane: ControlPlane,
-    node: Node,
+    shared_operator: RunningOperator,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
-    version_1, version_2 = constant_versions(tmp_path)
+    version_1, version_2 = constant_versions(tmp_path, FAMILY)
     # Pauses only: with no Gateway implementation on the ground, no traffic flows to analyse.
     fleet = deployment(
         FAMILY,
@@ -290,42 +274,42 @@ def test_gateway_api_route_follows_canary_steps(
             },
         },
     )
-    # The operator looks for the Gateway API once, at start: the CRDs are there before it.
-    with running_operator(control_plane, tmp_path / "operator", *BASE_FLAGS):
-        # Given version 1 served through an HTTPRoute to its Service
-        apply(kubectl, version_1, fleet)
-        wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
-        assert eventually(lambda: route_weights(kubectl), 30, "the HTTPRoute") == {"fleet-1": 100}
-        route = get(kubectl, f"httproutes.gateway.networking.k8s.io/{FAMILY}")
-        owner = get(kubectl, FLEET)["metadata"]["uid"]
-        assert [ref["uid"] for ref in route["metadata"]["ownerReferences"]] == [owner]
-        assert [ref["name"] for ref in route["spec"]["parentRefs"]] == ["gw"]
+    # The operator looks for the Gateway API once, at start: the CRDs are there before it
+    # (the shared operator's fixture applies them first).
+    # Given version 1 served through an HTTPRoute to its Service
+    apply(kubectl, version_1, fleet)
+    wait_for(kubectl, FLEET, serving_only("1"), "version 1 serves", 120)
+    assert eventually(lambda: route_weights(kubectl), 30, "the HTTPRoute") == {"fleet-1": 100}
+    route = get(kubectl, f"httproutes.gateway.networking.k8s.io/{FAMILY}")
+    owner = get(kubectl, FLEET)["metadata"]["uid"]
+    assert [ref["uid"] for ref in route["metadata"]["ownerReferences"]] == [owner]
+    assert [ref["name"] for ref in route["spec"]["parentRefs"]] == ["gw"]
 
-        assert router_objects(kubectl) == ""
+    assert router_objects(kubectl) == ""
 
-        # When version 2 rolls out by the canary's steps
-        apply(kubectl, version_2)
+    # When version 2 rolls out by the canary's steps
+    apply(kubectl, version_2)
 
-        # Then at each step the route's weights are the status' weight
-        started = time.monotonic()
-        for weight in (30, 60):
-            eventually(
-                partial(routed_at, kubectl, weight), 120, f"status and HTTPRoute at weight {weight}"
-            )
-            print(f"MEASURED HTTPRoute at weight {weight}: {time.monotonic() - started:.1f}s")
-
-        # ...and at the end version 2 takes everything, version 1's Service goes
-        wait_for(kubectl, FLEET, serving_only("2"), "version 2 is promoted", 60)
-        assert eventually(
-            lambda: route_weights(kubectl) == {"fleet-2": 100}, 30, "the route sends all to 2"
-        )
+    # Then at each step the route's weights are the status' weight
+    started = time.monotonic()
+    for weight in (30, 60):
         eventually(
-            lambda: "fleet-1" not in owned(kubectl, FAMILY).get("Service", set()),
-            60,
-            "version 1's Service is removed after the drain",
+            partial(routed_at, kubectl, weight), 120, f"status and HTTPRoute at weight {weight}"
         )
-        # ...and no router was made for this Deployment
-        assert router_objects(kubectl) == ""
-        children = owned(kubectl, FAMILY)
-        assert children["Service"] == {"fleet-2"}
-        assert children["Deployment"] == {"fleet-2"}
+        print(f"MEASURED HTTPRoute at weight {weight}: {time.monotonic() - started:.1f}s")
+
+    # ...and at the end version 2 takes everything, version 1's Service goes
+    wait_for(kubectl, FLEET, serving_only("2"), "version 2 is promoted", 60)
+    assert eventually(
+        lambda: route_weights(kubectl) == {"fleet-2": 100}, 30, "the route sends all to 2"
+    )
+    eventually(
+        lambda: "fleet-1" not in owned(kubectl, FAMILY).get("Service", set()),
+        60,
+        "version 1's Service is removed after the drain",
+    )
+    # ...and no router was made for this Deployment
+    assert router_objects(kubectl) == ""
+    children = owned(kubectl, FAMILY)
+    assert children["Service"] == {"fleet-2"}
+    assert children["Deployment"] == {"fleet-2"}

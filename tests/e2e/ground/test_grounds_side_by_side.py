@@ -60,7 +60,7 @@ def test_a_second_ground_runs_beside_this_one_and_leaves_it_whole(
     # When a second ground starts beside it, runs a pod, and stops
     plane = ControlPlane.start(tmp_path / "control-plane")
     try:
-        second = Node.start(plane, tmp_path / "node")
+        second = Node.start(plane, tmp_path / "node", images=[TESTBOX_IMAGE])
         try:
             assert second.network.subnet != node.network.subnet
             assert second.network.bridge != node.network.bridge

@@ -4,7 +4,6 @@ image, and Prometheus scrapes its per-feature bin counters."""
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,8 @@ from tests.ground.ground import Kubectl
 from tests.ground.imagebuild import MODELKEEPER_IMAGE
 from tests.ground.polling import eventually
 from tests.ground.prometheus import Prometheus
-from tests.integration.serving.serving_harness import IRIS_FEATURES, iris_frame, write_iris_forest
+from tests.support.models import IRIS_FEATURES, iris_frame, write_iris_forest
+from tests.support.traffic import infer
 
 pytestmark = pytest.mark.usefixtures("node")
 
@@ -60,20 +60,14 @@ def server_deployment(model_dir: Path) -> dict[str, Any]:
     }
 
 
-def infer(address: str, rows: list[list[float]]) -> dict[str, Any]:
-    body = {
+def columns(rows: list[list[float]]) -> dict[str, Any]:
+    """A V2 request with one [rows] FP64 tensor per iris feature."""
+    return {
         "inputs": [
             {"name": name, "shape": [len(rows)], "datatype": "FP64", "data": [r[i] for r in rows]}
             for i, name in enumerate(IRIS_FEATURES)
         ]
     }
-    request = urllib.request.Request(
-        f"http://{address}:8080/v2/models/iris/infer",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return dict(json.load(response))
 
 
 def test_prometheus_scrapes_the_feature_counters_of_a_serving_pod(
@@ -87,7 +81,7 @@ def test_prometheus_scrapes_the_feature_counters_of_a_serving_pod(
 
     rows = iris_frame()[IRIS_FEATURES].head(30).to_numpy().tolist()
     for start in range(0, len(rows), 10):
-        answer = infer(address, rows[start : start + 10])
+        answer = infer(f"{address}:8080", "iris", columns(rows[start : start + 10]))
         assert answer["outputs"][0]["shape"][0] == 10
 
     def counted() -> float | None:

@@ -10,18 +10,13 @@ extrapolation does to the counts themselves.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from scipy.spatial.distance import jensenshannon
 
@@ -31,10 +26,9 @@ from modelkeeper.api.deployment import AnalysisPhase, AnalysisStatus
 from modelkeeper.api.strategy import Analysis, Shadow
 from modelkeeper.prometheus.client import PrometheusProvider
 from modelkeeper.prometheus.promql import Sample
-from tests.ground.binaries import go_tool
 from tests.ground.polling import eventually
-from tests.ground.processes import Component, free_port
-from tests.ground.prometheus import SCRAPE_INTERVAL
+from tests.ground.processes import free_port
+from tests.ground.prometheus import Prometheus, static_scrape_config
 
 NAMESPACE = "shop"
 STABLE, CANDIDATE = "v1", "v2"
@@ -161,41 +155,6 @@ class Exporter:
             self.upstream.labels("passing", "fraud", STABLE, "stable").observe(STABLE_LATENCY)
 
 
-def start_prometheus(workdir: Path, jobs: list[dict[str, Any]]) -> tuple[Component, str]:
-    """The project's Prometheus binary on a free loopback port, scraping `jobs` every second."""
-    config = workdir / "prometheus.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "global": {"scrape_interval": SCRAPE_INTERVAL, "scrape_timeout": SCRAPE_INTERVAL},
-                "scrape_configs": jobs,
-            }
-        )
-    )
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    component = Component(
-        "prometheus",
-        [
-            str(go_tool("prometheus")),
-            f"--config.file={config}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            f"--storage.tsdb.path={workdir / 'data'}",
-            "--log.level=warn",
-        ],
-        workdir / "prometheus.log",
-    )
-    component.start()
-    try:
-        component.wait_until(
-            lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200, 60
-        )
-    except BaseException:
-        component.stop()
-        raise
-    return component, url
-
-
 @dataclass(frozen=True)
 class Scraped:
     """Prometheus after the jump, and the window that holds it."""
@@ -208,14 +167,6 @@ class Scraped:
         return Subject(NAMESPACE, deployment, "fraud", STABLE, CANDIDATE, self.window, compare)
 
 
-def instant(url: str, promql: str) -> float | None:
-    """One value straight from the HTTP API (independent of the provider under test)."""
-    query = urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=5) as response:
-        result = json.load(response)["data"]["result"]
-    return float(result[0]["value"][1]) if result else None
-
-
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     exporter = Exporter()
@@ -225,24 +176,27 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         "job_name": "modelkeeper",
         "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE}}],
     }
-    component, url = start_prometheus(tmp_path_factory.mktemp("prometheus"), [job])
+    prometheus = Prometheus.serve(
+        tmp_path_factory.mktemp("prometheus"), static_scrape_config([job])
+    )
+    url = prometheus.url
     try:
         started = time.time()
         candidate = f'modelkeeper_requests_total{{deployment="passing",version="{CANDIDATE}"}}'
-        eventually(lambda: instant(url, f"sum({candidate})") == 0, 30, "zeros are scraped")
+        eventually(lambda: prometheus.value(f"sum({candidate})") == 0, 30, "zeros are scraped")
         time.sleep(1.5)  # a second scrape at zero inside the window
         exporter.jump()
-        eventually(lambda: instant(url, f"sum({candidate})") == 200, 30, "the jump is scraped")
+        eventually(lambda: prometheus.value(f"sum({candidate})") == 200, 30, "the jump is scraped")
         time.sleep(2.5)  # a few scrapes after the jump
         # Judge at the last scrape: increase() then has no gap to extrapolate over at
         # either end (the first sample in the window is a zero), so counts come out exact.
-        last_scrape = instant(url, 'timestamp(up{job="modelkeeper"})')
+        last_scrape = prometheus.value('timestamp(up{job="modelkeeper"})')
         assert last_scrape is not None
         yield Scraped(
             url, timedelta(seconds=last_scrape - started), datetime.fromtimestamp(last_scrape, UTC)
         )
     finally:
-        component.stop()
+        prometheus.stop()
         server.shutdown()
         server.server_close()
         thread.join(5)
@@ -387,12 +341,13 @@ async def test_shadow_without_comparison_reads_the_servers(
 async def test_a_stopped_prometheus_makes_the_run_inconclusive(
     tmp_path: Path,
 ) -> None:
-    component, url = start_prometheus(tmp_path, [])
+    stopped = Prometheus.serve(tmp_path, static_scrape_config([]))
+    url = stopped.url
     prometheus = PrometheusProvider(url, timeout_seconds=5)
     try:
         assert await prometheus.query("vector(1)", datetime.now(UTC)) == [Sample({}, 1.0)]
     finally:
-        component.stop()
+        stopped.stop()
     try:
         subject = Subject(NAMESPACE, "passing", "fraud", STABLE, CANDIDATE, timedelta(minutes=1))
         status = await analyse(prometheus, canary_analysis(), subject, datetime.now(UTC))

@@ -35,6 +35,7 @@ from modelkeeper.api.retrainpolicy import (
 )
 from modelkeeper.api.types import ServingRole
 from tests.integration.argocd.argocd_harness import Health, health
+from tests.support.objects import manifest
 
 AT = datetime(2026, 11, 26, 23, 0, tzinfo=UTC)
 WAITING = Health("Progressing", "waiting for the operator")
@@ -61,12 +62,7 @@ READY = condition(RetrainPolicyConditionType.READY, ConditionStatus.TRUE, "Ready
 
 def obj(kind: str, status: BaseModel | None, generation: int = 1) -> dict[str, Any]:
     """The object as Argo CD sees it: JSON, status as the operator's model dumps it."""
-    found: dict[str, Any] = {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": kind,
-        "metadata": {"name": "fraud", "namespace": "risk", "generation": generation},
-        "spec": {},
-    }
+    found = manifest(kind, "fraud", {}, namespace="risk", generation=generation)
     if status is not None:
         found["status"] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
     return found

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.chart.chart_tools import CHART, promtool
-from tests.integration.chart.dashboard_queries import dashboards, substitute
+from tests.support.chart import CHART, promtool
+from tests.support.dashboards import dashboards, substitute
 
 ALERTS = CHART / "files" / "alerts.yaml"
 UNIT_TESTS = Path(__file__).resolve().parent / "alerts.promtool.yaml"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.chart.chart_tools import CHART, REPO, helm, render
+from tests.support.chart import CHART, REPO, helm, render
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 

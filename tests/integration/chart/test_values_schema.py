@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.chart.chart_tools import render
+from tests.support.chart import render
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from modelkeeper.api.labels import Manifest
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.traffic import Routes, build_traffic
 from tests.ground.ground import Kubectl
+from tests.support.objects import deployment as deployment_manifest
 
 IMAGE = "ghcr.io/modelkeeper/modelkeeper:0.1.0"
 FIELD_MANAGER = "modelkeeper"
@@ -28,22 +29,18 @@ FIELD_MANAGER = "modelkeeper"
 @pytest.fixture
 def deployment(crds: Path, gateway_api_crds: Path, kubectl: Kubectl) -> DeploymentResource:
     """A Deployment `fraud` with a canary strategy whose traffic goes through a Gateway."""
-    manifest = {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "Deployment",
-        "metadata": {"name": "fraud"},
-        "spec": {
-            "model": {"name": "fraud"},
-            "strategy": {"type": "Canary", "canary": {"steps": [{"setWeight": 10}]}},
-            "traffic": {
-                "provider": "GatewayAPI",
-                "gatewayAPI": {
-                    "parentRefs": [{"name": "public", "sectionName": "http"}],
-                    "hostnames": ["fraud.example.com"],
-                },
+    manifest = deployment_manifest(
+        "fraud",
+        "fraud",
+        strategy={"type": "Canary", "canary": {"steps": [{"setWeight": 10}]}},
+        traffic={
+            "provider": "GatewayAPI",
+            "gatewayAPI": {
+                "parentRefs": [{"name": "public", "sectionName": "http"}],
+                "hostnames": ["fraud.example.com"],
             },
         },
-    }
+    )
     kubectl("apply", "-f", "-", input=json.dumps(manifest))
     read = kubectl("get", "deployments.modelkeeper.io", "fraud", "-o", "json")
     return DeploymentResource.from_object(json.loads(read.stdout))

@@ -15,18 +15,10 @@ from pathlib import Path
 
 from tests.ground.ground import Kubectl
 from tests.ground.polling import eventually
-from tests.integration.controller.operator_harness import (
-    RunningOperator,
-    apply,
-    artifact_model,
-    condition,
-    deployment,
-    events,
-    get,
-    owned,
-    wait_for,
-    write_model,
-)
+from tests.support.kube import apply, condition, events, get, owned, wait_for
+from tests.support.models import write_constant_model
+from tests.support.objects import artifact_model, deployment
+from tests.support.operator import RunningOperator
 
 ROUTER_OBJECTS = {
     "ServiceAccount": {"shop-router"},
@@ -56,7 +48,7 @@ def test_model_and_deployment_become_owned_objects_with_status(
     operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     # Given an approved artifact Model and a Deployment tracking its family
-    sha = write_model(tmp_path / "v1", 1.0)
+    sha = write_constant_model(tmp_path / "v1", 1.0)
     manifests = (
         artifact_model("shop-1", "shop", "1", tmp_path / "v1", sha),
         deployment("shop", "shop"),
@@ -157,7 +149,7 @@ def eventually_owned(kubectl: Kubectl, name: str) -> dict[str, set[str]]:
 def test_no_longer_desired_objects_are_pruned_and_deletion_removes_all(
     operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
 ) -> None:
-    sha = write_model(tmp_path / "v1", 1.0)
+    sha = write_constant_model(tmp_path / "v1", 1.0)
     apply(kubectl, artifact_model("cart-1", "cart", "1", tmp_path / "v1", sha))
     apply(kubectl, deployment("cart", "cart", replicas=2))
     wait_for(kubectl, "pdb/cart-1", lambda _: True, "a PodDisruptionBudget for 2 replicas")
@@ -224,7 +216,7 @@ def test_bad_input_becomes_conditions_and_events(
     assert "stable" not in get(kubectl, "deployments.modelkeeper.io/wild")["status"]
 
     # When a valid, approved version 2 comes, the Deployment serves it
-    sha = write_model(tmp_path / "v2", 2.0)
+    sha = write_constant_model(tmp_path / "v2", 2.0)
     apply(kubectl, artifact_model("wild-2", "wild", "2", tmp_path / "v2", sha))
     wait_for(
         kubectl,

@@ -17,18 +17,12 @@ from pathlib import Path
 import pytest
 
 from tests.ground.controlplane import ControlPlane
+from tests.ground.ground import Kubectl
 from tests.ground.polling import eventually
-from tests.integration.controller.operator_harness import (
-    Kubectl,
-    RunningOperator,
-    apply,
-    artifact_model,
-    deployment,
-    get,
-    running_operator,
-    wait_for,
-    write_model,
-)
+from tests.support.kube import apply, get, wait_for
+from tests.support.models import write_constant_model
+from tests.support.objects import artifact_model, deployment
+from tests.support.operator import RunningOperator, running_operator
 
 OWNED_APPLIES = re.compile(
     r'^apiserver_request_total\{(?=[^}]*verb="APPLY")(?![^}]*subresource="status")[^}]*'
@@ -88,7 +82,7 @@ def reconciles(operator: RunningOperator) -> float:
 
 
 def serving(kubectl: Kubectl, tmp_path: Path, name: str) -> None:
-    sha = write_model(tmp_path / "v1", 1.0)
+    sha = write_constant_model(tmp_path / "v1", 1.0)
     apply(kubectl, artifact_model(f"{name}-1", name, "1", tmp_path / "v1", sha))
     apply(kubectl, deployment(name, name))
     wait_for(

@@ -40,8 +40,9 @@ from modelkeeper.drift.scoring import Outcome
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
 from modelkeeper.prometheus.client import ProviderPool
 from tests.ground.polling import eventually
-from tests.ground.processes import Component, free_port
-from tests.integration.analysis.test_analysis_against_prometheus import instant, start_prometheus
+from tests.ground.processes import free_port
+from tests.ground.prometheus import Prometheus, static_scrape_config
+from tests.support import objects as manifests
 
 NAMESPACE = "shop"
 VERSION = "1.0.0"
@@ -107,8 +108,7 @@ class FeatureCounters:
 class Scraped:
     """Prometheus after the jump, and the window that holds it."""
 
-    component: Component
-    url: str
+    prometheus: Prometheus
     window: timedelta
     now: datetime
 
@@ -124,21 +124,23 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         "job_name": "modelkeeper",
         "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE}}],
     }
-    component, url = start_prometheus(tmp_path_factory.mktemp("prometheus"), [job])
+    prometheus = Prometheus.serve(
+        tmp_path_factory.mktemp("prometheus"), static_scrape_config([job])
+    )
     try:
         started = time.time()
         infinite = 'modelkeeper_feature_value_bucket{deployment="steady",le="+Inf"}'
-        eventually(lambda: instant(url, f"sum({infinite})") == 0, 30, "zeros are scraped")
+        eventually(lambda: prometheus.value(f"sum({infinite})") == 0, 30, "zeros are scraped")
         time.sleep(1.5)  # a second scrape at zero inside the window
         counters.jumped = True
-        eventually(lambda: instant(url, f"sum({infinite})") == 600, 30, "the jump is scraped")
+        eventually(lambda: prometheus.value(f"sum({infinite})") == 600, 30, "the jump is scraped")
         time.sleep(2.5)
-        last_scrape = instant(url, 'timestamp(up{job="modelkeeper"})')
+        last_scrape = prometheus.value('timestamp(up{job="modelkeeper"})')
         assert last_scrape is not None
         window = timedelta(seconds=last_scrape - started)
-        yield Scraped(component, url, window, datetime.fromtimestamp(last_scrape, UTC))
+        yield Scraped(prometheus, window, datetime.fromtimestamp(last_scrape, UTC))
     finally:
-        component.stop()
+        prometheus.stop()
         server.shutdown()
         server.server_close()
         thread.join(5)
@@ -147,36 +149,27 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
 def objects(deployment: str, window: timedelta, profile_uri: str) -> Cache:
     """The cache as the operator's watch would fill it: a monitor, its Deployment, its Model."""
     seconds = f"{int(window.total_seconds()) + 1}s"
-    monitor = {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "DriftMonitor",
-        "metadata": {"name": deployment, "namespace": NAMESPACE, "generation": 1},
-        "spec": {
-            "deployment": deployment,
-            "interval": seconds,
-            "window": seconds,
-            "hysteresis": {"enterAfter": 1},
-            "minSamples": 100,
-        },
-    }
-    served = {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "Deployment",
-        "metadata": {"name": deployment, "namespace": NAMESPACE, "generation": 1},
-        "spec": {"model": {"name": "fraud"}},
-        "status": {"stable": {"version": VERSION, "model": "fraud-1-0-0"}},
-    }
-    model = {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "Model",
-        "metadata": {"name": "fraud-1-0-0", "namespace": NAMESPACE, "generation": 1},
-        "spec": {
-            "name": "fraud",
-            "version": VERSION,
-            "image": "registry.example.com/fraud:1.0.0",
-            "reference": {"uri": profile_uri},
-        },
-    }
+    meta = {"namespace": NAMESPACE, "generation": 1}
+    monitor = manifests.drift_monitor(
+        deployment,
+        deployment,
+        interval=seconds,
+        window=seconds,
+        hysteresis={"enterAfter": 1},
+        minSamples=100,
+    )
+    monitor["metadata"].update(meta)
+    served = manifests.deployment(deployment, "fraud")
+    served["metadata"].update(meta)
+    served["status"] = {"stable": {"version": VERSION, "model": "fraud-1-0-0"}}
+    model = manifests.model(
+        "fraud-1-0-0",
+        "fraud",
+        VERSION,
+        image="registry.example.com/fraud:1.0.0",
+        reference={"uri": profile_uri},
+    )
+    model["metadata"].update(meta)
 
     def index(body: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
         return {(NAMESPACE, body["metadata"]["name"]): [body]}
@@ -203,7 +196,7 @@ def profile_uri(tmp_path: Path) -> str:
 async def pool(scraped: Scraped) -> AsyncIterator[ProviderPool]:
     providers = ProviderPool(
         OperatorSettings.model_validate(
-            {"prometheus_url": scraped.url, "prometheus_timeout_seconds": 5}
+            {"prometheus_url": scraped.prometheus.url, "prometheus_timeout_seconds": 5}
         )
     )
     yield providers
@@ -255,7 +248,7 @@ async def test_prometheus_stopped_is_unknown_never_drifted(
     scraped: Scraped, pool: ProviderPool, profile_uri: str
 ) -> None:
     """Last in this module: it stops the module's Prometheus."""
-    scraped.component.stop()
+    scraped.prometheus.stop()
     evaluation, _ = await evaluate("shifted", scraped, pool, profile_uri)
     status = evaluation.status
     assert evaluation.outcome == Outcome.UNKNOWN
@@ -263,5 +256,5 @@ async def test_prometheus_stopped_is_unknown_never_drifted(
     ready = get_condition(status.conditions, DriftMonitorConditionType.READY)
     assert ready is not None
     assert (ready.status, ready.reason) == ("False", "PrometheusUnavailable")
-    assert f"Prometheus at {scraped.url} unreachable" in status.message
+    assert f"Prometheus at {scraped.prometheus.url} unreachable" in status.message
     assert status.critical_streak == 0

@@ -19,6 +19,7 @@ import yaml
 from tests.ground.ground import Kubectl
 from tests.ground.processes import free_port
 from tests.integration.plugin.plugin_harness import Plugin, derived_kubeconfig, read, write_status
+from tests.support import objects
 
 POLICY = """
 apiVersion: modelkeeper.io/v1alpha1
@@ -44,17 +45,9 @@ RETRAIN = "modelkeeper.io/retrain"
 
 def model_manifest(name: str, family: str, version: str, metrics: dict[str, float]) -> str:
     return yaml.safe_dump(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": name},
-            "spec": {
-                "name": family,
-                "version": version,
-                "image": f"registry.example.com/{family}:{version}",
-                "metrics": metrics,
-            },
-        }
+        objects.model(
+            name, family, version, image=f"registry.example.com/{family}:{version}", metrics=metrics
+        )
     )
 
 

@@ -25,13 +25,10 @@ from modelkeeper.kube import client as kinds
 from modelkeeper.kube.client import Kind, KubeClient
 from modelkeeper.kube.connection import connect
 from tests.ground.controlplane import ControlPlane
-from tests.integration.controller.operator_harness import (
-    SYSTEM_NAMESPACE,
-    Kubectl,
-    apply,
-    get,
-    service_account_kubeconfig,
-)
+from tests.ground.ground import Kubectl
+from tests.support import objects
+from tests.support.kube import apply, get
+from tests.support.operator import SYSTEM_NAMESPACE, service_account_kubeconfig
 
 ROOT = "file:///var/lib/modelkeeper/artifacts"
 FAKE_CONTROLLER = "tests.modelkeeper.io/fake-job-controller"
@@ -94,37 +91,29 @@ def result(auc: float, version: str) -> str:
 
 def champion() -> dict[str, Any]:
     """Version 1 of family fraud: approved, auc 0.80, owned by risk at Low risk."""
-    return {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "Model",
-        "metadata": {"name": "fraud-1"},
-        "spec": {
-            "name": "fraud",
-            "version": "1",
-            "image": "registry.example.com/fraud:1",
-            "metrics": {"auc": 0.8},
-            "governance": {
-                "owner": "risk",
-                "riskTier": "Low",
-                "approval": {"by": "lead@example.com", "at": TIME},
-            },
+    return objects.model(
+        "fraud-1",
+        "fraud",
+        "1",
+        image="registry.example.com/fraud:1",
+        metrics={"auc": 0.8},
+        governance={
+            "owner": "risk",
+            "riskTier": "Low",
+            "approval": {"by": "lead@example.com", "at": TIME},
         },
-    }
+    )
 
 
 def retrain_policy(workload: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "RetrainPolicy",
-        "metadata": {"name": "retrain-fraud"},
-        "spec": {
-            "model": {"name": "fraud"},
-            "workload": workload,
-            "gate": {"metric": "auc", "minImprovement": 0.01},
-            "approval": {"autoApproveUpTo": "Medium"},
-            **spec,
-        },
-    }
+    return objects.retrain_policy(
+        "retrain-fraud",
+        "fraud",
+        workload=workload,
+        gate={"metric": "auc", "minImprovement": 0.01},
+        approval={"autoApproveUpTo": "Medium"},
+        **spec,
+    )
 
 
 async def snapshot(client: KubeClient, namespace: str) -> Cache:
@@ -428,12 +417,7 @@ async def test_held_drift_starts_one_run_per_cooldown(
     apply(
         kubectl,
         champion(),
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "DriftMonitor",
-            "metadata": {"name": "fraud-inputs"},
-            "spec": {"deployment": "fraud"},
-        },
+        objects.drift_monitor("fraud-inputs", "fraud"),
         retrain_policy(
             JOB_WORKLOAD,
             triggers=[{"drift": {"monitor": "fraud-inputs", "for": "30m"}}],

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.serving.serving_harness import (
-    ServerLauncher,
-    write_diabetes_forest,
-    write_iris_forest,
-    write_iris_regions,
-)
+from tests.integration.serving.serving_harness import ServerLauncher
+from tests.support.models import write_diabetes_forest, write_iris_forest, write_iris_regions
 
 
 @pytest.fixture(scope="session")

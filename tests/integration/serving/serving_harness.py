@@ -1,8 +1,8 @@
-"""What the serving tests share: model directories trained here, and real server processes.
+"""What the serving tests share: real server processes, and models that misbehave.
 
-Models are small and trained at test time on scikit-learn's bundled datasets, so
-nothing is downloaded. Each server is a real `modelkeeper serve` process on a free
-loopback port with its own log, stopped by its own PID at the end of the test.
+Models are trained at test time (tests.support.models). Each server is a real
+`modelkeeper serve` process on a free loopback port with its own log, stopped by its
+own PID at the end of the test.
 """
 
 from __future__ import annotations
@@ -14,104 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import requests
 from prometheus_client.parser import text_string_to_metric_families
-from sklearn.compose import ColumnTransformer
-from sklearn.datasets import load_diabetes, load_iris
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder
 
-from modelkeeper.serving.runtime import save_model_dir
-from modelkeeper.serving.schema import ModelSchema
 from tests.ground.processes import Component, free_port
-
-IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
-REGIONS = ["north", "south", "east"]
-
-
-def iris_frame() -> pd.DataFrame:
-    frame: pd.DataFrame = load_iris(as_frame=True).frame
-    frame.columns = [*IRIS_FEATURES, "target"]
-    return frame
-
-
-def numeric_schema(features: list[str], output: str) -> ModelSchema:
-    return ModelSchema.model_validate(
-        {
-            "inputs": [{"name": name, "type": "numeric"} for name in features],
-            "output": {"type": output},
-        }
-    )
-
-
-def write_iris(directory: Path, estimator: Any) -> Path:
-    """Fit `estimator` on iris's four numeric features and write its model directory."""
-    frame = iris_frame()
-    estimator.fit(frame[IRIS_FEATURES].to_numpy(), frame["target"])
-    schema = numeric_schema(IRIS_FEATURES, "classification")
-    save_model_dir(directory, estimator, schema, frame, target="target")
-    return directory
-
-
-def write_iris_forest(directory: Path) -> Path:
-    """A 20-tree random forest on iris: numeric inputs, three integer classes."""
-    return write_iris(directory, RandomForestClassifier(n_estimators=20, random_state=0))
-
-
-def write_iris_regions(directory: Path) -> Path:
-    """A logistic regression over iris plus a categorical `region`, fitted on a DataFrame."""
-    frame = iris_frame()
-    frame.insert(4, "region", np.array(REGIONS)[np.arange(len(frame)) % 3])
-    frame["target"] = np.array(["setosa", "versicolor", "virginica"])[frame["target"]]
-    features = [*IRIS_FEATURES, "region"]
-    model = make_pipeline(
-        ColumnTransformer([("region", OneHotEncoder(), ["region"])], remainder="passthrough"),
-        LogisticRegression(max_iter=1000),
-    ).fit(frame[features], frame["target"])
-    schema = ModelSchema.model_validate(
-        {
-            "inputs": [
-                *({"name": name, "type": "numeric"} for name in IRIS_FEATURES),
-                {"name": "region", "type": "categorical", "categories": REGIONS},
-            ],
-            "output": {"type": "classification", "classes": ["setosa", "versicolor", "virginica"]},
-        }
-    )
-    save_model_dir(directory, model, schema, frame, target="target")
-    return directory
-
-
-def write_diabetes_forest(directory: Path) -> Path:
-    """A 10-tree random forest regressor on diabetes; its profile has target bins."""
-    frame = load_diabetes(as_frame=True).frame
-    features = [column for column in frame.columns if column != "target"]
-    forest = RandomForestRegressor(n_estimators=10, random_state=0)
-    forest.fit(frame[features].to_numpy(), frame["target"])
-    save_model_dir(
-        directory, forest, numeric_schema(features, "regression"), frame, target="target"
-    )
-    return directory
-
-
-def v2_body(rows: list[list[float]], request_id: str | None = None, **extra: Any) -> dict[str, Any]:
-    """A V2 request with one [rows, features] FP64 tensor."""
-    body: dict[str, Any] = {
-        "inputs": [
-            {
-                "name": "input-0",
-                "shape": [len(rows), len(rows[0])],
-                "datatype": "FP64",
-                "data": rows,
-            }
-        ],
-        **extra,
-    }
-    if request_id is not None:
-        body["id"] = request_id
-    return body
+from tests.support.models import write_iris
 
 
 @dataclass

@@ -17,7 +17,8 @@ import pytest
 
 from modelkeeper.cli import main
 from tests.ground.processes import Component, free_port
-from tests.integration.serving.serving_harness import ServerLauncher, v2_body
+from tests.integration.serving.serving_harness import ServerLauncher
+from tests.support.traffic import v2_body
 
 WRONG = "0" * 64
 

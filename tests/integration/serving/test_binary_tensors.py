@@ -22,13 +22,8 @@ import tritonclient.http as triton
 from sklearn.datasets import load_diabetes
 from tritonclient.utils import InferenceServerException
 
-from tests.integration.serving.serving_harness import (
-    IRIS_FEATURES,
-    REGIONS,
-    Server,
-    ServerLauncher,
-    iris_frame,
-)
+from tests.integration.serving.serving_harness import Server, ServerLauncher
+from tests.support.models import IRIS_FEATURES, REGIONS, iris_frame
 
 ROWS = [0, 10, 60, 75, 120, 149]
 

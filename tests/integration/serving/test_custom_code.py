@@ -28,12 +28,9 @@ from modelkeeper.serving.custom import load_code
 from modelkeeper.serving.frames import FeatureBatch
 from modelkeeper.serving.runtime import ModelLoadError, load_model_dir
 from modelkeeper.serving.settings import ModelFormat
-from tests.integration.serving.serving_harness import (
-    IRIS_FEATURES,
-    ServerLauncher,
-    iris_frame,
-    v2_body,
-)
+from tests.integration.serving.serving_harness import ServerLauncher
+from tests.support.models import IRIS_FEATURES, iris_frame
+from tests.support.traffic import v2_body
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "serving_image" / "model-template" / "custom-code"
 ROWS = iris_frame()[IRIS_FEATURES].to_numpy()[::5]

@@ -19,13 +19,9 @@ import pytest
 import requests
 
 from tests.ground.processes import Component, free_port
-from tests.integration.serving.serving_harness import (
-    IRIS_FEATURES,
-    Server,
-    ServerLauncher,
-    iris_frame,
-    v2_body,
-)
+from tests.integration.serving.serving_harness import Server, ServerLauncher
+from tests.support.models import IRIS_FEATURES, iris_frame
+from tests.support.traffic import v2_body
 
 REQUESTS = 30
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.integration.serving.serving_harness import ServerLauncher, v2_body, write_iris_sleepy
+from tests.integration.serving.serving_harness import ServerLauncher, write_iris_sleepy
+from tests.support.traffic import v2_body
 
 IN_FLIGHT = 8
 

@@ -31,13 +31,8 @@ from tritonclient.utils import InferenceServerException
 
 from modelkeeper.protocol import grpc_predict_v2_pb2 as pb
 from modelkeeper.protocol import grpc_predict_v2_pb2_grpc as service
-from tests.integration.serving.serving_harness import (
-    IRIS_FEATURES,
-    REGIONS,
-    Server,
-    ServerLauncher,
-    iris_frame,
-)
+from tests.integration.serving.serving_harness import Server, ServerLauncher
+from tests.support.models import IRIS_FEATURES, REGIONS, iris_frame
 
 ROWS = [0, 10, 60, 75, 120, 149]
 

@@ -18,7 +18,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.serving.serving_harness import IRIS_FEATURES, Server, ServerLauncher
+from tests.integration.serving.serving_harness import Server, ServerLauncher
+from tests.support.models import IRIS_FEATURES
 
 NAMES = [*IRIS_FEATURES, "region", "input-0", "", "x" * 300]
 DATATYPES = ["FP32", "FP64", "INT32", "INT64", "BOOL", "BYTES", "UINT8", "fp64", ""]

@@ -20,13 +20,9 @@ import requests
 
 from modelkeeper.serving.metrics import format_bound
 from tests.ground.processes import free_port
-from tests.integration.serving.serving_harness import (
-    IRIS_FEATURES,
-    Server,
-    ServerLauncher,
-    iris_frame,
-    v2_body,
-)
+from tests.integration.serving.serving_harness import Server, ServerLauncher
+from tests.support.models import IRIS_FEATURES, iris_frame
+from tests.support.traffic import v2_body
 
 LABELS = {"deployment": "flowers", "model": "iris", "version": "3", "role": "canary"}
 # Requests of 1, 2, 3, ... rows, 45 rows in all, drawn from iris.

@@ -8,12 +8,9 @@ import joblib
 import numpy as np
 from skl2onnx import to_onnx  # type: ignore[import-untyped]
 
-from tests.integration.serving.serving_harness import (
-    IRIS_FEATURES,
-    ServerLauncher,
-    iris_frame,
-    v2_body,
-)
+from tests.integration.serving.serving_harness import ServerLauncher
+from tests.support.models import IRIS_FEATURES, iris_frame
+from tests.support.traffic import v2_body
 
 
 def test_onnx_forest_predicts_like_scikit_learn(

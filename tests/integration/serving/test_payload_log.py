@@ -13,12 +13,9 @@ import requests
 from modelkeeper.serving.frames import FeatureBatch, Prediction
 from modelkeeper.serving.payload_log import PayloadLog
 from modelkeeper.serving.schema import ModelSchema
-from tests.integration.serving.serving_harness import (
-    IRIS_FEATURES,
-    ServerLauncher,
-    iris_frame,
-    v2_body,
-)
+from tests.integration.serving.serving_harness import ServerLauncher
+from tests.support.models import IRIS_FEATURES, iris_frame
+from tests.support.traffic import v2_body
 
 
 def test_every_request_logged_by_two_workers(

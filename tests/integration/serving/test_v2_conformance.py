@@ -14,14 +14,9 @@ import numpy as np
 import pytest
 import requests
 
-from tests.integration.serving.serving_harness import (
-    IRIS_FEATURES,
-    Server,
-    ServerLauncher,
-    iris_frame,
-    v2_body,
-    write_iris_picky,
-)
+from tests.integration.serving.serving_harness import Server, ServerLauncher, write_iris_picky
+from tests.support.models import IRIS_FEATURES, iris_frame
+from tests.support.traffic import v2_body
 
 ROWS = iris_frame()[IRIS_FEATURES].to_numpy()[[0, 60, 120, 149]].tolist()
 

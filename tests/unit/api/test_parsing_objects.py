@@ -15,6 +15,7 @@ from modelkeeper.api.kinds import parse_object
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
 from modelkeeper.api.types import Duration
+from tests.support.objects import manifest
 
 SAMPLES = Path(__file__).resolve().parents[3] / "manifests" / "samples"
 
@@ -35,12 +36,7 @@ def test_every_sample_parses_and_dumps_back_to_itself(document: dict[str, Any]) 
 
 
 def _minimal(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": kind,
-        "metadata": {"name": "example", "namespace": "default", "generation": 3},
-        "spec": spec,
-    }
+    return manifest(kind, "example", spec, namespace="default", generation=3)
 
 
 def test_durations_and_defaults_arrive_as_python_values() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.chart.dashboard_queries import dashboards
+from tests.support.dashboards import dashboards
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "modelkeeper"

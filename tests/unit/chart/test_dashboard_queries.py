@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from tests.integration.chart.dashboard_queries import (
+from tests.support.dashboards import (
     CHART_FILES,
     alert_selectors,
     dashboards,

@@ -10,9 +10,10 @@ from modelkeeper.api.deployment import AnalysisStatus, DeploymentResource, Deplo
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.strategy import Strategy
 from modelkeeper.controller.rollout import Controls, Readiness, Tick
+from tests.support import objects
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-APPROVAL = {"by": "lead@example.com", "at": "2026-01-01T00:00:00Z"}
+APPROVAL = objects.APPROVAL
 
 
 def model(
@@ -43,28 +44,20 @@ def model(
         }
     )
     governance = {"approval": approval} if approval else {}
-    return ModelResource.from_object(
+    manifest = objects.model(
+        f"{family}-{version}", family, version, **{**source, "governance": governance, **spec}
+    )
+    manifest["metadata"].update(
         {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {
-                "name": f"{family}-{version}",
-                "namespace": "ml",
-                "uid": f"uid-{family}-{version}",
-                "generation": 1,
-                "creationTimestamp": (T0 + timedelta(minutes=created)).isoformat(),
-                "annotations": annotations or {},
-            },
-            "spec": {
-                "name": family,
-                "version": version,
-                **source,
-                "governance": governance,
-                **spec,
-            },
-            "status": validated_status(status, validated),
+            "namespace": "ml",
+            "uid": f"uid-{family}-{version}",
+            "generation": 1,
+            "creationTimestamp": (T0 + timedelta(minutes=created)).isoformat(),
+            "annotations": annotations or {},
         }
     )
+    manifest["status"] = validated_status(status, validated)
+    return ModelResource.from_object(manifest)
 
 
 def validated_status(status: dict[str, Any] | None, validated: bool) -> dict[str, Any] | None:
@@ -82,15 +75,10 @@ def validated_status(status: dict[str, Any] | None, validated: bool) -> dict[str
 
 def deployment(status: dict[str, Any] | None = None, **spec: Any) -> DeploymentResource:
     """A Deployment `fraud` in namespace `ml` with `spec` on top of `model: {name: fraud}`."""
-    return DeploymentResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Deployment",
-            "metadata": {"name": "fraud", "namespace": "ml", "uid": "uid-fraud", "generation": 3},
-            "spec": {"model": {"name": "fraud"}, **spec},
-            "status": status,
-        }
-    )
+    manifest = objects.deployment("fraud", "fraud", **spec)
+    manifest["metadata"].update({"namespace": "ml", "uid": "uid-fraud", "generation": 3})
+    manifest["status"] = status
+    return DeploymentResource.from_object(manifest)
 
 
 def tick(

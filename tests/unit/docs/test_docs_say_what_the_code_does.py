@@ -16,6 +16,7 @@ from modelkeeper.api.types import ARTIFACT_URI_PATTERN
 from modelkeeper.controller.manifests import HTTP_PORT
 from modelkeeper.plugin.tree import UNICODE, Readout, show_status
 from modelkeeper.retrain.triggers import Throttle, decide
+from tests.support.objects import manifest
 from tests.unit.retrain.factories import policy
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
@@ -41,16 +42,16 @@ def _step_line(step: int | None) -> str:
     if step is not None:
         status |= {"candidate": candidate, "step": step, "phase": "Progressing"}
     deployment = DeploymentResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Deployment",
-            "metadata": {"name": "fraud", "namespace": "risk"},
-            "spec": {
+        manifest(
+            "Deployment",
+            "fraud",
+            {
                 "model": {"name": "fraud"},
                 "strategy": {"type": "Canary", "canary": {"steps": STEPS}},
             },
-            "status": status,
-        }
+            status=status,
+            namespace="risk",
+        )
     )
     shown = show_status(deployment, Readout([], None, NOW), None, UNICODE)
     [line] = [line for line in shown.splitlines() if line.strip().startswith("Step:")]

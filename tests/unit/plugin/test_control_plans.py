@@ -19,6 +19,7 @@ from modelkeeper.plugin.plans import (
     plan_retrain,
     request_id,
 )
+from tests.support.objects import manifest
 
 NOW = datetime(2026, 11, 26, 23, 3, 24, 123456, tzinfo=UTC)
 NOW_ID = "2026-11-26T23:03:24.123456Z"
@@ -28,13 +29,9 @@ CANDIDATE = {"version": "2", "model": "fraud-2", "role": "Canary", "since": "202
 
 def deployment(status: dict[str, Any] | None) -> DeploymentResource:
     return DeploymentResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Deployment",
-            "metadata": {"name": "fraud", "namespace": "risk"},
-            "spec": {"model": {"name": "fraud"}},
-            "status": status,
-        }
+        manifest(
+            "Deployment", "fraud", {"model": {"name": "fraud"}}, status=status, namespace="risk"
+        )
     )
 
 
@@ -207,11 +204,10 @@ def test_each_call_a_microsecond_apart_is_a_new_request() -> None:
 
 
 MODEL = ModelResource.from_object(
-    {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "Model",
-        "metadata": {"name": "fraud-2", "namespace": "risk"},
-        "spec": {
+    manifest(
+        "Model",
+        "fraud-2",
+        {
             "name": "fraud",
             "version": "2",
             "image": "registry.example.com/fraud:2",
@@ -220,7 +216,8 @@ MODEL = ModelResource.from_object(
                 "output": {"type": "Regression"},
             },
         },
-    }
+        namespace="risk",
+    )
 )
 
 
@@ -255,12 +252,12 @@ def test_approve_refuses_an_approver_the_operator_cannot_record(approver: str, l
 
 
 POLICY = RetrainPolicyResource.from_object(
-    {
-        "apiVersion": "modelkeeper.io/v1alpha1",
-        "kind": "RetrainPolicy",
-        "metadata": {"name": "fraud-weekly", "namespace": "risk"},
-        "spec": {"model": {"name": "fraud"}, "workload": {"job": {"spec": {}}}},
-    }
+    manifest(
+        "RetrainPolicy",
+        "fraud-weekly",
+        {"model": {"name": "fraud"}, "workload": {"job": {"spec": {}}}},
+        namespace="risk",
+    )
 )
 
 

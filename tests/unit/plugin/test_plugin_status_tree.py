@@ -22,6 +22,7 @@ from modelkeeper.plugin.tree import (
     show_list,
     show_status,
 )
+from tests.support.objects import manifest
 
 NOW = datetime(2026, 11, 26, 23, 5, 30, tzinfo=UTC)
 STEPS = [{"setWeight": 10}, {"setWeight": 50, "pause": {}}, {"setWeight": 100}]
@@ -41,21 +42,18 @@ def deployment(
     status: dict[str, Any] | None, strategy: dict[str, Any] | None = None
 ) -> DeploymentResource:
     return DeploymentResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": "fraud",
-                "namespace": "risk",
-                "creationTimestamp": "2026-11-26T20:00:00Z",
-            },
-            "spec": {
+        manifest(
+            "Deployment",
+            "fraud",
+            {
                 "model": {"name": "fraud"},
                 "replicas": 2,
                 "strategy": strategy or {"type": "Canary", "canary": {"steps": STEPS}},
             },
-            "status": status,
-        }
+            status=status,
+            namespace="risk",
+            creationTimestamp="2026-11-26T20:00:00Z",
+        )
     )
 
 
@@ -389,23 +387,20 @@ def test_a_redraw_overwrites_in_place(previous_height: int, expected: str) -> No
 LISTED = [
     deployment({"phase": "Healthy", "stable": STABLE}),
     DeploymentResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": "churn",
-                "namespace": "risk",
-                "creationTimestamp": "2026-11-26T23:00:00Z",
-            },
-            "spec": {"model": {"name": "churn"}},
-            "status": {
+        manifest(
+            "Deployment",
+            "churn",
+            {"model": {"name": "churn"}},
+            namespace="risk",
+            creationTimestamp="2026-11-26T23:00:00Z",
+            status={
                 "phase": "Progressing",
                 "stable": STABLE,
                 "candidate": CANARY,
                 "weight": 10,
                 "step": 1,
             },
-        }
+        )
     ),
 ]
 

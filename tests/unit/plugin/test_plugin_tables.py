@@ -14,6 +14,7 @@ from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
 from modelkeeper.plugin.terminal import OutputFormat, Terminal, human_duration
 from modelkeeper.plugin.views import show_history, show_versions
+from tests.support.objects import manifest
 
 NOW = datetime(2026, 11, 26, 23, 5, 30, tzinfo=UTC)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -21,13 +22,13 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def policy(status: dict[str, Any] | None) -> RetrainPolicyResource:
     return RetrainPolicyResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "RetrainPolicy",
-            "metadata": {"name": "fraud-weekly", "namespace": "risk"},
-            "spec": {"model": {"name": "fraud"}, "workload": {"job": {"spec": {}}}},
-            "status": status,
-        }
+        manifest(
+            "RetrainPolicy",
+            "fraud-weekly",
+            {"model": {"name": "fraud"}, "workload": {"job": {"spec": {}}}},
+            status=status,
+            namespace="risk",
+        )
     )
 
 
@@ -138,19 +139,20 @@ def model(
 ) -> ModelResource:
     governance = {"riskTier": risk} if risk else {}
     return ModelResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": name, "namespace": "risk", "creationTimestamp": created},
-            "spec": {
+        manifest(
+            "Model",
+            name,
+            {
                 "name": "fraud",
                 "version": version,
                 "image": f"registry.example.com/fraud:{version}",
                 "metrics": metrics,
                 "governance": governance,
             },
-            "status": status,
-        }
+            status=status,
+            namespace="risk",
+            creationTimestamp=created,
+        )
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from modelkeeper.api.driftmonitor import DriftMonitorStatus
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
+from tests.support import objects
 from tests.unit.controller.factories import validated_status
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -28,36 +29,21 @@ JOB_SPEC = {
 
 def policy(**spec: Any) -> RetrainPolicyResource:
     """A RetrainPolicy `retrain-fraud` of family fraud with a Job workload, plus `spec`."""
-    return RetrainPolicyResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "RetrainPolicy",
-            "metadata": {"name": "retrain-fraud", "namespace": "ml", "uid": "uid-policy"},
-            "spec": {
-                "model": {"name": "fraud"},
-                "workload": {"job": {"spec": JOB_SPEC}},
-                **spec,
-            },
-        }
+    manifest = objects.retrain_policy(
+        "retrain-fraud", "fraud", **{"workload": {"job": {"spec": JOB_SPEC}}, **spec}
     )
+    manifest["metadata"].update({"namespace": "ml", "uid": "uid-policy"})
+    return RetrainPolicyResource.from_object(manifest)
 
 
 def model(version: str, *, validated: bool = True, **spec: Any) -> ModelResource:
     """A Model of family fraud, validated by the operator (a champion must be) unless not."""
-    return ModelResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Model",
-            "metadata": {"name": f"fraud-{version}", "namespace": "ml"},
-            "spec": {
-                "name": "fraud",
-                "version": version,
-                "image": "registry.example.com/f:1",
-                **spec,
-            },
-            "status": validated_status(None, validated),
-        }
+    manifest = objects.model(
+        f"fraud-{version}", "fraud", version, **{"image": "registry.example.com/f:1", **spec}
     )
+    manifest["metadata"]["namespace"] = "ml"
+    manifest["status"] = validated_status(None, validated)
+    return ModelResource.from_object(manifest)
 
 
 def monitor(**status: Any) -> DriftMonitorStatus:

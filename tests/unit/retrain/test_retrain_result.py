@@ -21,6 +21,7 @@ from modelkeeper.retrain.result import (
     parse_result,
     schema_misfit,
 )
+from tests.support.objects import manifest
 from tests.unit.retrain.factories import T0, model, policy
 
 DIGEST = "a" * 64
@@ -262,13 +263,13 @@ def _tracking(
     name: str, stable_model: str | None, version: str | None = None
 ) -> DeploymentResource:
     return DeploymentResource.from_object(
-        {
-            "apiVersion": "modelkeeper.io/v1alpha1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "namespace": "ml"},
-            "spec": {"model": {"name": "fraud", **({"version": version} if version else {})}},
-            "status": ({"stable": {"version": "x", "model": stable_model}} if stable_model else {}),
-        }
+        manifest(
+            "Deployment",
+            name,
+            {"model": {"name": "fraud", **({"version": version} if version else {})}},
+            status={"stable": {"version": "x", "model": stable_model}} if stable_model else {},
+            namespace="ml",
+        )
     )
 
 

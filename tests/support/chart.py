@@ -13,7 +13,7 @@ import yaml
 
 from tests.ground.binaries import go_tool
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "modelkeeper"
 KUBE_VERSION = "1.34.4"
 
