@@ -16,11 +16,12 @@ client does) gets no duplicate-symbol error.
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from modelkeeper import generated
 
 PROTO = Path("operator/modelkeeper/protocol/grpc_predict_v2.proto")
 MESSAGES = PROTO.with_name("grpc_predict_v2_pb2.py")
@@ -64,47 +65,15 @@ def render(root: Path) -> dict[Path, str]:
 
 def stale(root: Path) -> list[str]:
     """A unified diff for each generated module that differs from what is under `root`."""
-    diffs = []
-    for path, wanted in render(root).items():
-        target = root / path
-        found = target.read_text(encoding="utf-8") if target.exists() else ""
-        if found != wanted:
-            diff = difflib.unified_diff(
-                found.splitlines(keepends=True),
-                wanted.splitlines(keepends=True),
-                fromfile=f"{path} (committed)",
-                tofile=f"{path} (generated)",
-            )
-            diffs.append("".join(diff))
-    return diffs
-
-
-def run(args: argparse.Namespace) -> int:
-    """Check or write, as asked; 1 when a check finds stale modules."""
-    root: Path = args.root
-    if args.check:
-        diffs = stale(root)
-        for diff in diffs:
-            sys.stdout.write(diff)
-        if diffs:
-            print(f"{len(diffs)} generated module(s) are stale: run python -m modelkeeper.grpcgen")
-        return 1 if diffs else 0
-    for path, text in render(root).items():
-        (root / path).write_text(text, encoding="utf-8")
-        print(f"wrote {path}")
-    return 0
+    return generated.stale(render(root), root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m modelkeeper.grpcgen`."""
     parser = argparse.ArgumentParser(prog="python -m modelkeeper.grpcgen", description=__doc__)
-    parser.add_argument(
-        "--check", action="store_true", help="do not write; exit 1 with a diff when stale"
-    )
-    parser.add_argument(
-        "--root", type=Path, default=Path.cwd(), help="the repository root (default: here)"
-    )
-    return run(parser.parse_args(argv))
+    generated.add_arguments(parser)
+    args = parser.parse_args(argv)
+    return generated.check_or_write(render(args.root), args, "python -m modelkeeper.grpcgen")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from tests.ground.ground import prometheus_for_pods
 from tests.ground.node import Node
 from tests.ground.prometheus import Prometheus
 from tests.support.kube import POD_START
-from tests.support.operator import OperatorSlot, RunningOperator, operator_flags
+from tests.support.operator_process import OperatorSlot, RunningOperator, operator_flags
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -140,3 +140,10 @@ def write_diabetes_forest(directory: Path) -> Path:
         directory, forest, numeric_schema(features, "regression"), frame, target="target"
     )
     return directory
+
+
+def regions_frame(rows: list[int]) -> pd.DataFrame:
+    """Iris rows with a categorical `region` column, as the regions model takes them."""
+    frame = iris_frame().iloc[rows].reset_index(drop=True)
+    frame.insert(4, "region", np.array(REGIONS)[np.arange(len(frame)) % 3])
+    return frame[[*IRIS_FEATURES, "region"]]

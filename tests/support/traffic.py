@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tests.support.models import NEGATIVE_INPUTS, POSITIVE_INPUTS
 from tests.support.watch import Poller
 
@@ -193,3 +195,12 @@ class RouterWatch(Poller):
         weights = {b["name"]: int(b["weight"] or 0) for b in document["backends"]}
         if not self._changes or self._changes[-1].weights != weights:
             self._changes.append(RoutingChange(time.monotonic(), weights))
+
+
+def v2_datatype(values: np.ndarray) -> str:
+    """The V2 datatype of a numpy array: BYTES for objects, else FP/INT by width, or BOOL."""
+    if values.dtype == object:
+        return "BYTES"
+    if values.dtype.kind == "b":
+        return "BOOL"
+    return {"f": "FP", "i": "INT"}[values.dtype.kind] + str(values.dtype.itemsize * 8)

@@ -22,7 +22,7 @@ from tests.ground.ground import Kubectl
 from tests.support import objects
 from tests.support.kube import get
 from tests.support.objects import APPROVAL
-from tests.support.operator import MODELKEEPER
+from tests.support.operator_process import MODELKEEPER
 from tests.support.traffic import SteadyTraffic
 
 FAMILY = "diabetes"

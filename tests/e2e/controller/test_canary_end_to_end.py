@@ -25,7 +25,7 @@ from tests.ground.prometheus import Prometheus
 from tests.support.kube import apply, events, owned, router_address, serving_only, wait_for
 from tests.support.models import write_constant_model, write_failing_model
 from tests.support.objects import artifact_model, canary_deployment
-from tests.support.operator import TEST_FLAGS, RunningOperator, running_operator
+from tests.support.operator_process import TEST_FLAGS, RunningOperator, running_operator
 from tests.support.traffic import RouterWatch, SteadyTraffic, between, binomial_tolerance
 from tests.support.watch import StatusWatch
 

@@ -29,7 +29,7 @@ from tests.support.kube import (
 )
 from tests.support.models import write_constant_model
 from tests.support.objects import artifact_model, deployment, image_model
-from tests.support.operator import TEST_FLAGS, running_operator
+from tests.support.operator_process import TEST_FLAGS, running_operator
 from tests.support.traffic import SteadyTraffic, predict
 
 

@@ -21,7 +21,7 @@ from tests.ground.polling import eventually
 from tests.support.kube import apply, condition, get, router_address, serving_only, wait_for
 from tests.support.models import write_constant_model
 from tests.support.objects import artifact_model, deployment
-from tests.support.operator import RunningOperator
+from tests.support.operator_process import RunningOperator
 from tests.support.traffic import SteadyTraffic
 
 FAMILY = "fleet"

@@ -55,7 +55,7 @@ from tests.support.kube import (
     wait_for,
 )
 from tests.support.objects import canary_deployment, deployment
-from tests.support.operator import RunningOperator
+from tests.support.operator_process import RunningOperator
 from tests.support.watch import StatusWatch, wall_clock
 
 POLICY = "retrain-diabetes"

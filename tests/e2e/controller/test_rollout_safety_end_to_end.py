@@ -35,7 +35,7 @@ from tests.support.kube import (
 )
 from tests.support.models import constant_versions
 from tests.support.objects import canary_deployment, deployment
-from tests.support.operator import RunningOperator
+from tests.support.operator_process import RunningOperator
 from tests.support.traffic import SteadyTraffic
 
 FAMILY = "fleet"

@@ -42,7 +42,7 @@ from tests.support.kube import (
 )
 from tests.support.models import constant_versions, sha256_of
 from tests.support.objects import artifact_model, deployment
-from tests.support.operator import RunningOperator
+from tests.support.operator_process import RunningOperator
 from tests.support.traffic import predict
 
 FAMILY = "fleet"

@@ -3,7 +3,7 @@
 The API server accepting the Deployment and the ReplicaSet controller creating its pod
 prove the pod spec valid; the operator's account gets exactly the rules of
 charts/modelkeeper/files/clusterrole-rules.yaml, which the controller tests run the
-operator with (tests/support/operator.py), so those tests show the
+operator with (tests/support/operator_process.py), so those tests show the
 rules suffice and this one shows the chart grants them, no more.
 """
 
@@ -20,7 +20,7 @@ import yaml
 from tests.ground.ground import Kubectl
 from tests.ground.polling import eventually
 from tests.support.chart import rendered_objects
-from tests.support.operator import RULES
+from tests.support.operator_process import RULES
 
 CRD_GROUP = "apiextensions.k8s.io"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.ground.controlplane import ControlPlane
-from tests.support.operator import RunningOperator, running_operator
+from tests.support.operator_process import RunningOperator, running_operator
 
 
 @pytest.fixture(scope="module")

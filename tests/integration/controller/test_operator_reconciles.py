@@ -18,7 +18,7 @@ from tests.ground.polling import eventually
 from tests.support.kube import apply, condition, events, get, owned, wait_for
 from tests.support.models import write_constant_model
 from tests.support.objects import artifact_model, deployment
-from tests.support.operator import RunningOperator
+from tests.support.operator_process import RunningOperator
 
 ROUTER_OBJECTS = {
     "ServiceAccount": {"shop-router"},

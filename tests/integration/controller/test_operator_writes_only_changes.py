@@ -22,7 +22,7 @@ from tests.ground.polling import eventually
 from tests.support.kube import apply, get, wait_for
 from tests.support.models import write_constant_model
 from tests.support.objects import artifact_model, deployment
-from tests.support.operator import RunningOperator, running_operator
+from tests.support.operator_process import RunningOperator, running_operator
 
 OWNED_APPLIES = re.compile(
     r'^apiserver_request_total\{(?=[^}]*verb="APPLY")(?![^}]*subresource="status")[^}]*'

@@ -28,7 +28,7 @@ from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.support import objects
 from tests.support.kube import apply, get
-from tests.support.operator import SYSTEM_NAMESPACE, service_account_kubeconfig
+from tests.support.operator_process import SYSTEM_NAMESPACE, service_account_kubeconfig
 
 ROOT = "file:///var/lib/modelkeeper/artifacts"
 FAKE_CONTROLLER = "tests.modelkeeper.io/fake-job-controller"

@@ -23,7 +23,8 @@ from sklearn.datasets import load_diabetes
 from tritonclient.utils import InferenceServerException
 
 from tests.integration.serving.serving_harness import Server, ServerLauncher
-from tests.support.models import IRIS_FEATURES, REGIONS, iris_frame
+from tests.support.models import IRIS_FEATURES, iris_frame, regions_frame
+from tests.support.traffic import v2_datatype
 
 ROWS = [0, 10, 60, 75, 120, 149]
 
@@ -64,20 +65,8 @@ def diabetes_client(diabetes: Server) -> Iterator[triton.InferenceServerClient]:
     yield from client_of(diabetes)
 
 
-def regions_frame() -> pd.DataFrame:
-    frame = iris_frame().iloc[ROWS].reset_index(drop=True)
-    frame.insert(4, "region", np.array(REGIONS)[np.arange(len(frame)) % 3])
-    return frame[[*IRIS_FEATURES, "region"]]
-
-
 def tensor(name: str, values: np.ndarray, binary: bool = True) -> triton.InferInput:
-    datatype = (
-        "BYTES"
-        if values.dtype == object
-        else {"f": "FP", "i": "INT", "b": "BOOL"}[values.dtype.kind]
-        + ("" if values.dtype.kind == "b" else str(values.dtype.itemsize * 8))
-    )
-    infer_input = triton.InferInput(name, list(values.shape), datatype)
+    infer_input = triton.InferInput(name, list(values.shape), v2_datatype(values))
     infer_input.set_data_from_numpy(values, binary_data=binary)
     return infer_input
 
@@ -100,7 +89,7 @@ def test_a_classifier_answers_binary_requests_as_the_estimator_does(
     regions_client: triton.InferenceServerClient, regions_dir: Path, dtype: str
 ) -> None:
     model = joblib.load(regions_dir / "model.joblib")
-    frame = regions_frame()
+    frame = regions_frame(ROWS)
     outputs = [triton.InferRequestedOutput("predict"), triton.InferRequestedOutput("predict_proba")]
     result = regions_client.infer("regions", columns(frame, dtype), outputs=outputs)
     response = result.get_response()
@@ -161,7 +150,7 @@ def increments(server: Server, send: Any) -> dict[Any, float]:
 def test_drift_counting_and_feedback_see_binary_requests_as_json_ones(
     regions: Server, regions_client: triton.InferenceServerClient
 ) -> None:
-    frame = regions_frame()
+    frame = regions_frame(ROWS)
 
     def binary() -> None:
         regions_client.infer("regions", columns(frame), request_id="binary-1")
@@ -204,7 +193,7 @@ def test_refusals_reach_the_client_by_name(
     regions_client: triton.InferenceServerClient, output: triton.InferRequestedOutput, message: str
 ) -> None:
     with pytest.raises(InferenceServerException, match=message):
-        regions_client.infer("regions", columns(regions_frame()), outputs=[output])
+        regions_client.infer("regions", columns(regions_frame(ROWS)), outputs=[output])
 
 
 def test_shared_memory_is_refused_by_name(regions: Server) -> None:

@@ -32,7 +32,8 @@ from tritonclient.utils import InferenceServerException
 from modelkeeper.protocol import grpc_predict_v2_pb2 as pb
 from modelkeeper.protocol import grpc_predict_v2_pb2_grpc as service
 from tests.integration.serving.serving_harness import Server, ServerLauncher
-from tests.support.models import IRIS_FEATURES, REGIONS, iris_frame
+from tests.support.models import IRIS_FEATURES, iris_frame, regions_frame
+from tests.support.traffic import v2_datatype
 
 ROWS = [0, 10, 60, 75, 120, 149]
 
@@ -64,15 +65,8 @@ def diabetes_client(diabetes: Server) -> Iterator[triton.InferenceServerClient]:
     yield from client_of(diabetes)
 
 
-def regions_frame() -> pd.DataFrame:
-    frame = iris_frame().iloc[ROWS].reset_index(drop=True)
-    frame.insert(4, "region", np.array(REGIONS)[np.arange(len(frame)) % 3])
-    return frame[[*IRIS_FEATURES, "region"]]
-
-
 def tensor(name: str, values: np.ndarray) -> triton.InferInput:
-    datatype = "BYTES" if values.dtype == object else f"FP{values.dtype.itemsize * 8}"
-    infer_input = triton.InferInput(name, list(values.shape), datatype)
+    infer_input = triton.InferInput(name, list(values.shape), v2_datatype(values))
     infer_input.set_data_from_numpy(values)
     return infer_input
 
@@ -95,7 +89,7 @@ def test_a_classifier_answers_as_the_estimator_does(
     regions_client: triton.InferenceServerClient, regions_dir: Path, dtype: str
 ) -> None:
     model = joblib.load(regions_dir / "model.joblib")
-    frame = regions_frame()
+    frame = regions_frame(ROWS)
     result = regions_client.infer("regions", columns(frame, dtype), outputs=PROBABILITIES)
     expected = frame.astype({name: dtype for name in IRIS_FEATURES})
     predict = result.as_numpy("predict")
@@ -155,13 +149,13 @@ def test_health_and_metadata_answer_as_rest_does(
     ("call", "code", "message"),
     [
         pytest.param(
-            lambda client: client.infer("absent", columns(regions_frame())),
+            lambda client: client.infer("absent", columns(regions_frame(ROWS))),
             "StatusCode.NOT_FOUND",
             "model 'absent' not found",
             id="unknown-model",
         ),
         pytest.param(
-            lambda client: client.infer("regions", columns(regions_frame()), model_version="9"),
+            lambda client: client.infer("regions", columns(regions_frame(ROWS)), model_version="9"),
             "StatusCode.NOT_FOUND",
             "has no version '9'",
             id="unknown-version",
@@ -173,7 +167,7 @@ def test_health_and_metadata_answer_as_rest_does(
             id="metadata-of-unknown-model",
         ),
         pytest.param(
-            lambda client: client.infer("regions", columns(regions_frame())[:4]),
+            lambda client: client.infer("regions", columns(regions_frame(ROWS))[:4]),
             "StatusCode.INVALID_ARGUMENT",
             "input 'region': missing",
             id="missing-input-422",
@@ -181,7 +175,7 @@ def test_health_and_metadata_answer_as_rest_does(
         pytest.param(
             lambda client: client.infer(
                 "regions",
-                columns(regions_frame()),
+                columns(regions_frame(ROWS)),
                 outputs=[triton.InferRequestedOutput("predict", class_count=2)],
             ),
             "StatusCode.INVALID_ARGUMENT",
@@ -228,9 +222,9 @@ def test_calls_are_counted_by_grpc_status_apart_from_rest(
 
     before = counts()
     for _ in range(4):  # over both workers, most likely
-        regions_client.infer("regions", columns(regions_frame()))
+        regions_client.infer("regions", columns(regions_frame(ROWS)))
     with pytest.raises(InferenceServerException):
-        regions_client.infer("regions", columns(regions_frame())[:4])
+        regions_client.infer("regions", columns(regions_frame(ROWS))[:4])
     after = counts()
     assert [b - a for a, b in zip(before, after, strict=True)] == [4, 1, 5, 0]
 
@@ -238,7 +232,7 @@ def test_calls_are_counted_by_grpc_status_apart_from_rest(
 def test_a_grpc_prediction_takes_rest_feedback_by_its_id(
     regions: Server, regions_client: triton.InferenceServerClient
 ) -> None:
-    frame = regions_frame()
+    frame = regions_frame(ROWS)
     regions_client.infer("regions", columns(frame), request_id="grpc-feedback-1")
     answer = regions.feedback("grpc-feedback-1", ["setosa"] * len(frame))
     assert (answer.status_code, answer.json()["matched"]) == (200, True)

@@ -24,7 +24,7 @@ def test_check_fails_with_a_diff_when_a_module_differs(
     (tmp_path / grpcgen.PROTO).write_bytes((REPO / grpcgen.PROTO).read_bytes())
     (tmp_path / grpcgen.MESSAGES).write_text("# stale\n")
     assert grpcgen.main(["--check", "--root", str(tmp_path)]) == 1
-    assert "3 generated module(s) are stale" in capsys.readouterr().out
+    assert "3 generated file(s) are stale" in capsys.readouterr().out
 
 
 def test_the_service_is_the_v2_protocols() -> None:
