@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ class Received:
 class Sink:
     url: str
     received: list[Received] = field(default_factory=list)
+    arrivals: list[float] = field(default_factory=list)
+    """When each request came (time.monotonic()), answered 2xx or not."""
     statuses: deque[int] = field(default_factory=deque)
     """Statuses to answer with, first to last; then 200."""
     open: threading.Event = field(default_factory=threading.Event)
@@ -45,6 +48,7 @@ def running_sink() -> Iterator[Sink]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
+            sink.arrivals.append(time.monotonic())
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             sink.open.wait(30)
             with lock:

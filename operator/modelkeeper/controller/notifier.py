@@ -43,7 +43,10 @@ class Outbox:
         self._queue: deque[Notice] = deque()
         self._size = size
         self._ready = threading.Condition()
-        self._closed = False
+        """Notified by put() and close(): the queue has a notice, or it is closing."""
+        self._closing = threading.Event()
+        """Set by close(); it also ends a backoff early. (A new notice must not end one: it
+        would cut every backoff short while decisions keep coming.)"""
         self._thread = threading.Thread(target=self._run, name=f"notify {sink.label}", daemon=True)
         self._thread.start()
 
@@ -63,14 +66,14 @@ class Outbox:
 
     def close(self, timeout: float) -> None:
         """Stop once the queue is empty (or after `timeout` seconds)."""
+        self._closing.set()
         with self._ready:
-            self._closed = True
             self._ready.notify()
         self._thread.join(timeout)
 
     def _next(self) -> Notice | None:
         with self._ready:
-            while not self._queue and not self._closed:
+            while not self._queue and not self._closing.is_set():
                 self._ready.wait()
             return self._queue.popleft() if self._queue else None
 
@@ -87,12 +90,8 @@ class Outbox:
                 NOTIFICATIONS.labels(self.sink.label, "delivered").inc()
                 return
             delay = retry_delay(attempt) if retryable(status) else None
-            if delay is not None:
-                with self._ready:  # close() ends the wait: shutdown is not held up
-                    if not self._closed:
-                        self._ready.wait(delay)
-                    if self._closed:
-                        delay = None
+            if delay is not None and self._closing.wait(delay):
+                delay = None  # closing: shutdown is not held up by a failing sink
             if delay is None:
                 NOTIFICATIONS.labels(self.sink.label, "failed").inc()
                 log.warning(

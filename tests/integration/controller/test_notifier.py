@@ -74,6 +74,24 @@ def test_notices_arrive_in_order_after_retries(sink: Sink) -> None:
     assert count(config.label, "retried") - retried == 2
 
 
+def test_new_notices_do_not_cut_a_backoff_short(sink: Sink) -> None:
+    config = SinkConfig(SinkFormat.CLOUDEVENTS, f"{sink.url}/busy")
+    sink.statuses.append(503)
+    notifier = Notifier([config])
+    notifier.notify(DEPLOYMENT, event("Deploying", 0))
+    eventually(lambda: sink.arrivals, 10, "the first try")
+    for number in range(1, 21):  # decisions keep coming during the first backoff (0.5 s)
+        notifier.notify(DEPLOYMENT, event("StepStarted", number))
+        time.sleep(0.02)
+    eventually(lambda: len(sink.bodies("/busy")) == 21, 20, "all delivered")
+    notifier.close()
+    first, retry = sink.arrivals[:2]
+    assert retry - first >= 0.45, f"retried after {retry - first:.2f}s"
+    assert [body["data"]["message"] for body in sink.bodies("/busy")] == [
+        f"decision {number}" for number in range(21)
+    ]
+
+
 def test_a_refused_notice_is_not_tried_again(sink: Sink) -> None:
     config = SinkConfig(SinkFormat.SLACK, f"{sink.url}/services/T0/B0/token")
     failed = count(config.label, "failed")
