@@ -91,8 +91,9 @@ class DriftTest(ApiModel):
     numeric features)."""
     mode: ThresholdMode = ThresholdMode.FIXED
     """Fixed: warning and critical are scores (for ChiSquare, p-values). SampleSizeAware:
-    they are false-alarm rates, turned into the score a window of this size reaches by
-    chance, so small windows do not raise false alarms."""
+    they are false-alarm rates that hold for the model's one fixed reference profile,
+    turned into the score a window of this size reaches by chance against it, so small
+    windows do not raise false alarms."""
     warning: float = Field(ge=0)
     """The threshold for Warning: a score to reach, or a p-value to fall below."""
     critical: float = Field(ge=0)

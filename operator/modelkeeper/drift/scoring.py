@@ -77,6 +77,7 @@ _NULL_METHODS = {
     DriftMethod.PSI: NullMethod.PSI,
     DriftMethod.JENSEN_SHANNON: NullMethod.JENSEN_SHANNON,
     DriftMethod.KS: NullMethod.KS,
+    DriftMethod.CHI_SQUARE: NullMethod.CHI_SQUARE,
 }
 _NUMERIC_ONLY = (DriftMethod.KS, DriftMethod.WASSERSTEIN)
 
@@ -108,11 +109,13 @@ def _score(
             detail = f" (at most {bounds.upper:.3g} unbinned)"
         case DriftMethod.CHI_SQUARE:
             test_result = statistics.chi_square(reference, live)
-            return (
-                test_result.statistic,
-                test_result.p_value,
-                f"chi-square {test_result.statistic:.3g}",
-            )
+            if test.mode is ThresholdMode.FIXED:
+                return (
+                    test_result.statistic,
+                    test_result.p_value,
+                    f"chi-square {test_result.statistic:.3g}",
+                )
+            score = test_result.statistic
         case DriftMethod.WASSERSTEIN:
             assert isinstance(feature, NumericProfile)
             edges = np.asarray(feature.edges, dtype=np.float64)

@@ -17,7 +17,12 @@ from modelkeeper.api.driftmonitor import (
 )
 from modelkeeper.drift import statistics
 from modelkeeper.drift.queries import Feedback, Observed
-from modelkeeper.drift.scoring import Outcome, chosen_test, judge_metric, judge_performance
+from modelkeeper.drift.scoring import (
+    Outcome,
+    chosen_test,
+    judge_metric,
+    judge_performance,
+)
 from tests.unit.drift.factories import (
     AMOUNT_REFERENCE,
     AMOUNT_SHIFTED,
@@ -123,7 +128,7 @@ def test_min_samples_is_thirty_per_bin_unless_set() -> None:
 
 def test_a_small_window_drifts_by_chance_only_for_fixed_thresholds() -> None:
     """A 20-sample window that differs from the reference by noise reaches the fixed
-    critical PSI, but its p-value under no drift is about 0.09, so SampleSizeAware at
+    critical PSI, but its p-value under no drift is about 0.1, so SampleSizeAware at
     rates 0.05 and 0.01 calls it OK."""
     noisy = [0, 2, 9, 9, 0]
     fixed = run(spec(minSamples=20), observed(amount=noisy)).status.features[0]
@@ -141,9 +146,9 @@ def test_a_small_window_drifts_by_chance_only_for_fixed_thresholds() -> None:
     aware = run(aware_spec, observed(amount=noisy)).status.features[0]
     assert fixed.score is not None
     assert fixed.level == Level.CRITICAL
-    scale = 1 / sum(AMOUNT_REFERENCE) + 1 / sum(noisy)
-    kept_bins = 4  # the overflow bin is empty on both sides
-    expected = stats.chi2.sf(fixed.score / scale, kept_bins - 1)
+    rows, size, degrees = sum(AMOUNT_REFERENCE), sum(noisy), 3  # overflow empty on both sides
+    reach = size * stats.chi2.isf(0.01, degrees) / rows  # the reference's own error, 99 %
+    expected = stats.ncx2.sf(fixed.score * size, degrees, reach)
     assert aware.p_value == pytest.approx(expected, abs=1e-12)
     assert 0.05 < expected < 0.2
     assert aware.level == Level.OK
@@ -173,6 +178,31 @@ def test_p_values_are_corrected_over_the_p_value_tests(correction: str, factor: 
         table = np.array([reference, live])
         raw = stats.chi2_contingency(table[:, table.sum(axis=0) > 0], correction=False).pvalue
         assert feature.p_value == pytest.approx(min(raw * factor, 1.0), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        pytest.param("Fixed", lambda x2: stats.chi2.sf(x2, 2), id="fixed-pearson"),
+        pytest.param(
+            "SampleSizeAware",
+            # the divergence x2 (1/N + 1/M) times M against the reference's own error at 99 %
+            lambda x2: stats.ncx2.sf(
+                x2 * (1 / 1000 + 1 / 100) * 100, 2, stats.chi2.isf(0.01, 2) / 10
+            ),
+            id="sample-size-aware-fixed-reference",
+        ),
+    ],
+)
+def test_chi_square_p_value_by_mode(mode: str, expected: Any) -> None:
+    """Fixed: Pearson's two-sample p-value; SampleSizeAware: the one that holds for this
+    fixed reference (N = 1,000 country rows, M = 100)."""
+    monitor = spec(byType={"categorical": {**CHI_SQUARE_TEST, "mode": mode}})
+    country = run(monitor, observed(country=[50, 38, 12])).status.features[1]
+    table = np.array([COUNTRY_REFERENCE, [50, 38, 12]])
+    x2 = stats.chi2_contingency(table, correction=False).statistic
+    assert country.score == pytest.approx(x2, rel=1e-12)
+    assert country.p_value == pytest.approx(expected(x2), abs=1e-12)
 
 
 def test_benjamini_hochberg_corrects_less_than_bonferroni() -> None:
