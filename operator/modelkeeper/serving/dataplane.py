@@ -1,8 +1,8 @@
 """The data plane: what happens to a decoded request, apart from HTTP.
 
 Scoring goes through the batcher; every model call is counted into the metrics
-(batch size, predictions, input bins); each answered request is held for
-feedback and offered to the payload log; a request the model fails is answered
+(batch size, predictions, a classifier's probabilities, input bins); each answered
+request is held for feedback and offered to the payload log; a request the model fails is answered
 with the model's message and logged with its traceback. The HTTP layer (`app`)
 only decodes, calls this and encodes.
 """
@@ -49,12 +49,15 @@ class DataPlane:
         self._store = PredictionStore(settings.feedback_capacity, settings.feedback_ttl_seconds)
         classes = model.runtime.classes
         self._classes = None if classes is None else [str(label) for label in classes.tolist()]
+        # A classifier's probabilities are counted for performance estimation (CBPE), so
+        # every model call asks for them when they are counted at all.
+        self._count_probabilities = settings.drift_counting and model.runtime.gives_probabilities
         self._batcher = Batcher(
             self._predict, settings.max_batch_size, settings.max_batch_wait_seconds
         )
 
     def _predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
-        prediction = self.model.runtime.predict(batch, probabilities)
+        prediction = self.model.runtime.predict(batch, probabilities or self._count_probabilities)
         self._metrics.record_batch(batch, prediction, self.settings.drift_counting)
         return prediction
 

@@ -78,7 +78,11 @@ class ServerSettings(BaseModel):
     feedback_ttl_seconds: float = Field(
         3600.0, ge=0, description="how long a prediction waits for its feedback"
     )
-    drift_counting: bool = Field(True, description="count input features into profile bins")
+    drift_counting: bool = Field(
+        True,
+        description="count input features into profile bins, and a classifier's probabilities "
+        "(for estimated performance: one predict_proba call per batch)",
+    )
     artifact_uri: str | None = Field(
         None,
         description="fetch the model file from here (file, http, https, s3, gs; models:/ for "

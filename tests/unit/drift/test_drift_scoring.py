@@ -12,14 +12,17 @@ from scipy import stats
 from modelkeeper.api.driftmonitor import (
     CustomDriftMetric,
     DriftMethod,
+    EstimatedPerformance,
     Level,
     Performance,
 )
 from modelkeeper.drift import statistics
-from modelkeeper.drift.queries import Feedback, Observed
+from modelkeeper.drift.estimate import ScoreBins
+from modelkeeper.drift.queries import Feedback, Observed, Probabilities
 from modelkeeper.drift.scoring import (
     Outcome,
     chosen_test,
+    judge_estimate,
     judge_metric,
     judge_performance,
 )
@@ -317,3 +320,113 @@ def test_performance_from_feedback(
     status, _ = judge_performance(Performance.model_validate(performance), feedback)
     assert status.level == level
     assert status.value == (pytest.approx(value) if value is not None else None)
+
+
+CONFIDENT = Probabilities(rows=400, confidence_sum=340)
+"""Expected accuracy 0.85."""
+SCORES = Probabilities(
+    rows=400,
+    score=ScoreBins(
+        edges=np.array([0.5, 1.0]),
+        rows=np.array([200.0, 200.0, 0.0]),
+        mass=np.array([40.0, 160.0, 0.0]),
+    ),
+)
+"""Expected positives 40 and 160, negatives 160 and 40: AUC (160·(160 + 20) + 40·80) / 200²."""
+
+
+@pytest.mark.parametrize(
+    ("estimated", "seen", "metrics", "value", "reference", "level"),
+    [
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.88},
+            CONFIDENT,
+            {},
+            0.85,
+            0.88,
+            Level.OK,
+            id="within-drop",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.95},
+            CONFIDENT,
+            {},
+            0.85,
+            0.95,
+            Level.CRITICAL,
+            id="beyond-drop",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "maxDrop": 0.1},
+            CONFIDENT,
+            {"accuracy": 0.95},
+            0.85,
+            0.95,
+            Level.OK,
+            id="model-metric",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.92},
+            CONFIDENT,
+            {"accuracy": 0.5},
+            0.85,
+            0.92,
+            Level.CRITICAL,
+            id="spec-wins",
+        ),
+        pytest.param(
+            {"metric": "Accuracy"},
+            CONFIDENT,
+            {"auc": 0.9},
+            None,
+            None,
+            Level.INSUFFICIENT_DATA,
+            id="no-reference",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.9, "minSamples": 500},
+            CONFIDENT,
+            {},
+            None,
+            0.9,
+            Level.INSUFFICIENT_DATA,
+            id="too-few",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.9},
+            None,
+            {},
+            None,
+            0.9,
+            Level.INSUFFICIENT_DATA,
+            id="unread",
+        ),
+        pytest.param(
+            {"metric": "RocAuc"}, SCORES, {"roc_auc": 0.9}, 0.8, 0.9, Level.CRITICAL, id="roc-auc"
+        ),
+        pytest.param(
+            {"metric": "RocAuc", "reference": 0.9},
+            Probabilities(
+                rows=400, score=ScoreBins(np.array([1.0]), np.array([400.0, 0]), np.array([0.0, 0]))
+            ),
+            {},
+            None,
+            0.9,
+            Level.INSUFFICIENT_DATA,
+            id="one-class-expected",
+        ),
+    ],
+)
+def test_estimated_performance_against_its_reference(
+    estimated: dict[str, Any],
+    seen: Probabilities | None,
+    metrics: dict[str, float],
+    value: float | None,
+    reference: float | None,
+    level: Level,
+) -> None:
+    status, note = judge_estimate(EstimatedPerformance.model_validate(estimated), seen, metrics)
+    assert status.level == level
+    assert status.reference == reference
+    assert status.value == (pytest.approx(value) if value is not None else None)
+    assert note.startswith(f"estimated {estimated['metric']}")
