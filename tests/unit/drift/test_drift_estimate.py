@@ -16,11 +16,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from scipy.special import expit
-from sklearn.metrics import accuracy_score, auc, roc_auc_score
+from sklearn.metrics import accuracy_score, roc_auc_score
 
 from modelkeeper.drift.estimate import ScoreBins, expected_accuracy, expected_roc_auc
 from modelkeeper.drift.statistics import Counts
 from modelkeeper.serving.metrics import SCORE_BUCKETS
+from tests.support.estimates import nannyml_roc_auc
 
 EDGES = np.asarray(SCORE_BUCKETS)
 
@@ -46,16 +47,6 @@ def confidence(score: Counts) -> Counts:
     """The probability of the predicted class (1 when s > 0.5)."""
     result: Counts = np.where(score > 0.5, score, 1 - score)
     return result
-
-
-def nannyml_roc_auc(score: Counts) -> float:
-    """Expected TP and FP at each distinct score, thresholds from the highest down."""
-    order = np.argsort(-score, kind="stable")
-    ranked = score[order]
-    last = np.r_[np.diff(ranked) != 0, True]  # the last row of each distinct score
-    tp = np.cumsum(ranked)[last]
-    fp = np.cumsum(1 - ranked)[last]
-    return float(auc(np.r_[0.0, fp / fp[-1]], np.r_[0.0, tp / tp[-1]]))
 
 
 @pytest.mark.parametrize("spread", [0.3, 1.0, 2.5])
