@@ -1,13 +1,13 @@
 """The PromQL one drift evaluation sends, and its answers turned into counts per profile bin.
 
 One query per counter family, never one per feature, so an evaluation of 50 features
-costs three to five queries: the numeric histograms by (feature, le), the categorical
+costs three to six queries: the numeric histograms by (feature, le), the categorical
 counters by (feature, category), the missing counters by feature, the feedback
-counters, and each custom metric. Each selects the stable version's scoring servers
-(`namespace`, `deployment`, `version`) and sums over its pods. Parsing is exact about
-bins: a bucket is matched to a profile edge by float value (the server writes `le`
-as the shortest round-trip decimal), and cumulative buckets become bins as
-docs/metrics.md ("Input features") says.
+counters, the probability counters an estimated metric reads, and each custom metric.
+Each selects the stable version's scoring servers (`namespace`, `deployment`,
+`version`) and sums over its pods. Parsing is exact about bins: a bucket is matched to a
+profile edge by float value (the server writes `le` as the shortest round-trip
+decimal), and cumulative buckets become bins as docs/metrics.md ("Input features") says.
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ from modelkeeper.prometheus.promql import (
 )
 
 BUCKETS = "modelkeeper_feature_value_bucket"
+CATEGORIES = "modelkeeper_feature_category_total"
+MISSING = "modelkeeper_feature_missing_total"
 CONFIDENCE = "modelkeeper_prediction_confidence"
 SCORE_BUCKETS = "modelkeeper_prediction_score_bucket"
 SCORE_MASS = "modelkeeper_prediction_score_mass_total"
-CATEGORIES = "modelkeeper_feature_category_total"
-MISSING = "modelkeeper_feature_missing_total"
 
 
 class FeedbackCounter(StrEnum):

@@ -15,7 +15,7 @@ import bisect
 import math
 import mmap
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import accumulate
 from typing import Any, TypeVar
@@ -32,7 +32,6 @@ from modelkeeper.profile import (
     CategoricalProfile,
     NumericProfile,
     Profile,
-    bin_indices,
     padded_edges,
 )
 from modelkeeper.serving.feedback import FeedbackScore
@@ -83,6 +82,11 @@ class _Histogram:
 
     edges: tuple[float, ...]
     slots: slice
+    bounds: FloatRow = field(init=False, compare=False, repr=False)
+    """`edges` as an array, for whole batches."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bounds", np.asarray(self.edges, dtype=np.float64))
 
     @property
     def counts(self) -> slice:
@@ -214,9 +218,14 @@ class WorkerMetrics:
         self.layout.grpc_latency.observe(self.row, seconds)
 
     def record_batch(
-        self, batch: FeatureBatch, prediction: Prediction, count_features: bool
+        self,
+        batch: FeatureBatch,
+        prediction: Prediction,
+        count_features: bool,
+        count_probabilities: bool = False,
     ) -> None:
-        """Count one model call: its size, its predictions and, if asked, every input's bins."""
+        """Count one model call: its size, its predictions and, if asked, every input's bins
+        and a classifier's probabilities."""
         layout, row = self.layout, self.row
         layout.batch_size.observe(row, batch.rows)
         if count_features:
@@ -224,7 +233,7 @@ class WorkerMetrics:
         if layout.classes is not None:
             indices = [layout.class_index[label] for label in prediction.labels.tolist()]
             row[layout.class_counts] += np.bincount(indices, minlength=len(layout.classes))
-            if prediction.probabilities is not None:
+            if count_probabilities and prediction.probabilities is not None:
                 self._count_probabilities(prediction.probabilities, indices)
         else:
             _add(row, layout.prediction_value, prediction.labels.astype(np.float64))
@@ -276,8 +285,9 @@ class WorkerMetrics:
 
 
 def _add(row: FloatRow, histogram: _Histogram, values: FloatRow) -> npt.NDArray[np.intp]:
-    """Count `values` into `histogram`'s bins and sum; returns each value's bin."""
-    bins = bin_indices(np.asarray([histogram.edges]), values[:, np.newaxis])[:, 0]
+    """Count `values` into `histogram`'s bins and sum; returns each value's bin (the number
+    of edges below it: `le` semantics, as `bin_indices`)."""
+    bins: npt.NDArray[np.intp] = np.searchsorted(histogram.bounds, values, side="left")
     row[histogram.counts] += np.bincount(bins, minlength=len(histogram.edges) + 1)
     row[histogram.sum] += float(values.sum())
     return bins

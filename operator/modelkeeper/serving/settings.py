@@ -80,8 +80,15 @@ class ServerSettings(BaseModel):
     )
     drift_counting: bool = Field(
         True,
-        description="count input features into profile bins, and a classifier's probabilities "
-        "(for estimated performance: one predict_proba call per batch)",
+        description="count input features into profile bins, and a sample of a classifier's "
+        "probabilities",
+    )
+    probability_sample: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="with drift counting, the share of model calls whose class probabilities "
+        "are computed (if not asked for) and counted, for estimated performance",
     )
     artifact_uri: str | None = Field(
         None,

@@ -297,6 +297,7 @@ def test_probabilities_are_counted_for_performance_estimation(workers: int) -> N
             feature_batch(random_batch(size, seed=index)),
             Prediction(labels=labels, probabilities=probabilities),
             True,
+            True,
         )
         confidences += probabilities[np.arange(size), predicted].tolist()
         scores += second.tolist()
@@ -317,15 +318,16 @@ def test_probabilities_are_counted_for_performance_estimation(workers: int) -> N
     assert mass[("modelkeeper_prediction_score_mass_total", "+Inf")] == pytest.approx(sum(scores))
 
 
-def test_no_probabilities_no_estimation_series() -> None:
-    """Predictions without probabilities (the model gives none) count nothing; a regressor
-    has no such families at all."""
+def test_probabilities_outside_the_sample_are_not_counted() -> None:
+    """A call outside the sample counts no probabilities, even when it has them (asked for
+    by its request), nor one without them; a regressor has no such families at all."""
     layout = Layout(PROFILE, list(NUMERIC), list(CATEGORICAL), CLASSES)
     rows = shared_rows(1, layout.size)
     labels = np.array(["x", "y"], dtype=object)
-    WorkerMetrics(layout, rows[0]).record_batch(
-        feature_batch(random_batch(2, seed=0)), Prediction(labels=labels), True
-    )
+    worker = WorkerMetrics(layout, rows[0])
+    batch = feature_batch(random_batch(2, seed=0))
+    worker.record_batch(batch, Prediction(labels, np.full((2, 2), 0.5)), True, False)
+    worker.record_batch(batch, Prediction(labels=labels), True, True)
     confidence = _scraped(layout, rows, "modelkeeper_prediction_confidence")
     assert confidence[("modelkeeper_prediction_confidence_count", "")] == 0
     regressor = Layout(PROFILE, list(NUMERIC), list(CATEGORICAL), None)
