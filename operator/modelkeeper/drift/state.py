@@ -148,23 +148,14 @@ Verdict = tuple[ConditionStatus, str, str]
 """A condition's status, reason and message."""
 
 
-def _measured(performance: PerformanceStatus | None, note: str) -> Verdict:
-    if performance is None:
+def _verdict(level: Level | None, note: str, beyond: str, insufficient: str) -> Verdict:
+    """A performance judgement's verdict: `beyond` and `insufficient` are its reasons."""
+    if level is None:
         return ConditionStatus.UNKNOWN, "NoData", note
-    if performance.level is Level.CRITICAL:
-        return ConditionStatus.TRUE, "BeyondBound", note
-    if performance.level is Level.INSUFFICIENT_DATA:
-        return ConditionStatus.UNKNOWN, "InsufficientFeedback", note
-    return ConditionStatus.FALSE, "WithinBound", note
-
-
-def _estimated(estimate: EstimatedPerformanceStatus | None, note: str) -> Verdict:
-    if estimate is None:
-        return ConditionStatus.UNKNOWN, "NoData", note
-    if estimate.level is Level.CRITICAL:
-        return ConditionStatus.TRUE, "EstimateBeyondBound", note
-    if estimate.level is Level.INSUFFICIENT_DATA:
-        return ConditionStatus.UNKNOWN, "InsufficientPredictions", note
+    if level is Level.CRITICAL:
+        return ConditionStatus.TRUE, beyond, note
+    if level is Level.INSUFFICIENT_DATA:
+        return ConditionStatus.UNKNOWN, insufficient, note
     return ConditionStatus.FALSE, "WithinBound", note
 
 
@@ -174,9 +165,13 @@ def _performance_condition(spec: DriftMonitorSpec, found: _Findings) -> Verdict:
     else Unknown."""
     verdicts = []
     if spec.performance is not None:
-        verdicts.append(_measured(found.performance, found.performance_note))
+        level = found.performance.level if found.performance is not None else None
+        note = found.performance_note
+        verdicts.append(_verdict(level, note, "BeyondBound", "InsufficientFeedback"))
     if spec.estimated_performance is not None:
-        verdicts.append(_estimated(found.estimated, found.estimated_note))
+        level = found.estimated.level if found.estimated is not None else None
+        note = found.estimated_note
+        verdicts.append(_verdict(level, note, "EstimateBeyondBound", "InsufficientPredictions"))
     if not verdicts:
         return (
             ConditionStatus.FALSE,
