@@ -58,10 +58,13 @@ class DataPlane:
         self._metrics.record_batch(batch, prediction, self.settings.drift_counting)
         return prediction
 
-    async def infer(self, request: DecodedRequest, request_id: str) -> Prediction:
+    async def infer(
+        self, request: DecodedRequest, request_id: str, inline: bool = False
+    ) -> Prediction:
+        """The request's prediction; `inline` as `Batcher.predict` has it."""
         try:
             prediction = await self._batcher.predict(
-                request.batch, OutputName.PREDICT_PROBA in request.outputs
+                request.batch, OutputName.PREDICT_PROBA in request.outputs, inline
             )
         except Exception as error:
             # The client gets the message; the log gets the traceback (the model's own code).
