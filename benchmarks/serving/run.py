@@ -600,6 +600,29 @@ def report_protocols(results: Results) -> str:
         )
     lines += [
         "",
+        "CPU ms the servers' processes used per gRPC call, each configuration against its like:",
+        "",
+        "| model | rows | conc. | MK off | MLS off | MLS/MK off | MK on | MLS on | MLS/MK on |",
+        "|" + " --- |" * 9,
+    ]
+    for model, rows, level in keys:
+        cpu = {
+            name: figures[2]
+            for name in PROTOCOL_SERVERS
+            if (figures := median((name, "grpc", model, rows, level))) is not None
+        }
+        if len(cpu) == len(PROTOCOL_SERVERS):
+            off, on = (
+                cpu["mlserver"] / cpu["modelkeeper"],
+                cpu["mlserver-batching"] / cpu["modelkeeper-batching"],
+            )
+            lines.append(
+                f"| {model} | {rows} | {level} | {cpu['modelkeeper']:.3f} | {cpu['mlserver']:.3f} "
+                f"| {off:.2f}x | {cpu['modelkeeper-batching']:.3f} "
+                f"| {cpu['mlserver-batching']:.3f} | {on:.2f}x |"
+            )
+    lines += [
+        "",
         "All measurements:",
         "",
         "| round | server | protocol | model | rows | conc. | req/s | p50 ms | p99 ms "
