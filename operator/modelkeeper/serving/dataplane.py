@@ -24,7 +24,7 @@ from modelkeeper.serving.frames import FeatureBatch, Prediction
 from modelkeeper.serving.metrics import WorkerMetrics
 from modelkeeper.serving.payload_log import PayloadLog
 from modelkeeper.serving.payloads import DecodedRequest, OutputName
-from modelkeeper.serving.runtime import LoadedModel
+from modelkeeper.serving.runtime import CodeRuntime, LoadedModel
 from modelkeeper.serving.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,8 @@ class DataPlane:
         self._batcher = Batcher(
             self._predict, settings.max_batch_size, settings.max_batch_wait_seconds
         )
+        # A model's own code stays on the model thread: it may run an event loop of its own.
+        self._may_inline = not isinstance(model.runtime, CodeRuntime)
 
     def _predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
         sampled = self._probability_sample > 0 and self._draw() < self._probability_sample
@@ -71,10 +73,15 @@ class DataPlane:
         self._metrics.record_batch(batch, prediction, self.settings.drift_counting, sampled)
         return prediction
 
-    async def infer(self, request: DecodedRequest, request_id: str) -> Prediction:
+    async def infer(
+        self, request: DecodedRequest, request_id: str, inline: bool = False
+    ) -> Prediction:
+        """The request's prediction; `inline` as `Batcher.predict` has it."""
         try:
             prediction = await self._batcher.predict(
-                request.batch, OutputName.PREDICT_PROBA in request.outputs
+                request.batch,
+                OutputName.PREDICT_PROBA in request.outputs,
+                inline and self._may_inline,
             )
         except Exception as error:
             # The client gets the message; the log gets the traceback (the model's own code).
