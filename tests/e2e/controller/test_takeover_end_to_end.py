@@ -76,8 +76,8 @@ def test_a_standby_finishes_the_canary_of_a_killed_leader(
         )
         wait_for(kubectl, DEPLOYMENT, serving_only("1"), "version 1 serves", 180)
         address = router_address(kubectl, FAMILY)
-        eventually(lambda: SteadyTraffic(address).request(5.0).ok, 60, "the router answers")
-        traffic = stack.enter_context(SteadyTraffic(address))
+        eventually(lambda: SteadyTraffic(address, FAMILY).request(5.0).ok, 60, "the router answers")
+        traffic = stack.enter_context(SteadyTraffic(address, FAMILY))
         statuses = stack.enter_context(StatusWatch(kubectl, DEPLOYMENT))
 
         # When version 2's canary reaches its middle step, and the leader is SIGKILLed
