@@ -391,6 +391,7 @@ It is still running. Look around:
   kubectl -n {NAMESPACE} get models,deployments.modelkeeper.io,driftmonitors,retrainpolicies
   .venv/bin/kubectl-modelkeeper -n {NAMESPACE} status {FAMILY} --watch
   .venv/bin/kubectl-modelkeeper -n {NAMESPACE} versions {FAMILY}
+  .venv/bin/kubectl-modelkeeper -n {NAMESPACE} audit {FAMILY} -o markdown
   Prometheus: {cluster.prometheus}
 Stop everything: make cluster-down""")
     return 0
