@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.labels import PARENT_LABEL, VERSION_LABEL
@@ -123,6 +124,9 @@ class ResultPublisher:
             parent,
             TrainerImage(code_image(obj), image_digest),
         )
+        # The admission policy checks created-by against who creates: the operator itself.
+        if (operator := await self.client.whoami()) is not None:
+            manifest["metadata"]["annotations"] = {Annotation.CREATED_BY: operator}
         try:
             created = await self.client.create(kinds.MODEL, manifest)
         except ApiError as error:

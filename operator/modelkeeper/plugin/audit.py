@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from modelkeeper.api.annotations import Annotation
+from modelkeeper.api.approval import approvers, creator
 from modelkeeper.api.base import ApiModel
 from modelkeeper.api.deployment import DeploymentResource, Outcome
 from modelkeeper.api.model import (
@@ -117,6 +117,8 @@ class VersionAudit(ApiModel):
     """Its offline metrics (on the holdout, for a retrained version)."""
     evaluation: GateResult | None
     """The gate's and the fairness verdicts."""
+    created_by: str | None
+    """Who created the Model, as modelkeeper.io/created-by records it."""
     approvals: list[ApprovalEntry]
     """Who approved it, when, and how."""
     trigger: TriggerRecord | None
@@ -143,23 +145,23 @@ class FamilyAudit(ApiModel):
 
 
 def _approvals(model: ModelResource) -> list[ApprovalEntry]:
-    """The approval the operator acted on, then any other the manifest or annotation names."""
+    """The approval in force, then every other one recorded: each annotation approver with
+    when the operator first saw the name (status.approvals), a manifest approval, and names
+    in the annotation the operator has not seen yet (no time)."""
     entries: list[ApprovalEntry] = []
-    recorded = model.status.approval
-    if recorded is not None:
-        entries.append(ApprovalEntry(by=recorded.by, at=recorded.at, source=recorded.source))
+
+    def add(by: str, at: datetime | None, source: ApprovalSource) -> None:
+        if not any((entry.by, entry.source) == (by, source) for entry in entries):
+            entries.append(ApprovalEntry(by=by, at=at, source=source))
+
+    records = [model.status.approval] if model.status.approval else []
+    for record in [*records, *model.status.approvals]:
+        add(record.by, record.at, record.source)
     manifest = model.spec.governance.approval
-    if manifest is not None and (
-        recorded is None or recorded.source is not ApprovalSource.MANIFEST
-    ):
-        entries.append(
-            ApprovalEntry(by=manifest.by, at=manifest.at, source=ApprovalSource.MANIFEST)
-        )
-    annotated = model.metadata.annotations.get(Annotation.APPROVED_BY)
-    if annotated and not any(
-        entry.source is ApprovalSource.ANNOTATION and entry.by == annotated for entry in entries
-    ):
-        entries.append(ApprovalEntry(by=annotated, at=None, source=ApprovalSource.ANNOTATION))
+    if manifest is not None:
+        add(manifest.by, manifest.at, ApprovalSource.MANIFEST)
+    for name in approvers(model.metadata.annotations):
+        add(name, None, ApprovalSource.ANNOTATION)
     return entries
 
 
@@ -259,6 +261,7 @@ def audit_record(
                 lineage=model.spec.lineage,
                 metrics=model.spec.metrics,
                 evaluation=model.status.evaluation,
+                created_by=creator(model.metadata.annotations),
                 approvals=_approvals(model),
                 trigger=_trigger(model, runs),
                 rollouts=rollouts,

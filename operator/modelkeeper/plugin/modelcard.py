@@ -212,6 +212,7 @@ def _version_card(version: VersionAudit) -> list[str]:
             ("Stage", version.stage or NONE),
             ("Created", _time(version.created)),
             ("Owner", version.owner or NONE),
+            ("Created by", version.created_by or NONE),
             ("Risk tier", version.risk_tier),
             ("Serves", serves),
             (
