@@ -139,8 +139,8 @@ def _stable_of(deployment: DeploymentResource) -> str:
 
 def _withdrawable_version(deployment: DeploymentResource) -> str:
     """The version to withdraw: the candidate, else the one the last abort, rollback or
-    inconclusive A/B test kept out; ControlError when there is neither (a stable version is not withdrawn: roll out
-    another one)."""
+    inconclusive A/B test kept out; ControlError when there is neither (a stable version is
+    not withdrawn: roll out another one)."""
     status = deployment.status
     if status.candidate is not None:
         return status.candidate.version
