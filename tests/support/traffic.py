@@ -61,6 +61,18 @@ def infer(address: str, model: str, body: dict[str, Any], timeout: float = 10) -
         return dict(json.load(response))
 
 
+def feedback(address: str, model: str, body: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+    """POST `body` to /v2/models/<model>/feedback at `address`; the parsed answer (200 only:
+    raises urllib's HTTPError otherwise)."""
+    request = urllib.request.Request(
+        f"http://{address}/v2/models/{model}/feedback",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return dict(json.load(response))
+
+
 def predict(address: str, model: str, x: float) -> tuple[str, float]:
     """One row (input `x`) through `address`: (the answering version, its prediction)."""
     answer = infer(address, model, v2_body([[x]], tensor="x"))
