@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
@@ -29,7 +29,7 @@ from modelkeeper.api.strategy import ABTest
 from modelkeeper.prometheus.client import PrometheusProvider
 from tests.ground.polling import eventually
 from tests.ground.processes import free_port
-from tests.ground.prometheus import Prometheus, static_scrape_config
+from tests.ground.prometheus import scraping
 
 NAMESPACE = "shop"
 Stats = tuple[float, float, float]
@@ -81,16 +81,8 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     outcomes = Outcomes()
     registry = CollectorRegistry()
     registry.register(outcomes)
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-    job = {
-        "job_name": "modelkeeper",
-        "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE}}],
-    }
-    prometheus = Prometheus.serve(
-        tmp_path_factory.mktemp("prometheus"), static_scrape_config([job])
-    )
-    try:
+    folder = tmp_path_factory.mktemp("prometheus")
+    with scraping(registry, folder, namespace=NAMESPACE) as prometheus:
         champion = 'modelkeeper_feedback_outcome_count{deployment="rates",version="v1"}'
         eventually(lambda: prometheus.value(f"sum({champion})") == 500, 30, "before is scraped")
         time.sleep(1.5)  # another scrape before the split
@@ -105,11 +97,6 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         yield Scraped(
             prometheus.url, timedelta(seconds=now - split), datetime.fromtimestamp(now, UTC)
         )
-    finally:
-        prometheus.stop()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture
