@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client import CollectorRegistry, start_http_server
 
 from tests.ground.binaries import go_tool
 from tests.ground.controlplane import ControlPlane
@@ -171,3 +174,26 @@ class Prometheus:
 
     def stop(self) -> None:
         self.component.stop()
+
+
+@contextmanager
+def scraping(registry: CollectorRegistry, workdir: Path, **labels: str) -> Iterator[Prometheus]:
+    """A Prometheus scraping `registry` every second (served by prometheus_client on the
+    loopback, job `modelkeeper`), `labels` added to every series as relabelling adds
+    `namespace` in a cluster; both stopped at the end."""
+    port = free_port()
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    job = {
+        "job_name": "modelkeeper",
+        "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": labels}],
+    }
+    try:
+        prometheus = Prometheus.serve(workdir, static_scrape_config([job]))
+        try:
+            yield prometheus
+        finally:
+            prometheus.stop()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -5,7 +5,8 @@
 - `kube`: reading objects through the `kubectl` fixture, waiting on them (one watch each),
   and their Events.
 - `watch`: `StatusWatch` records every change of an object's status; `Poller`; `wall_clock`.
-- `traffic`: V2 inference requests (one body builder, one POST), `SteadyTraffic`, `RouterWatch`.
+- `traffic`: V2 inference and feedback requests (one body builder, one POST), `SteadyTraffic`,
+  `RouterWatch`.
 - `operator`: `modelkeeper run` as its own ServiceAccount, started and stopped by PID, and
   `OperatorSlot`, the one the e2e tier shares.
 - `chart`, `dashboards`: the rendered chart; the dashboards' queries.

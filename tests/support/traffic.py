@@ -48,17 +48,28 @@ def v2_body(
     return body
 
 
-def infer(address: str, model: str, body: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
-    """POST `body` to /v2/models/<model>/infer at `address` (host:port); the parsed answer.
+def post(address: str, path: str, body: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+    """POST `body` as JSON to `path` at `address` (host:port); the parsed answer.
 
     Raises urllib's HTTPError on an HTTP error status, URLError or OSError without one."""
     request = urllib.request.Request(
-        f"http://{address}/v2/models/{model}/infer",
+        f"http://{address}{path}",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return dict(json.load(response))
+
+
+def infer(address: str, model: str, body: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+    """V2 inference of `body` by `model` at `address`; the parsed answer (see `post`)."""
+    return post(address, f"/v2/models/{model}/infer", body, timeout)
+
+
+def feedback(address: str, model: str, body: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
+    """Feedback (labels, outcomes) for `model` at `address`; the parsed 200 answer (a request
+    id no replica holds is an HTTPError 404; see `post`)."""
+    return post(address, f"/v2/models/{model}/feedback", body, timeout)
 
 
 def predict(address: str, model: str, x: float) -> tuple[str, float]:

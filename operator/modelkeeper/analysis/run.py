@@ -1,20 +1,27 @@
 """One analysis run: render the checks, query Prometheus concurrently, judge.
 
-The glue between the pure templates and judge and the provider's I/O. A run never
-raises for a Prometheus that cannot answer, nor for a query that cannot be rendered:
+The glue between the pure templates, judge and experiment and the provider's I/O. A run
+never raises for a Prometheus that cannot answer, nor for a query that cannot be rendered:
 both are an Inconclusive run whose message says why, which status shows and the
-rollout's missing-data policy acts on.
+rollout's missing-data policy acts on; an A/B test's reading then waits for the next
+interval.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime
 
+from modelkeeper.analysis.experiment import (
+    experiment_queries,
+    experiment_unavailable,
+    judge_experiment,
+)
 from modelkeeper.analysis.judge import judge_run, judge_unavailable
 from modelkeeper.analysis.templates import Plan, Subject, render_analysis, render_shadow
-from modelkeeper.api.deployment import AnalysisStatus
-from modelkeeper.api.strategy import Analysis, Shadow
+from modelkeeper.api.deployment import AnalysisStatus, ExperimentStatus
+from modelkeeper.api.strategy import ABTest, Analysis, Shadow
 from modelkeeper.prometheus.client import MetricsProvider, ProviderError
 from modelkeeper.prometheus.promql import Sample, TemplateError
 
@@ -37,19 +44,43 @@ async def judge_shadow(
     return await run_plan(provider, render_shadow(shadow, subject), shadow.min_requests or 0, now)
 
 
+async def read_experiment(
+    provider: MetricsProvider,
+    spec: ABTest,
+    subject: Subject,
+    previous: ExperimentStatus | None,
+    now: datetime,
+) -> ExperimentStatus:
+    """Read an A/B test's outcomes since the split began (`subject.window` ago) and decide."""
+    try:
+        answers = await ask_all(provider, experiment_queries(spec.metric, subject), now)
+    except ProviderError as error:
+        return experiment_unavailable(spec, subject, previous, str(error), now)
+    return judge_experiment(spec, subject, answers, previous, now)
+
+
 async def run_plan(
     provider: MetricsProvider, plan: Plan, min_requests: int, now: datetime
 ) -> AnalysisStatus:
-    """Every distinct query at once, at `now`; the first provider error makes the run
-    Inconclusive (the other queries still finish, so none is left running)."""
+    """Every distinct query at once, at `now`; a provider error makes the run Inconclusive."""
+    try:
+        answers = await ask_all(provider, plan.queries, now)
+    except ProviderError as error:
+        return judge_unavailable((check.name for check in plan.checks), str(error), now)
+    return judge_run(plan, dict(zip(plan.queries, answers, strict=True)), min_requests, now)
+
+
+async def ask_all(
+    provider: MetricsProvider, queries: Sequence[str], now: datetime
+) -> list[list[Sample]]:
+    """The answers to every query, asked at once, in their order; the first ProviderError is
+    raised after the other queries finish, so none is left running."""
     answers = await asyncio.gather(
-        *(provider.query(query, now) for query in plan.queries), return_exceptions=True
+        *(provider.query(query, now) for query in queries), return_exceptions=True
     )
-    results: dict[str, list[Sample]] = {}
-    for query, answer in zip(plan.queries, answers, strict=True):
-        if isinstance(answer, ProviderError):
-            return judge_unavailable((check.name for check in plan.checks), str(answer), now)
+    results: list[list[Sample]] = []
+    for answer in answers:
         if isinstance(answer, BaseException):
             raise answer
-        results[query] = answer
-    return judge_run(plan, results, min_requests, now)
+        results.append(answer)
+    return results

@@ -250,6 +250,60 @@ class AnalysisStatus(ApiModel):
     """Each check's result."""
 
 
+class ExperimentDecision(StrEnum):
+    """What an A/B test's latest reading decides."""
+
+    CONTINUE = "Continue"
+    PROMOTE = "Promote"
+    ROLL_BACK = "RollBack"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class ArmStatus(ApiModel):
+    """One version's outcomes in an A/B test."""
+
+    version: LabelValue
+    """The version."""
+    samples: int = Field(default=0, ge=0)
+    """Its outcomes since the test began."""
+    mean: float | None = None
+    """Their mean; none before the first."""
+
+
+class ExperimentStatus(ApiModel):
+    """An A/B test's latest reading: each version's outcomes, the effect and the decision."""
+
+    time: datetime
+    """When the outcomes were read."""
+    since: datetime
+    """When the split began: outcomes are counted from then."""
+    champion: ArmStatus
+    """The stable version."""
+    challenger: ArmStatus
+    """The candidate."""
+    effect: float | None = None
+    """The challenger's mean outcome minus the champion's."""
+    lower: float | None = None
+    """The lower end of the effect's always-valid (1 - alpha) confidence interval."""
+    upper: float | None = None
+    """Its upper end."""
+    p_value: Fraction | None = None
+    """The always-valid p-value of equal means (the smallest so far); the test decides when
+    it is at most alpha."""
+    power: Fraction | None = None
+    """At the variance seen so far, the chance of detecting a difference of
+    minimumDetectableEffect by maxSamples (a lower bound)."""
+    samples: int = Field(default=0, ge=0)
+    """The smaller of the two versions' outcome counts."""
+    max_samples: int = Field(ge=1)
+    """The samples at which an undecided test stops as Inconclusive."""
+    decision: ExperimentDecision = ExperimentDecision.CONTINUE
+    """Continue, Promote (the challenger is better), RollBack (it is worse) or Inconclusive
+    (no difference found by maxSamples)."""
+    message: Text = ""
+    """The reading in words, or why it could not be taken."""
+
+
 class Outcome(StrEnum):
     """How a rollout ended."""
 
@@ -258,6 +312,7 @@ class Outcome(StrEnum):
     ABORTED = "Aborted"
     SUPERSEDED = "Superseded"
     WITHDRAWN = "Withdrawn"
+    INCONCLUSIVE = "Inconclusive"
 
 
 class HistoryEntry(ApiModel):
@@ -266,8 +321,9 @@ class HistoryEntry(ApiModel):
     version: LabelValue
     """The candidate version."""
     outcome: Outcome
-    """Promoted, RolledBack (by analysis), Aborted (by a person), Superseded (another
-    version was selected before it finished) or Withdrawn (by a person, for good)."""
+    """Promoted, RolledBack (by analysis or an A/B test), Aborted (by a person), Superseded
+    (another version was selected before it finished), Withdrawn (by a person, for good) or
+    Inconclusive (an A/B test found no difference by maxSamples)."""
     started: datetime
     """When the rollout started."""
     finished: datetime
@@ -322,6 +378,8 @@ class DeploymentStatus(ApiModel):
     """When the current step started, which times its pause."""
     analysis_runs: list[AnalysisStatus] = Field(default_factory=list, max_length=10)
     """The candidate's latest analysis runs, newest first, at most ten."""
+    experiment: ExperimentStatus | None = None
+    """Under an ABTest strategy, the latest reading of the current or last A/B test."""
     manual: ManualRequests = ManualRequests()
     """The manual requests already acted on."""
     withdrawn: LabelValue | None = None
@@ -340,7 +398,7 @@ class DeploymentResource(Resource[DeploymentSpec, DeploymentStatus]):
 
     It runs scoring servers for the stable version, routes traffic through the built-in
     router or a Gateway API HTTPRoute, and replaces the stable version by its strategy:
-    Direct, Canary, Shadow or BlueGreen. Promote, abort and pause through the
+    Direct, Canary, Shadow, BlueGreen or ABTest. Promote, abort and pause through the
     annotations modelkeeper.io/promote, modelkeeper.io/abort and modelkeeper.io/paused,
     never through spec.
     """

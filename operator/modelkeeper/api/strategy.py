@@ -1,9 +1,9 @@
-"""How a Deployment moves traffic to a new version: Direct, Canary, Shadow or BlueGreen.
+"""How a Deployment moves traffic to a new version: Direct, Canary, Shadow, BlueGreen or ABTest.
 
 These are the structures the progressive-delivery state machine reads: canary
 steps, the Prometheus analysis that judges a candidate, the shadow's comparison
-with the stable version, and the blue-green switch. They live apart from the rest
-of the Deployment spec because they are the part that grows.
+with the stable version, the blue-green switch, and the A/B test on outcomes. They
+live apart from the rest of the Deployment spec because they are the part that grows.
 """
 
 from __future__ import annotations
@@ -205,6 +205,98 @@ class BlueGreen(ApiModel):
     fast way back."""
 
 
+class OutcomeSource(StrEnum):
+    """Which outcome of feedback an A/B test compares."""
+
+    FEEDBACK = "Feedback"
+    CORRECT = "Correct"
+    ABSOLUTE_ERROR = "AbsoluteError"
+
+
+class OutcomeType(StrEnum):
+    """Whether each outcome is 0 or 1 (a conversion) or any number (a score)."""
+
+    BINARY = "Binary"
+    CONTINUOUS = "Continuous"
+
+
+class Direction(StrEnum):
+    """Which way an outcome is better."""
+
+    HIGHER = "Higher"
+    LOWER = "Lower"
+
+
+class OutcomeMetric(ApiModel):
+    """The outcome an A/B test compares between the versions, one per predicted row."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.source == 'Feedback' || (!has(self.type) && !has(self.direction))",
+                "type and direction are for source Feedback only: Correct is Binary and "
+                "Higher, AbsoluteError is Continuous and Lower",
+                field=".source",
+            )
+        )
+    )
+
+    source: OutcomeSource = OutcomeSource.FEEDBACK
+    """Feedback (the outcomes feedback carries, such as a reward or a conversion), Correct
+    (whether the prediction matched the feedback's label: classifiers) or AbsoluteError
+    (|prediction - label|: regressors)."""
+    type: OutcomeType | None = None
+    """For source Feedback: Binary (0 or 1; the default) or Continuous."""
+    direction: Direction | None = None
+    """For source Feedback: Higher (the default) or Lower is better."""
+
+    def resolved(self) -> tuple[OutcomeType, Direction]:
+        """The type and direction, as set or as the source implies."""
+        match self.source:
+            case OutcomeSource.CORRECT:
+                return OutcomeType.BINARY, Direction.HIGHER
+            case OutcomeSource.ABSOLUTE_ERROR:
+                return OutcomeType.CONTINUOUS, Direction.LOWER
+        return self.type or OutcomeType.BINARY, self.direction or Direction.HIGHER
+
+
+class ABTest(ApiModel):
+    """Split traffic at a fixed weight and keep the version whose outcome is better.
+
+    Every interval the outcomes since the split began are compared with an always-valid
+    sequential test (mSPRT), so reading them every interval keeps the false-positive rate
+    at alpha: a challenger significantly better is promoted, one significantly worse is
+    rolled back, and one still undecided at maxSamples outcomes is stopped as Inconclusive
+    while the champion keeps serving.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "self.minSamples <= self.maxSamples",
+                "minSamples must not be greater than maxSamples",
+                field=".minSamples",
+            )
+        )
+    )
+
+    weight: int = Field(default=50, ge=1, le=99)
+    """The challenger's percentage of requests; the champion takes the rest."""
+    metric: OutcomeMetric = OutcomeMetric()
+    """The outcome compared."""
+    minimum_detectable_effect: float = Field(gt=0)
+    """The smallest difference of the mean outcome worth detecting, in the outcome's units
+    (0.02 for two points of conversion); the test's mixing prior has this spread."""
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    """The chance of declaring a difference between equal versions, however often read."""
+    min_samples: int = Field(default=100, ge=1)
+    """The fewest outcomes of each version before the first decision."""
+    max_samples: int = Field(default=10000, ge=1, le=1_000_000_000)
+    """The outcomes of each version (the smaller count) at which an undecided test stops."""
+    interval: Duration = Duration(seconds=30)
+    """How often the outcomes are read from Prometheus and the test is decided."""
+
+
 PrometheusUrl = Annotated[str, Field(max_length=2048, pattern=r"^https?://\S+$")]
 """The base URL of a Prometheus HTTP API, such as http://prometheus.monitoring:9090."""
 
@@ -216,6 +308,7 @@ class StrategyType(StrEnum):
     CANARY = "Canary"
     SHADOW = "Shadow"
     BLUE_GREEN = "BlueGreen"
+    AB_TEST = "ABTest"
 
 
 class Strategy(ApiModel):
@@ -231,12 +324,14 @@ class Strategy(ApiModel):
             ),
             required_when("shadow", "self.type == 'Shadow'", "for type Shadow"),
             required_when("blueGreen", "self.type == 'BlueGreen'", "for type BlueGreen"),
+            required_when("abTest", "self.type == 'ABTest'", "for type ABTest"),
         )
     )
 
     type: StrategyType = StrategyType.DIRECT
     """Direct (replace at once), Canary (weighted steps), Shadow (mirrored traffic, then
-    promote, canary or hold) or BlueGreen (preview, then switch)."""
+    promote, canary or hold), BlueGreen (preview, then switch) or ABTest (a fixed split,
+    decided by the versions' outcomes)."""
     prometheus_url: PrometheusUrl | None = Field(default=None, alias="prometheusURL")
     """The Prometheus that analysis queries for this Deployment; omit for the operator's."""
     canary: Canary | None = None
@@ -246,3 +341,5 @@ class Strategy(ApiModel):
     """For type Shadow: how much traffic to mirror, when to judge, and what must hold."""
     blue_green: BlueGreen | None = None
     """For type BlueGreen: the preview, its analysis and the switch."""
+    ab_test: ABTest | None = None
+    """For type ABTest: the split, the outcome compared and the test's error rate and size."""

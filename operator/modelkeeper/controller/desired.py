@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from modelkeeper.api.deployment import AnalysisStatus, DeploymentResource
+from modelkeeper.api.deployment import AnalysisStatus, DeploymentResource, ExperimentStatus
 from modelkeeper.api.labels import COMPONENT, ROLE_LABEL, VERSION_LABEL, Manifest, version_name
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.selection import select_model
@@ -42,8 +42,8 @@ class Seen:
     """The Models of its family."""
     children: Sequence[Mapping[str, Any]]
     """The apps/v1 Deployments it owns (its scoring servers and its router)."""
-    run: AnalysisStatus | None
-    """The analysis run taken this tick, if one was due."""
+    run: AnalysisStatus | ExperimentStatus | None
+    """The analysis run (or an A/B test's reading) taken this tick, if one was due."""
     now: datetime
 
     @property

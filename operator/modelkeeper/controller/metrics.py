@@ -110,8 +110,9 @@ ROLLOUTS_IN_PROGRESS = Gauge(
 )
 ROLLOUTS_ENDED = Counter(
     "modelkeeper_operator_rollouts_ended_total",
-    "Rollouts that ended, by outcome (Promoted, RolledBack, Aborted, Superseded) and what "
-    "ended them (Ready, Steps, Analysis, Shadow, Preview, Manual, Selection).",
+    "Rollouts that ended, by outcome (Promoted, RolledBack, Aborted, Superseded, Withdrawn, "
+    "Inconclusive) and what ended them (Ready, Steps, Analysis, Shadow, Preview, Experiment, "
+    "Manual, Selection).",
     ["namespace", "deployment", "outcome", "trigger"],
 )
 ANALYSIS_RUNS = Counter(

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from modelkeeper.analysis.run import analyse, judge_shadow
+from modelkeeper.analysis.run import analyse, judge_shadow, read_experiment
 from modelkeeper.analysis.templates import Subject
 from modelkeeper.api.approval import APPROVAL_NEEDED
 from modelkeeper.api.conditions import get_condition
@@ -26,13 +26,14 @@ from modelkeeper.api.deployment import (
     AnalysisStatus,
     DeploymentResource,
     DeploymentStatus,
+    ExperimentStatus,
     Outcome,
     Phase,
     TrafficProvider,
 )
 from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, VERSION_LABEL
 from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource, ModelStatus
-from modelkeeper.api.strategy import Shadow
+from modelkeeper.api.strategy import ABTest, Shadow
 from modelkeeper.controller.applied import Applied, ObjectKey, plan_writes
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.desired import Seen, desired
@@ -133,8 +134,9 @@ class Reconciler:
         failing = await self._failing(namespace, name, want.unready) if want.unready else {}
         status = deployment_status(replace(want.observation, failing=failing))
         await self.statuses.write(body, deployment.status, status)
-        await self._report(body, deployment, want.plan, status, run)
-        self._measure(namespace, name, deployment, want.plan, status, run)
+        analysed = run if isinstance(run, AnalysisStatus) else None
+        await self._report(body, deployment, want.plan, status, analysed)
+        self._measure(namespace, name, deployment, want.plan, status, analysed)
         return want.wake_after()
 
     def _measure(
@@ -171,8 +173,9 @@ class Reconciler:
 
     async def _analyse(
         self, deployment: DeploymentResource, due: AnalysisDue, now: datetime
-    ) -> AnalysisStatus | None:
-        """Take the analysis run that is due: the candidate against the stable version."""
+    ) -> AnalysisStatus | ExperimentStatus | None:
+        """Take the analysis run (or A/B test reading) that is due: the candidate against the
+        stable version."""
         status, spec = deployment.status, deployment.spec
         if status.candidate is None or status.stable is None:
             return None
@@ -188,6 +191,8 @@ class Reconciler:
         provider = self.prometheus.provider(spec.strategy.prometheus_url)
         if isinstance(due.analysis, Shadow):
             return await judge_shadow(provider, due.analysis, subject, now)
+        if isinstance(due.analysis, ABTest):
+            return await read_experiment(provider, due.analysis, subject, status.experiment, now)
         return await analyse(provider, due.analysis, subject, now)
 
     async def _apply(

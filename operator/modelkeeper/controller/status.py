@@ -83,6 +83,7 @@ HOLD_PHASES = {
     HoldReason.PAUSED_BY_USER: Phase.PAUSED,
     HoldReason.ANALYSIS_INCONCLUSIVE: Phase.PAUSED,
     HoldReason.APPROVAL_REQUIRED: Phase.PAUSED,
+    HoldReason.EXPERIMENT_INCONCLUSIVE: Phase.HEALTHY,
 }
 
 
@@ -130,6 +131,11 @@ def _phase(observation: Observation, failing: PodProblem | None) -> tuple[Phase,
             )
         role = plan.role.value.lower() if plan.role else "candidate"
         share = f"{plan.weight}% of requests" if plan.weight else f"{plan.mirror_percent}% mirrored"
+        reading = plan.experiment
+        if reading is not None and reading.challenger.version == plan.candidate:
+            return Phase.PROGRESSING, (
+                f"version {plan.candidate} is the challenger ({share}): {reading.message}"
+            )
         return Phase.PROGRESSING, f"version {plan.candidate} is the {role} ({share})"
     if selection.model is None and selection.reason is SelectionReason.MODEL_NOT_FOUND:
         return Phase.DEGRADED, f"{selection.message}; version {plan.stable} keeps serving"
@@ -239,6 +245,7 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
         step=plan.step if candidate is not None else None,
         step_started=plan.step_started if candidate is not None else plan.started,
         analysis_runs=plan.analysis_runs,
+        experiment=plan.experiment,
         manual=plan.manual,
         withdrawn=plan.withdrawn,
         conditions=conditions,

@@ -143,9 +143,9 @@ def _stable_of(deployment: DeploymentResource) -> str:
 
 
 def _withdrawable_version(deployment: DeploymentResource) -> str:
-    """The version to withdraw: the candidate, else the one the last abort or rollback kept
-    out; ControlError when there is neither (a stable version is not withdrawn: roll out
-    another one)."""
+    """The version to withdraw: the candidate, else the one the last abort, rollback or
+    inconclusive A/B test kept out; ControlError when there is neither (a stable version is
+    not withdrawn: roll out another one)."""
     status = deployment.status
     if status.candidate is not None:
         return status.candidate.version
@@ -153,7 +153,7 @@ def _withdrawable_version(deployment: DeploymentResource) -> str:
     last = status.history[0] if status.history else None
     if (
         last is not None
-        and last.outcome in (Outcome.ABORTED, Outcome.ROLLED_BACK)
+        and last.outcome in (Outcome.ABORTED, Outcome.ROLLED_BACK, Outcome.INCONCLUSIVE)
         and last.version != stable
     ):
         return last.version

@@ -187,7 +187,7 @@ class Handlers:
         feedback = validate_body(FeedbackRequest, parse_json(body))
         score = self._dataplane.feedback(feedback)
         if score is not None:
-            return json_response({"id": feedback.id, "matched": True, "rows": score.rows})
+            return json_response({"id": feedback.id, "matched": True, "rows": score.joined})
         if self._siblings and SIBLING_HEADER not in request.headers:
             answer = await self._ask_siblings(request.path, body)
             if answer is not None:

@@ -100,7 +100,7 @@ class DataPlane:
         held = self._store.get(request.id)
         if held is None:
             return None
-        score = score_feedback(held, request.labels, self._classes)
+        score = score_feedback(held, request, self._classes)
         self._store.release(request.id)
         self._metrics.record_feedback(score)
         return score

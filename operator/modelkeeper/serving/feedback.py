@@ -1,9 +1,10 @@
-"""Joining ground-truth labels to the predictions they belong to, by request id.
+"""Joining ground-truth labels and outcomes to the predictions they belong to, by request id.
 
 Each worker holds the predictions of the requests it answered for a while
 (bounded by count and by age); a feedback request scores its labels against
-them once. How feedback finds the right worker and replica: docs/feedback.md.
-Pure: the clock is passed in.
+them once, and adds up the outcomes it carries (a reward, a conversion: what an A/B
+test compares between versions). How feedback finds the right worker and replica:
+docs/feedback.md. Pure: the clock is passed in.
 """
 
 from __future__ import annotations
@@ -12,33 +13,62 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
 
 from modelkeeper.serving.errors import PayloadError
 from modelkeeper.serving.frames import AnyArray
 
 FeedbackLabel = StrictBool | StrictInt | StrictFloat | StrictStr
+FeedbackOutcome = StrictBool | StrictInt | StrictFloat
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class FeedbackScore:
-    """What one feedback added: rows joined, and correct rows or summed errors."""
+    """What one feedback added: labelled rows and their correct rows or summed errors, and
+    rows with an outcome, the outcomes' sum and their squares' sum."""
 
     rows: int
     correct: int = 0
     absolute_error: float = 0.0
     squared_error: float = 0.0
+    outcomes: int = 0
+    outcome_sum: float = 0.0
+    outcome_squares: float = 0.0
+
+    @property
+    def joined(self) -> int:
+        """The rows of the request the feedback was joined to."""
+        return max(self.rows, self.outcomes)
 
 
 class FeedbackRequest(BaseModel):
-    """The body of `POST .../feedback`: one true label per row of the earlier request."""
+    """The body of `POST .../feedback`: per row of the earlier request, a true label, an
+    outcome, or both."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: StrictStr = Field(min_length=1)
-    labels: list[FeedbackLabel] = Field(min_length=1)
+    labels: list[FeedbackLabel] | None = Field(default=None, min_length=1)
+    outcomes: list[FeedbackOutcome] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _something_given(self) -> FeedbackRequest:
+        if self.labels is None and self.outcomes is None:
+            raise ValueError("give labels, outcomes or both")
+        return self
 
 
 class PredictionStore:
@@ -76,6 +106,34 @@ class PredictionStore:
 
 
 def score_feedback(
+    predictions: AnyArray, request: FeedbackRequest, classes: Sequence[str] | None
+) -> FeedbackScore:
+    """The labels scored against the predictions and the outcomes added up."""
+    score = FeedbackScore(rows=0)
+    if request.labels is not None:
+        score = score_labels(predictions, request.labels, classes)
+    if request.outcomes is None:
+        return score
+    outcomes = _rows_of("outcomes", request.outcomes, len(predictions))
+    for index, outcome in enumerate(outcomes):
+        if not math.isfinite(outcome):
+            raise PayloadError(f"outcomes.{index}: an outcome must be a finite number")
+    return replace(
+        score,
+        outcomes=len(outcomes),
+        outcome_sum=math.fsum(outcomes),
+        outcome_squares=math.fsum(float(outcome) ** 2 for outcome in outcomes),
+    )
+
+
+def _rows_of(name: str, values: Sequence[T], rows: int) -> Sequence[T]:
+    """One value per row of the request, or a 422 naming the field."""
+    if len(values) != rows:
+        raise PayloadError(f"{name}: {len(values)} given, but that request had {rows} rows")
+    return values
+
+
+def score_labels(
     predictions: AnyArray, labels: Sequence[FeedbackLabel], classes: Sequence[str] | None
 ) -> FeedbackScore:
     """Compare labels with predictions: correct rows for a classifier, errors for a regressor.
@@ -83,10 +141,7 @@ def score_feedback(
     Class labels compare by their text, so `1` matches the class 1 and `"fraud"` the
     class "fraud". A label that cannot be compared is a 422 naming it.
     """
-    if len(labels) != len(predictions):
-        raise PayloadError(
-            f"labels: {len(labels)} given, but that request had {len(predictions)} rows"
-        )
+    _rows_of("labels", labels, len(predictions))
     if classes is not None:
         known = set(classes)
         texts = [str(label) for label in labels]

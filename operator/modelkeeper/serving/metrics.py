@@ -22,7 +22,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar, Sample, Timestamp
 from prometheus_client.utils import floatToGoString
@@ -170,6 +175,9 @@ class Layout:
         self.feedback_rows, self.feedback_correct, self.absolute_error, self.squared_error = (
             allocator.take(1).start for _ in range(4)
         )
+        self.outcomes, self.outcome_sum, self.outcome_squares = (
+            allocator.take(1).start for _ in range(3)
+        )
         self.size = allocator.size
 
     def request_slot(self, endpoint: Endpoint, status_label: str) -> int:
@@ -282,6 +290,9 @@ class WorkerMetrics:
         row[layout.feedback_correct] += score.correct
         row[layout.absolute_error] += score.absolute_error
         row[layout.squared_error] += score.squared_error
+        row[layout.outcomes] += score.outcomes
+        row[layout.outcome_sum] += score.outcome_sum
+        row[layout.outcome_squares] += score.outcome_squares
 
 
 def _add(row: FloatRow, histogram: _Histogram, values: FloatRow) -> npt.NDArray[np.intp]:
@@ -495,10 +506,26 @@ class ServerCollector(Collector):
                     layout.squared_error,
                 )
             )
+        feedback.append(
+            (
+                "modelkeeper_feedback_outcome_squares",
+                "Sum of the squares of the outcomes feedback carried.",
+                layout.outcome_squares,
+            )
+        )
         for name, documentation, slot in feedback:
             family = self._counter(name, documentation)
             family.add_metric(values, float(total[slot]))
             yield family
+        # A summary without quantiles: count and sum of the outcomes. The sum falls when an
+        # outcome is negative, so it is read as a difference since a moment, never by rate().
+        outcomes = SummaryMetricFamily(
+            "modelkeeper_feedback_outcome",
+            "Outcomes feedback carried (a reward, a conversion), one per row: count and sum.",
+            labels=self._names,
+        )
+        outcomes.add_metric(values, int(total[layout.outcomes]), float(total[layout.outcome_sum]))
+        yield outcomes
 
     def _probabilities(self, total: FloatRow) -> Iterator[Metric]:
         """What performance estimation (CBPE) reads: see docs/metrics.md."""

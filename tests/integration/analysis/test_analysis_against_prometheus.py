@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from scipy.spatial.distance import jensenshannon
 
 from modelkeeper.analysis.run import analyse, judge_shadow
@@ -27,8 +27,7 @@ from modelkeeper.api.strategy import Analysis, Shadow
 from modelkeeper.prometheus.client import PrometheusProvider
 from modelkeeper.prometheus.promql import Sample
 from tests.ground.polling import eventually
-from tests.ground.processes import free_port
-from tests.ground.prometheus import Prometheus, static_scrape_config
+from tests.ground.prometheus import Prometheus, scraping, static_scrape_config
 
 NAMESPACE = "shop"
 STABLE, CANDIDATE = "v1", "v2"
@@ -170,17 +169,8 @@ class Scraped:
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     exporter = Exporter()
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=exporter.registry)
-    job = {
-        "job_name": "modelkeeper",
-        "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE}}],
-    }
-    prometheus = Prometheus.serve(
-        tmp_path_factory.mktemp("prometheus"), static_scrape_config([job])
-    )
-    url = prometheus.url
-    try:
+    folder = tmp_path_factory.mktemp("prometheus")
+    with scraping(exporter.registry, folder, namespace=NAMESPACE) as prometheus:
         started = time.time()
         candidate = f'modelkeeper_requests_total{{deployment="passing",version="{CANDIDATE}"}}'
         eventually(lambda: prometheus.value(f"sum({candidate})") == 0, 30, "zeros are scraped")
@@ -193,13 +183,10 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
         last_scrape = prometheus.value('timestamp(up{job="modelkeeper"})')
         assert last_scrape is not None
         yield Scraped(
-            url, timedelta(seconds=last_scrape - started), datetime.fromtimestamp(last_scrape, UTC)
+            prometheus.url,
+            timedelta(seconds=last_scrape - started),
+            datetime.fromtimestamp(last_scrape, UTC),
         )
-    finally:
-        prometheus.stop()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture

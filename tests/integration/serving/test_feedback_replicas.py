@@ -173,3 +173,31 @@ def test_feedback_through_the_router(
         assert total(replicas, "modelkeeper_feedback_rows_total") == rows
     finally:
         router.stop()
+
+
+def test_outcomes_counted_across_workers(launch: ServerLauncher, diabetes_dir: Path) -> None:
+    """Outcomes (with labels, or alone) add up to count, sum and squares over both workers,
+    each on a new connection; a negative outcome lowers the sum."""
+    server = launch.start(diabetes_dir, "diabetes", "--workers", "2")
+    outcomes = {f"o{n}": [float(n % 3) - 0.5, 2.0] for n in range(12)}
+    rows = np.random.default_rng(5).uniform(-0.1, 0.1, (2, 10)).tolist()
+    for request_id in outcomes:
+        assert server.infer(v2_body(rows, request_id)).status_code == 200
+    for number, (request_id, values) in enumerate(outcomes.items()):
+        body = {"id": request_id, "outcomes": values} | (
+            {"labels": [100.0, 90.0]} if number % 2 else {}
+        )
+        answer = server.post("/v2/models/diabetes/feedback", body)
+        assert (answer.status_code, answer.json()["rows"]) == (200, 2), answer.text
+    flat = [value for values in outcomes.values() for value in values]
+    assert server.metric("modelkeeper_feedback_outcome_count") == len(flat)
+    assert server.metric("modelkeeper_feedback_outcome_sum") == pytest.approx(sum(flat))
+    assert server.metric("modelkeeper_feedback_outcome_squares_total") == pytest.approx(
+        sum(value * value for value in flat)
+    )
+    assert server.metric("modelkeeper_feedback_rows_total") == 12  # labelled rows only
+    refused = server.post("/v2/models/diabetes/feedback", {"id": "o0"})
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {"error": "body: Value error, give labels, outcomes or both"},
+    )

@@ -6,7 +6,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from modelkeeper.api.deployment import AnalysisStatus, DeploymentResource, DeploymentStatus
+from modelkeeper.api.deployment import (
+    AnalysisStatus,
+    DeploymentResource,
+    DeploymentStatus,
+    ExperimentStatus,
+)
 from modelkeeper.api.model import ModelResource
 from modelkeeper.api.strategy import Strategy
 from modelkeeper.controller.rollout import Controls, Readiness, Tick
@@ -91,7 +96,7 @@ def tick(
     replicas: int = 2,
     waiting: str | None = None,
     annotations: Mapping[str, str] | None = None,
-    run: AnalysisStatus | None = None,
+    run: AnalysisStatus | ExperimentStatus | None = None,
 ) -> Tick:
     """One tick of a rollout with a 10-minute progress deadline and a 60-second drain."""
     return Tick(

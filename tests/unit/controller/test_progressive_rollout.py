@@ -1,10 +1,11 @@
-"""Canary, Shadow and BlueGreen, one tick at a time, through every success and failure path.
+"""Canary, Shadow, BlueGreen and ABTest, one tick at a time, through every success and failure
+path.
 
 Each scenario is a table of ticks. The driver keeps nothing between ticks but the
 Deployment's status, written to its wire form and read back (what an operator restarted
 between any two ticks would read), and it asks `analysis_due` when a run is due: a row
-with a run is a tick at which a run must be due, and a row without one a tick at which
-none may be.
+with a run (or an A/B test's reading) is a tick at which a run must be due, and a row
+without one a tick at which none may be.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import pytest
 from modelkeeper.api.deployment import (
     AnalysisPhase,
     AnalysisStatus,
+    ArmStatus,
     DeploymentStatus,
+    ExperimentDecision,
+    ExperimentStatus,
     ModelSelector,
     Outcome,
     Phase,
@@ -50,6 +54,8 @@ class Row:
     """Fields of the next status (`phase`, `candidate`, `role`, `step`, `weight`, ...)."""
     decisions: tuple[DecisionReason, ...] = ()
     run: AnalysisPhase | None = None
+    reading: ExperimentDecision | None = None
+    """An A/B test's reading taken at this tick, deciding this."""
     requests: int | None = 500
     target: str | None = "2"
     waiting: str | None = None
@@ -69,6 +75,7 @@ def _status_fields(status: DeploymentStatus) -> dict[str, Any]:
         "mirror": status.mirror_percent,
         "failures": status.analysis_runs[0].failures if status.analysis_runs else 0,
         "outcome": status.history[0].outcome if status.history else None,
+        "reading": status.experiment.decision if status.experiment else None,
         "message": status.message,
     }
 
@@ -85,17 +92,29 @@ def simulate(spec: dict[str, Any], rows: list[Row]) -> DeploymentStatus:
         now = T0 + timedelta(seconds=row.at)
         controls = Controls.read(row.annotations)
         due = analysis_due(resource.spec.strategy, status, controls, now)
-        assert (due is not None) == (row.run is not None), f"at {row.at}s: run due? {due}"
-        run = (
-            AnalysisStatus(
+        taken = row.run is not None or row.reading is not None
+        assert (due is not None) == taken, f"at {row.at}s: run due? {due}"
+        run: AnalysisStatus | ExperimentStatus | None = None
+        if row.run is not None:
+            run = AnalysisStatus(
                 time=now,
                 phase=row.run,
                 requests=row.requests,
                 message="" if row.requests is not None else "Prometheus unreachable",
             )
-            if row.run is not None
-            else None
-        )
+        elif row.reading is not None:
+            assert due is not None
+            assert status.step_started is not None
+            assert due.window == now - status.step_started, "the reading covers the whole test"
+            run = ExperimentStatus(
+                time=now,
+                since=status.step_started,
+                champion=ArmStatus(version="1"),
+                challenger=ArmStatus(version="2"),
+                max_samples=1000,
+                decision=row.reading,
+                message=f"reading {row.reading.value}",
+            )
         observed = {v: READY if v in row.ready else STARTING for v in running}
         plan = plan_rollout(
             tick(
@@ -589,3 +608,92 @@ def test_wakes_at_the_next_run_or_pause_end() -> None:
         tick("2", status, {"1": READY, "2": READY}, strategy=canary()["strategy"], now=T0)
     )
     assert plan.wake_at == T0 + timedelta(minutes=1)
+
+
+AB_TEST = {
+    "type": "ABTest",
+    "abTest": {"weight": 30, "minimumDetectableEffect": 0.05, "interval": "1m"},
+}
+CONTINUE, PROMOTE, ROLL_BACK, INCONCLUSIVE = ExperimentDecision
+
+
+def split(reading: ExperimentDecision | None = None) -> dict[str, Any]:
+    return progressing("2", 0, 30) | {"role": "Canary", "reading": reading}
+
+
+AB_TEST_SCENARIOS = [
+    pytest.param(
+        [
+            Row(0, progressing("2", None, 0), (D.ROLLOUT_STARTED,), ready=("1",)),
+            Row(10, split()),
+            Row(70, split(CONTINUE), reading=CONTINUE),
+            Row(130, split(CONTINUE), reading=CONTINUE),
+            Row(
+                190,
+                {"phase": Phase.HEALTHY, "stable": "2", "candidate": None, "reading": PROMOTE},
+                (D.PROMOTED,),
+                reading=PROMOTE,
+            ),
+        ],
+        id="better-challenger-split-at-fixed-weight-then-promoted",
+    ),
+    pytest.param(
+        [
+            Row(0, split(), (D.ROLLOUT_STARTED,)),
+            Row(
+                60,
+                {"phase": Phase.DEGRADED, "candidate": None, "outcome": Outcome.ROLLED_BACK},
+                (D.ROLLED_BACK, D.RETIRED),
+                reading=ROLL_BACK,
+            ),
+            Row(120, {"phase": Phase.DEGRADED, "stable": "1", "candidate": None}),
+        ],
+        id="worse-challenger-rolled-back-and-kept-out",
+    ),
+    pytest.param(
+        [
+            Row(0, split(), (D.ROLLOUT_STARTED,)),
+            Row(
+                60,
+                {
+                    "phase": Phase.HEALTHY,
+                    "stable": "1",
+                    "candidate": None,
+                    "outcome": Outcome.INCONCLUSIVE,
+                    "reading": INCONCLUSIVE,
+                    "message": "version 2 was inconclusive (A/B test: reading Inconclusive); 1 "
+                    "keeps serving; kubectl modelkeeper retry rolls it out again",
+                },
+                (D.EXPERIMENT_INCONCLUSIVE, D.RETIRED),
+                reading=INCONCLUSIVE,
+            ),
+            Row(120, {"phase": Phase.HEALTHY, "stable": "1", "candidate": None}),
+            Row(
+                130,
+                progressing("2", None, 0) | {"reading": None},
+                (D.RETRY, D.ROLLOUT_STARTED),
+                annotations={"modelkeeper.io/retry": "r1"},
+                ready=("1",),
+            ),
+        ],
+        id="inconclusive-at-max-samples-keeps-the-champion-until-retry-starts-a-new-test",
+    ),
+    pytest.param(
+        [
+            Row(0, split(), (D.ROLLOUT_STARTED,)),
+            Row(60, split(CONTINUE), reading=CONTINUE),
+            Row(
+                70,
+                {"phase": Phase.HEALTHY, "stable": "2", "candidate": None},
+                (D.PROMOTED,),
+                annotations={"modelkeeper.io/promote": "2"},
+            ),
+        ],
+        id="a-person-promotes-before-the-test-decides",
+    ),
+]
+
+
+@pytest.mark.parametrize("rows", AB_TEST_SCENARIOS)
+def test_ab_test(rows: list[Row]) -> None:
+    simulate({"strategy": AB_TEST}, rows)

@@ -42,6 +42,7 @@ def plan(stable: str | None, candidate: str | None = None, **fields: object) -> 
         "run": frozenset(v for v in (stable, candidate) if v),
         "history": [],
         "analysis_runs": [],
+        "experiment": None,
         "manual": ManualRequests(),
         "deadline_exceeded": False,
         "hold": None,

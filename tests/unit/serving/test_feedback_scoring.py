@@ -1,11 +1,19 @@
-"""Holding predictions for feedback (by count and age) and scoring labels against them."""
+"""Holding predictions for feedback (by count and age), scoring labels against them, and
+adding up the outcomes feedback carries."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
-from modelkeeper.serving.feedback import FeedbackScore, PredictionStore, score_feedback
+from modelkeeper.serving.feedback import (
+    FeedbackRequest,
+    FeedbackScore,
+    PredictionStore,
+    score_feedback,
+    score_labels,
+)
 from modelkeeper.serving.payloads import PayloadError
 
 
@@ -78,7 +86,7 @@ def test_scores(
     expected: FeedbackScore,
 ) -> None:
     held = np.array(predictions, dtype=object if isinstance(predictions[0], str) else None)
-    assert score_feedback(held, labels, classes) == expected  # type: ignore[arg-type]
+    assert score_labels(held, labels, classes) == expected  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -99,4 +107,67 @@ def test_scores(
 )
 def test_misfits(labels: list[object], classes: list[str] | None, message: str) -> None:
     with pytest.raises(PayloadError, match=message):
-        score_feedback(np.array([0, 1]), labels, classes)  # type: ignore[arg-type]
+        score_labels(np.array([0, 1]), labels, classes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(
+            {"outcomes": [1, 0, True]},
+            FeedbackScore(rows=0, outcomes=3, outcome_sum=2.0, outcome_squares=2.0),
+            id="conversions",
+        ),
+        pytest.param(
+            {"outcomes": [2.5, -1.0, 0.0]},
+            FeedbackScore(rows=0, outcomes=3, outcome_sum=1.5, outcome_squares=7.25),
+            id="scores",
+        ),
+        pytest.param(
+            {"labels": [1.0, 2.0, 4.0], "outcomes": [1, 1, 0]},
+            FeedbackScore(
+                rows=3,
+                absolute_error=2.0,
+                squared_error=4.0,
+                outcomes=3,
+                outcome_sum=2.0,
+                outcome_squares=2.0,
+            ),
+            id="labels-and-outcomes",
+        ),
+    ],
+)
+def test_outcomes_add_up(body: dict[str, object], expected: FeedbackScore) -> None:
+    request = FeedbackRequest.model_validate({"id": "r", **body})
+    score = score_feedback(np.array([1.0, 2.0, 2.0]), request, None)
+    assert (score, score.joined) == (expected, 3)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param({"outcomes": [1]}, "outcomes: 1 given, but that request had 2 rows", id="len"),
+        pytest.param(
+            {"outcomes": [1, float("inf")]},
+            "outcomes.1: an outcome must be a finite number",
+            id="infinite",
+        ),
+    ],
+)
+def test_outcome_misfits(body: dict[str, object], message: str) -> None:
+    request = FeedbackRequest.model_validate({"id": "r", **body})
+    with pytest.raises(PayloadError, match=message):
+        score_feedback(np.array([0.0, 1.0]), request, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param({"id": "r"}, "give labels, outcomes or both", id="neither"),
+        pytest.param({"id": "r", "outcomes": ["yes"]}, "outcomes.0", id="text-outcome"),
+        pytest.param({"id": "r", "outcomes": []}, "outcomes", id="empty"),
+    ],
+)
+def test_feedback_bodies_refused(body: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        FeedbackRequest.model_validate(body)

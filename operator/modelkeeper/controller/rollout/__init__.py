@@ -1,4 +1,4 @@
-"""The rollout state machine: one tick of Direct, Canary, Shadow or BlueGreen.
+"""The rollout state machine: one tick of Direct, Canary, Shadow, BlueGreen or ABTest.
 
 Given the strategy, the last status, the observed readiness of each version, the
 manual controls (annotations), the analysis run taken this tick and the clock, it
@@ -10,8 +10,9 @@ The shape of every rollout: the candidate starts beside the stable version and t
 traffic until all its replicas are ready; then its strategy moves it on (Direct: switch
 at once; Canary: weight steps and pauses, each setWeight held until an analysis run at
 that weight passes; Shadow: mirrored traffic, judged once its duration and request count
-are reached; BlueGreen: a preview, then the switch). A failed analysis (failureLimit
-runs) rolls it back, a person's abort too; a version rolled back or aborted is not tried
+are reached; BlueGreen: a preview, then the switch; ABTest: a fixed split until its
+sequential test decides). A failed analysis (failureLimit runs) rolls it back, a person's
+abort too; a version rolled back, aborted or found Inconclusive by an A/B test is not tried
 again until `modelkeeper.io/retry`.
 
 The rooms: model.py the types (Tick in, Plan out), state.py the state one tick works on,

@@ -1,17 +1,32 @@
 """Analysis runs: when one is due, and how the runs taken judge the candidate.
 
-A run covers one interval of the current step's traffic (a shadow's, everything since it
-started); failureLimit failed runs roll the candidate back, and an inconclusive run holds it
-or counts as failed or passed, as the analysis says (onMissingData).
+A run covers one interval of the current step's traffic (a shadow's and an A/B test's,
+everything since it started); failureLimit failed runs roll the candidate back, and an
+inconclusive run holds it or counts as failed or passed, as the analysis says
+(onMissingData). An A/B test's reading decides by itself (analysis.experiment).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from modelkeeper.api.deployment import AnalysisPhase, AnalysisStatus, DeploymentStatus, Outcome
-from modelkeeper.api.strategy import Analysis, FailureCounting, MissingData, Shadow, Strategy
+from modelkeeper.api.deployment import (
+    AnalysisPhase,
+    AnalysisStatus,
+    DeploymentStatus,
+    ExperimentStatus,
+    Outcome,
+)
+from modelkeeper.api.strategy import (
+    ABTest,
+    Analysis,
+    FailureCounting,
+    MissingData,
+    Shadow,
+    Strategy,
+    StrategyType,
+)
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.rollout.model import (
     ANALYSIS_RUNS_LIMIT,
@@ -26,7 +41,9 @@ from modelkeeper.controller.rollout.model import (
 from modelkeeper.controller.rollout.state import Rollout
 
 
-def analysis_of(strategy: Strategy, role: ServingRole | None) -> Analysis | Shadow | None:
+def analysis_of(strategy: Strategy, role: ServingRole | None) -> Analysis | Shadow | ABTest | None:
+    if role is ServingRole.CANARY and strategy.type is StrategyType.AB_TEST:
+        return strategy.ab_test
     if role is ServingRole.SHADOW:
         return strategy.shadow
     if role is ServingRole.PREVIEW and strategy.blue_green is not None:
@@ -37,11 +54,19 @@ def analysis_of(strategy: Strategy, role: ServingRole | None) -> Analysis | Shad
 
 
 def next_run_at(
-    step_started: datetime, runs: Sequence[AnalysisStatus], interval: timedelta
+    step_started: datetime,
+    analysis: Analysis | Shadow | ABTest,
+    runs: Sequence[AnalysisStatus],
+    experiment: ExperimentStatus | None,
 ) -> datetime:
-    """A run covers one interval of the current step's traffic, so it waits for one."""
-    last = [run.time for run in runs[:1] if run.time >= step_started]
-    return max([step_started, *last]) + interval
+    """A run covers one interval of the current step's traffic, so it waits for one after
+    the step starts and after the last run (an A/B test's: its last reading)."""
+    if isinstance(analysis, ABTest):
+        times = [experiment.time] if experiment is not None else []
+    else:
+        times = [run.time for run in runs[:1]]
+    last = [time for time in times if time >= step_started]
+    return max([step_started, *last]) + analysis.interval
 
 
 def analysis_due(
@@ -54,9 +79,10 @@ def analysis_due(
     analysis = analysis_of(strategy, candidate.role)
     if analysis is None:
         return None
-    if now < next_run_at(status.step_started, status.analysis_runs, analysis.interval):
+    if now < next_run_at(status.step_started, analysis, status.analysis_runs, status.experiment):
         return None
-    window = now - status.step_started if isinstance(analysis, Shadow) else analysis.interval
+    cumulative = isinstance(analysis, Shadow | ABTest)
+    window = now - status.step_started if cumulative else analysis.interval
     return AnalysisDue(analysis, window)
 
 
@@ -93,7 +119,10 @@ def failed_checks(run: AnalysisStatus) -> str:
     return "; ".join(failed) or run.message or run.phase.value
 
 
-def record_run(r: Rollout, run: AnalysisStatus) -> None:
+def record_run(r: Rollout, run: AnalysisStatus | ExperimentStatus) -> None:
+    if isinstance(run, ExperimentStatus):
+        r.experiment = run
+        return
     analysis = analysis_of(r.tick.strategy, r.role)
     previous = r.runs[0].failures if r.runs else 0
     failures = _failures(previous, run, analysis) if isinstance(analysis, Analysis) else 0

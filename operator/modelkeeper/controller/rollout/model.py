@@ -11,17 +11,18 @@ from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.deployment import (
     AnalysisStatus,
     DeploymentStatus,
+    ExperimentStatus,
     HistoryEntry,
     ManualRequests,
     Outcome,
 )
-from modelkeeper.api.strategy import Analysis, CanaryStep, Shadow, Strategy
+from modelkeeper.api.strategy import ABTest, Analysis, CanaryStep, Shadow, Strategy
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.traffic import Routes
 
 HISTORY_LIMIT = 10
 ANALYSIS_RUNS_LIMIT = 10
-BLOCKING = (Outcome.ROLLED_BACK, Outcome.ABORTED)
+BLOCKING = (Outcome.ROLLED_BACK, Outcome.ABORTED, Outcome.INCONCLUSIVE)
 """Outcomes that keep a version out until a person asks to retry it."""
 
 
@@ -43,6 +44,7 @@ class DecisionReason(StrEnum):
     PROMOTED = "Promoted"
     ROLLED_BACK = "RolledBack"
     ABORTED = "Aborted"
+    EXPERIMENT_INCONCLUSIVE = "ExperimentInconclusive"
     SUPERSEDED = "Superseded"
     WITHDRAWN = "CandidateWithdrawn"
     RETRY = "RetryRequested"
@@ -57,6 +59,7 @@ class Trigger(StrEnum):
     ANALYSIS = "Analysis"
     SHADOW = "Shadow"
     PREVIEW = "Preview"
+    EXPERIMENT = "Experiment"
     MANUAL = "Manual"
     SELECTION = "Selection"
 
@@ -79,6 +82,7 @@ class HoldReason(StrEnum):
     AWAITING_PROMOTION = "AwaitingPromotion"
     ROLLED_BACK = "RolledBack"
     ABORTED = "Aborted"
+    EXPERIMENT_INCONCLUSIVE = "ExperimentInconclusive"
 
 
 @dataclass(frozen=True)
@@ -123,8 +127,9 @@ class Tick:
     observed: Mapping[str, Readiness]
     replicas: int
     controls: Controls
-    run: AnalysisStatus | None
-    """The analysis run taken this tick (`analysis_due` said when), if any."""
+    run: AnalysisStatus | ExperimentStatus | None
+    """The analysis run (or an A/B test's reading) taken this tick (`analysis_due` said
+    when), if any."""
     now: datetime
     progress_deadline: timedelta
     drain: timedelta
@@ -149,6 +154,8 @@ class Plan:
     run: frozenset[str]
     history: list[HistoryEntry]
     analysis_runs: list[AnalysisStatus]
+    experiment: ExperimentStatus | None
+    """The latest reading of the current or last A/B test."""
     manual: ManualRequests
     deadline_exceeded: bool
     hold: Hold | None
@@ -175,9 +182,10 @@ class Plan:
 class AnalysisDue:
     """An analysis run the reconciler should take before this tick."""
 
-    analysis: Analysis | Shadow
+    analysis: Analysis | Shadow | ABTest
     window: timedelta
-    """The traffic judged: the last interval, or for a shadow everything since it started."""
+    """The traffic judged: the last interval, or for a shadow and an A/B test everything
+    since it started."""
 
 
 def is_ready(readiness: Readiness | None, replicas: int) -> bool:

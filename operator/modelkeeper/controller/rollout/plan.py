@@ -6,8 +6,9 @@ from datetime import datetime
 
 from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.deployment import ManualRequests, Outcome
-from modelkeeper.api.strategy import Strategy, StrategyType
+from modelkeeper.api.strategy import ABTest, Strategy, StrategyType
 from modelkeeper.api.types import ServingRole
+from modelkeeper.controller.rollout.analysis import analysis_of
 from modelkeeper.controller.rollout.model import (
     HISTORY_LIMIT,
     DecisionReason,
@@ -50,6 +51,7 @@ def plan_rollout(tick: Tick) -> Plan:
         run=run,
         history=r.history[:HISTORY_LIMIT],
         analysis_runs=r.runs,
+        experiment=r.experiment,
         manual=r.manual,
         deadline_exceeded=deadline_exceeded,
         hold=hold,
@@ -169,6 +171,13 @@ def _withdrawn(r: Rollout) -> str | None:
     )
 
 
+KEPT_OUT_HOLDS = {
+    Outcome.ABORTED: HoldReason.ABORTED,
+    Outcome.ROLLED_BACK: HoldReason.ROLLED_BACK,
+    Outcome.INCONCLUSIVE: HoldReason.EXPERIMENT_INCONCLUSIVE,
+}
+
+
 def _kept_out(r: Rollout, withdrawn: str | None) -> Hold | None:
     """The hold of a version asked for but kept out by its rollback or abort, if any."""
     if r.candidate is not None:
@@ -184,7 +193,7 @@ def _kept_out(r: Rollout, withdrawn: str | None) -> Hold | None:
     )
     if kept_out is None:
         return None
-    reason = HoldReason.ABORTED if kept_out.outcome is Outcome.ABORTED else HoldReason.ROLLED_BACK
+    reason = KEPT_OUT_HOLDS[kept_out.outcome]
     return Hold(
         reason,
         f"version {kept_out.version} was {kept_out.outcome.value.lower()}"
@@ -230,6 +239,8 @@ def _shares(r: Rollout) -> tuple[int, int]:
     strategy = r.tick.strategy
     if r.step is None:
         return 0, 0
+    if isinstance(experiment := analysis_of(strategy, r.role), ABTest):
+        return experiment.weight, 0
     if r.role is ServingRole.CANARY:
         return weight_at(strategy.canary.steps if strategy.canary else [], r.step), 0
     if r.role is ServingRole.SHADOW and strategy.shadow is not None:

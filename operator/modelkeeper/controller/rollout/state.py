@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from modelkeeper.api.deployment import AnalysisStatus, HistoryEntry, ManualRequests, Outcome
+from modelkeeper.api.deployment import (
+    AnalysisStatus,
+    ExperimentStatus,
+    HistoryEntry,
+    ManualRequests,
+    Outcome,
+)
 from modelkeeper.api.strategy import StrategyType
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.rollout.model import Decision, DecisionReason, Hold, Tick, Trigger
@@ -24,6 +30,7 @@ class Rollout:
     step_started: datetime | None
     history: list[HistoryEntry]
     runs: list[AnalysisStatus]
+    experiment: ExperimentStatus | None
     manual: ManualRequests
     approved: bool = True
     hold: Hold | None = None
@@ -48,6 +55,7 @@ class Rollout:
             step_started=status.step_started if candidate else None,
             history=list(status.history),
             runs=list(status.analysis_runs),
+            experiment=status.experiment,
             manual=status.manual,
             drain=blue_green.scale_down_delay
             if tick.strategy.type is StrategyType.BLUE_GREEN and blue_green
@@ -78,7 +86,7 @@ class Rollout:
 
     def start(self, version: str, role: ServingRole) -> None:
         self.candidate, self.role, self.since = version, role, self.tick.now
-        self.step, self.step_started, self.runs = None, None, []
+        self.step, self.step_started, self.runs, self.experiment = None, None, [], None
 
     def next_step(self, step: int) -> None:
         self.step, self.step_started = step, self.tick.now

@@ -3,7 +3,8 @@
 Direct: ready is enough. Canary: weight steps and pauses, each setWeight held until an
 analysis run at that weight passes. Shadow: mirrored traffic, judged once its duration and
 request count are reached, then promoted, held, or on to a canary. BlueGreen: a preview,
-then the switch. A person's promote, promote-step, pause and abort come first.
+then the switch. ABTest: a fixed split until the test's reading decides. A person's
+promote, promote-step, pause and abort come first.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from modelkeeper.api.annotations import Annotation
-from modelkeeper.api.deployment import AnalysisPhase, Outcome
-from modelkeeper.api.strategy import Analysis, CanaryStep, Shadow, ShadowOutcome
+from modelkeeper.api.deployment import AnalysisPhase, ExperimentDecision, Outcome
+from modelkeeper.api.strategy import ABTest, Analysis, CanaryStep, Shadow, ShadowOutcome
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.rollout.analysis import (
     analysis_of,
@@ -151,6 +152,29 @@ def _advance_preview(r: Rollout) -> None:
     )
 
 
+EXPERIMENT_ENDS = {
+    ExperimentDecision.PROMOTE: (Outcome.PROMOTED, DecisionReason.PROMOTED),
+    ExperimentDecision.ROLL_BACK: (Outcome.ROLLED_BACK, DecisionReason.ROLLED_BACK),
+    ExperimentDecision.INCONCLUSIVE: (
+        Outcome.INCONCLUSIVE,
+        DecisionReason.EXPERIMENT_INCONCLUSIVE,
+    ),
+}
+"""How a decided A/B test ends the rollout: the champion stays unless the challenger won."""
+
+
+def _advance_experiment(r: Rollout) -> None:
+    """Keep the split until a reading of this test decides; then end as it says."""
+    reading = r.experiment
+    assert r.step_started is not None
+    if reading is None or reading.time <= r.step_started:
+        return
+    end = EXPERIMENT_ENDS.get(reading.decision)
+    if end is not None:
+        outcome, reason = end
+        r.end(outcome, reason, Trigger.EXPERIMENT, f"A/B test: {reading.message}")
+
+
 def advance(r: Rollout) -> None:
     """Move the candidate on by its strategy, as far as this tick allows."""
     tick = r.tick
@@ -184,8 +208,10 @@ def advance(r: Rollout) -> None:
         return
     analysis = analysis_of(tick.strategy, r.role)
     if analysis is not None and r.step_started is not None:
-        r.wakes.append(next_run_at(r.step_started, r.runs, analysis.interval))
-    if r.role is ServingRole.SHADOW and tick.strategy.shadow is not None:
+        r.wakes.append(next_run_at(r.step_started, analysis, r.runs, r.experiment))
+    if isinstance(analysis, ABTest):
+        _advance_experiment(r)
+    elif r.role is ServingRole.SHADOW and tick.strategy.shadow is not None:
         _advance_shadow(r, tick.strategy.shadow)
     elif r.role is ServingRole.PREVIEW:
         _advance_preview(r)
