@@ -1,14 +1,13 @@
 """One object from an S3-compatible store: a GET signed with AWS Signature Version 4.
 
-Standard library only, so the serving image reads `s3://` out of the box without boto3
-(botocore alone is larger than the rest of the image's Python dependencies) and every
-error is ours to word. Where the store is and who we are come from the AWS CLI's own
-variables, so a Secret that works for `aws s3 cp` works here: `AWS_ACCESS_KEY_ID`,
-`AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION` (or `AWS_DEFAULT_REGION`), and
-`AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`) for a store other than AWS (MinIO,
-SeaweedFS, Ceph), addressed path-style. Without keys the request goes unsigned (a public
-bucket). No message names a credential: failures say what the store answered (its error
-code), and what to check.
+Standard library only, so the serving image reads `s3://` out of the box without an AWS
+SDK (boto3 and botocore, for one GET) and every error is ours to word. Where the store is
+and who we are come from the AWS CLI's own variables, so a Secret that works for
+`aws s3 cp` works here: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`,
+`AWS_REGION` (or `AWS_DEFAULT_REGION`), and `AWS_ENDPOINT_URL_S3` (or `AWS_ENDPOINT_URL`)
+for a store other than AWS (MinIO, SeaweedFS, Ceph), addressed path-style. Without keys
+the request goes unsigned (a public bucket). No message names a credential: failures say
+what the store answered (its error code), and what to check.
 
 Pure parts (the signature, the addresses, the wording of failures) are functions of
 their inputs; `open_object` does the one request.

@@ -9,11 +9,9 @@ Secret of that name holds the keys and the store's address as pods reach it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.ground.ground import Kubectl
 from tests.ground.node import Node
@@ -21,7 +19,7 @@ from tests.support.kube import apply, condition, get, router_address, serving_on
 from tests.support.models import write_constant_model
 from tests.support.objects import APPROVAL, SCHEMA, deployment, model
 from tests.support.operator_process import RunningOperator
-from tests.support.s3store import S3Store, start_s3_store
+from tests.support.s3store import S3Store
 from tests.support.traffic import predict
 
 SECRET = "s3-credentials"
@@ -29,22 +27,32 @@ SECRET = "s3-credentials"
 WRONG = "0" * 64
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
-    running = start_s3_store(tmp_path_factory.mktemp("seaweedfs"))
-    yield running
-    running.stop()
+@dataclass(frozen=True)
+class Stored:
+    """A constant model (3.0) and its profile in the store, and the store as pods reach it."""
+
+    uri: str
+    sha256: str
+    profile: str
+    endpoint: str
 
 
-def credentials(store: S3Store, node: Node, secret: str | None = None) -> dict[str, Any]:
-    """The namespace's Secret: the store's address for pods, and its keys."""
-    environ = store.environ(f"http://{node.expose(store.port)}", secret=secret)
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": SECRET},
-        "stringData": environ,
-    }
+def given_a_model_in_the_store(
+    kubectl: Kubectl, node: Node, store: S3Store, folder: Path, secret: str | None = None
+) -> Stored:
+    """Put the model under a key of its own; give the namespace its Secret: the store's
+    address for pods, its key and its secret (or `secret` in its place)."""
+    sha = write_constant_model(folder, 3.0)
+    key = folder.parent.name
+    uri = store.put(f"{key}/model.joblib", (folder / "model.joblib").read_bytes())
+    profile = store.put(f"{key}/profile.json", (folder / "profile.json").read_bytes())
+    endpoint = f"http://{node.expose(store.port)}"
+    environ = store.environ(endpoint, secret=secret)
+    apply(
+        kubectl,
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SECRET}, "stringData": environ},
+    )
+    return Stored(uri, sha, profile, endpoint)
 
 
 def s3_model(name: str, family: str, uri: str, sha256: str, profile: str) -> dict[str, Any]:
@@ -73,14 +81,12 @@ def test_a_model_in_the_store_serves_and_what_cannot_be_fetched_the_model_says(
     shared_operator: RunningOperator,
     kubectl: Kubectl,
     node: Node,
-    store: S3Store,
+    s3_store: S3Store,
     tmp_path: Path,
 ) -> None:
     # Given a model and its profile in the store, and the namespace's Secret to read them
-    sha = write_constant_model(tmp_path / "v1", 3.0)
-    uri = store.put("constant/1/model.joblib", (tmp_path / "v1" / "model.joblib").read_bytes())
-    profile = store.put("constant/1/profile.json", (tmp_path / "v1" / "profile.json").read_bytes())
-    apply(kubectl, credentials(store, node))
+    stored = given_a_model_in_the_store(kubectl, node, s3_store, tmp_path / "v1")
+    uri, sha, profile = stored.uri, stored.sha256, stored.profile
 
     # When three families serve it: as it is, with another digest, and from a missing key
     apply(
@@ -96,12 +102,11 @@ def test_a_model_in_the_store_serves_and_what_cannot_be_fetched_the_model_says(
     assert predict(router_address(kubectl, "good"), "good", 1.0) == ("1", 3.0)
     wait_for(kubectl, "model/good-1", started("True"), "good-1 started", 60)
     # and each other Model says why its scoring servers do not start
-    endpoint = f"http://{node.expose(store.port)}"
     for name, says in (
         ("mismatch-1", f"sha256 mismatch: expected {WRONG}, got {sha}"),
         (
             "missing-1",
-            f"s3://models/absent/model.joblib: not found: no such object at {endpoint} "
+            f"s3://models/absent/model.joblib: not found: no such object at {stored.endpoint} "
             "(NoSuchKey, HTTP 404)",
         ),
     ):
@@ -114,27 +119,23 @@ def test_a_wrong_secret_is_reported_on_the_model_without_the_credentials(
     shared_operator: RunningOperator,
     kubectl: Kubectl,
     node: Node,
-    store: S3Store,
+    s3_store: S3Store,
     tmp_path: Path,
 ) -> None:
     # Given a namespace whose Secret has the store's key with the wrong secret
-    sha = write_constant_model(tmp_path / "v1", 3.0)
-    uri = store.put("denied/1/model.joblib", (tmp_path / "v1" / "model.joblib").read_bytes())
-    profile = store.put("denied/1/profile.json", (tmp_path / "v1" / "profile.json").read_bytes())
     wrong = "wrong-secret-for-the-e2e-test"
-    apply(kubectl, credentials(store, node, secret=wrong))
+    stored = given_a_model_in_the_store(kubectl, node, s3_store, tmp_path / "v1", wrong)
 
     # When a Deployment serves a Model in the store
-    apply(
-        kubectl, s3_model("denied-1", "denied", uri, sha, profile), deployment("denied", "denied")
-    )
+    denied = s3_model("denied-1", "denied", stored.uri, stored.sha256, stored.profile)
+    apply(kubectl, denied, deployment("denied", "denied"))
 
     # Then the Model says the store refused the credentials, and names none of them
-    says = f"{uri}: access denied by http://{node.expose(store.port)} (SignatureDoesNotMatch"
+    says = f"{stored.uri}: access denied by {stored.endpoint} (SignatureDoesNotMatch"
     found = wait_for(kubectl, "model/denied-1", started("False", says), "denied", 120)
     message = condition(found, "Started")["message"]  # type: ignore[index]
     assert "check the credentials" in message
     deployment_status = str(get(kubectl, "deployments.modelkeeper.io/denied")["status"])
-    for secret in (wrong, store.access_key, store.secret_key):
+    for secret in (wrong, s3_store.access_key, s3_store.secret_key):
         assert secret not in message
         assert secret not in deployment_status

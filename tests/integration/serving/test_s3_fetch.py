@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 from modelkeeper.cli import main
 from tests.integration.serving.serving_harness import ServerLauncher
 from tests.support.models import IRIS_FEATURES, iris_frame
-from tests.support.s3store import S3Store, start_s3_store
+from tests.support.s3store import S3Store
 from tests.support.traffic import v2_body
 
 ROWS = iris_frame()[IRIS_FEATURES].iloc[[0, 60, 120, 149]].to_numpy()
@@ -31,17 +30,10 @@ WRONG = "0" * 64
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
-    running = start_s3_store(tmp_path_factory.mktemp("seaweedfs"))
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def uploaded(store: S3Store, iris_dir: Path) -> tuple[str, str]:
+def uploaded(s3_store: S3Store, iris_dir: Path) -> tuple[str, str]:
     """The iris model's s3:// URI and digest."""
     data = (iris_dir / "model.joblib").read_bytes()
-    return store.put("iris/1/model.joblib", data), hashlib.sha256(data).hexdigest()
+    return s3_store.put("iris/1/model.joblib", data), hashlib.sha256(data).hexdigest()
 
 
 def fetch(uri: str, out: Path, environ: dict[str, str], digest: str | None = None) -> int:
@@ -55,7 +47,7 @@ def fetch(uri: str, out: Path, environ: dict[str, str], digest: str | None = Non
 
 def test_a_fetched_model_serves_the_estimator_predictions(
     launch: ServerLauncher,
-    store: S3Store,
+    s3_store: S3Store,
     uploaded: tuple[str, str],
     iris_dir: Path,
     tmp_path: Path,
@@ -72,7 +64,7 @@ def test_a_fetched_model_serves_the_estimator_predictions(
         uri,
         "--artifact-sha256",
         digest,
-        env=dict(os.environ) | store.environ(),
+        env=dict(os.environ) | s3_store.environ(),
     )
     estimator: Any = joblib.load(iris_dir / "model.joblib")
     answer = server.infer(
@@ -132,7 +124,7 @@ def test_a_fetched_model_serves_the_estimator_predictions(
     ],
 )
 def test_a_refused_fetch_says_why_in_one_line_and_leaves_nothing(
-    store: S3Store,
+    s3_store: S3Store,
     uploaded: tuple[str, str],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -141,12 +133,12 @@ def test_a_refused_fetch_says_why_in_one_line_and_leaves_nothing(
     credentials: dict[str, str],
     says: str,
 ) -> None:
-    environ = store.environ(**credentials)
+    environ = s3_store.environ(**credentials)
     out = tmp_path / "model" / "model.joblib"
     assert fetch(uri, out, environ, digest) == 1
     error = capsys.readouterr().err.strip()
-    assert says.format(endpoint=store.endpoint) in error
+    assert says.format(endpoint=s3_store.endpoint) in error
     assert len(error.splitlines()) == 1
-    for secret in (store.access_key, store.secret_key, *credentials.values()):
+    for secret in (s3_store.access_key, s3_store.secret_key, *credentials.values()):
         assert secret not in error
     assert list(out.parent.iterdir()) == []
