@@ -15,7 +15,15 @@ from typing import Any
 
 from tests.ground.ground import Kubectl
 from tests.ground.node import Node
-from tests.support.kube import apply, condition, get, router_address, serving_only, wait_for
+from tests.support.kube import (
+    POD_START,
+    apply,
+    condition,
+    get,
+    router_address,
+    serving_only,
+    wait_for,
+)
 from tests.support.models import write_constant_model
 from tests.support.objects import APPROVAL, SCHEMA, deployment, model
 from tests.support.operator_process import RunningOperator
@@ -98,7 +106,7 @@ def test_a_model_in_the_store_serves_and_what_cannot_be_fetched_the_model_says(
     )
 
     # Then the good one serves the model's predictions, and its Model says it started
-    wait_for(kubectl, "deployments.modelkeeper.io/good", serving_only("1"), "it serves", 120)
+    wait_for(kubectl, "deployments.modelkeeper.io/good", serving_only("1"), "it serves", POD_START)
     assert predict(router_address(kubectl, "good"), "good", 1.0) == ("1", 3.0)
     wait_for(kubectl, "model/good-1", started("True"), "good-1 started", 60)
     # and each other Model says why its scoring servers do not start
@@ -110,7 +118,7 @@ def test_a_model_in_the_store_serves_and_what_cannot_be_fetched_the_model_says(
             "(NoSuchKey, HTTP 404)",
         ),
     ):
-        found = wait_for(kubectl, f"model/{name}", started("False", says), name, 120)
+        found = wait_for(kubectl, f"model/{name}", started("False", says), name, POD_START)
         assert condition(found, "Started")["reason"] == "FailsToStart"  # type: ignore[index]
         assert "fetch-model" in condition(found, "Started")["message"]  # type: ignore[index]
 
@@ -132,7 +140,7 @@ def test_a_wrong_secret_is_reported_on_the_model_without_the_credentials(
 
     # Then the Model says the store refused the credentials, and names none of them
     says = f"{stored.uri}: access denied by {stored.endpoint} (SignatureDoesNotMatch"
-    found = wait_for(kubectl, "model/denied-1", started("False", says), "denied", 120)
+    found = wait_for(kubectl, "model/denied-1", started("False", says), "denied", POD_START)
     message = condition(found, "Started")["message"]  # type: ignore[index]
     assert "check the credentials" in message
     deployment_status = str(get(kubectl, "deployments.modelkeeper.io/denied")["status"])
