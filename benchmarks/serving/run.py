@@ -15,7 +15,8 @@ With --protocols it compares protocols instead: each server's V2 gRPC beside its
 REST, Modelkeeper against MLServer, with 1-row and 64-row requests (one [rows, features]
 FP32 tensor; gRPC's values in typed `contents`, the same message bytes to both servers),
 REST driven by wrk and gRPC by grpc_load.py (a closed-loop client of its own process,
-a connection per caller):
+a connection per caller), each server with its batching off and on (Modelkeeper's
+matched to MLServer's: up to 64 requests, waiting up to 2 ms):
 
     python benchmarks/serving/run.py --protocols --quick --models logistic
 
@@ -361,11 +362,14 @@ def server_command(
     """The command line of one server configuration, on `port` (and gRPC on `grpc_port`;
     0: none for Modelkeeper, any free one for MLServer), with `workers` processes."""
     if server.startswith("modelkeeper"):
+        batching = ["--max-batch-size", str(MAX_BATCH_SIZE)]
+        if server.endswith("batching"):
+            batching = KEEPER_BATCHING
         return [
             sys.executable, "-m", "modelkeeper.cli", "serve",
             "--model-dir", str(prepared.keeper), "--model-name", prepared.trained.name,
             "--host", "127.0.0.1", "--http-port", str(port), "--grpc-port", str(grpc_port),
-            "--workers", str(workers), "--max-batch-size", str(MAX_BATCH_SIZE),
+            "--workers", str(workers), *batching,
             "--drift-counting", "false" if server.endswith("no-drift") else "true",
         ]  # fmt: skip
     repository = (
@@ -439,7 +443,14 @@ def measure_server(
 
 
 PROTOCOL_ROWS = (1, 64)
-PROTOCOL_SERVERS = ["modelkeeper", "mlserver", "mlserver-batching"]
+PROTOCOL_SERVERS = ["modelkeeper", "modelkeeper-batching", "mlserver", "mlserver-batching"]
+# Modelkeeper's batching configuration matched to MLServer's: MLServer's max_batch_size
+# counts requests and Modelkeeper's rows, so 64 requests of the largest size; both wait
+# up to MLSERVER_MAX_BATCH_TIME for a batch that is not full.
+KEEPER_BATCHING = [
+    "--max-batch-size", str(MAX_BATCH_SIZE * max(PROTOCOL_ROWS)),
+    "--max-batch-wait-ms", f"{MLSERVER_MAX_BATCH_TIME * 1000:g}",
+]  # fmt: skip
 
 
 def grpc_load(target: str, requests: Path, concurrency: int, seconds: float) -> dict[str, float]:
@@ -542,49 +553,74 @@ def report_protocols(results: Results) -> str:
     for m in results.measurements:
         groups.setdefault((m.server, m.protocol, m.model, m.rows, m.concurrency), []).append(m)
 
-    def median(key: tuple[str, str, str, int, int]) -> tuple[float, float] | None:
+    def median(key: tuple[str, str, str, int, int]) -> tuple[float, float, float] | None:
         group = groups.get(key)
         if not group:
             return None
         return (
             float(np.median([m.requests_per_second for m in group])),
             float(np.median([m.p99_ms for m in group])),
+            float(np.median([m.cpu_ms_per_request for m in group])),
         )
 
-    def best_mlserver(protocol: str, model: str, rows: int, level: int) -> tuple[float, float]:
+    def best(server: str, protocol: str, model: str, rows: int, level: int) -> list[Any]:
+        """The better of `server` with batching off and on: req/s, p99, CPU, which."""
         found = [
-            figures
-            for name in ("mlserver", "mlserver-batching")
+            [*figures, "on" if name.endswith("batching") else "off"]
+            for name in (server, f"{server}-batching")
             if (figures := median((name, protocol, model, rows, level))) is not None
         ]
-        return max(found) if found else (math.nan, math.nan)
+        return max(found) if found else [math.nan, math.nan, math.nan, "-"]
 
     lines = [
         f"Run {results.date}, {results.workers} worker process(es) each, "
         f"{results.duration_seconds:g} s per level, medians of {results.rounds} round(s); REST: "
         f"wrk -t1, JSON; gRPC: grpc_load.py, typed contents; machine: {results.machine}. "
-        "MLServer: the better of batching on and off.",
+        "Each server: the better of its batching on and off (in brackets).",
         "",
-        "| model | rows | conc. | MK gRPC req/s | p99 ms | MK REST req/s | p99 ms "
-        "| MLS gRPC req/s | p99 ms | MLS REST req/s | p99 ms | gRPC MK/MLS | p99 MK/MLS "
-        "| MK gRPC/REST | MLS gRPC/REST |",
-        "|" + " --- |" * 15,
+        "| model | rows | conc. | MK gRPC req/s | p99 ms | CPU ms/req | MK REST req/s | p99 ms "
+        "| MLS gRPC req/s | p99 ms | CPU ms/req | MLS REST req/s | p99 ms | gRPC MK/MLS "
+        "| p99 MK/MLS | MK gRPC/REST | MLS gRPC/REST |",
+        "|" + " --- |" * 17,
     ]
     keys = sorted({(m.model, m.rows, m.concurrency) for m in results.measurements})
     for model, rows, level in keys:
-        keeper_grpc = median(("modelkeeper", "grpc", model, rows, level)) or (math.nan, math.nan)
-        keeper_rest = median(("modelkeeper", "rest", model, rows, level)) or (math.nan, math.nan)
-        mls_grpc = best_mlserver("grpc", model, rows, level)
-        mls_rest = best_mlserver("rest", model, rows, level)
+        keeper_grpc = best("modelkeeper", "grpc", model, rows, level)
+        keeper_rest = best("modelkeeper", "rest", model, rows, level)
+        mls_grpc = best("mlserver", "grpc", model, rows, level)
+        mls_rest = best("mlserver", "rest", model, rows, level)
         lines.append(
             f"| {model} | {rows} | {level} "
-            f"| {keeper_grpc[0]:.0f} | {keeper_grpc[1]:.2f} "
-            f"| {keeper_rest[0]:.0f} | {keeper_rest[1]:.2f} "
-            f"| {mls_grpc[0]:.0f} | {mls_grpc[1]:.2f} "
-            f"| {mls_rest[0]:.0f} | {mls_rest[1]:.2f} "
+            f"| {keeper_grpc[0]:.0f} ({keeper_grpc[3]}) | {keeper_grpc[1]:.2f} "
+            f"| {keeper_grpc[2]:.3f} | {keeper_rest[0]:.0f} ({keeper_rest[3]}) "
+            f"| {keeper_rest[1]:.2f} | {mls_grpc[0]:.0f} ({mls_grpc[3]}) | {mls_grpc[1]:.2f} "
+            f"| {mls_grpc[2]:.3f} | {mls_rest[0]:.0f} ({mls_rest[3]}) | {mls_rest[1]:.2f} "
             f"| {keeper_grpc[0] / mls_grpc[0]:.2f}x | {keeper_grpc[1] / mls_grpc[1]:.2f} "
             f"| {keeper_grpc[0] / keeper_rest[0]:.2f}x | {mls_grpc[0] / mls_rest[0]:.2f}x |"
         )
+    lines += [
+        "",
+        "CPU ms the servers' processes used per gRPC call, each configuration against its like:",
+        "",
+        "| model | rows | conc. | MK off | MLS off | MLS/MK off | MK on | MLS on | MLS/MK on |",
+        "|" + " --- |" * 9,
+    ]
+    for model, rows, level in keys:
+        cpu = {
+            name: figures[2]
+            for name in PROTOCOL_SERVERS
+            if (figures := median((name, "grpc", model, rows, level))) is not None
+        }
+        if len(cpu) == len(PROTOCOL_SERVERS):
+            off, on = (
+                cpu["mlserver"] / cpu["modelkeeper"],
+                cpu["mlserver-batching"] / cpu["modelkeeper-batching"],
+            )
+            lines.append(
+                f"| {model} | {rows} | {level} | {cpu['modelkeeper']:.3f} | {cpu['mlserver']:.3f} "
+                f"| {off:.2f}x | {cpu['modelkeeper-batching']:.3f} "
+                f"| {cpu['mlserver-batching']:.3f} | {on:.2f}x |"
+            )
     lines += [
         "",
         "All measurements:",
@@ -741,7 +777,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop servers on the way out
     if args.concurrency is None:
         if args.protocols:
-            args.concurrency = [8, 16]
+            args.concurrency = [8, 16, 32]
         else:
             args.concurrency = [8, 32] if args.quick else [1, 8, 32, 64]
     if args.seconds is None:

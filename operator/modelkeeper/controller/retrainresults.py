@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.labels import PARENT_LABEL, VERSION_LABEL
@@ -118,6 +119,9 @@ class ResultPublisher:
             labels.get(PARENT_LABEL),
             code_image(obj),
         )
+        # The admission policy checks created-by against who creates: the operator itself.
+        if (operator := await self.client.whoami()) is not None:
+            manifest["metadata"]["annotations"] = {Annotation.CREATED_BY: operator}
         try:
             created = await self.client.create(kinds.MODEL, manifest)
         except ApiError as error:

@@ -6,15 +6,23 @@ request waiting when the model is free, up to `max_batch_size` rows, and, if
 `max_wait` is set and the batch is not full, waits that long for more. At low
 load it adds no delay at all. The model runs on one thread of its own, so the
 event loop keeps accepting, decoding and answering (health probes too) while it
-computes. Rows are independent, so a batched result is the unbatched one
-(tests/unit/serving prove it); a batch that fails is retried request by request,
-so one bad request fails alone.
+computes. A batch of requests that do their I/O off the event loop (gRPC's, which its
+own threads read and write) is scored on the loop itself when the model's last call
+took under `INLINE_SECONDS`: handing it to the model thread and back (two thread
+switches and a wake-up of the loop, each waiting for a core on a busy machine) then
+costs more than the call, and the loop has nothing else to do meanwhile that cannot
+wait that long. REST's requests always go to the thread: the loop does their socket
+I/O, and measured, scoring them on the loop made REST slower. Rows are independent, so a
+batched result is the unbatched one (tests/unit/serving prove it); a batch that fails
+is retried request by request, so one bad request fails alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,33 +31,47 @@ from dataclasses import dataclass
 from modelkeeper.serving.frames import FeatureBatch, Prediction, concat_batches, split_prediction
 
 Predict = Callable[[FeatureBatch, bool], Prediction]
+# A model call expected to take less than this (its last one did) may run on the event loop.
+INLINE_SECONDS = 0.002
 
 
 @dataclass(frozen=True)
 class _Waiting:
     batch: FeatureBatch
     probabilities: bool
+    inline: bool  # may be scored on the event loop
     result: asyncio.Future[Prediction]
 
 
 class Batcher:
     """Scores requests through `predict` in adaptive batches; one per worker process."""
 
-    def __init__(self, predict: Predict, max_batch_size: int, max_wait_seconds: float) -> None:
+    def __init__(
+        self,
+        predict: Predict,
+        max_batch_size: int,
+        max_wait_seconds: float,
+        inline_seconds: float = INLINE_SECONDS,
+    ) -> None:
         self._predict = predict
+        self._inline_seconds = inline_seconds
         self._max_rows = max_batch_size
         self._max_wait = max_wait_seconds
         self._waiting: deque[_Waiting] = deque()
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        self._last_call_seconds = math.inf  # the first call goes to the model thread
 
-    async def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
-        """The prediction for `batch`, scored together with whatever else is waiting."""
+    async def predict(
+        self, batch: FeatureBatch, probabilities: bool, inline: bool = False
+    ) -> Prediction:
+        """The prediction for `batch`, scored together with whatever else is waiting;
+        `inline`: the caller's I/O does not need the event loop (see the module's doc)."""
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         result: asyncio.Future[Prediction] = asyncio.get_running_loop().create_future()
-        self._waiting.append(_Waiting(batch, probabilities, result))
+        self._waiting.append(_Waiting(batch, probabilities, inline, result))
         self._arrived.set()
         return await result
 
@@ -86,14 +108,23 @@ class Batcher:
             taken.append(self._waiting.popleft())
         return taken
 
-    async def _score(self, taken: list[_Waiting]) -> None:
+    def _timed_predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
+        started = time.perf_counter()
         try:
-            prediction = await asyncio.get_running_loop().run_in_executor(
-                self._model_thread,
-                self._predict,
-                concat_batches([waiting.batch for waiting in taken]),
-                any(waiting.probabilities for waiting in taken),
-            )
+            return self._predict(batch, probabilities)
+        finally:
+            self._last_call_seconds = time.perf_counter() - started
+
+    async def _score(self, taken: list[_Waiting]) -> None:
+        batch = concat_batches([waiting.batch for waiting in taken])
+        probabilities = any(waiting.probabilities for waiting in taken)
+        try:
+            if self._last_call_seconds < self._inline_seconds and all(w.inline for w in taken):
+                prediction = self._timed_predict(batch, probabilities)
+            else:
+                prediction = await asyncio.get_running_loop().run_in_executor(
+                    self._model_thread, self._timed_predict, batch, probabilities
+                )
         except Exception as error:
             if len(taken) == 1:
                 _settle(taken[0].result, error)

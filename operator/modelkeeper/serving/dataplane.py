@@ -1,15 +1,17 @@
 """The data plane: what happens to a decoded request, apart from HTTP.
 
 Scoring goes through the batcher; every model call is counted into the metrics
-(batch size, predictions, input bins); each answered request is held for
-feedback and offered to the payload log; a request the model fails is answered
-with the model's message and logged with its traceback. The HTTP layer (`app`)
-only decodes, calls this and encodes.
+(batch size, predictions, input bins, a sample of a classifier's probabilities); each
+answered request is held for feedback and offered to the payload log; a request the
+model fails is answered with the model's message and logged with its traceback. The
+HTTP layer (`app`) only decodes, calls this and encodes.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Callable
 
 from modelkeeper.serving.batching import Batcher
 from modelkeeper.serving.feedback import (
@@ -22,7 +24,7 @@ from modelkeeper.serving.frames import FeatureBatch, Prediction
 from modelkeeper.serving.metrics import WorkerMetrics
 from modelkeeper.serving.payload_log import PayloadLog
 from modelkeeper.serving.payloads import DecodedRequest, OutputName
-from modelkeeper.serving.runtime import LoadedModel
+from modelkeeper.serving.runtime import CodeRuntime, LoadedModel
 from modelkeeper.serving.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,7 @@ class DataPlane:
         model: LoadedModel,
         metrics: WorkerMetrics,
         payload_log: PayloadLog,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.model = model
@@ -49,19 +52,36 @@ class DataPlane:
         self._store = PredictionStore(settings.feedback_capacity, settings.feedback_ttl_seconds)
         classes = model.runtime.classes
         self._classes = None if classes is None else [str(label) for label in classes.tolist()]
+        # A classifier's probabilities are counted for performance estimation (CBPE) on a
+        # random share of model calls, whether the call asked for them or not (so the sample
+        # is the traffic's): a second model call (predict_proba) costs as much as the first.
+        self._probability_sample = (
+            settings.probability_sample
+            if settings.drift_counting and model.runtime.gives_probabilities
+            else 0.0
+        )
+        self._draw = draw
         self._batcher = Batcher(
             self._predict, settings.max_batch_size, settings.max_batch_wait_seconds
         )
+        # A model's own code stays on the model thread: it may run an event loop of its own.
+        self._may_inline = not isinstance(model.runtime, CodeRuntime)
 
     def _predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
-        prediction = self.model.runtime.predict(batch, probabilities)
-        self._metrics.record_batch(batch, prediction, self.settings.drift_counting)
+        sampled = self._probability_sample > 0 and self._draw() < self._probability_sample
+        prediction = self.model.runtime.predict(batch, probabilities or sampled)
+        self._metrics.record_batch(batch, prediction, self.settings.drift_counting, sampled)
         return prediction
 
-    async def infer(self, request: DecodedRequest, request_id: str) -> Prediction:
+    async def infer(
+        self, request: DecodedRequest, request_id: str, inline: bool = False
+    ) -> Prediction:
+        """The request's prediction; `inline` as `Batcher.predict` has it."""
         try:
             prediction = await self._batcher.predict(
-                request.batch, OutputName.PREDICT_PROBA in request.outputs
+                request.batch,
+                OutputName.PREDICT_PROBA in request.outputs,
+                inline and self._may_inline,
             )
         except Exception as error:
             # The client gets the message; the log gets the traceback (the model's own code).

@@ -3,7 +3,8 @@
 Each worker process runs a grpc.aio server beside its HTTP server, bound to the same
 `grpc_port` with SO_REUSEPORT (gRPC's default on Linux), so the kernel spreads
 connections over the workers as it does for REST. ModelInfer translates the message
-(`grpc_tensors`) and calls the same `DataPlane`: the same schema checks, batching,
+(`grpc_tensors`) and calls the same `DataPlane` (whose batcher may score gRPC's calls on
+the event loop: gRPC's threads do their I/O): the same schema checks, batching,
 drift counting, held predictions (feedback, which V2 gRPC has no call for, is REST's
 `/feedback` with the answer's id) and per-batch metrics. Errors are REST's, as gRPC
 status codes: a body's 400 or 422 is INVALID_ARGUMENT, an unknown model or version
@@ -151,7 +152,8 @@ class InferenceService(service.GRPCInferenceServiceServicer):
         self._check_model(request.model_name, request.model_version)
         decoded, raw = grpc_tensors.decode_request(request, self._schema)
         request_id = decoded.id or uuid.uuid4().hex
-        prediction = await self._dataplane.infer(decoded, request_id)
+        # gRPC's own threads read and write the calls: the model may run on the loop.
+        prediction = await self._dataplane.infer(decoded, request_id, inline=True)
         settings = self._settings
         document = encode_v2(
             settings.model_name, settings.model_version, request_id, decoded.outputs, prediction

@@ -42,6 +42,9 @@ CONTENTS_FIELDS = {
     "BYTES": "bytes_contents",
 }
 
+# The `InferTensorContents` field numbers of the fixed-width datatypes (`_packed_values`).
+PACKED_FIELDS = {"FP32": 6, "FP64": 7}
+
 
 def parameters(values: Any) -> dict[str, Any]:
     """An `InferParameter` map as plain values (bool, int or str)."""
@@ -112,6 +115,9 @@ def _contents_values(field: str, name: str, datatype: str, tensor: Any) -> Any:
     if key is None:
         return []
     contents = tensor.contents
+    packed = _packed_values(contents, datatype)
+    if packed is not None:
+        return packed
     present = [other for other in set(CONTENTS_FIELDS.values()) if len(getattr(contents, other))]
     if any(other != key for other in present):
         raise PayloadError(
@@ -122,6 +128,34 @@ def _contents_values(field: str, name: str, datatype: str, tensor: Any) -> Any:
     if datatype == codec.BYTES:
         return _texts(name, values)
     return np.array(values, dtype=codec.NUMPY_DTYPES[datatype])
+
+
+def _packed_values(contents: Any, datatype: str) -> Any:
+    """FP32 or FP64 values read from the contents' wire bytes in one step, or None when the
+    contents are anything but that one field (left to the field-by-field path, which names
+    what is wrong).
+
+    Proto3 packs repeated floats and doubles as one length-delimited field of little-endian
+    values, so numpy reads them where they lie: for a [64, 30] tensor about 3 µs, against
+    about 65 µs for converting the repeated field value by value.
+    """
+    number = PACKED_FIELDS.get(datatype)
+    if number is None:
+        return None
+    wire = contents.SerializeToString()
+    if not wire or wire[0] != (number << 3 | 2):  # field `number`, length-delimited
+        return None
+    length, shift, offset = 0, 0, 1
+    while offset < len(wire):
+        byte = wire[offset]
+        length |= (byte & 0x7F) << shift
+        offset += 1
+        if byte < 0x80:
+            break
+        shift += 7
+    if offset + length != len(wire):  # another field, or unknown ones: not this fast path
+        return None
+    return np.frombuffer(wire, dtype=codec.NUMPY_DTYPES[datatype], offset=offset)
 
 
 def _texts(name: str, elements: Sequence[bytes]) -> list[str]:

@@ -14,6 +14,7 @@ from modelkeeper.protocol.binary import NUMPY_DTYPES
 from modelkeeper.serving.frames import Prediction
 from modelkeeper.serving.grpc_tensors import (
     CONTENTS_FIELDS,
+    _packed_values,
     decode_request,
     metadata_response,
     response,
@@ -140,6 +141,42 @@ def test_values_in_another_datatypes_field_are_a_400() -> None:
     entry.contents.fp32_contents.append(1.0)
     with pytest.raises(PayloadError, match="FP64 values go in fp64_contents, got fp32_contents"):
         decode_request(request, SCHEMA)
+
+
+def test_values_in_two_fields_are_a_400() -> None:
+    request = pb.ModelInferRequest(model_name="m")
+    entry = request.inputs.add(name="amount", datatype="FP64", shape=[1])
+    entry.contents.fp64_contents.append(1.0)
+    entry.contents.fp32_contents.append(1.0)
+    with pytest.raises(PayloadError, match="FP64 values go in fp64_contents, got fp32_contents"):
+        decode_request(request, SCHEMA)
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "FP64"])
+@pytest.mark.parametrize("count", [1, 15, 16, 32, 1920, 40_000])  # lengths of 1, 2 and 3 bytes
+def test_packed_floats_are_the_fields_values(datatype: str, count: int) -> None:
+    values = np.random.default_rng(count).normal(size=count)
+    values[0] = np.nan
+    contents = pb.InferTensorContents()
+    field = getattr(contents, CONTENTS_FIELDS[datatype])
+    field.extend(values.tolist())
+    read = _packed_values(contents, datatype)
+    np.testing.assert_array_equal(read, np.array(field, dtype=NUMPY_DTYPES[datatype]))
+
+
+@pytest.mark.parametrize(
+    ("datatype", "fill"),
+    [
+        pytest.param("FP32", {}, id="empty"),
+        pytest.param("INT32", {"int_contents": [1]}, id="not-fixed-width"),
+        pytest.param("FP32", {"fp32_contents": [1.0], "fp64_contents": [1.0]}, id="two-fields"),
+        pytest.param("FP64", {"fp32_contents": [1.0]}, id="another-field"),
+    ],
+)
+def test_anything_else_is_left_to_the_field_by_field_path(
+    datatype: str, fill: dict[str, list[Any]]
+) -> None:
+    assert _packed_values(pb.InferTensorContents(**fill), datatype) is None
 
 
 def test_shared_memory_parameters_are_refused_by_name() -> None:
