@@ -7,7 +7,9 @@ permission fails the test that needs it.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import sys
 import urllib.request
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -22,9 +25,12 @@ from tests.ground.controlplane import ControlPlane
 from tests.ground.processes import Component, free_port
 
 REPO = Path(__file__).resolve().parents[2]
-RULES = REPO / "charts" / "modelkeeper" / "files" / "clusterrole-rules.yaml"
-MODELKEEPER = str(Path(sys.executable).parent / "modelkeeper")
 SYSTEM_NAMESPACE = "modelkeeper-system"
+RULES = REPO / "charts" / "modelkeeper" / "files" / "clusterrole-rules.yaml"
+LEASE_RULES = REPO / "charts" / "modelkeeper" / "files" / "leader-election-rules.yaml"
+LEASE = f"{SYSTEM_NAMESPACE}/modelkeeper"
+"""The Lease of the tests' leader elections (--leader-election-lease)."""
+MODELKEEPER = str(Path(sys.executable).parent / "modelkeeper")
 TEST_FLAGS = ("--progress-deadline-seconds=120", "--drain-seconds=4", "--resync-seconds=5")
 """Deadlines and resyncs short enough for a test to see them pass."""
 
@@ -40,6 +46,17 @@ class RunningOperator:
             text: str = response.read().decode()
             return text
 
+    def sample(self, name: str, labels: str = "") -> float:
+        """One sample of /metrics by its name and labels as printed (`{kind="Model"}`); 0 if
+        there is none."""
+        pattern = re.compile(rf"^{re.escape(name)}{re.escape(labels)} (\S+)$", re.MULTILINE)
+        found = pattern.search(self.metrics())
+        return float(found.group(1)) if found else 0.0
+
+    def leads(self) -> bool:
+        """Whether it reconciles: it holds the Lease, or runs without leader election."""
+        return self.sample("modelkeeper_operator_leader") == 1.0
+
     def kill(self) -> None:
         """SIGKILL the operator's process group, as a node failure would, and reap it."""
         os.killpg(self.component.pid, signal.SIGKILL)
@@ -48,8 +65,10 @@ class RunningOperator:
 
 
 def service_account_kubeconfig(control_plane: ControlPlane, directory: Path) -> Path:
-    """A kubeconfig for the operator's ServiceAccount, bound to the shipped ClusterRole rules."""
+    """A kubeconfig for the operator's ServiceAccount, bound to the shipped ClusterRole rules
+    and, in its own namespace, to the chart's leader election Role."""
     rules = yaml.safe_load(RULES.read_text())
+    subjects = [{"kind": "ServiceAccount", "name": "modelkeeper", "namespace": SYSTEM_NAMESPACE}]
     objects = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": SYSTEM_NAMESPACE}},
         {
@@ -72,9 +91,24 @@ def service_account_kubeconfig(control_plane: ControlPlane, directory: Path) -> 
                 "kind": "ClusterRole",
                 "name": "modelkeeper-operator",
             },
-            "subjects": [
-                {"kind": "ServiceAccount", "name": "modelkeeper", "namespace": SYSTEM_NAMESPACE}
-            ],
+            "subjects": subjects,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "modelkeeper-leader-election", "namespace": SYSTEM_NAMESPACE},
+            "rules": yaml.safe_load(LEASE_RULES.read_text()),
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "modelkeeper-leader-election", "namespace": SYSTEM_NAMESPACE},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": "modelkeeper-leader-election",
+            },
+            "subjects": subjects,
         },
     ]
     control_plane.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(objects))
@@ -130,6 +164,20 @@ def running_operator(
         yield operator
     finally:
         component.stop()
+
+
+def lease_spec(control_plane: ControlPlane) -> dict[str, Any]:
+    """The spec of the tests' Lease (LEASE)."""
+    namespace, name = LEASE.split("/")
+    found = control_plane.kubectl("get", "lease", name, "-n", namespace, "-o", "json").stdout
+    spec: dict[str, Any] = json.loads(found)["spec"]
+    return spec
+
+
+def delete_lease(control_plane: ControlPlane) -> None:
+    """No Lease: the next test's operators elect afresh."""
+    namespace, name = LEASE.split("/")
+    control_plane.kubectl("delete", "lease", name, "-n", namespace, "--ignore-not-found")
 
 
 def _clean_environ() -> dict[str, str]:

@@ -29,6 +29,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
+{{- /* The Lease the replicas elect their leader by: leaderElection.leaseName or the release's. */ -}}
+{{- define "modelkeeper.leaseName" -}}
+{{- default (include "modelkeeper.fullname" .) .Values.leaderElection.leaseName -}}
+{{- end }}
+
 {{- define "modelkeeper.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}

@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field
 
 from modelkeeper.api.base import ApiModel, Resource
 from modelkeeper.api.cel import (
+    JsonDict,
     exactly_one,
     immutable,
     present_forever,
@@ -26,6 +27,7 @@ from modelkeeper.api.cel import (
 )
 from modelkeeper.api.conditions import Condition, conditions_field
 from modelkeeper.api.crd import ColumnType, KindDefinition, PrinterColumn
+from modelkeeper.api.retrainpolicy import TriggerKind
 from modelkeeper.api.types import (
     METRIC_NAME_PATTERN,
     ArtifactUri,
@@ -46,6 +48,19 @@ NEW_VERSION = "create a new Model version instead"
 
 Category = Annotated[str, Field(min_length=1, max_length=256)]
 Person = Annotated[str, Field(min_length=1, max_length=253)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+ImageDigest = Annotated[str, Field(max_length=71, pattern=r"^sha256:[0-9a-f]{64}$")]
+ParameterValue = Annotated[str, Field(max_length=256)]
+
+
+def named_like_metrics(what: str) -> JsonDict:
+    """A map's keys must be metric names."""
+    return rule(
+        f"self.all(name, name.matches(r'{METRIC_NAME_PATTERN}'))",
+        f"{what} names must start with a letter or '_', then letters, digits, '_', '.', ':' or '-'",
+    )
+
+
 MAX_APPROVERS = 32
 """Approvers recorded in status.approvals; names past this many are not counted."""
 
@@ -178,12 +193,17 @@ class DataRef(ApiModel):
 
 
 class RetrainingRun(ApiModel):
-    """The retraining run that produced a version."""
+    """The retraining run that produced a version, and why it ran."""
 
     policy: DnsLabel
     """The RetrainPolicy that ran it."""
     run: DnsLabel
     """The run's name in the policy's status history."""
+    trigger: TriggerKind | None = None
+    """What started the run: Drift, Performance, Schedule or Manual."""
+    reason: Text = ""
+    """Its evidence, such as the monitor's state and since when; kept here because the
+    policy's history forgets old runs."""
 
 
 class Lineage(ApiModel):
@@ -191,8 +211,19 @@ class Lineage(ApiModel):
 
     training_data: list[DataRef] = Field(default_factory=list, max_length=16)
     """The data it was trained on."""
+    holdout: DataRef | None = None
+    """The labelled data held out from training that its metrics were measured on."""
     code_image: ImageRef | None = None
     """The training image that produced it."""
+    code_image_digest: ImageDigest | None = None
+    """The digest of the image the trainer's container ran (its pod's imageID), which a tag
+    does not pin."""
+    parameters: dict[str, ParameterValue] | None = Field(
+        default=None,
+        max_length=64,
+        json_schema_extra=validations(named_like_metrics("parameter")),
+    )
+    """The training parameters the trainer reported, such as alpha: "0.1"."""
     parent_version: LabelValue | None = None
     """The version it was retrained from."""
     retraining_run: RetrainingRun | None = None
@@ -263,13 +294,7 @@ class ModelSpec(ApiModel):
     metrics: dict[str, float] = Field(
         default_factory=dict,
         max_length=64,
-        json_schema_extra=validations(
-            rule(
-                f"self.all(name, name.matches(r'{METRIC_NAME_PATTERN}'))",
-                "metric names must start with a letter or '_', then letters, digits, "
-                "'_', '.', ':' or '-'",
-            )
-        ),
+        json_schema_extra=validations(named_like_metrics("metric")),
     )
     """Offline evaluation results by metric name, such as auc: 0.91."""
     lineage: Lineage | None = Field(
@@ -311,6 +336,34 @@ class ApprovalRecord(ApiModel):
     Policy (auto-approval)."""
 
 
+class Fairness(ApiModel):
+    """How evenly a version's decisions fall on the groups of one sensitive attribute, as its
+    trainer measured them on the holdout."""
+
+    attribute: FeatureName
+    """The sensitive attribute whose values make the groups, such as sex."""
+    positive: Text = ""
+    """What counts as a positive decision, such as `prediction >= 139`."""
+    demographic_parity_difference: Fraction | None = None
+    """The largest difference between two groups' shares of positive decisions."""
+    equal_opportunity_difference: Fraction | None = None
+    """The largest difference between two groups' true positive rates (the share of positive
+    decisions among those whose label is positive); none when a group has no positive label."""
+
+
+class FairnessVerdict(Fairness):
+    """A version's fairness figures against its RetrainPolicy's bounds."""
+
+    max_demographic_parity_difference: float | None = None
+    """The policy's bound on the demographic parity difference."""
+    max_equal_opportunity_difference: float | None = None
+    """The policy's bound on the equal opportunity difference."""
+    passed: bool
+    """Whether every bounded figure was measured and is within its bound."""
+    message: Text = ""
+    """Each figure against its bound, for people."""
+
+
 class GateResult(ApiModel):
     """The version's evaluation against the champion, by its RetrainPolicy's gate."""
 
@@ -321,9 +374,14 @@ class GateResult(ApiModel):
     champion: LabelValue | None = None
     """The champion's version; none when the family had none."""
     champion_value: float | None = None
-    """The champion's value."""
+    """The champion's value, measured by the trainer on the same holdout."""
+    holdout: DataRef | None = None
+    """The labelled held-out data both values were measured on."""
+    fairness: FairnessVerdict | None = None
+    """The fairness figures against the policy's bounds, when it sets any."""
     passed: bool
-    """Whether this version beat the champion by the required margin."""
+    """Whether this version beat the champion by the required margin and kept within the
+    fairness bounds."""
     message: Text = ""
     """Why it passed or failed."""
 

@@ -25,6 +25,7 @@ from modelkeeper.api.types import (
     Cron,
     DnsLabel,
     Duration,
+    FeatureName,
     MetricName,
     RiskTier,
     Text,
@@ -190,15 +191,47 @@ class GateDirection(StrEnum):
     LOWER_IS_BETTER = "LowerIsBetter"
 
 
+class FairnessBounds(ApiModel):
+    """How unevenly a new version's decisions may fall on the groups of a sensitive attribute.
+
+    The trainer measures the figures on its holdout (docs/writing-trainers.md); a version
+    without a bounded figure, or beyond a bound, is refused.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "has(self.maxDemographicParityDifference) || "
+                "has(self.maxEqualOpportunityDifference)",
+                "set maxDemographicParityDifference, maxEqualOpportunityDifference or both",
+            )
+        )
+    )
+
+    attribute: FeatureName
+    """The sensitive attribute, a column of the trainer's holdout such as sex; the trainer
+    gets it in MODELKEEPER_FAIRNESS_ATTRIBUTE."""
+    max_demographic_parity_difference: float | None = Field(default=None, ge=0, le=1)
+    """The most two groups' shares of positive decisions may differ, such as 0.1."""
+    max_equal_opportunity_difference: float | None = Field(default=None, ge=0, le=1)
+    """The most two groups' true positive rates may differ, such as 0.1."""
+
+
 class Gate(ApiModel):
-    """The evaluation a new version must pass against the champion to be approved."""
+    """The evaluation a new version must pass against the champion to be approved.
+
+    The trainer measures both versions on the same labelled holdout and reports both
+    figures (docs/writing-trainers.md); the gate compares them.
+    """
 
     metric: MetricName
-    """The metric compared, a key of the Models' spec.metrics."""
+    """The metric compared, a key of the result's metrics and championMetrics."""
     direction: GateDirection = GateDirection.HIGHER_IS_BETTER
     """Which way the metric improves."""
     min_improvement: float = Field(default=0.0, ge=0)
     """How much better than the champion the new version must be, in the metric's units."""
+    fairness: FairnessBounds | None = None
+    """Bounds on the new version's fairness over a sensitive attribute."""
 
 
 class ApprovalPolicy(ApiModel):

@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
         else None
     )
     kopf.run(
-        standalone=settings.peering is None,
-        peering_name=settings.peering,
+        standalone=True,  # one leader by a Lease (handlers.start), not kopf's peering
         liveness_endpoint=liveness,
         clusterwide=not settings.namespaces,
         namespaces=settings.namespaces,

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
+from uuid import uuid4
 
 import kopf
 from prometheus_client import start_http_server
@@ -24,6 +26,7 @@ from modelkeeper.api.labels import DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY
 from modelkeeper.controller import metrics
 from modelkeeper.controller.cache import Cache, owned_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
+from modelkeeper.controller.leadership import Leadership
 from modelkeeper.controller.notifier import Notifier
 from modelkeeper.controller.reconcile import Reconciler
 from modelkeeper.controller.reconciler import KindReconciler, Opening
@@ -40,6 +43,8 @@ MODEL = "Model"
 DEPLOYMENT = "Deployment"
 DRIFT_MONITOR = "DriftMonitor"
 RETRAIN_POLICY = "RetrainPolicy"
+SHARDED = ("models", "deployments", "driftmonitors", "retrainpolicies")
+"""The kinds --shard-selector selects: a family's four kinds carry its shard's label."""
 MAX_BACKOFF_SECONDS = 60.0
 CONFLICT_RETRY_SECONDS = 0.2
 
@@ -84,6 +89,9 @@ class Operator:
     gateway_api: bool
     prometheus: ProviderPool
     notifier: Notifier
+    leadership: Leadership | None = None
+    """The Lease election, with --leader-election-lease; without it this replica leads."""
+    election: asyncio.Task[None] | None = None
     controllers: Controllers | None = None
     queue: WorkQueue = field(default_factory=WorkQueue)
     failures: dict[Key, int] = field(default_factory=dict)
@@ -148,6 +156,8 @@ class Operator:
                 self.queue.add((RETRAIN_POLICY, namespace, name))
 
     async def _work(self, controllers: Controllers) -> None:
+        if self.leadership is not None:  # a standby queues keys; the leader works them off
+            await self.leadership.leading.wait()
         while True:
             key = await self.queue.get()
             try:
@@ -193,13 +203,17 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # Given namespaces need no cluster-wide list of namespaces and CRDs, which Namespaced RBAC
     # does not grant (kopf would retry that for most of a minute before falling back).
     settings.scanning.disabled = bool(operator_settings.namespaces)
+    if operator_settings.shard_selector:  # server-side: the API server sends only the shard
+        for plural in SHARDED:
+            settings.watching.label_selectors[GROUP, plural] = operator_settings.shard_selector
+    identity = operator_settings.identity or f"{socket.gethostname()}-{uuid4().hex[:6]}"
     notifier = Notifier(operator_settings.notify_sinks)
-    client = KubeClient(connect(), listeners=[notifier.notify])
+    client = KubeClient(connect(), listeners=[notifier.notify], instance=identity)
     pod_monitor = await client.serves("monitoring.coreos.com/v1")
     gateway_api = await client.serves("gateway.networking.k8s.io/v1")
     if operator_settings.metrics_port:
         start_http_server(operator_settings.metrics_port, addr=operator_settings.host)
-    memo.operator = Operator(
+    operator = Operator(
         operator_settings,
         client,
         pod_monitor,
@@ -207,14 +221,24 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         ProviderPool(operator_settings),
         notifier,
     )
+    if operator_settings.leader_election_lease:
+        namespace, name = operator_settings.leader_election_lease.split("/")
+        operator.leadership = Leadership(client, namespace, name, identity)
+        operator.election = asyncio.create_task(operator.leadership.run(), name="election")
+    else:
+        metrics.LEADER.set(1)
+    memo.operator = operator
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
     operator: Operator = memo.operator
-    for worker in operator.workers:
-        worker.cancel()
-    await asyncio.gather(*operator.workers, return_exceptions=True)
+    tasks = [*operator.workers, *([operator.election] if operator.election else [])]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if operator.leadership is not None:
+        await operator.leadership.release()
     await operator.prometheus.close()
     if operator.controllers is not None:
         await operator.controllers.drift_monitors.close()

@@ -44,6 +44,11 @@ for _kind in (MODEL, DEPLOYMENT, DRIFT_MONITOR, RETRAIN_POLICY):
     # Zero series from the start, so error ratios exist before the first error.
     RECONCILIATIONS.labels(_kind.kind)
     ERRORS.labels(_kind.kind)
+LEADER = Gauge(
+    "modelkeeper_operator_leader",
+    "1 while this replica leads (holds the Lease and reconciles), 0 while it stands by; "
+    "1 without leader election.",
+)
 NOTIFICATIONS = Counter(
     "modelkeeper_operator_notifications_total",
     "Notifications of decisions, by sink (its format and origin, never its path) and outcome: "

@@ -21,17 +21,18 @@ from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.labels import PARENT_LABEL, VERSION_LABEL
-from modelkeeper.api.model import ModelConditionType, ModelResource, RetrainingRun
+from modelkeeper.api.model import ModelConditionType, ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource, Run, RunOutcome
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.statuswrite import status_document
 from modelkeeper.kube import client as kinds
 from modelkeeper.kube.client import ApiError, JsonObject, KubeClient
+from modelkeeper.retrain.gate import evaluate
 from modelkeeper.retrain.result import (
+    TrainerImage,
     TrainingResult,
     auto_approval,
     build_model,
-    evaluate,
     evaluated_status,
     find_champion,
     schema_misfit,
@@ -102,22 +103,26 @@ class ResultPublisher:
         run: Run,
         obj: JsonObject,
         result: TrainingResult,
+        image_digest: str | None,
         now: datetime,
     ) -> Run:
-        """Create the run's Model (or reuse it), write its evaluation, and end the run."""
+        """Create the run's Model (or reuse it), write its evaluation, and end the run.
+
+        `image_digest` is the digest of the image the trainer's container ran."""
         labels = obj["metadata"]["labels"]
         models, deployments = family_of(self.cache, policy)
         champion = find_champion(policy.spec.model.name, models, deployments, now)
         if (misfit := schema_misfit(result, champion)) is not None:
             return end_run(run, RunOutcome.FAILED, misfit, None, now)
+        parent = labels.get(PARENT_LABEL)
         manifest = build_model(
             policy,
-            run.name,
+            run,
             labels[VERSION_LABEL],
             result,
             champion,
-            labels.get(PARENT_LABEL),
-            code_image(obj),
+            parent,
+            TrainerImage(code_image(obj), image_digest),
         )
         # The admission policy checks created-by against who creates: the operator itself.
         if (operator := await self.client.whoami()) is not None:
@@ -135,7 +140,7 @@ class ResultPublisher:
             created = existing
         model = ModelResource.from_object(created)
         made_by = model.spec.lineage.retraining_run if model.spec.lineage else None
-        if made_by != RetrainingRun(policy=policy.metadata.name, run=run.name):
+        if made_by is None or (made_by.policy, made_by.run) != (policy.metadata.name, run.name):
             return end_run(
                 run,
                 RunOutcome.FAILED,
@@ -145,7 +150,7 @@ class ResultPublisher:
             )
         evaluation = model.status.evaluation
         if get_condition(model.status.conditions, ModelConditionType.EVALUATED) is None:
-            evaluation = evaluate(policy.spec.gate, model.spec.metrics, champion)
+            evaluation = evaluate(policy.spec.gate, result, champion, parent)
             approval = auto_approval(policy, model.spec.governance.risk_tier, evaluation, now)
             status = evaluated_status(model, evaluation, approval, now)
             await self.client.apply(status_document(created, status), "status")

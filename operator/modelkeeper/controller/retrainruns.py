@@ -35,7 +35,7 @@ from modelkeeper.retrain.workload import (
     observe,
     output_uri,
     policy_selector,
-    result_message,
+    result_container,
     run_name,
     run_selector,
     workload_ref,
@@ -134,11 +134,15 @@ class RunBook:
         if observed.state is WorkloadState.FAILED:
             details = "; ".join(part for part in (observed.message, failure_message(pods)) if part)
             return end_run(run, RunOutcome.FAILED, f"the workload failed: {details}", None, now)
+        ended = result_container(pods)
         try:
-            result = parse_result(result_message(pods))
+            result = parse_result(ended.message if ended is not None else "")
         except ResultError as error:
             return end_run(run, RunOutcome.FAILED, str(error), None, now)
-        return await ResultPublisher(self.client, self.cache).publish(policy, run, obj, result, now)
+        digest = ended.image_digest if ended is not None else None
+        return await ResultPublisher(self.client, self.cache).publish(
+            policy, run, obj, result, digest, now
+        )
 
     async def start(
         self,

@@ -9,12 +9,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from modelkeeper import __version__
 from modelkeeper.api.types import ARTIFACT_URI_PATTERN
 from modelkeeper.controller.builders import StoreAccess
 from modelkeeper.controller.notifications import Sink, parse_sinks
+from modelkeeper.controller.selectors import check_selector
 from modelkeeper.prometheus.settings import PrometheusSettings
 
 
@@ -27,6 +28,10 @@ class LogFormat(StrEnum):
 
 def _sinks(value: Any) -> Any:
     return parse_sinks(value) if isinstance(value, str) else value
+
+
+def _selector(value: str | None) -> str | None:
+    return None if value is None else check_selector(value)
 
 
 def _comma_separated(value: Any) -> Any:
@@ -56,10 +61,24 @@ class OperatorSettings(PrometheusSettings):
     host: str = Field("0.0.0.0", description="address for the metrics and liveness endpoints")
     metrics_port: int = Field(8080, ge=0, le=65535, description="port of /metrics; 0 turns it off")
     liveness_port: int = Field(8081, ge=0, le=65535, description="port of /healthz; 0: off")
-    peering: str | None = Field(
+    leader_election_lease: str | None = Field(
         None,
-        description="kopf peering name for high availability (one active replica); "
-        "unset runs standalone",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?/[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        description="NAMESPACE/NAME of the coordination.k8s.io Lease the replicas elect their "
+        "leader by (only the leader reconciles, the others stand by); unset: this replica acts "
+        "alone",
+    )
+    identity: str | None = Field(
+        None,
+        pattern=r"^[-A-Za-z0-9_.]{1,63}$",
+        description="this replica's name in the Lease and in its Events' reportingInstance "
+        "(the chart passes the pod's name); unset: the host name and a random suffix",
+    )
+    shard_selector: Annotated[str | None, AfterValidator(_selector)] = Field(
+        None,
+        description="a label selector (such as modelkeeper.io/shard=a): this instance watches "
+        "and reconciles only the Models, Deployments, DriftMonitors and RetrainPolicies it "
+        "matches; unset: all of them",
     )
     progress_deadline_seconds: float = Field(
         600.0, gt=0, description="how long a new version may take to become ready"

@@ -63,6 +63,7 @@ DEPLOYMENT = Kind("Deployment", "modelkeeper.io/v1alpha1", "deployments")
 DRIFT_MONITOR = Kind("DriftMonitor", "modelkeeper.io/v1alpha1", "driftmonitors")
 RETRAIN_POLICY = Kind("RetrainPolicy", "modelkeeper.io/v1alpha1", "retrainpolicies")
 JOB = Kind("Job", "batch/v1", "jobs")
+LEASE = Kind("Lease", "coordination.k8s.io/v1", "leases")
 POD = Kind("Pod", "v1", "pods")
 
 KINDS: tuple[Kind, ...] = (
@@ -104,8 +105,15 @@ class ApiError(RuntimeError):
 class KubeClient:
     """One aiohttp session to one API server."""
 
-    def __init__(self, connection: Connection, listeners: Sequence[EventListener] = ()) -> None:
+    def __init__(
+        self,
+        connection: Connection,
+        listeners: Sequence[EventListener] = (),
+        instance: str = FIELD_MANAGER,
+    ) -> None:
         self._connection = connection
+        # Which replica of the operator this is: its Events name it as reportingInstance.
+        self._instance = instance
         self._listeners = tuple(listeners)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=connection.ssl_context, limit=32),
@@ -250,7 +258,7 @@ class KubeClient:
             "message": message[:1024],
             "source": {"component": FIELD_MANAGER},
             "reportingComponent": FIELD_MANAGER,
-            "reportingInstance": FIELD_MANAGER,
+            "reportingInstance": self._instance[:128],
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,

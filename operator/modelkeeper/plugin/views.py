@@ -124,7 +124,7 @@ def family_versions(models: Sequence[ModelResource]) -> list[Version]:
         models,
         key=lambda model: (
             model.metadata.creation_timestamp or datetime.min.replace(tzinfo=UTC),
-            _version_order(model.spec.version),
+            version_order(model.spec.version),
         ),
         reverse=True,
     )
@@ -193,7 +193,7 @@ def _approval(version: Version) -> Cell:
     return Cell(version.approved_by or "yes", Tone.GOOD)
 
 
-def _version_order(version: str) -> tuple[tuple[int, str], ...]:
+def version_order(version: str) -> tuple[tuple[int, str], ...]:
     """Numbers compared as numbers, so that 1.10 comes after 1.9."""
     return tuple(
         (int(part), "") if part.isdigit() else (-1, part)

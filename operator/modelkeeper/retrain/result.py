@@ -4,19 +4,19 @@ Pure. The training container writes its result as JSON to its termination messag
 (docs/writing-trainers.md); `parse_result` reads it with errors that name the field.
 `schema_misfit` refuses a result whose schema does not fit the family's champion;
 `build_model` makes the family's next Model with full lineage and the champion's
-governance (never its approval); `evaluate` judges it against the champion by the
-policy's gate; `auto_approval` approves it where the policy allows; `evaluated_status`
-is the Model's status that records both.
+governance (never its approval); `retrain.gate` judges it; `auto_approval` approves it
+where the policy allows; `evaluated_status` is the Model's status that records both.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from modelkeeper.api.base import API_VERSION, ApiModel
 from modelkeeper.api.conditions import ConditionStatus, set_condition
@@ -35,6 +35,7 @@ from modelkeeper.api.model import (
     ApprovalSource,
     Artifact,
     DataRef,
+    Fairness,
     GateResult,
     Governance,
     Lineage,
@@ -42,16 +43,25 @@ from modelkeeper.api.model import (
     ModelResource,
     ModelSpec,
     ModelStatus,
+    ParameterValue,
     Reference,
     RetrainingRun,
     Signature,
     Stage,
 )
-from modelkeeper.api.retrainpolicy import Gate, GateDirection, RetrainPolicyResource
+from modelkeeper.api.retrainpolicy import RetrainPolicyResource, Run
 from modelkeeper.api.selection import select_model
 from modelkeeper.api.types import ImageRef, MetricName, RiskTier, Sha256
 
 _RISK_RANK = {RiskTier.LOW: 0, RiskTier.MEDIUM: 1, RiskTier.HIGH: 2}
+
+
+@dataclass(frozen=True)
+class TrainerImage:
+    """The image the trainer ran: as the workload names it, and the digest its pod ran."""
+
+    image: str | None
+    digest: str | None
 
 
 class ResultError(ValueError):
@@ -82,6 +92,29 @@ class TrainingResult(ApiModel):
     """The data it was trained on: uri, sha256."""
     code_image: ImageRef | None = None
     """The training image; defaults to the workload's first container's image."""
+    holdout: DataRef | None = None
+    """The labelled data held out from training that metrics and championMetrics were
+    measured on: uri, sha256."""
+    champion_metrics: dict[MetricName, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict, max_length=64
+    )
+    """The champion's metrics, measured by the trainer on the same holdout."""
+    fairness: Fairness | None = None
+    """The new version's fairness over the sensitive attribute, measured on the holdout."""
+    parameters: dict[MetricName, ParameterValue] = Field(default_factory=dict, max_length=64)
+    """The training parameters, for lineage, as strings."""
+
+    @model_validator(mode="after")
+    def _measured_somewhere(self) -> TrainingResult:
+        """Figures compared with others must say which data they were measured on."""
+        if self.holdout is None:
+            for name, given in (
+                ("championMetrics", self.champion_metrics),
+                ("fairness", self.fairness),
+            ):
+                if given:
+                    raise ValueError(f"{name} needs holdout: the data it was measured on")
+        return self
 
 
 def _describe(error: ValidationError) -> str:
@@ -168,49 +201,6 @@ def schema_misfit(result: TrainingResult, champion: ModelResource | None) -> str
     )
 
 
-def evaluate(
-    gate: Gate | None, metrics: Mapping[str, float], champion: ModelResource | None
-) -> GateResult | None:
-    """The new version's metrics against the champion's, by the gate; None without a gate."""
-    if gate is None:
-        return None
-    value = metrics.get(gate.metric)
-    champion_version = champion.spec.version if champion is not None else None
-    if value is None:
-        return GateResult(
-            metric=gate.metric,
-            value=0.0,
-            champion=champion_version,
-            passed=False,
-            message=f"the result has no metric {gate.metric}",
-        )
-    champion_value = champion.spec.metrics.get(gate.metric) if champion is not None else None
-    if champion_value is None:
-        against = "the family has no champion" if champion is None else "the champion has none"
-        return GateResult(
-            metric=gate.metric,
-            value=value,
-            champion=champion_version,
-            passed=True,
-            message=f"{gate.metric} {value:.6g}; {against} to compare with",
-        )
-    higher = gate.direction is GateDirection.HIGHER_IS_BETTER
-    improvement = value - champion_value if higher else champion_value - value
-    passed = improvement >= gate.min_improvement
-    return GateResult(
-        metric=gate.metric,
-        value=value,
-        champion=champion_version,
-        champion_value=champion_value,
-        passed=passed,
-        message=(
-            f"{gate.metric} {value:.6g} against the champion's {champion_value:.6g}: "
-            f"improvement {improvement:.6g} {'>=' if passed else '<'} the required "
-            f"{gate.min_improvement:.6g} ({gate.direction.value})"
-        ),
-    )
-
-
 def auto_approval(
     policy: RetrainPolicyResource,
     risk_tier: RiskTier,
@@ -230,18 +220,19 @@ def auto_approval(
 
 def build_model(
     policy: RetrainPolicyResource,
-    run: str,
+    run: Run,
     version: str,
     result: TrainingResult,
     champion: ModelResource | None,
     parent_version: str | None,
-    workload_image: str | None,
+    trainer: TrainerImage,
 ) -> Manifest:
     """The family's next Model: the result's artifact, schema, profile and metrics, with lineage.
 
     `parent_version` is the champion the run retrained from (when it started); the Model
     inherits the current champion's owner and risk tier, never its approval: a new
-    version is approved on its own.
+    version is approved on its own. The run's trigger and evidence go into the lineage,
+    which outlives the policy's history of runs.
     """
     family = policy.spec.model.name
     governance = champion.spec.governance if champion is not None else Governance()
@@ -256,9 +247,17 @@ def build_model(
             "metrics": result.metrics,
             "lineage": Lineage(
                 training_data=result.training_data,
-                code_image=result.code_image or workload_image,
+                holdout=result.holdout,
+                code_image=result.code_image or trainer.image,
+                code_image_digest=trainer.digest,
+                parameters=result.parameters or None,
                 parent_version=parent_version,
-                retraining_run=RetrainingRun(policy=policy.metadata.name, run=run),
+                retraining_run=RetrainingRun(
+                    policy=policy.metadata.name,
+                    run=run.name,
+                    trigger=run.trigger,
+                    reason=run.reason,
+                ),
             ),
             "governance": Governance(owner=governance.owner, risk_tier=governance.risk_tier),
         }
@@ -273,7 +272,7 @@ def build_model(
                 MANAGED_BY: MANAGER,
                 FAMILY_LABEL: family,
                 POLICY_LABEL: policy.metadata.name,
-                RUN_LABEL: run,
+                RUN_LABEL: run.name,
             },
         },
         "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),

@@ -62,6 +62,8 @@ class Env(StrEnum):
     CHAMPION_VERSION = "MODELKEEPER_CHAMPION_VERSION"
     CHAMPION_METRICS = "MODELKEEPER_CHAMPION_METRICS"
     CHAMPION_ARTIFACT_URI = "MODELKEEPER_CHAMPION_ARTIFACT_URI"
+    CHAMPION_ARTIFACT_SHA256 = "MODELKEEPER_CHAMPION_ARTIFACT_SHA256"
+    FAIRNESS_ATTRIBUTE = "MODELKEEPER_FAIRNESS_ATTRIBUTE"
 
 
 class WorkloadState(StrEnum):
@@ -156,6 +158,7 @@ def trainer_env(policy: RetrainPolicyResource, plan: RunPlan) -> list[dict[str, 
     """The trainer's environment: what to train, where to write it, and what to beat."""
     champion = plan.champion
     artifact = champion.spec.artifact if champion is not None else None
+    fairness = policy.spec.gate.fairness if policy.spec.gate is not None else None
     values = {
         Env.FAMILY: policy.spec.model.name,
         Env.NEXT_VERSION: plan.version,
@@ -168,6 +171,8 @@ def trainer_env(policy: RetrainPolicyResource, plan: RunPlan) -> list[dict[str, 
             champion.spec.metrics if champion is not None else {}, sort_keys=True
         ),
         Env.CHAMPION_ARTIFACT_URI: artifact.uri if artifact is not None else "",
+        Env.CHAMPION_ARTIFACT_SHA256: (artifact.sha256 or "") if artifact is not None else "",
+        Env.FAIRNESS_ATTRIBUTE: fairness.attribute if fairness is not None else "",
     }
     return [{"name": name.value, "value": value} for name, value in values.items()]
 
@@ -289,8 +294,21 @@ def observe(policy: RetrainPolicyResource, obj: Mapping[str, Any]) -> Observed:
     return Observed(WorkloadState.RUNNING)
 
 
-def _terminated(pods: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, int, str]]:
-    """(container, exit code, message) of every terminated container, newest pod first."""
+@dataclass(frozen=True)
+class Terminated:
+    """A container of a run's pod that ended: its exit code, message and the image it ran."""
+
+    container: str
+    code: int
+    message: str
+    image_digest: str | None
+
+
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}$")
+
+
+def _terminated(pods: Sequence[Mapping[str, Any]]) -> Iterator[Terminated]:
+    """Every terminated container, newest pod first."""
     newest = sorted(
         pods, key=lambda pod: pod["metadata"].get("creationTimestamp") or "", reverse=True
     )
@@ -298,22 +316,26 @@ def _terminated(pods: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, int, s
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             terminated = (status.get("state") or {}).get("terminated")
             if terminated is not None:
-                yield (
+                digest = _DIGEST.search(status.get("imageID") or "")
+                yield Terminated(
                     status.get("name", ""),
                     int(terminated.get("exitCode", 0)),
                     terminated.get("message") or "",
+                    digest.group(0) if digest else None,
                 )
 
 
-def result_message(pods: Sequence[Mapping[str, Any]]) -> str:
-    """The termination message of the newest container that exited 0 with one; else ""."""
-    return next((message for _, code, message in _terminated(pods) if code == 0 and message), "")
+def result_container(pods: Sequence[Mapping[str, Any]]) -> Terminated | None:
+    """The newest container that exited 0 with a termination message: the trainer's result."""
+    return next((ended for ended in _terminated(pods) if ended.code == 0 and ended.message), None)
 
 
 def failure_message(pods: Sequence[Mapping[str, Any]]) -> str:
     """The newest failed container, its exit code and the tail of its message; else ""."""
-    for container, code, message in _terminated(pods):
-        if code != 0:
-            tail = message.strip()[-MESSAGE_TAIL:]
-            return f"container {container} exited with {code}" + (f": {tail}" if tail else "")
+    for ended in _terminated(pods):
+        if ended.code != 0:
+            tail = ended.message.strip()[-MESSAGE_TAIL:]
+            return f"container {ended.container} exited with {ended.code}" + (
+                f": {tail}" if tail else ""
+            )
     return ""

@@ -216,8 +216,17 @@ def test_drift_retrains_validates_and_ships_v2(
         model = get(kubectl, f"models.modelkeeper.io/{run['model']}")
         assert model["spec"]["version"] == "2"
         assert model["spec"]["lineage"]["parentVersion"] == "1"
-        assert model["spec"]["lineage"]["retrainingRun"] == {"policy": POLICY, "run": run["name"]}
-        assert model["status"]["evaluation"]["passed"] is True
+        assert model["spec"]["lineage"]["retrainingRun"] == {
+            "policy": POLICY,
+            "run": run["name"],
+            "trigger": "Drift",
+            "reason": run["reason"],
+        }
+        # measured on one holdout of the shifted data, version 1 predicts it worse
+        evaluation = model["status"]["evaluation"]
+        assert evaluation["passed"] is True
+        assert evaluation["holdout"] == model["spec"]["lineage"]["holdout"]
+        assert evaluation["championValue"] < evaluation["value"]
         assert model["status"]["approval"]["by"] == f"retrainpolicy/{POLICY}"
 
         # And the Deployment canaries version 2 at weight 50 with analysis, then promotes it

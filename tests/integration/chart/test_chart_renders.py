@@ -25,12 +25,22 @@ VALUE_SETS = [
         id="namespaced",
     ),
     pytest.param(
-        ("replicas=2", "peering.enabled=true", "dashboards.enabled=false"),
-        id="two-replicas-with-peering",
+        (
+            "replicas=2",
+            "leaderElection.enabled=true",
+            "shardSelector=modelkeeper.io/shard=a",
+            "dashboards.enabled=false",
+        ),
+        id="two-replicas-with-leader-election-one-shard",
     ),
     pytest.param(
-        ("rbac.scope=Namespaced", "replicas=2", "peering.enabled=true", "dashboards.enabled=false"),
-        id="namespaced-two-replicas-with-peering",
+        (
+            "rbac.scope=Namespaced",
+            "replicas=2",
+            "leaderElection.enabled=true",
+            "dashboards.enabled=false",
+        ),
+        id="namespaced-two-replicas-with-leader-election",
     ),
     pytest.param(
         (

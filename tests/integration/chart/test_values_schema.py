@@ -11,7 +11,9 @@ from tests.support.chart import render
     ("value", "message"),
     [
         pytest.param(
-            "replicas=2", "at '/peering/enabled': value must be true", id="replicas-without-peering"
+            "replicas=2",
+            "at '/leaderElection/enabled': value must be true",
+            id="replicas-without-leader-election",
         ),
         pytest.param("replicas=-1", "at '/replicas': minimum", id="negative-replicas"),
         pytest.param(
@@ -73,7 +75,7 @@ def test_the_good_neighbours_of_those_values_render() -> None:
         "modelkeeper",
         "modelkeeper-system",
         "replicas=2",
-        "peering.enabled=true",
+        "leaderElection.enabled=true",
         "rbac.scope=Namespaced",
         "watchNamespaces={team-a}",
         "metrics.port=9090",

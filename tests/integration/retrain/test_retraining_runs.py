@@ -35,6 +35,7 @@ FAKE_CONTROLLER = "tests.modelkeeper.io/fake-job-controller"
 TIME = "2026-01-01T12:00:00Z"
 DIGEST = "a" * 64
 TRAINER = {"name": "train", "image": "registry.example.com/fraud-trainer:3"}
+TRAINER_DIGEST = "sha256:" + "d" * 64
 JOB_WORKLOAD = {
     "job": {
         "spec": {
@@ -70,7 +71,12 @@ TRAINING_JOB_CRD = {
 }
 
 
-def result(auc: float, version: str) -> str:
+CHAMPION_ON_HOLDOUT = 0.85
+"""The champion's auc on the trainer's holdout; its spec says 0.8, measured on other data."""
+
+
+def result(auc: float, version: str, **more: Any) -> str:
+    """The trainer's result: the new version's auc and the champion's on the same holdout."""
     return json.dumps(
         {
             "artifact": {
@@ -79,6 +85,9 @@ def result(auc: float, version: str) -> str:
                 "format": "sklearn",
             },
             "metrics": {"auc": auc},
+            "championMetrics": {"auc": CHAMPION_ON_HOLDOUT},
+            "holdout": {"uri": f"{ROOT}/fraud/{version}/holdout.csv", "sha256": "b" * 64},
+            **more,
             "profile": {"uri": f"{ROOT}/fraud/{version}/profile.json"},
             "schema": {
                 "inputs": [{"name": "amount", "type": "Numeric"}],
@@ -216,7 +225,7 @@ def terminated_pod(
                 {
                     "name": TRAINER["name"],
                     "image": TRAINER["image"],
-                    "imageID": "",
+                    "imageID": f"{TRAINER['image']}@{TRAINER_DIGEST}",
                     "ready": False,
                     "restartCount": 0,
                     "state": {"terminated": terminated},
@@ -284,7 +293,8 @@ def event_reasons(kubectl: Kubectl) -> list[str]:
             0,
             result(0.9, "2"),
             "Succeeded",
-            "auc 0.9 against the champion's 0.8",
+            "auc 0.9 against the champion's 0.85 on the same holdout holdout.csv (sha256 "
+            "bbbbbbbbbbbb): improvement 0.05 >= the required 0.01",
             "approved",
             id="better-model-registered-and-approved",
         ),
@@ -293,7 +303,7 @@ def event_reasons(kubectl: Kubectl) -> list[str]:
             0,
             result(0.7, "2"),
             "Rejected",
-            "improvement -0.1 < the required 0.01",
+            "improvement -0.15 < the required 0.01",
             "rejected",
             id="worse-model-rejected-by-the-gate",
         ),
@@ -373,13 +383,21 @@ async def test_a_manual_run_from_start_to_its_model(
     assert run["model"] == "fraud-2"
     assert made["spec"]["lineage"] == {
         "trainingData": [{"uri": "s3://data/fraud/2026-01.parquet"}],
+        "holdout": {"uri": f"{ROOT}/fraud/2/holdout.csv", "sha256": "b" * 64},
         "codeImage": TRAINER["image"],
+        "codeImageDigest": TRAINER_DIGEST,
         "parentVersion": "1",
-        "retrainingRun": {"policy": "retrain-fraud", "run": run["name"]},
+        "retrainingRun": {
+            "policy": "retrain-fraud",
+            "run": run["name"],
+            "trigger": "Manual",
+            "reason": "manual request 'request-1'",
+        },
     }
     assert made["spec"]["governance"] == {"owner": "risk", "riskTier": "Low"}
     evaluation = made["status"]["evaluation"]
-    assert (evaluation["champion"], evaluation["championValue"]) == ("1", 0.8)
+    assert (evaluation["champion"], evaluation["championValue"]) == ("1", CHAMPION_ON_HOLDOUT)
+    assert evaluation["holdout"] == made["spec"]["lineage"]["holdout"]
     if model == "approved":
         assert made["status"]["stage"] == "Registered"
         assert made["status"]["approval"]["by"] == "retrainpolicy/retrain-fraud"
@@ -595,3 +613,53 @@ async def test_a_result_whose_schema_does_not_fit_the_family_creates_no_model(
     assert run["message"].startswith("the result's schema does not fit the family")
     assert "inputs missing: alcohol, hue" in run["message"]
     assert [m["metadata"]["name"] for m in get(kubectl, "models")["items"]] == ["fraud-1"]
+
+
+async def test_a_version_beyond_its_fairness_bound_is_refused_with_the_figures(
+    client: KubeClient, kubectl: Kubectl, namespace: str
+) -> None:
+    # Given a policy whose gate bounds fairness over sex, and a manual run
+    bounds = {"attribute": "sex", "maxDemographicParityDifference": 0.1}
+    gate = {"metric": "auc", "minImprovement": 0.01, "fairness": bounds}
+    policy_manifest = retrain_policy(JOB_WORKLOAD)
+    policy_manifest["spec"]["gate"] = gate
+    apply(kubectl, champion(), policy_manifest)
+    kubectl("annotate", "retrainpolicy/retrain-fraud", "modelkeeper.io/retrain=request-1")
+    policies = await retrain_policies(client, namespace)
+    policy = await reconcile(policies, namespace)
+    job = get(kubectl, f"job/{policy['status']['active'][0]['workload']['name']}")
+    assert env_of(job, ["spec", "template"])["MODELKEEPER_FAIRNESS_ATTRIBUTE"] == "sex"
+
+    # When the trainer reports a better auc, but decisions that favour one group
+    fairness = {
+        "attribute": "sex",
+        "positive": "score >= 0.5",
+        "demographicParityDifference": 0.3,
+        "equalOpportunityDifference": 0.05,
+    }
+    message = result(0.95, "2", fairness=fairness)
+    terminated_pod(kubectl, "trainer-pod", run_labels(policy), 0, message)
+    finish_job(kubectl, job, succeeded=True)
+    policy = await reconcile(policies, namespace)
+
+    # Then the run is Rejected, and the Model's status holds the figures against the bounds
+    (run,) = policy["status"]["history"]
+    assert run["outcome"] == "Rejected", run["message"]
+    assert (
+        "fairness over sex (score >= 0.5): demographic parity difference 0.3 > 0.1"
+        in (run["message"])
+    )
+    made = get(kubectl, "model/fraud-2")
+    assert made["status"]["stage"] == "Rejected"
+    assert "approval" not in made["status"]
+    evaluation = made["status"]["evaluation"]
+    assert evaluation["passed"] is False
+    assert evaluation["fairness"] == {
+        "attribute": "sex",
+        "positive": "score >= 0.5",
+        "demographicParityDifference": 0.3,
+        "equalOpportunityDifference": 0.05,
+        "maxDemographicParityDifference": 0.1,
+        "passed": False,
+        "message": "fairness over sex (score >= 0.5): demographic parity difference 0.3 > 0.1",
+    }

@@ -23,7 +23,18 @@ from modelkeeper.envflags import SettingsError, load_settings
             {"log_format": LogFormat.JSON},
             id="flag-wins",
         ),
-        pytest.param({"MODELKEEPER_PEERING": "mk"}, {}, {"peering": "mk"}, id="peering"),
+        pytest.param(
+            {"MODELKEEPER_LEADER_ELECTION_LEASE": "modelkeeper-system/modelkeeper"},
+            {},
+            {"leader_election_lease": "modelkeeper-system/modelkeeper"},
+            id="lease",
+        ),
+        pytest.param(
+            {},
+            {"shard_selector": " modelkeeper.io/shard in (a, b) "},
+            {"shard_selector": "modelkeeper.io/shard in (a, b)"},
+            id="shard",
+        ),
     ],
 )
 def test_settings(environ: dict[str, str], flags: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -37,6 +48,10 @@ def test_settings(environ: dict[str, str], flags: dict[str, Any], expected: dict
     [
         pytest.param({"MODELKEEPER_LOG_FORMAT": "xml"}, "--log-format", id="enum"),
         pytest.param({"MODELKEEPER_WORKERS": "0"}, "MODELKEEPER_WORKERS", id="bound"),
+        pytest.param(
+            {"MODELKEEPER_LEADER_ELECTION_LEASE": "x"}, "--leader-election-lease", id="lease"
+        ),
+        pytest.param({"MODELKEEPER_SHARD_SELECTOR": "shard=a=b"}, "--shard-selector", id="shard"),
     ],
 )
 def test_bad_setting_names_variable_and_flag(environ: dict[str, str], named: str) -> None:

@@ -22,7 +22,7 @@ from modelkeeper.retrain.workload import (
     next_version,
     observe,
     output_uri,
-    result_message,
+    result_container,
     run_name,
 )
 from tests.unit.retrain.factories import T0, model, policy
@@ -216,12 +216,19 @@ def test_observe(workload: dict[str, Any], obj: dict[str, Any], expected: Worklo
     assert observe(owner, obj).state is expected
 
 
+DIGEST = "sha256:" + "f" * 64
+
+
 def _pod(created: str, *containers: tuple[str, int, str]) -> dict[str, Any]:
     return {
         "metadata": {"creationTimestamp": created},
         "status": {
             "containerStatuses": [
-                {"name": name, "state": {"terminated": {"exitCode": code, "message": message}}}
+                {
+                    "name": name,
+                    "imageID": f"registry.example.com/trainer@{DIGEST}",
+                    "state": {"terminated": {"exitCode": code, "message": message}},
+                }
                 for name, code, message in containers
             ]
         },
@@ -251,7 +258,9 @@ def _pod(created: str, *containers: tuple[str, int, str]) -> dict[str, Any]:
     ],
 )
 def test_pod_messages(pods: list[dict[str, Any]], result: str, failure: str) -> None:
-    assert result_message(pods) == result
+    ended = result_container(pods)
+    assert (ended.message if ended else "") == result
+    assert (ended.image_digest if ended else None) == (DIGEST if result else None)
     assert failure_message(pods) == failure
 
 
