@@ -25,6 +25,7 @@ from tests.ground.node import Node
 from tests.ground.polling import eventually
 from tests.ground.processes import Component, log_tail
 from tests.ground.prometheus import Prometheus
+from tests.support.s3store import S3Store, start_s3_store
 
 TIERS = ("unit", "integration", "e2e")
 _running: list[Component] = []
@@ -97,6 +98,15 @@ def prometheus(
     _running.append(server.component)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
+    """A real S3-compatible store (SeaweedFS) on loopback, with one bucket and one identity."""
+    store = start_s3_store(tmp_path_factory.mktemp("seaweedfs"))
+    _running.append(store.component)
+    yield store
+    store.stop()
 
 
 REPO = Path(__file__).resolve().parents[1]

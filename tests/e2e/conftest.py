@@ -75,8 +75,9 @@ def operator_slot(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[OperatorSlot]:
     """Where the shared operator runs: with the session's Prometheus for analysis, an
-    artifact root on the node's shared folder for training Jobs, and the Gateway API's
-    CRDs there before it starts (it looks for them once)."""
+    artifact root on the node's shared folder for training Jobs, the Secret that s3://
+    fetch steps read, and the Gateway API's CRDs there before it starts (it looks for them
+    once)."""
     artifacts = node.shared / f"artifacts-{uuid.uuid4().hex[:6]}"
     artifacts.mkdir()
     artifacts.chmod(0o777)
@@ -85,6 +86,9 @@ def operator_slot(
         f"--artifact-root=file://{artifacts}",
         f"--progress-deadline-seconds={POD_START}",
         f"--notify-sinks={notification_sink.url}/events",
+        # s3:// fetch steps get each namespace's Secret of this name (the store's address and
+        # keys: tests/e2e/serving/test_s3_artifacts_end_to_end.py); other tests have none.
+        "--s3-credentials-secret=s3-credentials",
     )
     slot = OperatorSlot(control_plane, tmp_path_factory.mktemp("shared-operator"), flags)
     yield slot

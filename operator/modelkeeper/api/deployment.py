@@ -194,6 +194,9 @@ class VersionStatus(ApiModel):
     """Scoring servers asked for."""
     ready_replicas: int = Field(default=0, ge=0)
     """Scoring servers ready."""
+    failure: str | None = Field(default=None, max_length=2048)
+    """Why its scoring servers fail to start, while they do: the failing pod's step and its
+    last words (a fetch step's error names the artifact URI and what the store answered)."""
 
 
 class Candidate(VersionStatus):

@@ -401,6 +401,7 @@ class ModelConditionType(StrEnum):
     VALIDATED = "Validated"
     EVALUATED = "Evaluated"
     APPROVED = "Approved"
+    STARTED = "Started"
 
 
 class ModelStatus(ApiModel):
@@ -429,7 +430,8 @@ class ModelStatus(ApiModel):
     conditions: list[Condition[ModelConditionType]] = conditions_field()
     """Validated: the image or artifact and the reference profile were found and match their
     digests. Evaluated: the version went through its RetrainPolicy's gate. Approved: it may be
-    rolled out."""
+    rolled out. Started: its scoring servers became ready in a Deployment (True), or fail
+    to start there (False, with why: a fetch step's error, a crash), or neither yet."""
 
 
 class ModelResource(Resource[ModelSpec, ModelStatus]):

@@ -66,18 +66,22 @@ class BuildInput:
     """The role each existing version's pods were started with, read from their template."""
     default_image: str
     pod_monitor: bool
-    mlflow: MlflowAccess | None = None
-    """Where the MLflow registry of models:/ artifact URIs is; None: no registry configured."""
+    stores: Sequence[StoreAccess] = ()
+    """How the fetch steps reach the stores that URIs name (models:, s3:); none: defaults."""
 
 
 @dataclass(frozen=True)
-class MlflowAccess:
-    """The tracking server the fetch step resolves models:/ URIs at, and its credentials."""
+class StoreAccess:
+    """How a fetch step reaches the store of one URI scheme: where it is, and who we are.
 
-    tracking_uri: str
+    Only the steps that fetch a URI of that scheme receive them, so a Secret reaches no
+    container that does not need it."""
+
+    scheme: str
+    env: tuple[tuple[str, str], ...] = ()
+    """Variables that say where the store is (MLFLOW_TRACKING_URI, AWS_ENDPOINT_URL_S3)."""
     credentials_secret: str | None = None
-    """A Secret in the Deployment's namespace with MLFLOW_TRACKING_TOKEN, or
-    MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, passed to the fetch step only."""
+    """A Secret in the Deployment's namespace, its keys passed as variables (envFrom)."""
 
 
 def _model_file(artifact_format: ArtifactFormat) -> str:
@@ -87,13 +91,17 @@ def _model_file(artifact_format: ArtifactFormat) -> str:
     return "model.onnx" if artifact_format is ArtifactFormat.ONNX else "model.joblib"
 
 
-def _registry_env(uri: str, mlflow: MlflowAccess | None) -> dict[str, Any]:
-    """For a models:/ URI, where the fetch step finds the MLflow registry, and who it is there."""
-    if not uri.startswith("models:") or mlflow is None:
-        return {}
-    step: dict[str, Any] = {"env": [{"name": "MLFLOW_TRACKING_URI", "value": mlflow.tracking_uri}]}
-    if mlflow.credentials_secret is not None:
-        step["envFrom"] = [{"secretRef": {"name": mlflow.credentials_secret}}]
+def _store_env(uri: str, stores: Sequence[StoreAccess]) -> dict[str, Any]:
+    """The fetch step's variables for the store `uri` names: where it is, and who we are."""
+    scheme = uri.split(":", 1)[0]
+    step: dict[str, Any] = {}
+    for store in stores:
+        if store.scheme != scheme:
+            continue
+        if store.env:
+            step["env"] = [{"name": name, "value": value} for name, value in store.env]
+        if store.credentials_secret is not None:
+            step["envFrom"] = [{"secretRef": {"name": store.credentials_secret}}]
     return step
 
 
@@ -217,7 +225,7 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
                 artifact.sha256,
                 *claim_mounts.get(artifact.uri, []),
             )
-            | _registry_env(artifact.uri, build.mlflow)
+            | _store_env(artifact.uri, build.stores)
         )
         if reference is not None and profile_uri is not None:
             init.append(
@@ -229,6 +237,7 @@ def build_version(build: BuildInput, running: RunningVersion) -> list[Manifest]:
                     reference.sha256,
                     *claim_mounts.get(profile_uri, []),
                 )
+                | _store_env(profile_uri, build.stores)
             )
         if model.spec.signature is not None:
             schema = model.spec.signature.model_dump(mode="json", by_alias=True, exclude_none=True)

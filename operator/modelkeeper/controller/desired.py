@@ -21,7 +21,6 @@ from modelkeeper.api.selection import select_model
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.builders import (
     BuildInput,
-    MlflowAccess,
     RunningVersion,
     build_children,
 )
@@ -107,9 +106,7 @@ def desired(seen: Seen, settings: OperatorSettings, *, pod_monitor: bool) -> Des
         pod_roles={_version(child): _pod_role(child) for child in servers},
         default_image=settings.default_image,
         pod_monitor=pod_monitor,
-        mlflow=None
-        if settings.mlflow_tracking_uri is None
-        else MlflowAccess(settings.mlflow_tracking_uri, settings.mlflow_credentials_secret),
+        stores=settings.stores(),
     )
     name = deployment.metadata.name
     return Desired(

@@ -46,7 +46,7 @@ from modelkeeper.controller.rollout import (
     analysis_due,
 )
 from modelkeeper.controller.settings import OperatorSettings
-from modelkeeper.controller.status import deployment_status, model_status, served_by
+from modelkeeper.controller.status import deployment_status, model_status, served_by, starts
 from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.controller.validation import validate_model
 from modelkeeper.kube import client as kinds
@@ -290,7 +290,9 @@ class Reconciler:
             deployment: (self.cache.deployment(namespace, deployment) or {}).get("status") or {}
             for deployment in self.cache.family_deployments(namespace, model.spec.name)
         }
-        status = model_status(model, served_by(model, statuses), validation, now)
+        status = model_status(
+            model, served_by(model, statuses), validation, now, starts(model, statuses)
+        )
         if await self.model_statuses.write(body, model.status, status):
             if problems and problems != _problems_of(model):
                 await self.client.post_event(

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from modelkeeper import __version__
 from modelkeeper.api.types import ARTIFACT_URI_PATTERN
+from modelkeeper.controller.builders import StoreAccess
 from modelkeeper.controller.notifications import Sink, parse_sinks
 from modelkeeper.controller.selectors import check_selector
 from modelkeeper.prometheus.settings import PrometheusSettings
@@ -37,6 +38,9 @@ def _comma_separated(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
     return value
+
+
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
 
 
 class OperatorSettings(PrometheusSettings):
@@ -97,9 +101,27 @@ class OperatorSettings(PrometheusSettings):
     )
     mlflow_credentials_secret: str | None = Field(
         None,
-        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        pattern=SECRET_NAME_PATTERN,
         description="a Secret in each Deployment's namespace with MLFLOW_TRACKING_TOKEN, or "
         "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, for the fetch step",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/\s]+/?$",
+        description="an S3-compatible store other than AWS (MinIO, SeaweedFS, Ceph) that s3:// "
+        "URIs name, addressed path-style (the fetch step's AWS_ENDPOINT_URL_S3); unset: AWS",
+    )
+    s3_region: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9-]{1,64}$",
+        description="the region s3:// requests are signed for (the fetch step's AWS_REGION); "
+        "unset: the Secret's AWS_REGION, else us-east-1",
+    )
+    s3_credentials_secret: str | None = Field(
+        None,
+        pattern=SECRET_NAME_PATTERN,
+        description="a Secret in each Deployment's namespace with AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), for the fetch step of s3:// URIs",
     )
     artifact_root: str = Field(
         "file:///var/lib/modelkeeper/artifacts",
@@ -113,3 +135,20 @@ class OperatorSettings(PrometheusSettings):
         "separated by spaces, FORMAT cloudevents (CloudEvents 1.0 over HTTP, the default for a "
         "bare URL) or slack (an incoming webhook); a URL with a token belongs in a Secret",
     )
+
+    def stores(self) -> tuple[StoreAccess, ...]:
+        """How the scoring pods' fetch steps reach the MLflow registry and the S3 store."""
+        stores = []
+        if self.mlflow_tracking_uri is not None:
+            stores.append(
+                StoreAccess(
+                    "models",
+                    (("MLFLOW_TRACKING_URI", self.mlflow_tracking_uri),),
+                    self.mlflow_credentials_secret,
+                )
+            )
+        s3 = (("AWS_ENDPOINT_URL_S3", self.s3_endpoint_url), ("AWS_REGION", self.s3_region))
+        s3_env = tuple((name, value) for name, value in s3 if value is not None)
+        if s3_env or self.s3_credentials_secret is not None:
+            stores.append(StoreAccess("s3", s3_env, self.s3_credentials_secret))
+        return tuple(stores)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from modelkeeper.api.approval import APPROVAL_NEEDED, approval_state
-from modelkeeper.api.conditions import Condition, ConditionStatus, set_condition
+from modelkeeper.api.conditions import Condition, ConditionStatus, get_condition, set_condition
 from modelkeeper.api.deployment import (
     Candidate,
     DeploymentConditionType,
@@ -66,13 +66,19 @@ class Observation:
     """Why a version that is not ready fails to start, by version, from its pods."""
 
 
+FAILURE_LIMIT = 2048
+"""VersionStatus.failure's length, kept from the end (where the last words are)."""
+
+
 def _version(observation: Observation, version: str) -> VersionStatus:
     readiness = observation.observed.get(version, Readiness(0, 0))
+    problem = observation.failing.get(version)
     return VersionStatus(
         version=version,
         model=observation.models[version],
         replicas=observation.replicas,
         ready_replicas=readiness.ready,
+        failure=problem.message[-FAILURE_LIMIT:] if problem is not None and problem.stuck else None,
     )
 
 
@@ -273,6 +279,57 @@ def served_by(model: ModelResource, statuses: Mapping[str, Mapping[str, Any]]) -
     return found
 
 
+@dataclass(frozen=True)
+class Starts:
+    """How the version's scoring servers start in the Deployments that run it."""
+
+    ready: Sequence[str] = ()
+    """The Deployments with a ready scoring server of it."""
+    failing: Sequence[str] = ()
+    """Why they fail to start, one entry per Deployment that says so."""
+
+
+def starts(model: ModelResource, statuses: Mapping[str, Mapping[str, Any]]) -> Starts:
+    """What the Deployments (by name, with their raw status) say of the version's servers."""
+    ready, failing = [], []
+    for deployment, status in sorted(statuses.items()):
+        for entry in (status.get("stable") or {}, status.get("candidate") or {}):
+            if entry.get("model") != model.metadata.name:
+                continue
+            if entry.get("failure"):
+                failing.append(f"Deployment {deployment}: {entry['failure']}")
+            elif entry.get("readyReplicas", 0) > 0:
+                ready.append(deployment)
+    return Starts(ready, failing)
+
+
+def _started(
+    conditions: Sequence[Condition[ModelConditionType]],
+    started: Starts,
+    now: datetime,
+    generation: int | None,
+) -> list[Condition[ModelConditionType]]:
+    """Started: False while a Deployment's servers of it fail to start, True once they are
+    ready somewhere. A failure stays until then, so a version rolled back for it keeps
+    saying why."""
+    if started.failing:
+        status, reason = ConditionStatus.FALSE, "FailsToStart"
+        message = "; ".join(started.failing)
+    elif started.ready:
+        status, reason = ConditionStatus.TRUE, "Started"
+        message = f"its scoring servers are ready in Deployment {', '.join(started.ready)}"
+    elif (last := get_condition(conditions, ModelConditionType.STARTED)) is not None and (
+        last.status == ConditionStatus.FALSE
+    ):
+        status, reason, message = last.status, last.reason, last.message
+    else:
+        status, reason = ConditionStatus.UNKNOWN, "NotStarted"
+        message = "no Deployment has started its scoring servers"
+    return set_condition(
+        conditions, ModelConditionType.STARTED, status, reason, message, now, generation
+    )
+
+
 def _validated(
     conditions: Sequence[Condition[ModelConditionType]],
     validation: Validation,
@@ -298,7 +355,11 @@ def _validated(
 
 
 def model_status(
-    model: ModelResource, serving: Sequence[Serving], validation: Validation, now: datetime
+    model: ModelResource,
+    serving: Sequence[Serving],
+    validation: Validation,
+    now: datetime,
+    started: Starts = Starts(),
 ) -> ModelStatus:
     """The whole next status of a Model: its stage, approval, servers and conditions."""
     previous = model.status
@@ -326,6 +387,7 @@ def model_status(
         now,
         generation,
     )
+    conditions = _started(conditions, started, now, generation)
     return ModelStatus(
         observed_generation=generation,
         stage=stage,

@@ -3,12 +3,14 @@
 `serve` reads its settings (flags over MODELKEEPER_* variables), fetches the
 artifact if an URI is set, loads the model directory and runs the workers.
 `fetch-artifact` is the same fetch as a pod's init step. Setting, fetch and load
-errors are one line on stderr and exit code 1: the server never starts half-right.
+errors are one line on stderr (and in a container's termination message) and exit code 1:
+the server never starts half-right.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -19,6 +21,18 @@ from modelkeeper.serving.fetch import ArtifactError, fetch_artifact
 from modelkeeper.serving.settings import ServerSettings
 
 log = logging.getLogger("modelkeeper.serve")
+
+TERMINATION_LOG = Path("/dev/termination-log")
+"""The container's termination-message file, which the kubelet mounts into every container
+and keeps in the pod's status; the logs it falls back to without it are gone once a crash
+loop's restarts have rotated them away."""
+
+
+def _last_words(line: str) -> None:
+    """Why the command gives up: the termination message too, when it runs in a container."""
+    if TERMINATION_LOG.exists():
+        with contextlib.suppress(OSError):
+            TERMINATION_LOG.write_text(line)
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -39,6 +53,7 @@ def serve_command(args: argparse.Namespace) -> int:
         model = load_model_dir(settings.model_dir, settings.model_format)
     except (SettingsError, ArtifactError, ModelLoadError) as error:
         log.error("not starting: %s", error)
+        _last_words(f"not starting: {error}")
         return 1
     return run(prepare(settings, model))
 
@@ -48,6 +63,7 @@ def fetch_command(args: argparse.Namespace) -> int:
         digest = fetch_artifact(args.uri, args.out, args.sha256)
     except ArtifactError as error:
         print(f"modelkeeper fetch-artifact: {error}", file=sys.stderr)
+        _last_words(f"modelkeeper fetch-artifact: {error}")
         return 1
     print(f"fetched {args.uri} to {args.out} (sha256 {digest})")
     return 0

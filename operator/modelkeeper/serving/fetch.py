@@ -5,8 +5,8 @@ Run as the serving pod's init step (`modelkeeper fetch-artifact`) or by
 streamed to a temporary name beside the target while it is hashed, and renamed
 into place only when the digest matches, so a mismatch leaves nothing behind
 that a later start could load. file://, pvc:// (its claim mounted by the operator),
-http:// and https:// need nothing extra;
-s3:// needs boto3 and gs:// google-cloud-storage (install them into the image).
+http://, https:// and s3:// (`modelkeeper.serving.s3`, the AWS variables of `environ`)
+need nothing extra; gs:// needs google-cloud-storage (install it into the image).
 
 A directory (an MLflow model: a file:// or pvc:// directory, or a `models:/NAME/VERSION`
 or `models:/NAME@ALIAS` URI resolved through the MLflow registry, `modelkeeper.registry`)
@@ -31,6 +31,7 @@ from urllib.parse import unquote, urlparse
 from modelkeeper.api.types import claim_path
 from modelkeeper.registry.mlflow import Connection, MlflowRegistry, RegistryError
 from modelkeeper.registry.uris import RegistryUriError, is_registry_uri, parse_registry_uri
+from modelkeeper.serving.s3 import S3Error, open_object
 
 CHUNK_BYTES = 1 << 20
 HTTP_TIMEOUT_SECONDS = 60
@@ -40,7 +41,7 @@ class ArtifactError(RuntimeError):
     """The artifact could not be fetched or does not match its digest."""
 
 
-def _open_file(uri: str) -> IO[bytes]:
+def _open_file(uri: str, environ: Mapping[str, str]) -> IO[bytes]:
     path = Path(unquote(urlparse(uri).path))
     try:
         return path.open("rb")
@@ -48,7 +49,7 @@ def _open_file(uri: str) -> IO[bytes]:
         raise ArtifactError(f"{uri}: {error.strerror}") from None
 
 
-def _open_claim(uri: str) -> IO[bytes]:
+def _open_claim(uri: str, environ: Mapping[str, str]) -> IO[bytes]:
     """A pvc:// file, from where the operator mounts its claim into the fetch step."""
     where = claim_path(uri)
     assert where is not None
@@ -61,7 +62,7 @@ def _open_claim(uri: str) -> IO[bytes]:
         ) from None
 
 
-def _open_http(uri: str) -> IO[bytes]:
+def _open_http(uri: str, environ: Mapping[str, str]) -> IO[bytes]:
     try:
         response: IO[bytes] = urllib.request.urlopen(uri, timeout=HTTP_TIMEOUT_SECONDS)
     except OSError as error:  # URLError and HTTPError are OSErrors
@@ -76,14 +77,14 @@ def _optional(module: str, extra: str) -> Any:
         raise ArtifactError(f"this URI scheme needs {extra} installed") from None
 
 
-def _open_s3(uri: str) -> IO[bytes]:
-    parsed = urlparse(uri)
-    client = _optional("boto3", "boto3").client("s3")
-    body: IO[bytes] = client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
-    return body
+def _open_s3(uri: str, environ: Mapping[str, str]) -> IO[bytes]:
+    try:
+        return open_object(uri, environ)
+    except S3Error as error:
+        raise ArtifactError(str(error)) from None
 
 
-def _open_gs(uri: str) -> IO[bytes]:
+def _open_gs(uri: str, environ: Mapping[str, str]) -> IO[bytes]:
     parsed = urlparse(uri)
     storage = _optional("google.cloud.storage", "google-cloud-storage")
     blob = storage.Client().bucket(parsed.netloc).blob(parsed.path.lstrip("/"))
@@ -91,7 +92,7 @@ def _open_gs(uri: str) -> IO[bytes]:
     return stream
 
 
-OPENERS: dict[str, Callable[[str], IO[bytes]]] = {
+OPENERS: dict[str, Callable[[str, Mapping[str, str]], IO[bytes]]] = {
     "file": _open_file,
     "pvc": _open_claim,
     "http": _open_http,
@@ -187,10 +188,11 @@ def fetch_artifact(
     """Copy the artifact at `uri` to `target` and return its SHA-256, which must be `sha256`.
 
     A `models:/` URI or a local directory is copied as a directory; `environ` says where
-    the MLflow registry is (the process's environment by default).
+    the MLflow registry or the S3 store is, and who we are there (the process's
+    environment by default).
     """
+    environ = os.environ if environ is None else environ
     if is_registry_uri(uri):
-        environ = os.environ if environ is None else environ
         return _fetch_directory(
             uri, target, sha256, lambda into: _from_registry(uri, into, environ)
         )
@@ -209,7 +211,7 @@ def fetch_artifact(
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    with _temporary_beside(target) as (stream, temporary), opener(uri) as source:
+    with _temporary_beside(target) as (stream, temporary), opener(uri, environ) as source:
         try:
             while chunk := source.read(CHUNK_BYTES):
                 digest.update(chunk)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test ground needs on a fresh machine, and only what is missing:
 # etcd, Lua and wrk from Debian's packages; the Kubernetes binaries, Prometheus
-# (with promtool) and helm built from their Go modules and cached by version.
+# (with promtool), helm and SeaweedFS built from their Go modules and cached by version.
 # Debian's prometheus is built without Kubernetes service discovery, which the
 # ground needs, so Prometheus comes from its Go module too.
 # Usage: install-deps.sh CACHE_DIR
@@ -36,29 +36,44 @@ export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 kube=$("$here/build-kube.sh" "$cache") || fail "building Kubernetes (see the message above)"
 step "Kubernetes binaries: $kube"
 
-# go_tool NAME PACKAGE VERSION [BUILD-TAGS]: `go install` into $cache/NAME/VERSION once.
+# module_dir MODULE@VERSION: download a Go module (once) and print its directory in the cache.
+module_dir() {
+  local module dir
+  module=$(cd "$cache" && go mod download -json "$1") || return 1
+  dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$module")
+  [ -d "$dir" ] && echo "$dir"
+}
+
+# go_tool NAME MODULE PACKAGE VERSION [BUILD-TAGS]: build ./PACKAGE of MODULE@VERSION into
+# $cache/NAME/VERSION once, inside the module's own directory, so that its go.mod governs the
+# build as in its own releases (`go install MODULE/PACKAGE@VERSION` refuses a module whose
+# go.mod has replace directives, as SeaweedFS's has); a go.work shipped beside it (as
+# Prometheus's, naming folders its module leaves out) is ignored, as `go install` does.
 go_tool() {
-  local name=$1 package=$2 version=$3 tags=${4:-} dir="$cache/$1/$3"
+  local name=$1 module=$2 package=$3 version=$4 tags=${5:-} dir="$cache/$1/$4"
   if [ ! -x "$dir/$name" ]; then
     step "building $name $version (first run on this machine)"
-    mkdir -p "$dir"; local log="$cache/$name/build-$version.log"
-    GOBIN="$dir" go install -trimpath -tags "$tags" -ldflags "-s -w" "$package@$version" >"$log" 2>&1 \
-      || { tail -n 20 "$log" >&2; fail "go install $package@$version; log: $log"; }
+    mkdir -p "$dir"; local log="$cache/$name/build-$version.log" src
+    src=$(module_dir "$module@$version") || fail "go mod download $module@$version"
+    (cd "$src" && GOWORK=off go build -trimpath -tags "$tags" -ldflags "-s -w" -o "$dir/$name.partial" "./$package") \
+      >"$log" 2>&1 || { tail -n 20 "$log" >&2; fail "go build $module/$package@$version; log: $log"; }
+    mv "$dir/$name.partial" "$dir/$name"
   fi
   step "$name: $dir/$name"
 }
-go_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
-go_tool prometheus github.com/prometheus/prometheus/cmd/prometheus "$PROMETHEUS_VERSION" remove_all_sd,enable_kubernetes_sd
-go_tool promtool github.com/prometheus/prometheus/cmd/promtool "$PROMETHEUS_VERSION" remove_all_sd
+go_tool helm helm.sh/helm/v3 cmd/helm "$HELM_VERSION"
+go_tool prometheus github.com/prometheus/prometheus cmd/prometheus "$PROMETHEUS_VERSION" remove_all_sd,enable_kubernetes_sd
+go_tool promtool github.com/prometheus/prometheus cmd/promtool "$PROMETHEUS_VERSION" remove_all_sd
+# The S3-compatible store the artifact-fetch tests read from (Apache-2.0; `weed mini`).
+go_tool weed github.com/seaweedfs/seaweedfs weed "$SEAWEEDFS_VERSION"
 
 # The Gateway API CRDs, standard channel, copied once from their Go module's config/crd/standard
 # (the ValidatingAdmissionPolicy beside them is not a CRD and is left out).
 crds="$cache/gateway-api/$GATEWAY_API_VERSION"
 if [ ! -d "$crds" ]; then
   step "fetching the Gateway API CRDs $GATEWAY_API_VERSION (first run on this machine)"
-  module=$(cd "$cache" && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION") \
-    || fail "go mod download sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION: $module"
-  dir=$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$module")
+  dir=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION") \
+    || fail "go mod download sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"
   [ -d "$dir/config/crd/standard" ] || fail "no config/crd/standard in sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"
   mkdir -p "$crds.partial"
   install -m 0644 "$dir"/config/crd/standard/gateway.networking.k8s.io_*.yaml "$crds.partial/"

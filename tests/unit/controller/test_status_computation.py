@@ -17,6 +17,7 @@ from modelkeeper.api.deployment import (
 from modelkeeper.api.model import ModelConditionType, Serving, Stage
 from modelkeeper.api.selection import select_model
 from modelkeeper.api.types import ServingRole
+from modelkeeper.controller.podstates import PodProblem
 from modelkeeper.controller.rollout import Plan, Readiness
 from modelkeeper.controller.status import (
     Observation,
@@ -24,6 +25,7 @@ from modelkeeper.controller.status import (
     deployment_status,
     model_status,
     served_by,
+    starts,
 )
 from tests.unit.controller.factories import APPROVAL, T0, deployment, model
 
@@ -259,6 +261,123 @@ def test_validated_says_what_was_checked(
     """Findings 2 and 6: Validated never claims a check that was not made."""
     conditions = model_status(model("1"), [], validation, T0).conditions
     condition = get_condition(conditions, ModelConditionType.VALIDATED)
+    assert condition is not None
+    assert (condition.status, condition.reason) == (status, reason)
+    assert says in condition.message
+
+
+FETCH_FAILED = (
+    "pod fraud-2-abc: init container fetch-model Error (exit code 1): modelkeeper "
+    "fetch-artifact: s3://models/fraud/2/model.joblib: not found: no such object at "
+    "http://store:8333 (NoSuchKey, HTTP 404)"
+)
+
+
+@pytest.mark.parametrize(
+    ("problem", "failure"),
+    [
+        pytest.param(
+            PodProblem("InitContainerFailing", FETCH_FAILED), FETCH_FAILED, id="stuck-is-told"
+        ),
+        pytest.param(
+            PodProblem("Unschedulable", "pod fraud-2-abc cannot be scheduled", stuck=False),
+            None,
+            id="waiting-for-a-node-is-not-the-version's-failure",
+        ),
+    ],
+)
+def test_a_version_failing_to_start_says_why_in_the_deployment_status(
+    problem: PodProblem, failure: str | None
+) -> None:
+    versions = [model("1", approval=APPROVAL), model("2", approval=APPROVAL)]
+    selection = select_model(ModelSelector(name="fraud"), versions, T0)
+    status = deployment_status(
+        Observation(
+            deployment(),
+            selection,
+            plan("1", "2", started=T0),
+            {"1": "fraud-1", "2": "fraud-2"},
+            {"1": Readiness(1, 1), "2": Readiness(1, 0)},
+            1,
+            LATER,
+            failing={"2": problem},
+        )
+    )
+    assert status.candidate is not None
+    assert status.candidate.failure == failure
+    assert status.stable is not None
+    assert status.stable.failure is None
+
+
+@pytest.mark.parametrize(
+    ("previous", "deployments", "status", "reason", "says"),
+    [
+        pytest.param(None, {}, "Unknown", "NotStarted", "no Deployment has started", id="not-run"),
+        pytest.param(
+            None,
+            {"d": {"candidate": {"model": "fraud-1", "role": "Canary", "failure": FETCH_FAILED}}},
+            "False",
+            "FailsToStart",
+            f"Deployment d: {FETCH_FAILED}",
+            id="a-candidate-fails",
+        ),
+        pytest.param(
+            None,
+            {
+                "a": {"stable": {"model": "fraud-1", "readyReplicas": 1}},
+                "b": {"stable": {"model": "fraud-1", "failure": "pod x: crash"}},
+            },
+            "False",
+            "FailsToStart",
+            "Deployment b: pod x: crash",
+            id="a-failure-anywhere-is-told",
+        ),
+        pytest.param(
+            None,
+            {"a": {"stable": {"model": "fraud-1", "readyReplicas": 2}}},
+            "True",
+            "Started",
+            "ready in Deployment a",
+            id="ready",
+        ),
+        pytest.param(
+            ("False", "FailsToStart", FETCH_FAILED),
+            {"d": {"stable": {"model": "fraud-2", "readyReplicas": 1}}},
+            "False",
+            "FailsToStart",
+            FETCH_FAILED,
+            id="rolled-back-keeps-saying-why",
+        ),
+        pytest.param(
+            ("False", "FailsToStart", FETCH_FAILED),
+            {"d": {"stable": {"model": "fraud-1", "readyReplicas": 1}}},
+            "True",
+            "Started",
+            "ready in Deployment d",
+            id="fixed",
+        ),
+    ],
+)
+def test_started_says_whether_and_why_not_the_servers_start(
+    previous: tuple[str, str, str] | None,
+    deployments: dict[str, Any],
+    status: str,
+    reason: str,
+    says: str,
+) -> None:
+    """The Model tells a fetch step's failure (a digest, a missing object, credentials)."""
+    last = (
+        {"conditions": [{"type": "Started", "status": previous[0], "reason": previous[1],
+                         "message": previous[2], "lastTransitionTime": T0.isoformat()}]}
+        if previous is not None
+        else None
+    )  # fmt: skip
+    the_model = model("1", status=last)
+    conditions = model_status(
+        the_model, served_by(the_model, deployments), Validation(), LATER,
+        starts(the_model, deployments),
+    ).conditions  # fmt: skip
+    condition = get_condition(conditions, ModelConditionType.STARTED)
     assert condition is not None
     assert (condition.status, condition.reason) == (status, reason)
     assert says in condition.message
