@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 
 from modelkeeper.api.driftmonitor import DriftMonitorResource
 from modelkeeper.controller.cache import Cache
@@ -26,8 +26,7 @@ from modelkeeper.drift.reference import ProfileStore
 from modelkeeper.drift.state import Evaluation
 from modelkeeper.prometheus.client import ProviderPool
 from tests.ground.polling import eventually
-from tests.ground.processes import free_port
-from tests.ground.prometheus import Prometheus, static_scrape_config
+from tests.ground.prometheus import Prometheus, scraping
 
 NAMESPACE = "shop"
 
@@ -47,14 +46,7 @@ def scraped_jump(
 ) -> Iterator[Scraped]:
     """Prometheus scraping `registry` at zero, then after `jump()`: `total` (a PromQL sum)
     is 0 before and `jumped` after."""
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-    job = {
-        "job_name": "modelkeeper",
-        "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE}}],
-    }
-    prometheus = Prometheus.serve(folder, static_scrape_config([job]))
-    try:
+    with scraping(registry, folder, namespace=NAMESPACE) as prometheus:
         started = time.time()
         eventually(lambda: prometheus.value(total) == 0, 30, "zeros are scraped")
         time.sleep(1.5)  # a second scrape at zero inside the window
@@ -65,11 +57,6 @@ def scraped_jump(
         assert last_scrape is not None
         window = timedelta(seconds=last_scrape - started)
         yield Scraped(prometheus, window, datetime.fromtimestamp(last_scrape, UTC))
-    finally:
-        prometheus.stop()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def watching(monitor: dict[str, Any], served: dict[str, Any], model: dict[str, Any]) -> Cache:
