@@ -8,7 +8,9 @@ Standard library only. Where the server is and who we are come from MLflow's own
 variables, so a setup that works for the `mlflow` client works here:
 `MLFLOW_TRACKING_URI`, and `MLFLOW_TRACKING_TOKEN` (a bearer token) or
 `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD` (basic auth). No message
-names a credential. The operator will use the same client to follow an alias.
+names a credential. The operator uses the same client to follow an alias: where it
+points (`registered-models/alias`) and the metrics of the run that logged the version
+(`runs/get`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 
 class RegistryError(RuntimeError):
     """The registry could not be reached or refused; the message names the server and why."""
+
+
+class RegistryUnreachableError(RegistryError):
+    """No answer from the server: refused, timed out, no route."""
+
+
+class RegistryNotFoundError(RegistryError):
+    """The server answered 404: no such model, version or alias."""
 
 
 @dataclass(frozen=True)
@@ -126,10 +136,13 @@ class MlflowRegistry:
         try:
             response: IO[bytes] = urllib.request.urlopen(request, timeout=self._timeout)
         except urllib.error.HTTPError as error:
-            raise RegistryError(f"MLflow at {self.tracking_uri}: {_reason(error)}") from None
+            refused = RegistryNotFoundError if error.code == 404 else RegistryError
+            raise refused(f"MLflow at {self.tracking_uri}: {_reason(error)}") from None
         except OSError as error:  # URLError, timeouts, refused connections
             reason = getattr(error, "reason", error)
-            raise RegistryError(f"MLflow at {self.tracking_uri} unreachable: {reason}") from None
+            raise RegistryUnreachableError(
+                f"MLflow at {self.tracking_uri} unreachable: {reason}"
+            ) from None
         return response
 
     def _get(self, path: str, query: Mapping[str, str]) -> dict[str, Any]:
@@ -156,6 +169,12 @@ class MlflowRegistry:
                 f"{API}/registered-models/alias", {"name": uri.name, "alias": uri.alias}
             )
         return ModelVersion.from_json(body["model_version"])
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of each metric the run logged (`runs/get`), by name."""
+        body = self._get(f"{API}/runs/get", {"run_id": run_id})
+        metrics = body.get("run", {}).get("data", {}).get("metrics", [])
+        return {str(metric["key"]): float(metric["value"]) for metric in metrics}
 
     def download_uri(self, version: ModelVersion) -> str:
         """Where the version's files are, such as mlflow-artifacts:/1/models/m-…/artifacts."""
