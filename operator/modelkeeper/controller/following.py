@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from modelkeeper.api.deployment import DeploymentResource, MlflowFollow
@@ -22,6 +22,7 @@ from modelkeeper.api.model import ApprovalRecord, ModelResource
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.follow import (
     AliasTarget,
+    Event,
     FollowReason,
     RegistryAnswer,
     RegistryFailure,
@@ -99,20 +100,25 @@ class RegistryFollowing:
         ]
         tracking_uri = self.registry.tracking_uri if self.registry is not None else ""
         decision = decide_follow(deployment, answer, models, tracking_uri, now)
-        event = decision.event
         if decision.create is not None:
             created = await self._create(decision.create)
             if created is None:
                 decision = name_taken(deployment, decision.create, now)
-                event = decision.event
-            elif not created:
-                event = None  # made by an earlier look whose status write was lost
+            elif decision.event is not None:
+                # Posted at once, so a failed write below cannot lose it; a Model made by an
+                # earlier look (whose status write failed) was announced then.
+                if created:
+                    await self._post(body, decision.event)
+                decision = replace(decision, event=None)
         if decision.approve is not None:
             await self._approve(namespace, *decision.approve)
-        if event is not None:
-            await self.client.post_event(body, event.type, event.reason, event.message)
+        if decision.event is not None:
+            await self._post(body, decision.event)
         await self.statuses.write(body, deployment.status, decision.status)
         return follow.interval.total_seconds()
+
+    async def _post(self, body: Body, event: Event) -> None:
+        await self.client.post_event(body, event.type, event.reason, event.message)
 
     async def _ask(self, follow: MlflowFollow) -> RegistryAnswer:
         if self.registry is None:

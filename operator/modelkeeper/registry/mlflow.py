@@ -101,14 +101,26 @@ class ModelVersion:
         )
 
 
-def _reason(error: urllib.error.HTTPError) -> str:
-    """MLflow's error code and message, or the HTTP status when the body is not MLflow's."""
+def _refusal(error: urllib.error.HTTPError, tracking_uri: str) -> RegistryError:
+    """MLflow's error code and message (or the HTTP status when the body is not MLflow's),
+    as RegistryNotFoundError when it says something does not exist: a 404, or MLflow's
+    answer to a missing alias, 400 INVALID_PARAMETER_VALUE "... alias X not found."."""
     try:
         body = json.loads(error.read() or b"{}")
     except ValueError:
         body = {}
     if isinstance(body, dict) and "message" in body:
-        return f"{body.get('error_code', error.code)}: {body['message']}"
+        message = str(body["message"])
+        missing = error.code == 404 or message.rstrip(".").endswith("not found")
+        refused = RegistryNotFoundError if missing else RegistryError
+        return refused(f"MLflow at {tracking_uri}: {body.get('error_code', error.code)}: {message}")
+    return (RegistryNotFoundError if error.code == 404 else RegistryError)(
+        f"MLflow at {tracking_uri}: {_status(error)}"
+    )
+
+
+def _status(error: urllib.error.HTTPError) -> str:
+    """The HTTP status of an answer that is not MLflow's, with a hint for a refused login."""
     if error.code in (401, 403):
         return (
             f"HTTP {error.code} {error.reason}: the server refused our credentials "
@@ -136,8 +148,7 @@ class MlflowRegistry:
         try:
             response: IO[bytes] = urllib.request.urlopen(request, timeout=self._timeout)
         except urllib.error.HTTPError as error:
-            refused = RegistryNotFoundError if error.code == 404 else RegistryError
-            raise refused(f"MLflow at {self.tracking_uri}: {_reason(error)}") from None
+            raise _refusal(error, self.tracking_uri) from None
         except OSError as error:  # URLError, timeouts, refused connections
             reason = getattr(error, "reason", error)
             raise RegistryUnreachableError(
