@@ -7,7 +7,8 @@ and for a training Job that writes beside it, as on a cluster whose nodes mount 
 shared file system.
 
 One operator serves every test that asks for `shared_operator`: it watches all
-namespaces, and each test works in a namespace of its own. A test that runs an operator
+namespaces, and each test works in a namespace of its own. It notifies its decisions to
+the session's `notification_sink`, a real HTTP receiver on loopback. A test that runs an operator
 of its own (to kill it, or the chart's) asks for `no_shared_operator`, which stops the
 shared one first; those tests run first, so the shared one starts once.
 """
@@ -27,6 +28,7 @@ from tests.ground.node import Node
 from tests.ground.prometheus import Prometheus
 from tests.support.kube import POD_START
 from tests.support.operator_process import OperatorSlot, RunningOperator, operator_flags
+from tests.support.sink import Sink, running_sink
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -56,7 +58,15 @@ def pod_prometheus_url(node: Node, prometheus: Prometheus) -> str:
 
 
 @pytest.fixture(scope="session")
+def notification_sink() -> Iterator[Sink]:
+    """Where the shared operator sends its CloudEvents (path /events)."""
+    with running_sink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
 def operator_slot(
+    notification_sink: Sink,
     crds: Path,
     gateway_api_crds: Path,
     control_plane: ControlPlane,
@@ -74,6 +84,7 @@ def operator_slot(
         f"--prometheus-url={prometheus.url}",
         f"--artifact-root=file://{artifacts}",
         f"--progress-deadline-seconds={POD_START}",
+        f"--notify-sinks={notification_sink.url}/events",
     )
     slot = OperatorSlot(control_plane, tmp_path_factory.mktemp("shared-operator"), flags)
     yield slot

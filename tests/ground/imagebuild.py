@@ -3,10 +3,12 @@
 There is no registry to pull from, so every image starts from something built here:
 a Debian base made by debootstrap from the apt mirror (tagged with the name the
 serving Dockerfile's `FROM` uses by default), the Modelkeeper image from
-serving_image/Dockerfile as a user would build it, a test model image FROM it, the
-testbox workload and the kubelet's pause image compiled from the Kubernetes module's
-pause.c. Each image is keyed by a hash of its inputs; its docker-archive (for
-`ctr images import`) is kept under the cache and rebuilt only when a key changes.
+serving_image/Dockerfile as a user would build it, two model images FROM it made from
+serving_image/model-template/ as its README says (a constant estimator, and the
+custom-code example as format `python`), the testbox workload and the kubelet's pause
+image compiled from the Kubernetes module's pause.c. Each image is keyed by a hash of
+its inputs; the docker-archives (for `ctr images import`; the model images in the
+Modelkeeper image's) are kept under the cache and saved again only when a key changes.
 
     python -m tests.ground.imagebuild     # build what is missing, print the archives
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -32,14 +36,26 @@ from tests.ground.processes import GroundError, log_tail
 
 REPO = Path(__file__).resolve().parents[2]
 SERVING_DOCKERFILE = REPO / "serving_image" / "Dockerfile"
-MODEL_TEMPLATE_DOCKERFILE = REPO / "serving_image" / "model-template" / "Dockerfile"
+MODEL_TEMPLATE = REPO / "serving_image" / "model-template"
+MODEL_TEMPLATE_DOCKERFILE = MODEL_TEMPLATE / "Dockerfile"
+CUSTOM_CODE_TEMPLATE = MODEL_TEMPLATE / "custom-code"
 KUBE_MODULE_DIR = REPO / "tests" / "ground" / "kube"
 
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 MODELKEEPER_IMAGE = f"ghcr.io/modelkeeper/modelkeeper:{__version__}"
 TEST_MODEL_IMAGE = "ghcr.io/modelkeeper/test-model:1"
+CUSTOM_MODEL_IMAGE = "ghcr.io/modelkeeper/custom-model:1"
 TESTBOX_IMAGE = "ghcr.io/modelkeeper/testbox:1"
-IMAGES = [PAUSE_IMAGE, MODELKEEPER_IMAGE, TEST_MODEL_IMAGE, TESTBOX_IMAGE]
+# The docker-archives by file name stem, each with the images it holds. The model images
+# share the Modelkeeper image's archive, which holds their common 0.8 GB of layers once:
+# `ctr images import` reads every layer of an archive, so each model image in an archive
+# of its own made every node start about 30 s longer.
+ARCHIVES = {
+    "pause-3.10": (PAUSE_IMAGE,),
+    f"modelkeeper-{__version__}": (MODELKEEPER_IMAGE, TEST_MODEL_IMAGE, CUSTOM_MODEL_IMAGE),
+    "testbox-1": (TESTBOX_IMAGE,),
+}
+IMAGES = [name for names in ARCHIVES.values() for name in names]
 
 # What the test model image serves: `tests.support.models.write_constant_model`'s regressor.
 TEST_MODEL_CONSTANT = 42.5
@@ -432,34 +448,63 @@ def _build_modelkeeper(builder: _Builder, key: str) -> None:
 _MODEL_WRITER = REPO / "tests" / "support" / "models.py"
 
 
+def _model_image_key(*inputs: str | bytes) -> str:
+    """A model image's key: its parent's, the template's Dockerfile and what writes model/."""
+    return _digest(_modelkeeper_key(), MODEL_TEMPLATE_DOCKERFILE.read_bytes(), *inputs)
+
+
 def _test_model_key() -> str:
-    return _digest(
-        _modelkeeper_key(),
-        MODEL_TEMPLATE_DOCKERFILE.read_bytes(),
-        _MODEL_WRITER.read_bytes(),
-        repr(TEST_MODEL_CONSTANT),
+    return _model_image_key(_MODEL_WRITER.read_bytes(), repr(TEST_MODEL_CONSTANT))
+
+
+def _custom_model_key() -> str:
+    # The estimator is pickled by this Python's scikit-learn, which the image's must read.
+    return _model_image_key(
+        _tree_digest(CUSTOM_CODE_TEMPLATE, REPO), importlib.metadata.version("scikit-learn")
     )
 
 
-def _build_test_model(builder: _Builder, key: str) -> None:
-    """The model template's Dockerfile FROM the Modelkeeper image, with a constant model."""
+def _write_constant_model(builder: _Builder, context: Path) -> None:
+    """model/ with `write_constant_model`'s regressor, predicting TEST_MODEL_CONSTANT."""
     from tests.support.models import write_constant_model
 
-    with tempfile.TemporaryDirectory(prefix="test-model-image-") as temp:
-        context = Path(temp)
-        model = context / "model"
-        model.mkdir()
-        write_constant_model(model, TEST_MODEL_CONSTANT)
-        for path in model.iterdir():
+    write_constant_model(context / "model", TEST_MODEL_CONSTANT)
+
+
+def _train_custom_code(builder: _Builder, context: Path) -> None:
+    """model/ as the template's README says: `python custom-code/train.py model`."""
+    builder.run(
+        [sys.executable, "custom-code/train.py", "model"],
+        "training the custom-code example",
+        cwd=context,
+    )
+
+
+def _build_model_image(
+    write_model: Callable[[_Builder, Path], None],
+    build_args: Sequence[str],
+    name: str,
+    builder: _Builder,
+    key: str,
+) -> None:
+    """A copy of the model template with model/ written in it, built FROM the Modelkeeper
+    image with the template's Dockerfile and `build_args`, as a data scientist builds it."""
+    with tempfile.TemporaryDirectory(prefix="model-image-") as temp:
+        context = Path(temp) / "image"
+        shutil.copytree(
+            MODEL_TEMPLATE, context, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+        write_model(builder, context)
+        for path in (context / "model").iterdir():
             path.chmod(0o644)
-        shutil.copy2(MODEL_TEMPLATE_DOCKERFILE, context / "Dockerfile")
         builder.build(
-            TEST_MODEL_IMAGE,
+            name,
             key,
             context,
             context / "Dockerfile",
             "--build-arg",
             f"SERVING_IMAGE={MODELKEEPER_IMAGE}",
+            *build_args,
         )
 
 
@@ -517,7 +562,23 @@ def _images() -> dict[str, _Image]:
             _Image(PAUSE_IMAGE, "pause-3.10", _pause_key, _build_pause),
             modelkeeper,
             _Image(
-                TEST_MODEL_IMAGE, "test-model-1", _test_model_key, _build_test_model, modelkeeper
+                TEST_MODEL_IMAGE,
+                "test-model-1",
+                _test_model_key,
+                functools.partial(_build_model_image, _write_constant_model, (), TEST_MODEL_IMAGE),
+                modelkeeper,
+            ),
+            _Image(
+                CUSTOM_MODEL_IMAGE,
+                "custom-model-1",
+                _custom_model_key,
+                functools.partial(
+                    _build_model_image,
+                    _train_custom_code,
+                    ("--build-arg", "MODEL_FORMAT=python"),
+                    CUSTOM_MODEL_IMAGE,
+                ),
+                modelkeeper,
             ),
             _Image(TESTBOX_IMAGE, "testbox-1", _testbox_key, _build_testbox, base),
         )
@@ -555,28 +616,50 @@ def _ensure(
     report(f"built {image.name} ({key}) in {time.monotonic() - started:.1f} s")
 
 
-def _save(builder: _Builder, image: _Image, archive: Path, report: Callable[[str], None]) -> None:
-    """`podman save` as a docker-archive under its full name, atomically; older keys removed."""
+def _archive_key(names: Sequence[str], keys: dict[str, str]) -> str:
+    """An archive's key: its image's, or a hash of its images' keys when it holds several."""
+    return keys[names[0]] if len(names) == 1 else _digest(*(keys[name] for name in names))
+
+
+def _save(
+    builder: _Builder,
+    stem: str,
+    names: Sequence[str],
+    archive: Path,
+    report: Callable[[str], None],
+) -> None:
+    """`podman save` the images into one docker-archive under their full names (shared
+    layers once), atomically; the archives of older keys are removed."""
     started = time.monotonic()
     partial = archive.with_name(f".{archive.name}.partial")
     partial.unlink(missing_ok=True)
-    with builder.logging_to(f"{image.stem}-save"):
+    with builder.logging_to(f"{stem}-save"):
         builder.run(
-            ["podman", "save", "--format", "docker-archive", "-o", str(partial), image.name],
-            f"saving {image.name}",
+            [
+                "podman",
+                "save",
+                "--multi-image-archive",
+                "--format",
+                "docker-archive",
+                "-o",
+                str(partial),
+                *names,
+            ],
+            f"saving {', '.join(names)}",
         )
     partial.rename(archive)
-    for old in archive.parent.glob(f"{image.stem}-*.tar"):
+    for old in archive.parent.glob(f"{stem}-*.tar"):
         if old != archive:
             old.unlink(missing_ok=True)
     report(f"saved {archive.name} in {time.monotonic() - started:.1f} s")
 
 
-def image_archives(report: Callable[[str], None] | None = None) -> list[Path]:
-    """The docker-archive of each of IMAGES, in that order, building whatever is missing.
+def image_archives(report: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """The docker-archive holding each of IMAGES, by image name in that order, building
+    whatever is missing (images that share an archive map to the same file).
 
-    Cached by key: an archive whose key is current is returned as is; otherwise the
-    image is built (or found in podman's store) and saved. Raises GroundError with the
+    Cached by key: an archive whose key is current is returned as is; otherwise its
+    images are built (or found in podman's store) and saved. Raises GroundError with the
     build log's tail when a build fails. Safe to call from two processes at once.
     """
     say = report or (lambda message: None)
@@ -586,20 +669,20 @@ def image_archives(report: Callable[[str], None] | None = None) -> list[Path]:
         # must not give a child image a parent other than the one its archive holds.
         keys = {name: image.key() for name, image in specs.items()}
         builder = _Builder()
-        archives: list[Path] = []
-        for name in IMAGES:
-            image = specs[name]
-            archive = images_dir() / f"{image.stem}-{keys[name]}.tar"
+        archives: dict[str, Path] = {}
+        for stem, names in ARCHIVES.items():
+            archive = images_dir() / f"{stem}-{_archive_key(names, keys)}.tar"
             if not archive.exists():
-                _ensure(builder, image, keys, say)
-                _save(builder, image, archive, say)
-            archives.append(archive)
+                for name in names:
+                    _ensure(builder, specs[name], keys, say)
+                _save(builder, stem, names, archive, say)
+            archives.update(dict.fromkeys(names, archive))
         builder.remove_replaced()
         return archives
 
 
 def main() -> int:
-    """Build every image, print each archive with its size and the time taken."""
+    """Build every image, print each with its archive and the archive's size, and the time."""
     started = time.monotonic()
 
     def report(message: str) -> None:
@@ -610,9 +693,12 @@ def main() -> int:
     except GroundError as error:
         print(f"imagebuild: FAILED: {error}", file=sys.stderr)
         return 1
-    for name, archive in zip(IMAGES, archives, strict=True):
+    for name, archive in archives.items():
         print(f"{name}\t{archive}\t{archive.stat().st_size / 1e6:.1f} MB", flush=True)
-    report(f"{len(archives)} images ready in {time.monotonic() - started:.1f} s")
+    report(
+        f"{len(archives)} images in {len(set(archives.values()))} archives ready "
+        f"in {time.monotonic() - started:.1f} s"
+    )
     return 0
 
 

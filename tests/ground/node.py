@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from tests.ground.controlplane import KUBERNETES_SERVICE_IP, SERVICE_CIDR, ControlPlane
-from tests.ground.imagebuild import IMAGES, PAUSE_IMAGE, image_archives
+from tests.ground.imagebuild import PAUSE_IMAGE, image_archives
 from tests.ground.processes import Component, GroundError, free_port, stop_pid
 
 NODE = "ground-node"
@@ -325,13 +325,16 @@ class Node:
     ) -> Node:
         """Network, containerd with the images imported, kubelet; back when Ready.
 
-        `images`: only these of IMAGES are imported (the pause image always is); a node
-        that needs only a small one starts in seconds instead of most of a minute."""
-        archives = [
-            archive
-            for name, archive in zip(IMAGES, image_archives(), strict=True)
-            if images is None or name in images or name == PAUSE_IMAGE
-        ]
+        `images`: only the archives holding these of imagebuild's IMAGES are imported (the
+        pause image's always is); a node that needs only a small one starts in seconds
+        instead of most of a minute."""
+        archives = list(
+            dict.fromkeys(
+                archive
+                for name, archive in image_archives().items()
+                if images is None or name in images or name == PAUSE_IMAGE
+            )
+        )
         node_id = secrets.token_hex(3)
         workdir.mkdir(parents=True, exist_ok=True)
         with _machine_lock():

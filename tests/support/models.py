@@ -7,6 +7,7 @@ reference profile) as a Model's artifact would hold it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
 
 from modelkeeper.serving.runtime import save_model_dir
 from modelkeeper.serving.schema import ModelSchema
+from tests.ground.imagebuild import CUSTOM_CODE_TEMPLATE
 from tests.support.objects import artifact_model
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -139,6 +141,20 @@ def write_diabetes_forest(directory: Path) -> Path:
     save_model_dir(
         directory, forest, numeric_schema(features, "regression"), frame, target="target"
     )
+    return directory
+
+
+def write_custom_code_model(directory: Path) -> Path:
+    """The template's custom-code example (format `python`): model.py, the estimator it
+    loads, schema.json and profile.json, written by the template's own train.py."""
+    spec = importlib.util.spec_from_file_location(
+        "custom_code_train", CUSTOM_CODE_TEMPLATE / "train.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    trainer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trainer)
+    trainer.write_model_dir(directory)
     return directory
 
 

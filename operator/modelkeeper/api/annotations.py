@@ -23,6 +23,7 @@ class Annotation(StrEnum):
     RETRY = "modelkeeper.io/retry"
     WITHDRAW = "modelkeeper.io/withdraw"
     APPROVED_BY = "modelkeeper.io/approved-by"
+    CREATED_BY = "modelkeeper.io/created-by"
     RETRAIN = "modelkeeper.io/retrain"
 
 
@@ -85,8 +86,18 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         Annotation.APPROVED_BY,
         "Model",
-        "who approves",
-        "Approve the version; status.approval records who, when, and the source Annotation.",
+        "the approvers' user names, comma-separated",
+        "Approve the version; each approver appends their own user name (the chart's admission "
+        "policy refuses any other change). status.approvals records who and when; the risk tier "
+        "says how many are needed (docs/approvals.md).",
+    ),
+    Control(
+        Annotation.CREATED_BY,
+        "Model",
+        "the creator's user name",
+        "Who created the version, set only when it is created, by the creator (the admission "
+        "policy checks it). Medium and High risk need it: the creator's own approval does not "
+        "count.",
     ),
     Control(
         Annotation.RETRAIN,

@@ -107,6 +107,9 @@ class Serving(ApiModel):
     """Adaptive micro-batching; omit to call the model once per request."""
     payload_log_sampling: Fraction = 0.0
     """The share of requests and responses written to the payload log, from 0 to 1."""
+    probability_sampling: Fraction = 0.1
+    """The share of a classifier's model calls whose class probabilities are counted, for a
+    DriftMonitor's estimatedPerformance; most models compute them in a second call."""
 
 
 class TrafficProvider(StrEnum):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.base import API_VERSION
 from modelkeeper.api.labels import FAMILY_LABEL, MANAGED_BY, MANAGER, Manifest, child_name
 from modelkeeper.api.model import (
@@ -59,3 +60,12 @@ def auto_approval(
     if limit is None or _RISK_RANK[risk_tier] > _RISK_RANK[limit]:
         return None
     return ApprovalRecord(by=by, at=now, source=ApprovalSource.POLICY)
+
+
+def created_by(manifest: Manifest, user: str | None) -> Manifest:
+    """The Model annotated with its creator, the operator's own user name (the admission
+    policy checks it against who creates); as it is when the server cannot say who that is."""
+    if user is None:
+        return manifest
+    metadata = {**manifest["metadata"], "annotations": {Annotation.CREATED_BY: user}}
+    return {**manifest, "metadata": metadata}

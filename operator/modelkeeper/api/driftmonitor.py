@@ -91,8 +91,9 @@ class DriftTest(ApiModel):
     numeric features)."""
     mode: ThresholdMode = ThresholdMode.FIXED
     """Fixed: warning and critical are scores (for ChiSquare, p-values). SampleSizeAware:
-    they are false-alarm rates, turned into the score a window of this size reaches by
-    chance, so small windows do not raise false alarms."""
+    they are false-alarm rates that hold for the model's one fixed reference profile,
+    turned into the score a window of this size reaches by chance against it, so small
+    windows do not raise false alarms."""
     warning: float = Field(ge=0)
     """The threshold for Warning: a score to reach, or a p-value to fall below."""
     critical: float = Field(ge=0)
@@ -231,6 +232,30 @@ class Performance(ApiModel):
     """The fewest feedback samples in the window to judge."""
 
 
+class EstimatedMetric(StrEnum):
+    """A quality measure estimated from a classifier's own probabilities, without labels."""
+
+    ACCURACY = "Accuracy"
+    ROC_AUC = "RocAuc"
+
+
+class EstimatedPerformance(ApiModel):
+    """Quality estimated from the model's calibrated probabilities (confidence-based
+    performance estimation, CBPE), for when labels come late or never."""
+
+    metric: EstimatedMetric
+    """Accuracy (any classifier) or RocAuc (binary classifiers)."""
+    reference: Fraction | None = None
+    """The value the estimate is compared with; omit for the stable Model's spec.metrics
+    entry `accuracy` (Accuracy) or `roc_auc` (RocAuc)."""
+    max_drop: float = Field(default=0.05, gt=0, le=1)
+    """Degraded when the estimate is more than this below the reference."""
+    window: Duration | None = None
+    """The window of predictions estimated over; omit for the monitor's window."""
+    min_samples: int = Field(default=100, ge=1)
+    """The fewest predictions with probabilities in the window to estimate."""
+
+
 class DriftMonitorSpec(ApiModel):
     """What to watch, how to compare, and when to call it drift."""
 
@@ -273,6 +298,8 @@ class DriftMonitorSpec(ApiModel):
     """Drift scores from other tools, read by PromQL and judged like features."""
     performance: Performance | None = None
     """Quality from ground-truth feedback, with its bound."""
+    estimated_performance: EstimatedPerformance | None = None
+    """Quality estimated without labels from the model's probabilities, with its bound."""
 
 
 class DriftState(StrEnum):
@@ -335,6 +362,21 @@ class PerformanceStatus(ApiModel):
     """OK, Critical (beyond the bound) or InsufficientData."""
 
 
+class EstimatedPerformanceStatus(ApiModel):
+    """The quality estimated from the model's probabilities in the last evaluation."""
+
+    metric: EstimatedMetric
+    """The metric."""
+    value: float | None = None
+    """The estimate; none without enough predictions."""
+    reference: float | None = None
+    """The value it is compared with."""
+    samples: int = Field(default=0, ge=0)
+    """Predictions with probabilities in the window."""
+    level: Level
+    """OK, Critical (more than maxDrop below the reference) or InsufficientData."""
+
+
 class DriftMonitorConditionType(StrEnum):
     """The conditions a DriftMonitor reports."""
 
@@ -371,11 +413,14 @@ class DriftMonitorStatus(ApiModel):
     """Each custom metric's result in the last evaluation."""
     performance: PerformanceStatus | None = None
     """The quality from feedback in the last evaluation."""
+    estimated_performance: EstimatedPerformanceStatus | None = None
+    """The quality estimated from the model's probabilities in the last evaluation."""
     message: Text = ""
     """What the verdict rests on, for people."""
     conditions: list[Condition[DriftMonitorConditionType]] = conditions_field()
     """Ready: the monitor can read Prometheus and the reference profile. Drifted: state is
-    Drifted. PerformanceDegraded: quality is beyond its bound."""
+    Drifted. PerformanceDegraded: quality, measured from feedback or estimated from the
+    model's probabilities, is beyond its bound."""
 
 
 class DriftMonitorResource(Resource[DriftMonitorSpec, DriftMonitorStatus]):

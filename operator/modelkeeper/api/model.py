@@ -46,6 +46,8 @@ NEW_VERSION = "create a new Model version instead"
 
 Category = Annotated[str, Field(min_length=1, max_length=256)]
 Person = Annotated[str, Field(min_length=1, max_length=253)]
+MAX_APPROVERS = 32
+"""Approvers recorded in status.approvals; names past this many are not counted."""
 
 
 class ArtifactFormat(StrEnum):
@@ -324,7 +326,8 @@ class ApprovalRecord(ApiModel):
     at: datetime
     """When the approval was given."""
     source: ApprovalSource
-    """Manifest (spec.governance.approval), Annotation (the CLI) or Policy (auto-approval)."""
+    """Manifest (spec.governance.approval), Annotation (modelkeeper.io/approved-by, the CLI) or
+    Policy (auto-approval)."""
 
 
 class GateResult(ApiModel):
@@ -371,7 +374,13 @@ class ModelStatus(ApiModel):
     approved: bool | None = None
     """Whether the version may be rolled out."""
     approval: ApprovalRecord | None = None
-    """The approval the operator acted on."""
+    """The approval the operator acted on: for approvals by annotation, the one that made
+    enough (docs/approvals.md)."""
+    approvals: list[ApprovalRecord] = Field(
+        default_factory=list, max_length=MAX_APPROVERS, json_schema_extra=keyed_by("by")
+    )
+    """Every approver named in modelkeeper.io/approved-by, with when the operator first saw
+    the name."""
     evaluation: GateResult | None = None
     """The evaluation against the champion."""
     served_by: list[Serving] = Field(

@@ -1,9 +1,9 @@
 """Which Model version a Deployment serves: the pinned one, or the family's newest approved one.
 
 Pure: it reads parsed Models and returns a decision with a reason a person can act on.
-A version is served only once approved, by its manifest (spec.governance.approval), by
-the `modelkeeper.io/approved-by` annotation, or by a RetrainPolicy (status.approval with
-source Policy); every risk tier needs one of the three (docs/concepts.md). And only once
+A version is served only once approved enough for its risk tier (`approval.approval_state`:
+by its manifest, by the people named in `modelkeeper.io/approved-by`, or by a
+RetrainPolicy; docs/approvals.md). And only once
 valid: the operator's check of its files (condition Validated, True) came first, so a Model
 whose artifact is missing or differs from its digest is never rolled out.
 """
@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from modelkeeper.api.annotations import Annotation
+from modelkeeper.api.approval import approval_state
 from modelkeeper.api.conditions import ConditionStatus
 from modelkeeper.api.deployment import ModelSelector
 from modelkeeper.api.model import (
     ApprovalRecord,
-    ApprovalSource,
     ModelConditionType,
     ModelResource,
     Stage,
@@ -50,19 +49,8 @@ class Selection:
 
 
 def approval_of(model: ModelResource, now: datetime) -> ApprovalRecord | None:
-    """The approval in force now, or None; an annotation is dated when first seen."""
-    manifest = model.spec.governance.approval
-    if manifest is not None:
-        return ApprovalRecord(by=manifest.by, at=manifest.at, source=ApprovalSource.MANIFEST)
-    recorded = model.status.approval
-    annotated = model.metadata.annotations.get(Annotation.APPROVED_BY)
-    if annotated:
-        if recorded and recorded.source is ApprovalSource.ANNOTATION and recorded.by == annotated:
-            return recorded
-        return ApprovalRecord(by=annotated, at=now, source=ApprovalSource.ANNOTATION)
-    if recorded is not None and recorded.source is ApprovalSource.POLICY:
-        return recorded
-    return None
+    """The approval in force now, or None (`approval_state` says what is missing)."""
+    return approval_state(model, now).approval
 
 
 def _servable(model: ModelResource) -> bool:
@@ -128,13 +116,13 @@ def select_model(
                 f"no Model of family {selector.name} has version {selector.version}: "
                 "apply that Model, or change spec.model.version",
             )
-        if approval_of(pinned, now) is None:
+        state = approval_state(pinned, now)
+        if state.approval is None:
             return Selection(
                 None,
                 pinned,
                 SelectionReason.NOT_APPROVED,
-                f"Model {pinned.metadata.name} waits for approval: annotate it with "
-                f"{Annotation.APPROVED_BY} or set spec.governance.approval",
+                f"Model {pinned.metadata.name} waits for approval: {state.needed}",
             )
         return Selection(
             pinned, None, SelectionReason.PINNED, f"version {selector.version} is pinned"
@@ -173,7 +161,7 @@ def select_model(
             waiting,
             SelectionReason.NOT_APPROVED,
             f"no version of family {selector.name} is approved; {waiting.metadata.name} waits "
-            f"for approval ({Annotation.APPROVED_BY} or spec.governance.approval)",
+            f"for approval: {approval_state(waiting, now).needed}",
         )
     return Selection(
         newest,

@@ -145,6 +145,10 @@ def _server_env(build: BuildInput, model: ModelResource, pod_role: ServingRole) 
         {"name": "MODELKEEPER_ROLE", "value": pod_role.value.lower()},
         {"name": "MODELKEEPER_WORKERS", "value": str(spec.serving.workers)},
         {"name": "MODELKEEPER_PAYLOAD_LOG_SAMPLE", "value": str(spec.serving.payload_log_sampling)},
+        {
+            "name": "MODELKEEPER_PROBABILITY_SAMPLE",
+            "value": str(spec.serving.probability_sampling),
+        },
     ]
     if spec.serving.batching is not None:
         batching = spec.serving.batching

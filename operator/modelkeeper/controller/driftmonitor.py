@@ -120,7 +120,8 @@ class DriftMonitors:
                 f"Model {stable.model} (version {version}) not found in {namespace}",
                 version,
             )
-        reference = ModelResource.from_object(model_body).spec.reference
+        model = ModelResource.from_object(model_body).spec
+        reference = model.reference
         if reference is None:
             return cannot(
                 Unreadable.NO_REFERENCE,
@@ -133,20 +134,27 @@ class DriftMonitors:
             profile = await self.profiles.load(reference)
         except ProfileUnavailableError as error:
             return cannot(error.reason, f"Model {stable.model}: {error.message}", version)
-        performance = spec.performance
+        performance, estimated = spec.performance, spec.estimated_performance
         target = Target(
             namespace=namespace,
             deployment=spec.deployment,
             version=version,
             window=spec.window,
             feedback_window=performance.window or spec.window if performance else spec.window,
+            estimate_window=estimated.window or spec.window if estimated else spec.window,
         )
         try:
-            queries = plan_queries(profile, spec.custom_metrics, performance is not None, target)
+            queries = plan_queries(
+                profile,
+                spec.custom_metrics,
+                performance is not None,
+                estimated.metric if estimated is not None else None,
+                target,
+            )
         except TemplateError as error:
             return cannot(Unreadable.QUERY_INVALID, f"spec.customMetrics: {error}", version)
         try:
             observed = await observe(self.prometheus.provider(), profile, queries, now)
         except ProviderError as error:
             return cannot(Unreadable.PROMETHEUS_UNAVAILABLE, str(error), version)
-        return evaluate(spec, previous, profile, version, observed, now, generation)
+        return evaluate(spec, previous, profile, version, observed, now, generation, model.metrics)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from modelkeeper.api.deployment import DeploymentResource, MlflowFollow
+from modelkeeper.api.derived import created_by
 from modelkeeper.api.model import ApprovalRecord, ModelResource
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.follow import (
@@ -139,7 +140,7 @@ class RegistryFollowing:
         """Create the Model: True; False when this very Model exists already (the same
         family and artifact); None when another Model has its name."""
         try:
-            await self.client.create(kinds.MODEL, manifest)
+            await self.client.create(kinds.MODEL, created_by(manifest, await self.client.whoami()))
             return True
         except ApiError as error:
             if error.status != 409:

@@ -26,6 +26,7 @@ from modelkeeper.controller import metrics
 from modelkeeper.controller.cache import Cache, owned_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.following import RegistryFollowing, registry_of
+from modelkeeper.controller.notifier import Notifier
 from modelkeeper.controller.reconcile import Reconciler
 from modelkeeper.controller.reconciler import KindReconciler, Opening
 from modelkeeper.controller.retraining import RetrainPolicies
@@ -89,6 +90,7 @@ class Operator:
     pod_monitor: bool
     gateway_api: bool
     prometheus: ProviderPool
+    notifier: Notifier
     controllers: Controllers | None = None
     queue: WorkQueue = field(default_factory=WorkQueue)
     failures: dict[Key, int] = field(default_factory=dict)
@@ -205,7 +207,8 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # Given namespaces need no cluster-wide list of namespaces and CRDs, which Namespaced RBAC
     # does not grant (kopf would retry that for most of a minute before falling back).
     settings.scanning.disabled = bool(operator_settings.namespaces)
-    client = KubeClient(connect())
+    notifier = Notifier(operator_settings.notify_sinks)
+    client = KubeClient(connect(), listeners=[notifier.notify])
     pod_monitor = await client.serves("monitoring.coreos.com/v1")
     gateway_api = await client.serves("gateway.networking.k8s.io/v1")
     if operator_settings.metrics_port:
@@ -216,6 +219,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
         pod_monitor,
         gateway_api,
         ProviderPool(operator_settings),
+        notifier,
     )
 
 
@@ -229,6 +233,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     if operator.controllers is not None:
         await operator.controllers.drift_monitors.close()
     await operator.client.close()
+    await asyncio.to_thread(operator.notifier.close)
 
 
 # The indices are coroutines: kopf runs a plain function in its thread pool, a thread

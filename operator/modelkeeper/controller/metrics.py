@@ -44,6 +44,13 @@ for _kind in (MODEL, DEPLOYMENT, DRIFT_MONITOR, RETRAIN_POLICY):
     # Zero series from the start, so error ratios exist before the first error.
     RECONCILIATIONS.labels(_kind.kind)
     ERRORS.labels(_kind.kind)
+NOTIFICATIONS = Counter(
+    "modelkeeper_operator_notifications_total",
+    "Notifications of decisions, by sink (its format and origin, never its path) and outcome: "
+    "delivered, retried (one more try after a failure), failed (given up) or dropped (the "
+    "sink's queue was full).",
+    ["sink", "outcome"],
+)
 DEPLOYMENTS = Gauge(
     "modelkeeper_operator_deployments", "Deployments (modelkeeper.io) by phase.", ["phase"]
 )

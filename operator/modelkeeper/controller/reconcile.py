@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from modelkeeper.analysis.run import analyse, judge_shadow
 from modelkeeper.analysis.templates import Subject
+from modelkeeper.api.approval import APPROVAL_NEEDED
 from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.deployment import (
     AnalysisPhase,
@@ -30,7 +31,7 @@ from modelkeeper.api.deployment import (
     TrafficProvider,
 )
 from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, VERSION_LABEL
-from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource
+from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource, ModelStatus
 from modelkeeper.api.strategy import Shadow
 from modelkeeper.controller.applied import Applied, ObjectKey, plan_writes
 from modelkeeper.controller.cache import Body, Cache
@@ -290,15 +291,23 @@ class Reconciler:
                 await self.client.post_event(
                     body, "Warning", "ValidationFailed", "; ".join(problems)
                 )
-            approval = status.approval
-            if (
-                approval
-                and approval.source is not ApprovalSource.MANIFEST
-                and not model.status.approved
-            ):
-                await self.client.post_event(
-                    body, "Normal", "Approved", f"approved by {approval.by}"
-                )
+            await self._report_approval(body, model, status)
+
+    async def _report_approval(self, body: Body, model: ModelResource, status: ModelStatus) -> None:
+        """An Event when a version becomes approved, and one each time what it needs changes."""
+        after = get_condition(status.conditions, ModelConditionType.APPROVED)
+        before = get_condition(model.status.conditions, ModelConditionType.APPROVED)
+        if after is None:
+            return
+        approval = status.approval
+        if approval is None and (before is None or before.message != after.message):
+            await self.client.post_event(body, "Normal", APPROVAL_NEEDED, after.message)
+        elif (
+            approval is not None
+            and approval.source is not ApprovalSource.MANIFEST
+            and not model.status.approved
+        ):
+            await self.client.post_event(body, "Normal", "Approved", after.message)
 
 
 def _problems_of(model: ModelResource) -> list[str]:

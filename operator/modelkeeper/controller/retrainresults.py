@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.derived import created_by
 from modelkeeper.api.labels import PARENT_LABEL, VERSION_LABEL
 from modelkeeper.api.model import ModelConditionType, ModelResource, RetrainingRun
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource, Run, RunOutcome
@@ -118,6 +119,7 @@ class ResultPublisher:
             labels.get(PARENT_LABEL),
             code_image(obj),
         )
+        manifest = created_by(manifest, await self.client.whoami())
         try:
             created = await self.client.create(kinds.MODEL, manifest)
         except ApiError as error:

@@ -13,6 +13,7 @@ from pydantic import BeforeValidator, ConfigDict, Field
 
 from modelkeeper import __version__
 from modelkeeper.api.types import ARTIFACT_URI_PATTERN
+from modelkeeper.controller.notifications import Sink, parse_sinks
 from modelkeeper.prometheus.settings import PrometheusSettings
 
 
@@ -21,6 +22,10 @@ class LogFormat(StrEnum):
 
     JSON = "json"
     TEXT = "text"
+
+
+def _sinks(value: Any) -> Any:
+    return parse_sinks(value) if isinstance(value, str) else value
 
 
 def _comma_separated(value: Any) -> Any:
@@ -83,4 +88,10 @@ class OperatorSettings(PrometheusSettings):
         pattern=ARTIFACT_URI_PATTERN,
         description="where retraining runs write their artifacts, as <root>/<family>/<version>/ "
         "(the trainer's MODELKEEPER_OUTPUT_URI)",
+    )
+    notify_sinks: Annotated[list[Sink], BeforeValidator(_sinks)] = Field(
+        default_factory=list,
+        description="where to send a notification of every decision: FORMAT=URL items "
+        "separated by spaces, FORMAT cloudevents (CloudEvents 1.0 over HTTP, the default for a "
+        "bare URL) or slack (an incoming webhook); a URL with a token belongs in a Secret",
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from modelkeeper.api.approval import APPROVAL_NEEDED, approval_state
 from modelkeeper.api.conditions import Condition, ConditionStatus, set_condition
 from modelkeeper.api.deployment import (
     Candidate,
@@ -23,13 +24,15 @@ from modelkeeper.api.deployment import (
     VersionStatus,
 )
 from modelkeeper.api.model import (
+    ApprovalRecord,
+    ApprovalSource,
     ModelConditionType,
     ModelResource,
     ModelStatus,
     Serving,
     Stage,
 )
-from modelkeeper.api.selection import Selection, SelectionReason, approval_of
+from modelkeeper.api.selection import Selection, SelectionReason
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.podstates import PodProblem
 from modelkeeper.controller.rollout import HoldReason, Plan, Readiness, is_ready
@@ -310,16 +313,15 @@ def model_status(
         stage = previous.stage
     else:
         stage = Stage.REGISTERED
-    approval = approval_of(model, now)
+    state = approval_state(model, now)
+    approval = state.approval
     conditions = _validated(previous.conditions, validation, now, generation)
     conditions = set_condition(
         conditions,
         ModelConditionType.APPROVED,
         ConditionStatus.TRUE if approval else ConditionStatus.FALSE,
-        f"ApprovedBy{approval.source.value}" if approval else "AwaitingApproval",
-        f"approved by {approval.by}"
-        if approval
-        else "set spec.governance.approval or annotate with modelkeeper.io/approved-by",
+        f"ApprovedBy{approval.source.value}" if approval else APPROVAL_NEEDED,
+        _approved_by(approval, state.approvals) if approval else state.needed,
         now,
         generation,
     )
@@ -328,7 +330,15 @@ def model_status(
         stage=stage,
         approved=approval is not None,
         approval=approval,
+        approvals=state.approvals,
         evaluation=previous.evaluation,
         served_by=sorted(serving, key=lambda entry: entry.deployment),
         conditions=conditions,
     )
+
+
+def _approved_by(approval: ApprovalRecord, approvals: Sequence[ApprovalRecord]) -> str:
+    """Who approved: the manifest's or policy's approver, or every approver by annotation."""
+    if approval.source is ApprovalSource.ANNOTATION:
+        return "approved by " + ", ".join(record.by for record in approvals)
+    return f"approved by {approval.by}"

@@ -3,8 +3,9 @@
 The queries of `queries.plan_queries` run concurrently, and the answers are aligned
 with the profile. The feature counters are the evaluation itself: when they cannot be
 read the whole evaluation cannot be made (ProviderError, which the monitor reports as
-Unknown). A custom metric or the feedback that cannot be read only loses its own
-judgement, with a note saying why, so one bad PromQL expression hides no drift.
+Unknown). A custom metric, the feedback or the probabilities that cannot be read only
+lose their own judgement, with a note saying why, so one bad PromQL expression hides no
+drift.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
-from modelkeeper.drift.queries import Observed, Queries, align, parse_feedback
+from modelkeeper.drift.queries import (
+    Observed,
+    Queries,
+    align,
+    parse_feedback,
+    parse_probabilities,
+)
 from modelkeeper.profile import Profile
 from modelkeeper.prometheus.client import MetricsProvider, ProviderError
 from modelkeeper.prometheus.promql import MeasureError, Sample, single
@@ -33,15 +40,16 @@ async def _custom_value(
         return None, f"{name}: {error}"
 
 
-async def _feedback(
-    provider: MetricsProvider, query: str | None, at: datetime
+async def _optional(
+    provider: MetricsProvider, query: str | None, at: datetime, what: str
 ) -> tuple[Sequence[Sample] | None, str]:
+    """The answer to a query whose failure loses only its own judgement, and why it failed."""
     if query is None:
         return None, ""
     try:
         return await provider.query(query, at), ""
     except ProviderError as error:
-        return None, f"feedback: {error}"
+        return None, f"{what}: {error}"
 
 
 async def observe(
@@ -56,17 +64,22 @@ async def observe(
     )
     features, misaligned = align(profile, buckets, categories, missing)
     custom_names = list(queries.custom)
-    (feedback, feedback_note), custom = await asyncio.gather(
-        _feedback(provider, queries.feedback, at),
+    estimated, estimate_query = queries.estimate or (None, None)
+    (feedback, feedback_note), (probabilities, probabilities_note), custom = await asyncio.gather(
+        _optional(provider, queries.feedback, at, "feedback"),
+        _optional(provider, estimate_query, at, "probabilities"),
         asyncio.gather(
             *(_custom_value(provider, name, queries.custom[name], at) for name in custom_names)
         ),
     )
-    notes = [note for _, note in custom] + ([feedback_note] if feedback_note else [])
+    notes = [note for _, note in custom] + [feedback_note, probabilities_note]
     return Observed(
         features=features,
         misaligned=misaligned,
         custom={name: value for name, (value, _) in zip(custom_names, custom, strict=True)},
         feedback=parse_feedback(feedback) if feedback is not None else None,
+        probabilities=parse_probabilities(estimated, probabilities)
+        if estimated is not None and probabilities is not None
+        else None,
         notes=tuple(note for note in notes if note),
     )

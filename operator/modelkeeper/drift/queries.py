@@ -1,13 +1,13 @@
 """The PromQL one drift evaluation sends, and its answers turned into counts per profile bin.
 
 One query per counter family, never one per feature, so an evaluation of 50 features
-costs three to five queries: the numeric histograms by (feature, le), the categorical
+costs three to six queries: the numeric histograms by (feature, le), the categorical
 counters by (feature, category), the missing counters by feature, the feedback
-counters, and each custom metric. Each selects the stable version's scoring servers
-(`namespace`, `deployment`, `version`) and sums over its pods. Parsing is exact about
-bins: a bucket is matched to a profile edge by float value (the server writes `le`
-as the shortest round-trip decimal), and cumulative buckets become bins as
-docs/metrics.md ("Input features") says.
+counters, the probability counters an estimated metric reads, and each custom metric.
+Each selects the stable version's scoring servers (`namespace`, `deployment`,
+`version`) and sums over its pods. Parsing is exact about bins: a bucket is matched to a
+profile edge by float value (the server writes `le` as the shortest round-trip
+decimal), and cumulative buckets become bins as docs/metrics.md ("Input features") says.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from modelkeeper.api.driftmonitor import CustomDriftMetric
+from modelkeeper.api.driftmonitor import CustomDriftMetric, EstimatedMetric
+from modelkeeper.drift.estimate import ScoreBins
 from modelkeeper.drift.statistics import Counts
 from modelkeeper.profile import OTHER_CATEGORY, CategoricalProfile, NumericProfile, Profile
 from modelkeeper.prometheus.promql import (
@@ -35,6 +36,9 @@ from modelkeeper.prometheus.promql import (
 BUCKETS = "modelkeeper_feature_value_bucket"
 CATEGORIES = "modelkeeper_feature_category_total"
 MISSING = "modelkeeper_feature_missing_total"
+CONFIDENCE = "modelkeeper_prediction_confidence"
+SCORE_BUCKETS = "modelkeeper_prediction_score_bucket"
+SCORE_MASS = "modelkeeper_prediction_score_mass_total"
 
 
 class FeedbackCounter(StrEnum):
@@ -55,6 +59,7 @@ class Target:
     version: str
     window: timedelta
     feedback_window: timedelta
+    estimate_window: timedelta
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Queries:
     categories: str | None
     missing: str
     feedback: str | None
+    estimate: tuple[EstimatedMetric, str] | None
+    """The estimated metric and the query of the probability counters it reads."""
     custom: Mapping[str, str]
     """Custom metric name -> its rendered query."""
 
@@ -85,15 +92,42 @@ def _windowed(metric: str, by: str, target: Target, window: timedelta) -> str:
     return f"sum{grouping}(increase({series}[{duration(window)}]))"
 
 
+def _labelled(parts: Mapping[str, str]) -> str:
+    """Several sums in one query, each told apart by its `counter` label."""
+    return " or ".join(
+        f'label_replace({query}, "counter", "{counter}", "", "")'
+        for counter, query in parts.items()
+    )
+
+
 def feedback_query(target: Target) -> str:
     """The four feedback counters in one query, each sum labelled `counter`."""
-    parts = []
-    for counter in FeedbackCounter:
-        total = _windowed(
-            f"modelkeeper_feedback_{counter}_total", "", target, target.feedback_window
+    window = target.feedback_window
+    return _labelled(
+        {
+            counter: _windowed(f"modelkeeper_feedback_{counter}_total", "", target, window)
+            for counter in FeedbackCounter
+        }
+    )
+
+
+def estimate_query(metric: EstimatedMetric, target: Target) -> str:
+    """Accuracy: the confidence histogram's sum and count (counter `sum`, `count`). RocAuc:
+    the score histogram's buckets and their probability sums by `le` (`rows`, `mass`)."""
+    window = target.estimate_window
+    if metric is EstimatedMetric.ACCURACY:
+        return _labelled(
+            {
+                "sum": _windowed(f"{CONFIDENCE}_sum", "", target, window),
+                "count": _windowed(f"{CONFIDENCE}_count", "", target, window),
+            }
         )
-        parts.append(f'label_replace({total}, "counter", "{counter}", "", "")')
-    return " or ".join(parts)
+    return _labelled(
+        {
+            "rows": _windowed(SCORE_BUCKETS, "le", target, window),
+            "mass": _windowed(SCORE_MASS, "le", target, window),
+        }
+    )
 
 
 def render_custom(metric: CustomDriftMetric, target: Target) -> str:
@@ -110,7 +144,11 @@ def render_custom(metric: CustomDriftMetric, target: Target) -> str:
 
 
 def plan_queries(
-    profile: Profile, custom: Sequence[CustomDriftMetric], performance: bool, target: Target
+    profile: Profile,
+    custom: Sequence[CustomDriftMetric],
+    performance: bool,
+    estimated: EstimatedMetric | None,
+    target: Target,
 ) -> Queries:
     """The queries of one evaluation. Raises TemplateError for a custom query that does not
     render, naming the metric."""
@@ -124,6 +162,7 @@ def plan_queries(
         else None,
         missing=_windowed(MISSING, "feature", target, target.window),
         feedback=feedback_query(target) if performance else None,
+        estimate=(estimated, estimate_query(estimated, target)) if estimated is not None else None,
         custom={metric.name: render_custom(metric, target) for metric in custom},
     )
 
@@ -147,6 +186,18 @@ class Feedback:
 
 
 @dataclass(frozen=True)
+class Probabilities:
+    """The probability counters' increase over the estimate window."""
+
+    rows: float
+    """Predictions whose probabilities were counted."""
+    confidence_sum: float = 0.0
+    """Σ the probability of the predicted class (Accuracy)."""
+    score: ScoreBins | None = None
+    """The second class's probability, binned (RocAuc)."""
+
+
+@dataclass(frozen=True)
 class Observed:
     """What Prometheus answered for one evaluation, aligned with the profile."""
 
@@ -157,8 +208,10 @@ class Observed:
     custom: Mapping[str, float | None] = field(default_factory=dict)
     """Custom metric name -> its value, None without data."""
     feedback: Feedback | None = None
+    probabilities: Probabilities | None = None
     notes: tuple[str, ...] = ()
-    """What went wrong with a custom metric or the feedback, for the message."""
+    """What went wrong with a custom metric, the feedback or the probabilities, for the
+    message."""
 
 
 def _by_feature(samples: Iterable[Sample]) -> dict[str, list[Sample]]:
@@ -231,3 +284,27 @@ def parse_feedback(samples: Sequence[Sample]) -> Feedback:
     """The feedback query's answer; a counter without series counts 0."""
     values = {sample.labels.get("counter", ""): max(sample.value, 0.0) for sample in samples}
     return Feedback(*(values.get(counter.value, 0.0) for counter in FeedbackCounter))
+
+
+def parse_probabilities(metric: EstimatedMetric, samples: Sequence[Sample]) -> Probabilities:
+    """The estimate query's answer. RocAuc: cumulative buckets and sums become bins (negative
+    differences, from increase()'s extrapolation, count 0); no series, no rows."""
+    by_counter = defaultdict(list)
+    for sample in samples:
+        by_counter[sample.labels.get("counter", "")].append(sample)
+    if metric is EstimatedMetric.ACCURACY:
+        values = {counter: max(found[0].value, 0.0) for counter, found in by_counter.items()}
+        return Probabilities(rows=values.get("count", 0.0), confidence_sum=values.get("sum", 0.0))
+    rows = {float(s.labels.get("le", "nan")): s.value for s in by_counter["rows"]}
+    mass = {float(s.labels.get("le", "nan")): s.value for s in by_counter["mass"]}
+    bounds = sorted(rows)
+    if not bounds:
+        return Probabilities(rows=0.0)
+    cumulative_rows = np.array([rows[bound] for bound in bounds])
+    cumulative_mass = np.array([mass.get(bound, 0.0) for bound in bounds])
+    bins = ScoreBins(
+        edges=np.array(bounds[:-1]),
+        rows=np.maximum(np.diff(cumulative_rows, prepend=0.0), 0.0),
+        mass=np.maximum(np.diff(cumulative_mass, prepend=0.0), 0.0),
+    )
+    return Probabilities(rows=float(bins.rows.sum()), score=bins)

@@ -11,7 +11,7 @@ enough data) or Unknown (no data could be read). What the state becomes is `stat
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,6 +24,9 @@ from modelkeeper.api.driftmonitor import (
     DriftMethod,
     DriftMonitorSpec,
     DriftTest,
+    EstimatedMetric,
+    EstimatedPerformance,
+    EstimatedPerformanceStatus,
     FeatureScore,
     Level,
     MetricScore,
@@ -33,7 +36,8 @@ from modelkeeper.api.driftmonitor import (
     ThresholdMode,
 )
 from modelkeeper.drift import statistics
-from modelkeeper.drift.queries import FeatureCounts, Feedback, Observed
+from modelkeeper.drift.estimate import expected_accuracy, expected_roc_auc
+from modelkeeper.drift.queries import FeatureCounts, Feedback, Observed, Probabilities
 from modelkeeper.drift.statistics import NullMethod
 from modelkeeper.profile import FeatureKind, FeatureProfile, NumericProfile, Profile
 
@@ -77,6 +81,7 @@ _NULL_METHODS = {
     DriftMethod.PSI: NullMethod.PSI,
     DriftMethod.JENSEN_SHANNON: NullMethod.JENSEN_SHANNON,
     DriftMethod.KS: NullMethod.KS,
+    DriftMethod.CHI_SQUARE: NullMethod.CHI_SQUARE,
 }
 _NUMERIC_ONLY = (DriftMethod.KS, DriftMethod.WASSERSTEIN)
 
@@ -108,11 +113,13 @@ def _score(
             detail = f" (at most {bounds.upper:.3g} unbinned)"
         case DriftMethod.CHI_SQUARE:
             test_result = statistics.chi_square(reference, live)
-            return (
-                test_result.statistic,
-                test_result.p_value,
-                f"chi-square {test_result.statistic:.3g}",
-            )
+            if test.mode is ThresholdMode.FIXED:
+                return (
+                    test_result.statistic,
+                    test_result.p_value,
+                    f"chi-square {test_result.statistic:.3g}",
+                )
+            score = test_result.statistic
         case DriftMethod.WASSERSTEIN:
             assert isinstance(feature, NumericProfile)
             edges = np.asarray(feature.edges, dtype=np.float64)
@@ -280,6 +287,54 @@ def judge_performance(
     level = Level.CRITICAL if degraded else Level.OK
     status = base.model_copy(update={"value": value, "level": level})
     return status, f"{metric.value} {value:.4g} {bound}".strip()
+
+
+REFERENCE_METRICS = {EstimatedMetric.ACCURACY: "accuracy", EstimatedMetric.ROC_AUC: "roc_auc"}
+"""The Model's spec.metrics entry an estimate is compared with, without spec.reference."""
+
+
+def _estimate(metric: EstimatedMetric, probabilities: Probabilities) -> float | None:
+    if metric is EstimatedMetric.ACCURACY:
+        return expected_accuracy(probabilities.confidence_sum, probabilities.rows)
+    auc = expected_roc_auc(probabilities.score) if probabilities.score is not None else None
+    return auc.value if auc is not None else None
+
+
+def judge_estimate(
+    estimated: EstimatedPerformance,
+    probabilities: Probabilities | None,
+    model_metrics: Mapping[str, float],
+) -> tuple[EstimatedPerformanceStatus, str]:
+    """The estimate against its reference: Critical more than maxDrop below it; and a note."""
+    metric = estimated.metric
+    name = REFERENCE_METRICS[metric]
+    reference = estimated.reference
+    if reference is None:
+        reference = model_metrics.get(name)
+    rows = probabilities.rows if probabilities is not None else 0.0
+    base = EstimatedPerformanceStatus(
+        metric=metric, reference=reference, samples=round(rows), level=Level.INSUFFICIENT_DATA
+    )
+    label = f"estimated {metric.value}"
+    if reference is None:
+        return base, (
+            f"{label}: no reference: set spec.estimatedPerformance.reference or the "
+            f"Model's spec.metrics.{name}"
+        )
+    if probabilities is None or rows < estimated.min_samples:
+        return (
+            base,
+            f"{label}: {rows:.0f} predictions with probabilities, {estimated.min_samples} needed",
+        )
+    value = _estimate(metric, probabilities)
+    if value is None:
+        return base, f"{label}: the window's probabilities expect a single class"
+    degraded = value < reference - estimated.max_drop
+    status = base.model_copy(
+        update={"value": value, "level": Level.CRITICAL if degraded else Level.OK}
+    )
+    bound = f", more than {estimated.max_drop:g} below" if degraded else ""
+    return status, f"{label} {value:.4g} against the reference {reference:.4g}{bound}"
 
 
 def outcome_of(

@@ -11,7 +11,7 @@ as many notes on what was found as fit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -22,6 +22,7 @@ from modelkeeper.api.driftmonitor import (
     DriftMonitorSpec,
     DriftMonitorStatus,
     DriftState,
+    EstimatedPerformanceStatus,
     FeatureScore,
     Level,
     MetricScore,
@@ -30,6 +31,7 @@ from modelkeeper.api.driftmonitor import (
 from modelkeeper.drift.queries import Observed
 from modelkeeper.drift.scoring import (
     Outcome,
+    judge_estimate,
     judge_features,
     judge_metric,
     judge_performance,
@@ -146,18 +148,39 @@ Verdict = tuple[ConditionStatus, str, str]
 """A condition's status, reason and message."""
 
 
-def _performance_condition(
-    spec: DriftMonitorSpec, performance: PerformanceStatus | None, note: str
-) -> Verdict:
-    if spec.performance is None:
-        return ConditionStatus.FALSE, "NotWatched", "spec.performance is not set"
-    if performance is None:
+def _verdict(level: Level | None, note: str, beyond: str, insufficient: str) -> Verdict:
+    """A performance judgement's verdict: `beyond` and `insufficient` are its reasons."""
+    if level is None:
         return ConditionStatus.UNKNOWN, "NoData", note
-    if performance.level is Level.CRITICAL:
-        return ConditionStatus.TRUE, "BeyondBound", note
-    if performance.level is Level.INSUFFICIENT_DATA:
-        return ConditionStatus.UNKNOWN, "InsufficientFeedback", note
+    if level is Level.CRITICAL:
+        return ConditionStatus.TRUE, beyond, note
+    if level is Level.INSUFFICIENT_DATA:
+        return ConditionStatus.UNKNOWN, insufficient, note
     return ConditionStatus.FALSE, "WithinBound", note
+
+
+def _performance_condition(spec: DriftMonitorSpec, found: _Findings) -> Verdict:
+    """True when the measured or the estimated performance is beyond its bound (the measured
+    one first: labels beat estimates), False when a watched one is within and none beyond,
+    else Unknown."""
+    verdicts = []
+    if spec.performance is not None:
+        level = found.performance.level if found.performance is not None else None
+        note = found.performance_note
+        verdicts.append(_verdict(level, note, "BeyondBound", "InsufficientFeedback"))
+    if spec.estimated_performance is not None:
+        level = found.estimated.level if found.estimated is not None else None
+        note = found.estimated_note
+        verdicts.append(_verdict(level, note, "EstimateBeyondBound", "InsufficientPredictions"))
+    if not verdicts:
+        return (
+            ConditionStatus.FALSE,
+            "NotWatched",
+            "neither spec.performance nor spec.estimatedPerformance is set",
+        )
+    rank = {ConditionStatus.TRUE: 0, ConditionStatus.FALSE: 1, ConditionStatus.UNKNOWN: 2}
+    status, reason, _ = min(verdicts, key=lambda verdict: rank[verdict[0]])
+    return status, reason, "; ".join(verdict[2] for verdict in verdicts)
 
 
 def _drifted_condition(next_state: _Hysteresis) -> Verdict:
@@ -196,6 +219,8 @@ class _Findings:
     metrics: Sequence[MetricScore] = ()
     performance: PerformanceStatus | None = None
     performance_note: str = "no feedback could be read"
+    estimated: EstimatedPerformanceStatus | None = None
+    estimated_note: str = "no probabilities could be read"
     notes: Sequence[str] = ()
 
 
@@ -217,7 +242,7 @@ def _conclude(
     conditions = set_condition(
         conditions,
         kinds.PERFORMANCE_DEGRADED,
-        *_performance_condition(spec, found.performance, found.performance_note),
+        *_performance_condition(spec, found),
         now,
         generation,
     )
@@ -237,6 +262,7 @@ def _conclude(
         features=list(found.features),
         custom_metrics=list(found.metrics),
         performance=found.performance,
+        estimated_performance=found.estimated,
         message=message,
         conditions=conditions,
     )
@@ -252,8 +278,10 @@ def evaluate(
     observed: Observed,
     now: datetime,
     generation: int | None,
+    model_metrics: Mapping[str, float] | None = None,
 ) -> Evaluation:
-    """The next status after one evaluation of `version`'s live counts against `profile`.
+    """The next status after one evaluation of `version`'s live counts against `profile`;
+    `model_metrics` (the Model's spec.metrics) give an estimate its reference.
 
     No feature series at all (nothing scraped, or the wrong labels) is Unknown, not
     InsufficientData: Prometheus has no idea of this version's traffic, not a small one.
@@ -282,6 +310,13 @@ def evaluate(
         performance, performance_note = judge_performance(spec.performance, observed.feedback)
         if performance.level is not Level.OK:
             notes.append(performance_note)
+    estimated, estimated_note = None, ""
+    if spec.estimated_performance is not None:
+        estimated, estimated_note = judge_estimate(
+            spec.estimated_performance, observed.probabilities, model_metrics or {}
+        )
+        if estimated.level is not Level.OK:
+            notes.append(estimated_note)
     judged = sum(f.level is not Level.INSUFFICIENT_DATA for f in features)
     ready = (
         ConditionStatus.TRUE,
@@ -295,6 +330,8 @@ def evaluate(
         metrics=metrics,
         performance=performance,
         performance_note=performance_note,
+        estimated=estimated,
+        estimated_note=estimated_note,
         notes=[*notes, *observed.notes],
     )
     return _conclude(spec, previous, version, found, now, generation)

@@ -10,7 +10,7 @@ a URL.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,8 @@ from modelkeeper.kube.connection import Connection
 
 FIELD_MANAGER = "modelkeeper"
 JsonObject = dict[str, Any]
+EventListener = Callable[[Mapping[str, Any], JsonObject], None]
+"""Told of each Event the client posted (the object it regards, the Event); must not block."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,9 @@ class ApiError(RuntimeError):
 class KubeClient:
     """One aiohttp session to one API server."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, listeners: Sequence[EventListener] = ()) -> None:
         self._connection = connection
+        self._listeners = tuple(listeners)
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(ssl=connection.ssl_context, limit=32),
             timeout=aiohttp.ClientTimeout(total=30),
@@ -224,7 +227,8 @@ class KubeClient:
     async def post_event(
         self, regarding: Mapping[str, Any], event_type: str, reason: str, message: str
     ) -> None:
-        """A core/v1 Event about an object, as `kubectl describe` shows them."""
+        """A core/v1 Event about an object, as `kubectl describe` shows them; then the
+        listeners are told (the operator's notifications)."""
         metadata = regarding["metadata"]
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         event = {
@@ -252,3 +256,5 @@ class KubeClient:
             "count": 1,
         }
         await self._call("POST", EVENT.path(metadata["namespace"]), body=event)
+        for listener in self._listeners:
+            listener(regarding, event)

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from modelkeeper.api.annotations import Annotation
+from modelkeeper.api.approval import approvers
 from modelkeeper.api.deployment import DeploymentResource, Outcome
 from modelkeeper.api.model import ModelResource, Person
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource
@@ -113,11 +114,15 @@ def plan_approval(model: ModelResource, approver: str) -> Plan:
         raise ControlError(
             f"the approver must be 1 to 253 characters, got {len(approver.strip())}"
         ) from None
+    if "," in who:
+        raise ControlError(f"the approver {who!r} has a comma, which separates approvers")
     spec = model.spec
-    return Plan(
-        {Annotation.APPROVED_BY: who},
-        f"model {model.metadata.name}: approval of {spec.name} {spec.version} by {who} requested",
-    )
+    subject = f"model {model.metadata.name}: approval of {spec.name} {spec.version} by {who}"
+    before = approvers(model.metadata.annotations)
+    if who in before:
+        raise ControlError(f"{subject} is there already")
+    # Appended, others left as they are: the admission policy allows no other change.
+    return Plan({Annotation.APPROVED_BY: ",".join([*before, who])}, f"{subject} requested")
 
 
 def plan_retrain(policy: RetrainPolicyResource, now: datetime) -> Plan:

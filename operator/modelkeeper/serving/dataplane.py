@@ -1,15 +1,17 @@
 """The data plane: what happens to a decoded request, apart from HTTP.
 
 Scoring goes through the batcher; every model call is counted into the metrics
-(batch size, predictions, input bins); each answered request is held for
-feedback and offered to the payload log; a request the model fails is answered
-with the model's message and logged with its traceback. The HTTP layer (`app`)
-only decodes, calls this and encodes.
+(batch size, predictions, input bins, a sample of a classifier's probabilities); each
+answered request is held for feedback and offered to the payload log; a request the
+model fails is answered with the model's message and logged with its traceback. The
+HTTP layer (`app`) only decodes, calls this and encodes.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Callable
 
 from modelkeeper.serving.batching import Batcher
 from modelkeeper.serving.feedback import (
@@ -41,6 +43,7 @@ class DataPlane:
         model: LoadedModel,
         metrics: WorkerMetrics,
         payload_log: PayloadLog,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self.settings = settings
         self.model = model
@@ -49,13 +52,23 @@ class DataPlane:
         self._store = PredictionStore(settings.feedback_capacity, settings.feedback_ttl_seconds)
         classes = model.runtime.classes
         self._classes = None if classes is None else [str(label) for label in classes.tolist()]
+        # A classifier's probabilities are counted for performance estimation (CBPE) on a
+        # random share of model calls, whether the call asked for them or not (so the sample
+        # is the traffic's): a second model call (predict_proba) costs as much as the first.
+        self._probability_sample = (
+            settings.probability_sample
+            if settings.drift_counting and model.runtime.gives_probabilities
+            else 0.0
+        )
+        self._draw = draw
         self._batcher = Batcher(
             self._predict, settings.max_batch_size, settings.max_batch_wait_seconds
         )
 
     def _predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
-        prediction = self.model.runtime.predict(batch, probabilities)
-        self._metrics.record_batch(batch, prediction, self.settings.drift_counting)
+        sampled = self._probability_sample > 0 and self._draw() < self._probability_sample
+        prediction = self.model.runtime.predict(batch, probabilities or sampled)
+        self._metrics.record_batch(batch, prediction, self.settings.drift_counting, sampled)
         return prediction
 
     async def infer(self, request: DecodedRequest, request_id: str) -> Prediction:

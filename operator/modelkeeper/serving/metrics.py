@@ -15,7 +15,7 @@ import bisect
 import math
 import mmap
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import accumulate
 from typing import Any, TypeVar
@@ -32,7 +32,6 @@ from modelkeeper.profile import (
     CategoricalProfile,
     NumericProfile,
     Profile,
-    bin_indices,
     padded_edges,
 )
 from modelkeeper.serving.feedback import FeedbackScore
@@ -53,6 +52,12 @@ GRPC_LABELS = (*GRPC_CODES, "other")
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 BASE_LABELS = ("deployment", "model", "version", "role")
+CONFIDENCE_BUCKETS = tuple(round(0.05 * step, 2) for step in range(1, 21))
+"""A classifier's probability of its own prediction, 0.05 apart: its mean is the expected
+accuracy (docs/metrics.md, "Estimated performance")."""
+SCORE_BUCKETS = tuple(round(0.02 * step, 2) for step in range(1, 51))
+"""A binary classifier's probability of its second class, 0.02 apart, for the expected ROC
+AUC: the narrower the bins, the closer to the per-row value."""
 
 
 class Endpoint(StrEnum):
@@ -77,6 +82,11 @@ class _Histogram:
 
     edges: tuple[float, ...]
     slots: slice
+    bounds: FloatRow = field(init=False, compare=False, repr=False)
+    """`edges` as an array, for whole batches."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bounds", np.asarray(self.edges, dtype=np.float64))
 
     @property
     def counts(self) -> slice:
@@ -151,6 +161,12 @@ class Layout:
         self.prediction_value = _Histogram.allocate(
             allocator, target.edges if target is not None and classes is None else []
         )
+        # Probabilities: the predicted class's for every classifier, the second class's
+        # (score) with its sum per bin (mass) for a binary one.
+        classifier, binary = classes is not None, classes is not None and len(classes) == 2
+        self.confidence = _Histogram.allocate(allocator, CONFIDENCE_BUCKETS if classifier else [])
+        self.score = _Histogram.allocate(allocator, SCORE_BUCKETS if binary else [])
+        self.score_mass = allocator.take(len(self.score.edges) + 1 if binary else 0)
         self.feedback_rows, self.feedback_correct, self.absolute_error, self.squared_error = (
             allocator.take(1).start for _ in range(4)
         )
@@ -202,9 +218,14 @@ class WorkerMetrics:
         self.layout.grpc_latency.observe(self.row, seconds)
 
     def record_batch(
-        self, batch: FeatureBatch, prediction: Prediction, count_features: bool
+        self,
+        batch: FeatureBatch,
+        prediction: Prediction,
+        count_features: bool,
+        count_probabilities: bool = False,
     ) -> None:
-        """Count one model call: its size, its predictions and, if asked, every input's bins."""
+        """Count one model call: its size, its predictions and, if asked, every input's bins
+        and a classifier's probabilities."""
         layout, row = self.layout, self.row
         layout.batch_size.observe(row, batch.rows)
         if count_features:
@@ -212,12 +233,23 @@ class WorkerMetrics:
         if layout.classes is not None:
             indices = [layout.class_index[label] for label in prediction.labels.tolist()]
             row[layout.class_counts] += np.bincount(indices, minlength=len(layout.classes))
+            if count_probabilities and prediction.probabilities is not None:
+                self._count_probabilities(prediction.probabilities, indices)
         else:
-            histogram = layout.prediction_value
-            values = prediction.labels.astype(np.float64)
-            bins = bin_indices(np.asarray([histogram.edges]), values[:, np.newaxis])[:, 0]
-            row[histogram.counts] += np.bincount(bins, minlength=len(histogram.edges) + 1)
-            row[histogram.sum] += float(values.sum())
+            _add(row, layout.prediction_value, prediction.labels.astype(np.float64))
+
+    def _count_probabilities(self, probabilities: FloatMatrix, predicted: list[int]) -> None:
+        """The probability of each row's predicted class into the confidence histogram, and
+        a binary classifier's second-class probability into the score bins with its sum."""
+        layout, row = self.layout, self.row
+        confidence = probabilities[np.arange(len(predicted)), predicted]
+        _add(row, layout.confidence, confidence)
+        if layout.score_mass.stop > layout.score_mass.start:
+            score = probabilities[:, 1]
+            bins = _add(row, layout.score, score)
+            row[layout.score_mass] += np.bincount(
+                bins, weights=score, minlength=len(layout.score.edges) + 1
+            )
 
     def _count_features(self, batch: FeatureBatch) -> None:
         """Every input value of the batch into its buckets, a category by dictionary lookup.
@@ -250,6 +282,15 @@ class WorkerMetrics:
         row[layout.feedback_correct] += score.correct
         row[layout.absolute_error] += score.absolute_error
         row[layout.squared_error] += score.squared_error
+
+
+def _add(row: FloatRow, histogram: _Histogram, values: FloatRow) -> npt.NDArray[np.intp]:
+    """Count `values` into `histogram`'s bins and sum; returns each value's bin (the number
+    of edges below it: `le` semantics, as `bin_indices`)."""
+    bins: npt.NDArray[np.intp] = np.searchsorted(histogram.bounds, values, side="left")
+    row[histogram.counts] += np.bincount(bins, minlength=len(histogram.edges) + 1)
+    row[histogram.sum] += float(values.sum())
+    return bins
 
 
 def _column_totals(matrix: Counts) -> Counts:
@@ -416,6 +457,7 @@ class ServerCollector(Collector):
             ):
                 classes.add_metric([*values, label], count)
             yield classes
+            yield from self._probabilities(total)
         else:
             histogram = self._histogram(
                 "modelkeeper_prediction_value",
@@ -457,3 +499,31 @@ class ServerCollector(Collector):
             family = self._counter(name, documentation)
             family.add_metric(values, float(total[slot]))
             yield family
+
+    def _probabilities(self, total: FloatRow) -> Iterator[Metric]:
+        """What performance estimation (CBPE) reads: see docs/metrics.md."""
+        layout, values = self._layout, self._values
+        confidence = self._histogram(
+            "modelkeeper_prediction_confidence",
+            "The probability a classifier gave its own prediction, for rows whose "
+            "probabilities were computed.",
+        )
+        self._observe(confidence, [], layout.confidence, total)
+        yield confidence
+        if layout.score_mass.stop == layout.score_mass.start:
+            return
+        score = self._histogram(
+            "modelkeeper_prediction_score",
+            "A binary classifier's probability of its second class.",
+        )
+        self._observe(score, [], layout.score, total)
+        yield score
+        mass = self._counter(
+            "modelkeeper_prediction_score_mass",
+            "Sum of the second class's probability over rows whose probability is at most le.",
+            ("le",),
+        )
+        cumulative = np.cumsum(total[layout.score_mass])
+        for bound, value in _histogram_buckets(layout.score.edges, cumulative):
+            mass.add_metric([*values, bound], value)
+        yield mass

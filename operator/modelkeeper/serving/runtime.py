@@ -87,6 +87,11 @@ class Runtime(Protocol):
     @property
     def classes(self) -> AnyArray | None: ...
 
+    @property
+    def gives_probabilities(self) -> bool:
+        """Whether `predict` can answer class probabilities."""
+        ...
+
     def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction: ...
 
 
@@ -122,6 +127,10 @@ class JoblibRuntime:
     @property
     def classes(self) -> AnyArray | None:
         return self._classes
+
+    @property
+    def gives_probabilities(self) -> bool:
+        return self._classes is not None
 
     def _features(self, batch: FeatureBatch) -> Any:
         return feature_frame(batch, self._schema) if self._wants_frame else batch.numeric
@@ -206,6 +215,10 @@ class OnnxRuntime:
     def classes(self) -> AnyArray | None:
         return self._classes
 
+    @property
+    def gives_probabilities(self) -> bool:
+        return self._classes is not None
+
     def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
         results = self._session.run(None, {self._input: batch.numeric.astype(np.float32)})
         labels = np.asarray(results[0]).reshape(-1)
@@ -252,6 +265,10 @@ class CodeRuntime:
     @property
     def classes(self) -> AnyArray | None:
         return self._classes
+
+    @property
+    def gives_probabilities(self) -> bool:
+        return self._classes is not None and self._predict_proba is not None
 
     def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
         inputs: Any = feature_frame(batch, self._schema)

@@ -78,7 +78,18 @@ class ServerSettings(BaseModel):
     feedback_ttl_seconds: float = Field(
         3600.0, ge=0, description="how long a prediction waits for its feedback"
     )
-    drift_counting: bool = Field(True, description="count input features into profile bins")
+    drift_counting: bool = Field(
+        True,
+        description="count input features into profile bins, and a sample of a classifier's "
+        "probabilities",
+    )
+    probability_sample: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="with drift counting, the share of model calls whose class probabilities "
+        "are computed (if not asked for) and counted, for estimated performance",
+    )
     artifact_uri: str | None = Field(
         None,
         description="fetch the model file from here (file, http, https, s3, gs; models:/ for "

@@ -80,7 +80,9 @@ def test_operator_from_the_chart_reconciles_and_is_scraped(
     finally:
         kubectl("delete", "deployment.apps", "-l", selector, "--wait=true", "--timeout=60s")
         kubectl("wait", "--for=delete", "pod", "-l", selector, "--timeout=60s", check=False)
-        kubectl("delete", "clusterrole,clusterrolebinding", "-l", selector, namespaced=False)
+        cluster_kinds = "clusterrole,clusterrolebinding,validatingadmissionpolicy,"
+        cluster_kinds += "validatingadmissionpolicybinding"
+        kubectl("delete", cluster_kinds, "-l", selector, namespaced=False)
 
 
 def _ready(kubectl: Kubectl, selector: str) -> bool:

@@ -397,16 +397,20 @@ def test_high_risk_version_waits_for_approval_then_rolls_out(
         assert serving_only("1")(waiting)
         waited_until = time.monotonic()
 
-        # When a person approves it
-        plugin(control_plane, namespace, "approve", run["model"], "--by", "risk@example.com")
+        # When two people approve it (High risk; the operator that created it is neither)
+        operator_account = "system:serviceaccount:modelkeeper-system:modelkeeper"
+        assert model["metadata"]["annotations"]["modelkeeper.io/created-by"] == operator_account
+        for person in ("risk@example.com", "lead@example.com"):
+            plugin(control_plane, namespace, "approve", run["model"], "--by", person)
 
-        # Then the Deployment rolls it out, and the approval names the person
+        # Then the Deployment rolls it out, and the approval names the second person
         wait_for(kubectl, DEPLOYMENT, serving_only("2"), "version 2 serves", POD_START)
         eventually(
             lambda: [r for r in traffic.answers if r.version == "2"], 30, "version 2 answers"
         )
         approved = get(kubectl, f"models.modelkeeper.io/{run['model']}")["status"]
-        assert approved["approval"]["by"] == "risk@example.com"
+        assert approved["approval"]["by"] == "lead@example.com"
+        assert [a["by"] for a in approved["approvals"]] == ["risk@example.com", "lead@example.com"]
     assert {r.version for r in traffic.answers if r.at < waited_until} == {"1"}
     assert [r for r in traffic.answers if r.code != 200] == []
 

@@ -45,7 +45,12 @@ def test_chart_installs_with_a_valid_pod_and_exactly_the_shipped_rules(
 ) -> None:
     # Given the chart rendered as a release of its own in the test's namespace
     release = f"chart-{uuid.uuid4().hex[:6]}"
-    objects = rendered_objects(release, namespace, f"rbac.scope={scope}")
+    # (its approval policy bound to the test's namespace: the session's other tests approve
+    # in any name they like)
+    only_here = (
+        rf"approvals.namespaceSelector.matchLabels.kubernetes\.io/metadata\.name={namespace}"
+    )
+    objects = rendered_objects(release, namespace, f"rbac.scope={scope}", only_here)
     fullname = f"{release}-modelkeeper"
     account = f"system:serviceaccount:{namespace}:{fullname}"
     shipped = yaml.safe_load(RULES.read_text())
@@ -86,6 +91,21 @@ def test_chart_installs_with_a_valid_pod_and_exactly_the_shipped_rules(
         assert _can(kubectl, account, "list", "customresourcedefinitions", namespace)
         assert not _can(kubectl, account, "get", "secrets", namespace)
         assert not _can(kubectl, account, "update", "models.modelkeeper.io", namespace)
+
+        # And the API server type-checked the approval policy's CEL without a warning
+        policy = f"validatingadmissionpolicy/{fullname}-approvals"
+
+        def checked() -> dict[str, Any] | None:
+            found = json.loads(kubectl("get", policy, "-o", "json", namespaced=False).stdout)
+            status: dict[str, Any] | None = found.get("status")
+            return status if status and status.get("observedGeneration") else None
+
+        assert eventually(checked, 30, "the policy is type-checked").get("typeChecking") in (
+            None,
+            {},
+        )
     finally:
         release_label = f"app.kubernetes.io/instance={release}"
-        kubectl("delete", "clusterrole,clusterrolebinding", "-l", release_label, namespaced=False)
+        cluster_kinds = "clusterrole,clusterrolebinding,validatingadmissionpolicy,"
+        cluster_kinds += "validatingadmissionpolicybinding"
+        kubectl("delete", cluster_kinds, "-l", release_label, namespaced=False)

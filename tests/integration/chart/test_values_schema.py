@@ -48,6 +48,16 @@ from tests.support.chart import render
             "at '/metrics/serviceMonitor/interval'",
             id="interval-not-a-duration",
         ),
+        pytest.param(
+            "notifications.sinksSecret.name=sinks",
+            "at '/notifications/sinksSecret': properties 'key' required",
+            id="sinks-secret-without-its-key",
+        ),
+        pytest.param(
+            "approvals.admissionPolicy=maybe",
+            "at '/approvals/admissionPolicy'",
+            id="admission-policy-not-a-boolean",
+        ),
         pytest.param("replica=2", "additional properties 'replica' not allowed", id="misspelt-key"),
     ],
 )

@@ -182,7 +182,7 @@ def test_bad_input_becomes_conditions_and_events(
 
     # An unapproved version whose artifact is not there
     unapproved = artifact_model("wild-1", "wild", "1", tmp_path / "missing", "0" * 64)
-    del unapproved["spec"]["governance"]
+    unapproved["spec"]["governance"] = {"riskTier": "Low"}  # one approver is enough
     apply(kubectl, unapproved, deployment("wild", "wild"))
     model = wait_for(
         kubectl,

@@ -3,26 +3,20 @@
 An exporter on 127.0.0.1 serves the scoring servers' feature counters (numeric
 histograms with the profile's edges as `le`, categorical counters, missing counters) for
 two Deployments of version 1.0.0: `steady`, whose live traffic looks like the
-reference, and `shifted`, whose amounts moved up. Prometheus scrapes it every second
-while the counters sit at zero; then they jump at once, as in the analysis tests, so
-the windowed counts are exact. The monitor's whole evaluation runs as the operator runs
-it (reference profile from a file:// URI, the queries, Prometheus, the verdict), with
-the cache built from plain objects instead of the API server's watch: nothing here
-needs the cluster.
+reference, and `shifted`, whose amounts moved up; they jump from zero at once
+(`scraping.scraped_jump`), so the windowed counts are exact. The monitor's whole
+evaluation runs as the operator runs it (reference profile from a file:// URI, the
+queries, Prometheus, the verdict).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from datetime import timedelta
 
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from modelkeeper.api.conditions import get_condition
@@ -33,18 +27,14 @@ from modelkeeper.api.driftmonitor import (
     Level,
 )
 from modelkeeper.controller.cache import Cache
-from modelkeeper.controller.driftmonitor import DriftMonitors
-from modelkeeper.controller.settings import OperatorSettings
-from modelkeeper.drift.reference import ProfileStore
 from modelkeeper.drift.scoring import Outcome
+from modelkeeper.drift.state import Evaluation
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
 from modelkeeper.prometheus.client import ProviderPool
-from tests.ground.polling import eventually
-from tests.ground.processes import free_port
-from tests.ground.prometheus import Prometheus, static_scrape_config
+from tests.integration.drift.scraping import Scraped, scraped_jump, watching
+from tests.integration.drift.scraping import evaluate as evaluate_monitor
 from tests.support import objects as manifests
 
-NAMESPACE = "shop"
 VERSION = "1.0.0"
 EDGES = [0.0, 1.0, 2.5, 4.0]
 PROFILE = Profile(
@@ -104,52 +94,24 @@ class FeatureCounters:
         yield from (histogram, categories, missing)
 
 
-@dataclass(frozen=True)
-class Scraped:
-    """Prometheus after the jump, and the window that holds it."""
-
-    prometheus: Prometheus
-    window: timedelta
-    now: datetime
-
-
 @pytest.fixture(scope="module")
 def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scraped]:
     counters = FeatureCounters()
     registry = CollectorRegistry()
     registry.register(counters)
-    port = free_port()
-    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-    job = {
-        "job_name": "modelkeeper",
-        "static_configs": [{"targets": [f"127.0.0.1:{port}"], "labels": {"namespace": NAMESPACE}}],
-    }
-    prometheus = Prometheus.serve(
-        tmp_path_factory.mktemp("prometheus"), static_scrape_config([job])
-    )
-    try:
-        started = time.time()
-        infinite = 'modelkeeper_feature_value_bucket{deployment="steady",le="+Inf"}'
-        eventually(lambda: prometheus.value(f"sum({infinite})") == 0, 30, "zeros are scraped")
-        time.sleep(1.5)  # a second scrape at zero inside the window
+    infinite = 'modelkeeper_feature_value_bucket{deployment="steady",le="+Inf"}'
+
+    def jump() -> None:
         counters.jumped = True
-        eventually(lambda: prometheus.value(f"sum({infinite})") == 600, 30, "the jump is scraped")
-        time.sleep(2.5)
-        last_scrape = prometheus.value('timestamp(up{job="modelkeeper"})')
-        assert last_scrape is not None
-        window = timedelta(seconds=last_scrape - started)
-        yield Scraped(prometheus, window, datetime.fromtimestamp(last_scrape, UTC))
-    finally:
-        prometheus.stop()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+
+    folder = tmp_path_factory.mktemp("prometheus")
+    with scraped_jump(folder, registry, f"sum({infinite})", 600, jump) as scraped:
+        yield scraped
 
 
 def objects(deployment: str, window: timedelta, profile_uri: str) -> Cache:
-    """The cache as the operator's watch would fill it: a monitor, its Deployment, its Model."""
+    """A monitor of `deployment`, which serves Model fraud-1-0-0."""
     seconds = f"{int(window.total_seconds()) + 1}s"
-    meta = {"namespace": NAMESPACE, "generation": 1}
     monitor = manifests.drift_monitor(
         deployment,
         deployment,
@@ -158,9 +120,7 @@ def objects(deployment: str, window: timedelta, profile_uri: str) -> Cache:
         hysteresis={"enterAfter": 1},
         minSamples=100,
     )
-    monitor["metadata"].update(meta)
     served = manifests.deployment(deployment, "fraud")
-    served["metadata"].update(meta)
     served["status"] = {"stable": {"version": VERSION, "model": "fraud-1-0-0"}}
     model = manifests.model(
         "fraud-1-0-0",
@@ -169,49 +129,15 @@ def objects(deployment: str, window: timedelta, profile_uri: str) -> Cache:
         image="registry.example.com/fraud:1.0.0",
         reference={"uri": profile_uri},
     )
-    model["metadata"].update(meta)
-
-    def index(body: dict[str, Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-        return {(NAMESPACE, body["metadata"]["name"]): [body]}
-
-    return Cache(
-        models=index(model),
-        model_families={(NAMESPACE, "fraud"): ["fraud-1-0-0"]},
-        deployments=index(served),
-        deployment_families={(NAMESPACE, "fraud"): [deployment]},
-        drift_monitors=index(monitor),
-        retrain_policies={},
-        retrain_policy_families={},
-    )
-
-
-@pytest.fixture
-def profile_uri(tmp_path: Path) -> str:
-    path = tmp_path / "profile.json"
-    path.write_text(PROFILE.model_dump_json())
-    return f"file://{path}"
-
-
-@pytest.fixture
-async def pool(scraped: Scraped) -> AsyncIterator[ProviderPool]:
-    providers = ProviderPool(
-        OperatorSettings.model_validate(
-            {"prometheus_url": scraped.prometheus.url, "prometheus_timeout_seconds": 5}
-        )
-    )
-    yield providers
-    await providers.close()
+    return watching(monitor, served, model)
 
 
 async def evaluate(
     deployment: str, scraped: Scraped, pool: ProviderPool, profile_uri: str
-) -> tuple[Any, DriftMonitorResource]:
-    cache = objects(deployment, scraped.window, profile_uri)
-    monitors = DriftMonitors(client=None, cache=cache, prometheus=pool, profiles=ProfileStore())  # type: ignore[arg-type]
-    body = cache.drift_monitor(NAMESPACE, deployment)
-    assert body is not None
-    monitor = DriftMonitorResource.from_object(body)
-    return await monitors.evaluate(NAMESPACE, monitor, scraped.now), monitor
+) -> tuple[Evaluation, DriftMonitorResource]:
+    return await evaluate_monitor(
+        objects(deployment, scraped.window, profile_uri), deployment, pool, scraped.now
+    )
 
 
 async def test_traffic_like_the_reference_is_ok(

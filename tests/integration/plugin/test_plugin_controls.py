@@ -163,11 +163,11 @@ def test_approve_in_the_callers_name_or_another(plugin: Plugin, kubectl: Kubectl
     assert result.out == f"model fraud-2: approval of fraud 2 by {caller} requested\n"
     assert controls(read(kubectl, "models/fraud-2")) == {"approved-by": caller}
 
-    # When approved --by someone, and the manifest is applied again, the approval survives
+    # When approved --by someone too, and the manifest is applied again, both approvals survive
     assert plugin("approve", "fraud-2", "--by", "alice@example.com").code == 0
     kubectl("apply", "-f", "-", input=MODEL)
     model = read(kubectl, "models/fraud-2")
-    assert controls(model) == {"approved-by": "alice@example.com"}
+    assert controls(model) == {"approved-by": f"{caller},alice@example.com"}
     assert model["spec"] == spec
 
 

@@ -10,14 +10,12 @@ a JSON message, logged with its traceback.
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -29,27 +27,15 @@ from modelkeeper.serving.frames import FeatureBatch
 from modelkeeper.serving.runtime import ModelLoadError, load_model_dir
 from modelkeeper.serving.settings import ModelFormat
 from tests.integration.serving.serving_harness import ServerLauncher
-from tests.support.models import IRIS_FEATURES, iris_frame
+from tests.support.models import IRIS_FEATURES, iris_frame, write_custom_code_model
 from tests.support.traffic import v2_body
 
-TEMPLATE = Path(__file__).resolve().parents[3] / "serving_image" / "model-template" / "custom-code"
 ROWS = iris_frame()[IRIS_FEATURES].to_numpy()[::5]
-
-
-def template_trainer() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("custom_code_train", TEMPLATE / "train.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("custom-code") / "model"
-    template_trainer().write_model_dir(directory)
-    return directory
+    return write_custom_code_model(tmp_path_factory.mktemp("custom-code") / "model")
 
 
 def with_code(code_dir: Path, directory: Path, code: str, output: str | None = None) -> Path:

@@ -10,7 +10,14 @@ from modelkeeper.api.selection import SelectionReason, select_model
 from tests.unit.controller.factories import APPROVAL, T0, model
 
 LATER_APPROVAL = {"by": "lead@example.com", "at": "2026-01-02T00:00:00Z"}
-ANNOTATED = {"modelkeeper.io/approved-by": "ops@example.com"}
+ANNOTATED = {
+    "modelkeeper.io/approved-by": "ops@example.com,lead@example.com",
+    "modelkeeper.io/created-by": "ds@example.com",
+}
+ONE_OF_TWO = {
+    "modelkeeper.io/approved-by": "ops@example.com",
+    "modelkeeper.io/created-by": "ds@example.com",
+}
 REJECTED = {"stage": "Rejected"}
 
 
@@ -48,6 +55,17 @@ REJECTED = {"stage": "Rejected"}
             None,
             SelectionReason.NEWEST_APPROVED,
             id="track-approval-by-annotation",
+        ),
+        pytest.param(
+            None,
+            [
+                model("1.0.0", approval=APPROVAL),
+                model("1.1.0", annotations=ONE_OF_TWO, governance={}, created=5),
+            ],
+            "1.0.0",
+            "1.1.0",
+            SelectionReason.NEWEST_APPROVED,
+            id="track-high-risk-with-one-approver-waits",
         ),
         pytest.param(
             None,

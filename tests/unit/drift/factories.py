@@ -69,8 +69,11 @@ def run(
     previous: DriftMonitorStatus | None = None,
     version: str = "v1",
     at: datetime = START,
+    metrics: dict[str, float] | None = None,
 ) -> Evaluation:
-    return evaluate(monitor, previous or DriftMonitorStatus(), PROFILE, version, seen, at, 4)
+    return evaluate(
+        monitor, previous or DriftMonitorStatus(), PROFILE, version, seen, at, 4, metrics
+    )
 
 
 def levels(evaluation: Evaluation) -> dict[str, Level]:

@@ -7,19 +7,23 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from modelkeeper.api.driftmonitor import CustomDriftMetric
+from modelkeeper.api.driftmonitor import CustomDriftMetric, EstimatedMetric
 from modelkeeper.drift.queries import (
     Feedback,
+    Probabilities,
     Target,
     align,
     parse_feedback,
+    parse_probabilities,
     plan_queries,
     render_custom,
 )
 from modelkeeper.profile import CategoricalProfile, NumericProfile, Profile
 from modelkeeper.prometheus.promql import Sample, TemplateError
 
-TARGET = Target("shop", "fraud", "1.4.0", timedelta(hours=1), timedelta(days=1))
+TARGET = Target(
+    "shop", "fraud", "1.4.0", timedelta(hours=1), timedelta(days=1), timedelta(minutes=30)
+)
 SERVERS = 'namespace="shop",deployment="fraud",version="1.4.0"'
 AMOUNT = NumericProfile(
     name="amount",
@@ -38,7 +42,7 @@ def custom(query: str) -> CustomDriftMetric:
 
 
 def test_one_query_per_counter_family() -> None:
-    queries = plan_queries(PROFILE, [custom("x")], performance=True, target=TARGET)
+    queries = plan_queries(PROFILE, [custom("x")], performance=True, estimated=None, target=TARGET)
     assert queries.buckets == (
         f"sum by (feature, le) (increase(modelkeeper_feature_value_bucket{{{SERVERS}}}[3600s]))"
     )
@@ -70,7 +74,7 @@ def test_one_query_per_counter_family() -> None:
 def test_only_the_families_the_profile_and_spec_need(
     features: list[NumericProfile | CategoricalProfile], performance: bool, asked: tuple[str, ...]
 ) -> None:
-    queries = plan_queries(Profile(rows=1, features=features), [], performance, TARGET)
+    queries = plan_queries(Profile(rows=1, features=features), [], performance, None, TARGET)
     present = tuple(
         name for name in ("buckets", "categories", "feedback") if getattr(queries, name)
     )
@@ -147,3 +151,64 @@ def test_feedback_counters_by_label() -> None:
     assert parse_feedback(samples) == Feedback(
         rows=100, correct=90, absolute_error=0, squared_error=4
     )
+
+
+@pytest.mark.parametrize(
+    ("metric", "parts"),
+    [
+        pytest.param(
+            EstimatedMetric.ACCURACY,
+            {
+                "sum": "sum(increase(modelkeeper_prediction_confidence_sum{%s}[1800s]))",
+                "count": "sum(increase(modelkeeper_prediction_confidence_count{%s}[1800s]))",
+            },
+            id="accuracy",
+        ),
+        pytest.param(
+            EstimatedMetric.ROC_AUC,
+            {
+                "rows": "sum by (le) (increase(modelkeeper_prediction_score_bucket{%s}[1800s]))",
+                "mass": "sum by (le) "
+                "(increase(modelkeeper_prediction_score_mass_total{%s}[1800s]))",
+            },
+            id="roc-auc",
+        ),
+    ],
+)
+def test_an_estimate_reads_the_probability_counters_over_its_window(
+    metric: EstimatedMetric, parts: dict[str, str]
+) -> None:
+    queries = plan_queries(PROFILE, [], False, metric, TARGET)
+    assert queries.estimate == (
+        metric,
+        " or ".join(
+            f'label_replace({query % SERVERS}, "counter", "{counter}", "", "")'
+            for counter, query in parts.items()
+        ),
+    )
+    assert plan_queries(PROFILE, [], False, None, TARGET).estimate is None
+
+
+def test_confidence_sum_and_count_by_label() -> None:
+    samples = [Sample({"counter": "sum"}, 81.5), Sample({"counter": "count"}, 100)]
+    assert parse_probabilities(EstimatedMetric.ACCURACY, samples) == Probabilities(
+        rows=100, confidence_sum=81.5
+    )
+    assert parse_probabilities(EstimatedMetric.ACCURACY, []) == Probabilities(rows=0)
+
+
+def test_cumulative_score_buckets_become_bins_with_their_mass() -> None:
+    """Buckets arrive in any order; an extrapolated dip counts 0."""
+    rows = {"0.5": 40, "+Inf": 100, "1": 100, "0.25": 10}
+    mass = {"0.5": 12, "+Inf": 72, "1": 72, "0.25": 1.5}
+    samples = [Sample({"counter": "rows", "le": le}, value) for le, value in rows.items()]
+    samples += [Sample({"counter": "mass", "le": le}, value) for le, value in mass.items()]
+    samples.append(Sample({"counter": "rows", "le": "0.75"}, 39.0))  # below 0.5's 40
+    samples.append(Sample({"counter": "mass", "le": "0.75"}, 12.0))
+    probabilities = parse_probabilities(EstimatedMetric.ROC_AUC, samples)
+    assert probabilities.rows == 101
+    assert probabilities.score is not None
+    assert probabilities.score.edges.tolist() == [0.25, 0.5, 0.75, 1.0]
+    assert probabilities.score.rows.tolist() == [10, 30, 0, 61, 0]
+    assert probabilities.score.mass.tolist() == [1.5, 10.5, 0, 60, 0]
+    assert parse_probabilities(EstimatedMetric.ROC_AUC, []) == Probabilities(rows=0)

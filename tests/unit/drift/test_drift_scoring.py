@@ -12,12 +12,20 @@ from scipy import stats
 from modelkeeper.api.driftmonitor import (
     CustomDriftMetric,
     DriftMethod,
+    EstimatedPerformance,
     Level,
     Performance,
 )
 from modelkeeper.drift import statistics
-from modelkeeper.drift.queries import Feedback, Observed
-from modelkeeper.drift.scoring import Outcome, chosen_test, judge_metric, judge_performance
+from modelkeeper.drift.estimate import ScoreBins
+from modelkeeper.drift.queries import Feedback, Observed, Probabilities
+from modelkeeper.drift.scoring import (
+    Outcome,
+    chosen_test,
+    judge_estimate,
+    judge_metric,
+    judge_performance,
+)
 from tests.unit.drift.factories import (
     AMOUNT_REFERENCE,
     AMOUNT_SHIFTED,
@@ -123,7 +131,7 @@ def test_min_samples_is_thirty_per_bin_unless_set() -> None:
 
 def test_a_small_window_drifts_by_chance_only_for_fixed_thresholds() -> None:
     """A 20-sample window that differs from the reference by noise reaches the fixed
-    critical PSI, but its p-value under no drift is about 0.09, so SampleSizeAware at
+    critical PSI, but its p-value under no drift is about 0.1, so SampleSizeAware at
     rates 0.05 and 0.01 calls it OK."""
     noisy = [0, 2, 9, 9, 0]
     fixed = run(spec(minSamples=20), observed(amount=noisy)).status.features[0]
@@ -141,9 +149,9 @@ def test_a_small_window_drifts_by_chance_only_for_fixed_thresholds() -> None:
     aware = run(aware_spec, observed(amount=noisy)).status.features[0]
     assert fixed.score is not None
     assert fixed.level == Level.CRITICAL
-    scale = 1 / sum(AMOUNT_REFERENCE) + 1 / sum(noisy)
-    kept_bins = 4  # the overflow bin is empty on both sides
-    expected = stats.chi2.sf(fixed.score / scale, kept_bins - 1)
+    rows, size, degrees = sum(AMOUNT_REFERENCE), sum(noisy), 3  # overflow empty on both sides
+    reach = size * stats.chi2.isf(0.01, degrees) / rows  # the reference's own error, 99 %
+    expected = stats.ncx2.sf(fixed.score * size, degrees, reach)
     assert aware.p_value == pytest.approx(expected, abs=1e-12)
     assert 0.05 < expected < 0.2
     assert aware.level == Level.OK
@@ -173,6 +181,31 @@ def test_p_values_are_corrected_over_the_p_value_tests(correction: str, factor: 
         table = np.array([reference, live])
         raw = stats.chi2_contingency(table[:, table.sum(axis=0) > 0], correction=False).pvalue
         assert feature.p_value == pytest.approx(min(raw * factor, 1.0), abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        pytest.param("Fixed", lambda x2: stats.chi2.sf(x2, 2), id="fixed-pearson"),
+        pytest.param(
+            "SampleSizeAware",
+            # the divergence x2 (1/N + 1/M) times M against the reference's own error at 99 %
+            lambda x2: stats.ncx2.sf(
+                x2 * (1 / 1000 + 1 / 100) * 100, 2, stats.chi2.isf(0.01, 2) / 10
+            ),
+            id="sample-size-aware-fixed-reference",
+        ),
+    ],
+)
+def test_chi_square_p_value_by_mode(mode: str, expected: Any) -> None:
+    """Fixed: Pearson's two-sample p-value; SampleSizeAware: the one that holds for this
+    fixed reference (N = 1,000 country rows, M = 100)."""
+    monitor = spec(byType={"categorical": {**CHI_SQUARE_TEST, "mode": mode}})
+    country = run(monitor, observed(country=[50, 38, 12])).status.features[1]
+    table = np.array([COUNTRY_REFERENCE, [50, 38, 12]])
+    x2 = stats.chi2_contingency(table, correction=False).statistic
+    assert country.score == pytest.approx(x2, rel=1e-12)
+    assert country.p_value == pytest.approx(expected(x2), abs=1e-12)
 
 
 def test_benjamini_hochberg_corrects_less_than_bonferroni() -> None:
@@ -287,3 +320,113 @@ def test_performance_from_feedback(
     status, _ = judge_performance(Performance.model_validate(performance), feedback)
     assert status.level == level
     assert status.value == (pytest.approx(value) if value is not None else None)
+
+
+CONFIDENT = Probabilities(rows=400, confidence_sum=340)
+"""Expected accuracy 0.85."""
+SCORES = Probabilities(
+    rows=400,
+    score=ScoreBins(
+        edges=np.array([0.5, 1.0]),
+        rows=np.array([200.0, 200.0, 0.0]),
+        mass=np.array([40.0, 160.0, 0.0]),
+    ),
+)
+"""Expected positives 40 and 160, negatives 160 and 40: AUC (160·(160 + 20) + 40·80) / 200²."""
+
+
+@pytest.mark.parametrize(
+    ("estimated", "seen", "metrics", "value", "reference", "level"),
+    [
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.88},
+            CONFIDENT,
+            {},
+            0.85,
+            0.88,
+            Level.OK,
+            id="within-drop",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.95},
+            CONFIDENT,
+            {},
+            0.85,
+            0.95,
+            Level.CRITICAL,
+            id="beyond-drop",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "maxDrop": 0.1},
+            CONFIDENT,
+            {"accuracy": 0.95},
+            0.85,
+            0.95,
+            Level.OK,
+            id="model-metric",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.92},
+            CONFIDENT,
+            {"accuracy": 0.5},
+            0.85,
+            0.92,
+            Level.CRITICAL,
+            id="spec-wins",
+        ),
+        pytest.param(
+            {"metric": "Accuracy"},
+            CONFIDENT,
+            {"auc": 0.9},
+            None,
+            None,
+            Level.INSUFFICIENT_DATA,
+            id="no-reference",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.9, "minSamples": 500},
+            CONFIDENT,
+            {},
+            None,
+            0.9,
+            Level.INSUFFICIENT_DATA,
+            id="too-few",
+        ),
+        pytest.param(
+            {"metric": "Accuracy", "reference": 0.9},
+            None,
+            {},
+            None,
+            0.9,
+            Level.INSUFFICIENT_DATA,
+            id="unread",
+        ),
+        pytest.param(
+            {"metric": "RocAuc"}, SCORES, {"roc_auc": 0.9}, 0.8, 0.9, Level.CRITICAL, id="roc-auc"
+        ),
+        pytest.param(
+            {"metric": "RocAuc", "reference": 0.9},
+            Probabilities(
+                rows=400, score=ScoreBins(np.array([1.0]), np.array([400.0, 0]), np.array([0.0, 0]))
+            ),
+            {},
+            None,
+            0.9,
+            Level.INSUFFICIENT_DATA,
+            id="one-class-expected",
+        ),
+    ],
+)
+def test_estimated_performance_against_its_reference(
+    estimated: dict[str, Any],
+    seen: Probabilities | None,
+    metrics: dict[str, float],
+    value: float | None,
+    reference: float | None,
+    level: Level,
+) -> None:
+    status, note = judge_estimate(EstimatedPerformance.model_validate(estimated), seen, metrics)
+    assert status.level == level
+    assert status.reference == reference
+    assert status.value == (pytest.approx(value) if value is not None else None)
+    assert note.startswith(f"estimated {estimated['metric']}")

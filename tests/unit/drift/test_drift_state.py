@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,9 +16,10 @@ from modelkeeper.api.driftmonitor import (
     DriftMonitorConditionType,
     DriftMonitorStatus,
     DriftState,
+    Level,
 )
 from modelkeeper.drift import statistics
-from modelkeeper.drift.queries import FeatureCounts, Observed
+from modelkeeper.drift.queries import FeatureCounts, Observed, Probabilities
 from modelkeeper.drift.state import (
     Evaluation,
     StateChange,
@@ -47,6 +49,94 @@ def test_degraded_performance_sets_its_condition_not_the_state() -> None:
     assert degraded is not None
     assert degraded.status == ConditionStatus.TRUE
     assert evaluation.status.state == DriftState.OK
+
+
+LOW_CONFIDENCE = Probabilities(rows=400, confidence_sum=280)
+"""Expected accuracy 0.7."""
+HIGH_CONFIDENCE = Probabilities(rows=400, confidence_sum=372)
+"""Expected accuracy 0.93."""
+ESTIMATED = {"metric": "Accuracy", "reference": 0.9}
+MEASURED = {"metric": "Accuracy", "min": 0.7}
+"""FEEDBACK's accuracy is 0.75: within."""
+
+
+@pytest.mark.parametrize(
+    ("fields", "seen", "status", "reason"),
+    [
+        pytest.param({}, observed(), ConditionStatus.FALSE, "NotWatched", id="not-watched"),
+        pytest.param(
+            {"estimatedPerformance": ESTIMATED},
+            observed(probabilities=LOW_CONFIDENCE),
+            ConditionStatus.TRUE,
+            "EstimateBeyondBound",
+            id="estimate-low",
+        ),
+        pytest.param(
+            {"estimatedPerformance": ESTIMATED},
+            observed(probabilities=HIGH_CONFIDENCE),
+            ConditionStatus.FALSE,
+            "WithinBound",
+            id="estimate-within",
+        ),
+        pytest.param(
+            {"estimatedPerformance": ESTIMATED},
+            observed(),
+            ConditionStatus.UNKNOWN,
+            "InsufficientPredictions",
+            id="estimate-unread",
+        ),
+        pytest.param(
+            {"estimatedPerformance": {**ESTIMATED, "minSamples": 1000}},
+            observed(probabilities=LOW_CONFIDENCE),
+            ConditionStatus.UNKNOWN,
+            "InsufficientPredictions",
+            id="estimate-too-few",
+        ),
+        pytest.param(
+            {"performance": MEASURED, "estimatedPerformance": ESTIMATED},
+            observed(feedback=FEEDBACK, probabilities=LOW_CONFIDENCE),
+            ConditionStatus.TRUE,
+            "EstimateBeyondBound",
+            id="either-beyond-is-enough",
+        ),
+        pytest.param(
+            {"performance": {**MEASURED, "min": 0.8}, "estimatedPerformance": ESTIMATED},
+            observed(feedback=FEEDBACK, probabilities=LOW_CONFIDENCE),
+            ConditionStatus.TRUE,
+            "BeyondBound",
+            id="labels-named-first",
+        ),
+        pytest.param(
+            {"performance": MEASURED, "estimatedPerformance": ESTIMATED},
+            observed(probabilities=HIGH_CONFIDENCE),
+            ConditionStatus.FALSE,
+            "WithinBound",
+            id="estimate-within-feedback-unread",
+        ),
+    ],
+)
+def test_performance_degraded_by_measure_or_estimate(
+    fields: dict[str, Any], seen: Observed, status: ConditionStatus, reason: str
+) -> None:
+    evaluation = run(spec(**fields), seen)
+    degraded = get_condition(
+        evaluation.status.conditions, DriftMonitorConditionType.PERFORMANCE_DEGRADED
+    )
+    assert degraded is not None
+    assert (degraded.status, degraded.reason) == (status, reason)
+    assert evaluation.status.state == DriftState.OK
+
+
+def test_the_estimate_and_its_reference_are_in_status_and_message() -> None:
+    monitor = spec(estimatedPerformance={"metric": "Accuracy"})
+    evaluation = run(monitor, observed(probabilities=LOW_CONFIDENCE), metrics={"accuracy": 0.9})
+    estimate = evaluation.status.estimated_performance
+    assert estimate is not None
+    assert (estimate.value, estimate.reference, estimate.samples) == (0.7, 0.9, 400)
+    assert estimate.level == Level.CRITICAL
+    assert "estimated Accuracy 0.7 against the reference 0.9, more than 0.05 below" in (
+        evaluation.status.message
+    )
 
 
 @dataclass(frozen=True)

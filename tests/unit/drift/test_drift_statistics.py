@@ -152,21 +152,33 @@ def test_wasserstein_of_a_constant_reference_is_zero() -> None:
     assert statistics.wasserstein(counts([50, 0]), counts([30, 0]), counts([4.0]), 0.0) == 0.0
 
 
+REACH = 100 * stats.chi2.isf(0.01, 4) / 50
+"""M times the Pearson divergence a reference of N = 50 rows over 5 bins lies from its own
+distribution in all but 1 % of draws: the noncentrality of the window's statistic."""
+KS_REACH = stats.kstwobign.isf(0.01) / math.sqrt(50)
+
+
 @pytest.mark.parametrize(
     ("method", "score", "expected"),
     [
-        pytest.param(NullMethod.PSI, 0.05, stats.chi2.sf(0.05 / 0.03, 4), id="psi"),
+        pytest.param(NullMethod.PSI, 0.05, stats.ncx2.sf(0.05 * 100, 4, REACH), id="psi"),
         pytest.param(
             NullMethod.JENSEN_SHANNON,
             0.1,
-            stats.chi2.sf(8 * math.log(2) * 0.01 / 0.03, 4),
+            stats.ncx2.sf(8 * math.log(2) * 0.01 * 100, 4, REACH),
             id="jensen-shannon",
         ),
-        pytest.param(NullMethod.KS, 0.2, stats.kstwobign.sf(0.2 / math.sqrt(0.03)), id="ks"),
+        pytest.param(
+            NullMethod.CHI_SQUARE, 12.0, stats.ncx2.sf(12.0 * 0.03 * 100, 4, REACH), id="chi-square"
+        ),
+        pytest.param(
+            NullMethod.KS, 0.4, stats.kstwobign.sf((0.4 - KS_REACH) * math.sqrt(100)), id="ks"
+        ),
+        pytest.param(NullMethod.KS, 0.2, 1.0, id="ks-within-the-references-own-error"),
     ],
 )
 def test_p_values_under_no_drift(method: NullMethod, score: float, expected: float) -> None:
-    """N = 50 and M = 100 (1/N + 1/M = 0.03) over 5 bins."""
+    """N = 50 and M = 100 (1/N + 1/M = 0.03) over 5 bins, against a fixed reference."""
     assert statistics.p_value(method, score, 50, 100, 5) == pytest.approx(expected, abs=1e-9)
 
 
@@ -179,11 +191,13 @@ def test_the_threshold_is_the_score_whose_p_value_is_the_rate(
     assert statistics.p_value(method, score, 2000, 300, 11) == pytest.approx(rate, abs=1e-9)
 
 
-def test_psi_threshold_shrinks_with_the_window() -> None:
+def test_psi_threshold_shrinks_with_the_window_down_to_the_references_own_error() -> None:
     small = statistics.threshold(NullMethod.PSI, 0.01, 10_000, 300, 10)
     large = statistics.threshold(NullMethod.PSI, 0.01, 10_000, 30_000, 10)
-    assert small == pytest.approx((1 / 10_000 + 1 / 300) * stats.chi2.isf(0.01, 9), abs=1e-12)
+    reach = stats.chi2.isf(0.01, 9) / 10_000
+    assert small == pytest.approx(stats.ncx2.isf(0.01, 9, 300 * reach) / 300, rel=1e-9)
     assert large < small / 5
+    assert large > reach
 
 
 def test_psi_of_samples_from_one_distribution_stays_near_its_null_scale() -> None:

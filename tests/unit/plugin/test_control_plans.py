@@ -237,6 +237,54 @@ def test_approve_names_the_approver(approver: str, who: str) -> None:
     assert plan.message == f"model fraud-2: approval of fraud 2 by {who} requested"
 
 
+def approved_by(names: str) -> ModelResource:
+    return MODEL.model_copy(
+        update={
+            "metadata": MODEL.metadata.model_copy(
+                update={"annotations": {Annotation.APPROVED_BY: names}}
+            )
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "approver", "after"),
+    [
+        pytest.param("alice", "bob", "alice,bob", id="appended"),
+        pytest.param(" alice , carol ", "bob", "alice,carol,bob", id="others-kept-in-order"),
+        pytest.param("", "bob", "bob", id="empty-annotation"),
+    ],
+)
+def test_approve_appends_the_approver(before: str, approver: str, after: str) -> None:
+    plan = plan_approval(approved_by(before), approver)
+    assert plan.annotations == {Annotation.APPROVED_BY: after}
+
+
+@pytest.mark.parametrize(
+    ("before", "approver", "message"),
+    [
+        pytest.param(
+            "alice,bob",
+            "bob",
+            "model fraud-2: approval of fraud 2 by bob is there already",
+            id="twice",
+        ),
+        pytest.param(
+            "",
+            "o'neil,bob",
+            'the approver "o\'neil,bob" has a comma, which separates approvers',
+            id="comma",
+        ),
+    ],
+)
+def test_approve_refuses_what_the_list_cannot_hold(
+    before: str, approver: str, message: str
+) -> None:
+    with pytest.raises(ControlError) as refused:
+        plan_approval(approved_by(before), approver)
+    assert str(refused.value) == message
+
+
 @pytest.mark.parametrize(
     ("approver", "length"),
     [

@@ -266,3 +266,70 @@ def test_workers_write_their_own_rows_and_a_scrape_sums_them() -> None:
         WorkerMetrics(layout, rows[index]).record_batch(batch, labels, True)
     assert rows[:, layout.batch_size.sum].tolist() == [10, 10, 10]
     assert rows.sum(axis=0)[layout.class_counts].tolist() == [30, 0]
+
+
+def _scraped(layout: Layout, rows: Any, name: str) -> dict[tuple[str, str], float]:
+    """A family's samples by (sample name, le), from the scrape."""
+    return {
+        (sample.name, sample.labels.get("le", "")): sample.value
+        for family in ServerCollector(layout, rows, LABELS).collect()
+        if family.name == name
+        for sample in family.samples
+    }
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_probabilities_are_counted_for_performance_estimation(workers: int) -> None:
+    """The predicted class's probability (confidence) and the second class's (score, with
+    its sum per bin) against one value at a time, bisect on the buckets' edges."""
+    generator = np.random.default_rng(5)
+    layout = Layout(PROFILE, list(NUMERIC), list(CATEGORICAL), CLASSES)
+    rows = shared_rows(workers, layout.size)
+    confidences: list[float] = []
+    scores: list[float] = []
+    for index, size in enumerate([1, 9, 30, 4]):
+        second = generator.uniform(size=size).round(3)  # some on the edges themselves
+        probabilities = np.column_stack([1 - second, second])
+        # the model's own labels, not always the likelier class (a tuned threshold)
+        predicted = np.where(second > 0.3, 1, 0)
+        labels = CLASSES[predicted]
+        WorkerMetrics(layout, rows[index % workers]).record_batch(
+            feature_batch(random_batch(size, seed=index)),
+            Prediction(labels=labels, probabilities=probabilities),
+            True,
+            True,
+        )
+        confidences += probabilities[np.arange(size), predicted].tolist()
+        scores += second.tolist()
+    confidence = _scraped(layout, rows, "modelkeeper_prediction_confidence")
+    assert confidence[("modelkeeper_prediction_confidence_count", "")] == len(confidences)
+    assert confidence[("modelkeeper_prediction_confidence_sum", "")] == pytest.approx(
+        sum(confidences)
+    )
+    edges = [round(0.02 * step, 2) for step in range(1, 51)]
+    score = _scraped(layout, rows, "modelkeeper_prediction_score")
+    mass = _scraped(layout, rows, "modelkeeper_prediction_score_mass")
+    for edge in edges:
+        below = [value for value in scores if value <= edge]
+        assert score[("modelkeeper_prediction_score_bucket", format_bound(edge))] == len(below)
+        assert mass[("modelkeeper_prediction_score_mass_total", format_bound(edge))] == (
+            pytest.approx(sum(below))
+        )
+    assert mass[("modelkeeper_prediction_score_mass_total", "+Inf")] == pytest.approx(sum(scores))
+
+
+def test_probabilities_outside_the_sample_are_not_counted() -> None:
+    """A call outside the sample counts no probabilities, even when it has them (asked for
+    by its request), nor one without them; a regressor has no such families at all."""
+    layout = Layout(PROFILE, list(NUMERIC), list(CATEGORICAL), CLASSES)
+    rows = shared_rows(1, layout.size)
+    labels = np.array(["x", "y"], dtype=object)
+    worker = WorkerMetrics(layout, rows[0])
+    batch = feature_batch(random_batch(2, seed=0))
+    worker.record_batch(batch, Prediction(labels, np.full((2, 2), 0.5)), True, False)
+    worker.record_batch(batch, Prediction(labels=labels), True, True)
+    confidence = _scraped(layout, rows, "modelkeeper_prediction_confidence")
+    assert confidence[("modelkeeper_prediction_confidence_count", "")] == 0
+    regressor = Layout(PROFILE, list(NUMERIC), list(CATEGORICAL), None)
+    families = {family.name for family in ServerCollector(regressor, rows, LABELS).collect()}
+    assert not {name for name in families if "confidence" in name or "score" in name}
