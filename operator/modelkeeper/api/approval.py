@@ -19,8 +19,8 @@ Pure. A version is approved in one of three ways (docs/approvals.md):
 
   Medium and High need the creator recorded: without it, a creator could approve their
   own version by leaving the annotation out.
-- A RetrainPolicy's auto-approval (status.approval with source Policy), for the tiers
-  its `autoApproveUpTo` allows.
+- A RetrainPolicy's auto-approval, or a followed alias's (status.approval with source
+  Policy), for the tiers its `autoApproveUpTo` allows.
 """
 
 from __future__ import annotations

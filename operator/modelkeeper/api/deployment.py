@@ -20,8 +20,10 @@ from modelkeeper.api.base import ApiModel, Resource
 from modelkeeper.api.cel import required_when, rule, validations
 from modelkeeper.api.conditions import Condition, conditions_field
 from modelkeeper.api.crd import ColumnType, KindDefinition, PrinterColumn
+from modelkeeper.api.retrainpolicy import ApprovalPolicy
 from modelkeeper.api.strategy import Strategy
 from modelkeeper.api.types import (
+    DURATION_PATTERN,
     DnsLabel,
     Duration,
     Fraction,
@@ -42,6 +44,10 @@ Hostname = Annotated[
     ),
 ]
 ResourceList = Annotated[dict[str, Quantity], Field(max_length=16)]
+RegisteredModelName = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^/@\s]+$")]
+"""A registered model's name in MLflow, as it fits a models:/ URI (no '/', '@' or space)."""
+RegistryAlias = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")]
+"""An MLflow registered model alias, such as champion."""
 
 
 class ModelSelector(ApiModel):
@@ -153,8 +159,52 @@ class Traffic(ApiModel):
     """For GatewayAPI: where the HTTPRoute attaches."""
 
 
+class MlflowFollow(ApiModel):
+    """A registered model's alias in the MLflow registry that the family follows."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                f"!self.interval.matches(r'{DURATION_PATTERN}') || "
+                "duration(self.interval) >= duration('1s')",
+                "interval must be at least 1s",
+                field=".interval",
+            )
+        )
+    )
+
+    model: RegisteredModelName
+    """The registered model's name in MLflow."""
+    alias: RegistryAlias
+    """The alias to follow, such as champion: each version it points at becomes a Model."""
+    interval: Duration = Duration(minutes=1)
+    """How often the operator asks the registry where the alias points."""
+    approval: ApprovalPolicy = ApprovalPolicy()
+    """Who approves the versions the alias brings: autoApproveUpTo approves those whose risk
+    tier is at most it; omit so that a person approves each."""
+
+
+class Follow(ApiModel):
+    """A registry whose alias decides the family's new versions."""
+
+    mlflow: MlflowFollow
+    """An MLflow registered model's alias, in the registry at the operator's
+    --mlflow-tracking-uri."""
+
+
 class DeploymentSpec(ApiModel):
     """What to serve and how to roll out a new version."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!has(self.follow) || !has(self.model.version)",
+                "follow brings new versions to roll out: it needs spec.model without a pinned "
+                "version",
+                field=".follow",
+            )
+        )
+    )
 
     model: ModelSelector
     """The model family, and optionally a pinned version."""
@@ -170,6 +220,10 @@ class DeploymentSpec(ApiModel):
     """How requests reach the versions."""
     strategy: Strategy = Strategy()
     """How a new version replaces the stable one."""
+    follow: Follow | None = None
+    """Follow a registry alias: when it points at a version the family lacks, the operator
+    creates that version's Model (copied from the family's newest), which then rolls out by
+    the strategy."""
 
 
 class Phase(StrEnum):
@@ -355,6 +409,20 @@ class DeploymentConditionType(StrEnum):
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
     APPROVAL_REQUIRED = "ApprovalRequired"
+    FOLLOWING = "Following"
+
+
+class FollowStatus(ApiModel):
+    """Where the followed alias pointed when the operator last asked the registry."""
+
+    registry_version: str | None = Field(default=None, max_length=64)
+    """The registry's version number the alias pointed at; none until it was first found."""
+    model: str | None = Field(default=None, max_length=253)
+    """The name of that version's Model."""
+    version: LabelValue | None = None
+    """That Model's spec.version."""
+    checked_at: datetime | None = None
+    """When the operator last asked the registry, whatever the answer."""
 
 
 class DeploymentStatus(ApiModel):
@@ -391,7 +459,10 @@ class DeploymentStatus(ApiModel):
     conditions: list[Condition[DeploymentConditionType]] = conditions_field()
     """Available: the stable version serves. Progressing: a rollout runs. Degraded: the stable
     version is not ready or a rollout failed. ApprovalRequired: a newer version waits for
-    approval."""
+    approval. Following (with spec.follow): the registry answered where the alias points,
+    and the family has that version's Model."""
+    follow: FollowStatus | None = None
+    """With spec.follow: what the registry said last."""
     history: list[HistoryEntry] = Field(default_factory=list, max_length=10)
     """The latest finished rollouts, newest first, at most ten."""
 

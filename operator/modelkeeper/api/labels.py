@@ -30,6 +30,8 @@ RUN_LABEL = "modelkeeper.io/run"
 TRIGGER_LABEL = "modelkeeper.io/trigger"
 PARENT_LABEL = "modelkeeper.io/parent-version"
 REASON_ANNOTATION = "modelkeeper.io/trigger-reason"
+FOLLOW_LABEL = "modelkeeper.io/followed-by"
+"""On a Model made by following a registry alias: the Deployment that followed it."""
 
 
 def child_name(deployment: str, suffix: str) -> str:

@@ -206,6 +206,23 @@ class RetrainingRun(ApiModel):
     policy's history forgets old runs."""
 
 
+class RegistryVersion(ApiModel):
+    """The MLflow registry's version a Model was made from, as the registry described it."""
+
+    tracking_uri: str = Field(max_length=2048)
+    """The tracking server whose registry it is."""
+    model: str = Field(max_length=256)
+    """The registered model's name."""
+    version: str = Field(max_length=64)
+    """The registry's version number."""
+    alias: str | None = Field(default=None, max_length=255)
+    """The alias that pointed at it when the operator made the Model, if one did."""
+    run_id: str | None = Field(default=None, max_length=256)
+    """The MLflow run that logged it; its metrics are the Model's spec.metrics."""
+    source: str | None = Field(default=None, max_length=2048)
+    """Where the registry says its files came from, such as models:/m-…"""
+
+
 class Lineage(ApiModel):
     """Where a version came from, so that it can be rebuilt and audited."""
 
@@ -228,6 +245,8 @@ class Lineage(ApiModel):
     """The version it was retrained from."""
     retraining_run: RetrainingRun | None = None
     """The retraining run that produced it, when one did."""
+    registry: RegistryVersion | None = None
+    """The registry version it was made from, when a Deployment followed an alias to it."""
 
 
 class Approval(ApiModel):

@@ -235,11 +235,11 @@ class Gate(ApiModel):
 
 
 class ApprovalPolicy(ApiModel):
-    """Who approves the versions a policy produces."""
+    """Who approves the versions the operator creates (a policy's runs, a followed alias's)."""
 
     auto_approve_up_to: RiskTier | None = None
-    """Approve a version that passed the gate by itself when its risk tier is at most this;
-    omit so that a person approves every version."""
+    """Approve a new version by itself when its risk tier is at most this (and, for a
+    RetrainPolicy, it passed the gate); omit so that a person approves every version."""
 
 
 class RetrainPolicySpec(ApiModel):

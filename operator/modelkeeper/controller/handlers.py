@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import socket
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ from modelkeeper.api.labels import DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY
 from modelkeeper.controller import metrics
 from modelkeeper.controller.cache import Cache, owned_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
+from modelkeeper.controller.following import RegistryFollowing, registry_of
 from modelkeeper.controller.leadership import Leadership
 from modelkeeper.controller.notifier import Notifier
 from modelkeeper.controller.reconcile import Reconciler
@@ -45,17 +47,21 @@ DRIFT_MONITOR = "DriftMonitor"
 RETRAIN_POLICY = "RetrainPolicy"
 SHARDED = ("models", "deployments", "driftmonitors", "retrainpolicies")
 """The kinds --shard-selector selects: a family's four kinds carry its shard's label."""
+FOLLOW = "Follow"
+"""A Deployment's registry alias, followed under a key of its own (`following`)."""
 MAX_BACKOFF_SECONDS = 60.0
 CONFLICT_RETRY_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
 class Controllers:
-    """The controllers of the four kinds; Deployments and Models share theirs."""
+    """The controllers of the four kinds; Deployments and Models share theirs, and a
+    Deployment's registry alias is followed apart."""
 
     deployments: Reconciler
     drift_monitors: DriftMonitors
     retrain_policies: RetrainPolicies
+    following: RegistryFollowing
 
     @property
     def cache(self) -> Cache:
@@ -72,6 +78,7 @@ class Controllers:
             ),
             DRIFT_MONITOR: self.drift_monitors,
             RETRAIN_POLICY: self.retrain_policies,
+            FOLLOW: Opening(self.cache.deployment, shared.statuses, self.following.follow),
         }
 
 
@@ -110,17 +117,18 @@ class Operator:
                 retrain_policy_families=indices["retrain_policy_families"],
                 owned_deployments=indices["owned_deployments"],
             )
+            deployments = Reconciler(
+                self.client,
+                self.settings,
+                cache,
+                metrics.DeploymentGauges(),
+                metrics.RolloutMetrics(),
+                self.prometheus,
+                self.pod_monitor,
+                self.gateway_api,
+            )
             self.controllers = Controllers(
-                Reconciler(
-                    self.client,
-                    self.settings,
-                    cache,
-                    metrics.DeploymentGauges(),
-                    metrics.RolloutMetrics(),
-                    self.prometheus,
-                    self.pod_monitor,
-                    self.gateway_api,
-                ),
+                deployments,
                 DriftMonitors(
                     self.client,
                     cache,
@@ -128,6 +136,12 @@ class Operator:
                     profile_timeout_seconds=self.settings.prometheus_timeout_seconds,
                 ),
                 RetrainPolicies(self.client, cache, self.settings.artifact_root),
+                RegistryFollowing(
+                    self.client,
+                    cache,
+                    deployments.statuses,
+                    registry_of(self.settings, os.environ),
+                ),
             )
             self.workers = [
                 asyncio.create_task(self._work(self.controllers), name=f"reconcile-{index}")
@@ -308,10 +322,13 @@ async def owned_deployments(
 async def deployment_event(
     namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **indices: Any
 ) -> None:
-    """A Deployment changed (its status too): look at it, and at the Models it may serve."""
+    """A Deployment changed (its status too): look at it, at its registry alias if it follows
+    one, and at the Models it may serve."""
     operator: Operator = memo.operator
     operator.attach(indices)
     operator.queue.add((DEPLOYMENT, namespace or "", name))
+    if spec.get("follow"):
+        operator.queue.add((FOLLOW, namespace or "", name))
     operator.wake_family(namespace or "", spec.get("model", {}).get("name", ""), dependents=False)
 
 

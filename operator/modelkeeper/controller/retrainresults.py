@@ -17,9 +17,9 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from modelkeeper.api.annotations import Annotation
 from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.derived import created_by
 from modelkeeper.api.labels import PARENT_LABEL, VERSION_LABEL
 from modelkeeper.api.model import ModelConditionType, ModelResource
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource, Run, RunOutcome
@@ -124,9 +124,7 @@ class ResultPublisher:
             parent,
             TrainerImage(code_image(obj), image_digest),
         )
-        # The admission policy checks created-by against who creates: the operator itself.
-        if (operator := await self.client.whoami()) is not None:
-            manifest["metadata"]["annotations"] = {Annotation.CREATED_BY: operator}
+        manifest = created_by(manifest, await self.client.whoami())
         try:
             created = await self.client.create(kinds.MODEL, manifest)
         except ApiError as error:

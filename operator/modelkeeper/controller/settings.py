@@ -97,7 +97,8 @@ class OperatorSettings(PrometheusSettings):
         None,
         pattern=r"^https?://\S+$",
         description="the MLflow tracking server whose registry models:/ artifact URIs name "
-        "(passed to the scoring pods' fetch step as MLFLOW_TRACKING_URI)",
+        "(passed to the scoring pods' fetch step as MLFLOW_TRACKING_URI), and where the "
+        "operator follows the aliases of Deployments with spec.follow.mlflow",
     )
     mlflow_credentials_secret: str | None = Field(
         None,

@@ -176,7 +176,12 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
             conditions, kind, true if holds else false, reason, text, now, generation
         )
 
-    conditions = list(previous.conditions)
+    following = deployment.spec.follow is not None
+    conditions = [
+        c
+        for c in previous.conditions
+        if following or c.type is not DeploymentConditionType.FOLLOWING
+    ]
     conditions = condition(
         conditions,
         DeploymentConditionType.AVAILABLE,
@@ -256,6 +261,7 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
         withdrawn=plan.withdrawn,
         conditions=conditions,
         history=plan.history,
+        follow=previous.follow if following else None,
     )
 
 

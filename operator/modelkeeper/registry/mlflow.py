@@ -8,7 +8,9 @@ Standard library only. Where the server is and who we are come from MLflow's own
 variables, so a setup that works for the `mlflow` client works here:
 `MLFLOW_TRACKING_URI`, and `MLFLOW_TRACKING_TOKEN` (a bearer token) or
 `MLFLOW_TRACKING_USERNAME` and `MLFLOW_TRACKING_PASSWORD` (basic auth). No message
-names a credential. The operator will use the same client to follow an alias.
+names a credential. The operator uses the same client to follow an alias: where it
+points (`registered-models/alias`) and the metrics of the run that logged the version
+(`runs/get`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 
 class RegistryError(RuntimeError):
     """The registry could not be reached or refused; the message names the server and why."""
+
+
+class RegistryUnreachableError(RegistryError):
+    """No answer from the server: refused, timed out, no route."""
+
+
+class RegistryNotFoundError(RegistryError):
+    """The server answered 404: no such model, version or alias."""
 
 
 @dataclass(frozen=True)
@@ -91,14 +101,26 @@ class ModelVersion:
         )
 
 
-def _reason(error: urllib.error.HTTPError) -> str:
-    """MLflow's error code and message, or the HTTP status when the body is not MLflow's."""
+def _refusal(error: urllib.error.HTTPError, tracking_uri: str) -> RegistryError:
+    """MLflow's error code and message (or the HTTP status when the body is not MLflow's),
+    as RegistryNotFoundError when it says something does not exist: a 404, or MLflow's
+    answer to a missing alias, 400 INVALID_PARAMETER_VALUE "... alias X not found."."""
     try:
         body = json.loads(error.read() or b"{}")
     except ValueError:
         body = {}
     if isinstance(body, dict) and "message" in body:
-        return f"{body.get('error_code', error.code)}: {body['message']}"
+        message = str(body["message"])
+        missing = error.code == 404 or message.rstrip(".").endswith("not found")
+        refused = RegistryNotFoundError if missing else RegistryError
+        return refused(f"MLflow at {tracking_uri}: {body.get('error_code', error.code)}: {message}")
+    return (RegistryNotFoundError if error.code == 404 else RegistryError)(
+        f"MLflow at {tracking_uri}: {_status(error)}"
+    )
+
+
+def _status(error: urllib.error.HTTPError) -> str:
+    """The HTTP status of an answer that is not MLflow's, with a hint for a refused login."""
     if error.code in (401, 403):
         return (
             f"HTTP {error.code} {error.reason}: the server refused our credentials "
@@ -126,10 +148,12 @@ class MlflowRegistry:
         try:
             response: IO[bytes] = urllib.request.urlopen(request, timeout=self._timeout)
         except urllib.error.HTTPError as error:
-            raise RegistryError(f"MLflow at {self.tracking_uri}: {_reason(error)}") from None
+            raise _refusal(error, self.tracking_uri) from None
         except OSError as error:  # URLError, timeouts, refused connections
             reason = getattr(error, "reason", error)
-            raise RegistryError(f"MLflow at {self.tracking_uri} unreachable: {reason}") from None
+            raise RegistryUnreachableError(
+                f"MLflow at {self.tracking_uri} unreachable: {reason}"
+            ) from None
         return response
 
     def _get(self, path: str, query: Mapping[str, str]) -> dict[str, Any]:
@@ -156,6 +180,12 @@ class MlflowRegistry:
                 f"{API}/registered-models/alias", {"name": uri.name, "alias": uri.alias}
             )
         return ModelVersion.from_json(body["model_version"])
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        """The latest value of each metric the run logged (`runs/get`), by name."""
+        body = self._get(f"{API}/runs/get", {"run_id": run_id})
+        metrics = body.get("run", {}).get("data", {}).get("metrics", [])
+        return {str(metric["key"]): float(metric["value"]) for metric in metrics}
 
     def download_uri(self, version: ModelVersion) -> str:
         """Where the version's files are, such as mlflow-artifacts:/1/models/m-…/artifacts."""

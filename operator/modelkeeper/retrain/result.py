@@ -18,26 +18,18 @@ from typing import Annotated
 
 from pydantic import Field, ValidationError, model_validator
 
-from modelkeeper.api.base import API_VERSION, ApiModel
+from modelkeeper.api.base import ApiModel
 from modelkeeper.api.conditions import ConditionStatus, set_condition
 from modelkeeper.api.deployment import DeploymentResource, ModelSelector
-from modelkeeper.api.labels import (
-    FAMILY_LABEL,
-    MANAGED_BY,
-    MANAGER,
-    POLICY_LABEL,
-    RUN_LABEL,
-    Manifest,
-    child_name,
-)
+from modelkeeper.api.derived import auto_approval as approval_by_tier
+from modelkeeper.api.derived import inherited_governance, new_model
+from modelkeeper.api.labels import POLICY_LABEL, RUN_LABEL, Manifest
 from modelkeeper.api.model import (
     ApprovalRecord,
-    ApprovalSource,
     Artifact,
     DataRef,
     Fairness,
     GateResult,
-    Governance,
     Lineage,
     ModelConditionType,
     ModelResource,
@@ -52,8 +44,6 @@ from modelkeeper.api.model import (
 from modelkeeper.api.retrainpolicy import RetrainPolicyResource, Run
 from modelkeeper.api.selection import select_model
 from modelkeeper.api.types import ImageRef, MetricName, RiskTier, Sha256
-
-_RISK_RANK = {RiskTier.LOW: 0, RiskTier.MEDIUM: 1, RiskTier.HIGH: 2}
 
 
 @dataclass(frozen=True)
@@ -142,11 +132,6 @@ def parse_result(message: str) -> TrainingResult:
         raise ResultError(f"the result is invalid: {_describe(error)}") from None
 
 
-def model_name(family: str, version: str) -> str:
-    """The name of a family's Model of a version: `<family>-<version>`, made a DNS label."""
-    return child_name(family, version)
-
-
 def find_champion(
     family: str,
     models: Sequence[ModelResource],
@@ -208,13 +193,13 @@ def auto_approval(
     now: datetime,
 ) -> ApprovalRecord | None:
     """The policy's approval, when the gate passed (or there is none) and the risk is low enough."""
-    limit = policy.spec.approval.auto_approve_up_to
-    if limit is None or (evaluation is not None and not evaluation.passed):
+    if evaluation is not None and not evaluation.passed:
         return None
-    if _RISK_RANK[risk_tier] > _RISK_RANK[limit]:
-        return None
-    return ApprovalRecord(
-        by=f"retrainpolicy/{policy.metadata.name}", at=now, source=ApprovalSource.POLICY
+    return approval_by_tier(
+        policy.spec.approval.auto_approve_up_to,
+        risk_tier,
+        f"retrainpolicy/{policy.metadata.name}",
+        now,
     )
 
 
@@ -235,7 +220,6 @@ def build_model(
     which outlives the policy's history of runs.
     """
     family = policy.spec.model.name
-    governance = champion.spec.governance if champion is not None else Governance()
     profile = result.profile
     spec = ModelSpec.model_validate(
         {
@@ -259,24 +243,12 @@ def build_model(
                     reason=run.reason,
                 ),
             ),
-            "governance": Governance(owner=governance.owner, risk_tier=governance.risk_tier),
+            "governance": inherited_governance(champion),
         }
     )
-    return {
-        "apiVersion": API_VERSION,
-        "kind": ModelResource.KIND,
-        "metadata": {
-            "name": model_name(family, version),
-            "namespace": policy.metadata.namespace,
-            "labels": {
-                MANAGED_BY: MANAGER,
-                FAMILY_LABEL: family,
-                POLICY_LABEL: policy.metadata.name,
-                RUN_LABEL: run.name,
-            },
-        },
-        "spec": spec.model_dump(mode="json", by_alias=True, exclude_none=True),
-    }
+    return new_model(
+        policy.metadata.namespace, spec, {POLICY_LABEL: policy.metadata.name, RUN_LABEL: run.name}
+    )
 
 
 def evaluated_status(

@@ -27,8 +27,8 @@ from modelkeeper.cli import main
 from modelkeeper.profile import build_profile
 from modelkeeper.serving.fetch import tree_digest
 from tests.ground.processes import Component, free_port
-from tests.integration.serving.mlflow_harness import Logged, MlflowServer, start_mlflow
 from tests.integration.serving.serving_harness import Server, ServerLauncher
+from tests.support.mlflow import Logged, MlflowServer, start_mlflow
 from tests.support.models import IRIS_FEATURES, iris_frame
 
 ROWS = iris_frame()[IRIS_FEATURES].iloc[[0, 60, 120, 149]]

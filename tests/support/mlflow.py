@@ -1,9 +1,11 @@
 """A real MLflow tracking server with its model registry, and models logged into it.
 
-`mlflow server` (from PyPI, the test extra) runs as a process on a free loopback port with
-a SQLite backend and its artifact proxy (`--serve-artifacts`), its files in a temporary
-directory. Models are logged by `mlflow.sklearn.log_model` in a child Python process, so
-that MLflow's own warnings and state stay out of the test process.
+`mlflow server` (from PyPI, the test extra) runs as a process on a free port of loopback
+(or, for the end-to-end tier, of the node's bridge address, which pods and the operator
+both reach) with a SQLite backend and its artifact proxy (`--serve-artifacts`), its files
+in a temporary directory. Models (and their run's metrics) are logged by
+`mlflow.sklearn.log_model` in a child Python process, so that MLflow's own warnings and
+state stay out of the test process; aliases move through the registry's REST API.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ for entry in plan:
     estimator = joblib.load(entry["estimator"])
     frame = pd.read_parquet(entry["frame"])
     with mlflow.start_run():
+        mlflow.log_metrics(entry["metrics"])
         info = mlflow.sklearn.log_model(
             estimator,
             name="model",
@@ -61,6 +64,8 @@ class Logged:
     aliases: tuple[str, ...] = ()
     trusted: tuple[str, ...] = ()
     """Types beyond skops's own trusted ones, written into MLmodel (a forest's trees)."""
+    metrics: dict[str, float] = field(default_factory=dict)
+    """Logged in the model's run, as a training script logs its evaluation."""
 
 
 @dataclass
@@ -85,6 +90,7 @@ class MlflowServer:
                     "serialization": logged.serialization,
                     "aliases": list(logged.aliases),
                     "trusted": list(logged.trusted),
+                    "metrics": logged.metrics,
                 }
             )
         done = subprocess.run(
@@ -98,10 +104,39 @@ class MlflowServer:
         versions: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
         return versions
 
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point a registered model's alias at a version, as `MlflowClient` does."""
+        answer = requests.post(
+            f"{self.url}/api/2.0/mlflow/registered-models/alias",
+            json={"name": name, "alias": alias, "version": version},
+            timeout=30,
+        )
+        assert answer.ok, answer.text
 
-def start_mlflow(workdir: Path) -> MlflowServer:
-    """`mlflow server` on loopback with SQLite and the artifact proxy, ready to answer."""
-    port = free_port()
+    def delete_alias(self, name: str, alias: str) -> None:
+        answer = requests.delete(
+            f"{self.url}/api/2.0/mlflow/registered-models/alias",
+            json={"name": name, "alias": alias},
+            timeout=30,
+        )
+        assert answer.ok, answer.text
+
+    def run_id(self, name: str, version: str) -> str:
+        """The run that logged a registered version."""
+        answer = requests.get(
+            f"{self.url}/api/2.0/mlflow/model-versions/get",
+            params={"name": name, "version": version},
+            timeout=30,
+        )
+        assert answer.ok, answer.text
+        run: str = answer.json()["model_version"]["run_id"]
+        return run
+
+
+def start_mlflow(workdir: Path, host: str = "127.0.0.1") -> MlflowServer:
+    """`mlflow server` on `host` (loopback, or the node's bridge address: never a public
+    one) with SQLite and the artifact proxy, ready to answer."""
+    port = free_port(host)
     mlflow = Path(sys.executable).with_name("mlflow")
     component = Component(
         "mlflow",
@@ -114,7 +149,7 @@ def start_mlflow(workdir: Path) -> MlflowServer:
             "--artifacts-destination",
             str(workdir / "artifacts"),
             "--host",
-            "127.0.0.1",
+            host,
             "--port",
             str(port),
             "--workers",
@@ -123,7 +158,7 @@ def start_mlflow(workdir: Path) -> MlflowServer:
         workdir / "mlflow.log",
     )
     component.start()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     try:
         component.wait_until(lambda: requests.get(f"{url}/health", timeout=2).ok, timeout=120)
     except BaseException:
