@@ -21,24 +21,27 @@ $(VENV)/.installed: pyproject.toml
 deps: venv
 	tests/ground/tools/install-deps.sh $(MODELKEEPER_CACHE)
 
-# Three pytest sessions side by side, each with a ground of its own: the end-to-end tier in
-# two halves (mostly waiting on pods, rollout steps and drift windows, so two grounds share
+# Four pytest sessions side by side, each with a ground of its own: the end-to-end tier in
+# three parts (mostly waiting on pods, rollout steps and drift windows, so the grounds share
 # the cores well) and the unit and integration tiers. The end-to-end output follows the
 # other's. pytest exits 5 when it collects nothing: that fails the target, as it should.
-# The first half takes the slowest modules; every other e2e module runs in the second.
+# The first two parts take named modules; every other e2e module runs in the third.
 E2E_LOG := $(or $(TMPDIR),/tmp)/modelkeeper-e2e
-E2E_FIRST := tests/e2e/controller/test_retraining_loop_end_to_end.py \
-	tests/e2e/controller/test_canary_end_to_end.py \
-	tests/e2e/controller/test_pod_specs_end_to_end.py tests/e2e/serving
+E2E_CONTROLLER := tests/e2e/controller/test_
+E2E_PART_1 := $(addsuffix _end_to_end.py,$(addprefix $(E2E_CONTROLLER),retraining_loop canary \
+	pod_specs)) tests/e2e/serving/test_serving_pod.py
+E2E_PART_2 := $(addsuffix _end_to_end.py,$(addprefix $(E2E_CONTROLLER),ab estimated_performance \
+	takeover mlflow))
 E2E := $(PYTEST) -m e2e --durations=12 -p no:cacheprovider
 test: deps
-	@$(E2E) $(E2E_FIRST) > $(E2E_LOG)-1.log 2>&1 & first=$$!; \
-	$(E2E) tests/e2e $(addprefix --ignore=,$(E2E_FIRST)) > $(E2E_LOG)-2.log 2>&1 & second=$$!; \
+	@$(E2E) $(E2E_PART_1) > $(E2E_LOG)-1.log 2>&1 & first=$$!; \
+	$(E2E) $(E2E_PART_2) > $(E2E_LOG)-2.log 2>&1 & second=$$!; \
+	$(E2E) tests/e2e $(addprefix --ignore=,$(E2E_PART_1) $(E2E_PART_2)) > $(E2E_LOG)-3.log 2>&1 & third=$$!; \
 	$(PYTEST) -m "not e2e" --durations=8; others=$$?; \
-	wait $$first; first_status=$$?; wait $$second; second_status=$$?; \
-	for half in 1 2; do echo "=== the end-to-end tier, half $$half ($(E2E_LOG)-$$half.log)"; \
-		cat $(E2E_LOG)-$$half.log; done; \
-	[ $$others -eq 0 ] && [ $$first_status -eq 0 ] && [ $$second_status -eq 0 ]
+	wait $$first; first_status=$$?; wait $$second; second_status=$$?; wait $$third; third_status=$$?; \
+	for part in 1 2 3; do echo "=== the end-to-end tier, part $$part ($(E2E_LOG)-$$part.log)"; \
+		cat $(E2E_LOG)-$$part.log; done; \
+	[ $$others -eq 0 ] && [ $$first_status -eq 0 ] && [ $$second_status -eq 0 ] && [ $$third_status -eq 0 ]
 
 test-unit: venv
 	$(PYTEST) -m unit

@@ -223,6 +223,11 @@ def test_a_high_risk_version_with_one_approver_is_not_served(
         lambda d: d["status"].get("stable", {}).get("version") == "1",
         "the Deployment serves the version two people other than its creator approved",
     )
-    approved = get(kubectl, "models/loans-1")
-    assert approved["status"]["approval"]["by"] == "bob"
+    # (the Model's status is its own reconcile's, which may follow the Deployment's)
+    approved = wait_for(
+        kubectl,
+        "models/loans-1",
+        lambda m: m["status"].get("approval", {}).get("by") == "bob",
+        "the Model records the approval that made it servable",
+    )
     assert (condition(approved, "Approved") or {})["message"] == "approved by carol, alice, bob"

@@ -90,7 +90,7 @@ PROGRESSING = {
 }
 # Merge patches: null removes what the previous status had.
 SETTLED = {"candidate": None, "weight": None, "step": None, "analysisRuns": None}
-AGE = re.compile(r"\b\d+[smhdy](\d+[smhdy])?\b")
+AGE = re.compile(r"(?<![\w-])\d+[smhdy](\d+[smhdy])?\b")  # not inside a name such as ns-97d77d
 
 
 def given(kubectl: Kubectl, status: dict[str, Any]) -> None:
