@@ -21,27 +21,32 @@ $(VENV)/.installed: pyproject.toml
 deps: venv
 	tests/ground/tools/install-deps.sh $(MODELKEEPER_CACHE)
 
-# Four pytest sessions side by side, each with a ground of its own: the end-to-end tier in
-# three parts (mostly waiting on pods, rollout steps and drift windows, so the grounds share
-# the cores well) and the unit and integration tiers. The end-to-end output follows the
-# other's. pytest exits 5 when it collects nothing: that fails the target, as it should.
-# The first two parts take named modules; every other e2e module runs in the third.
-E2E_LOG := $(or $(TMPDIR),/tmp)/modelkeeper-e2e
+# Five pytest sessions side by side, each with a ground of its own: the end-to-end tier in
+# three parts and the integration tiers of the controller and the scoring server (all mostly
+# waiting, on pods, rollout steps, drift windows, operators and servers, so the grounds share
+# the cores well), and the rest of the unit and integration tiers in the foreground. The
+# others' output follows. pytest exits 5 when it collects nothing: that fails the target,
+# as it should. The first two e2e parts take named modules; every other one runs in the third.
+TEST_LOG := $(or $(TMPDIR),/tmp)/modelkeeper-test
 E2E_CONTROLLER := tests/e2e/controller/test_
 E2E_PART_1 := $(addsuffix _end_to_end.py,$(addprefix $(E2E_CONTROLLER),retraining_loop canary \
 	pod_specs)) tests/e2e/serving/test_serving_pod.py
 E2E_PART_2 := $(addsuffix _end_to_end.py,$(addprefix $(E2E_CONTROLLER),ab estimated_performance \
 	takeover mlflow))
+INTEGRATION_APART := tests/integration/controller tests/integration/serving
 E2E := $(PYTEST) -m e2e --durations=12 -p no:cacheprovider
+NOT_E2E := $(PYTEST) -m "not e2e" --durations=8 -p no:cacheprovider
 test: deps
-	@$(E2E) $(E2E_PART_1) > $(E2E_LOG)-1.log 2>&1 & first=$$!; \
-	$(E2E) $(E2E_PART_2) > $(E2E_LOG)-2.log 2>&1 & second=$$!; \
-	$(E2E) tests/e2e $(addprefix --ignore=,$(E2E_PART_1) $(E2E_PART_2)) > $(E2E_LOG)-3.log 2>&1 & third=$$!; \
-	$(PYTEST) -m "not e2e" --durations=8; others=$$?; \
-	wait $$first; first_status=$$?; wait $$second; second_status=$$?; wait $$third; third_status=$$?; \
-	for part in 1 2 3; do echo "=== the end-to-end tier, part $$part ($(E2E_LOG)-$$part.log)"; \
-		cat $(E2E_LOG)-$$part.log; done; \
-	[ $$others -eq 0 ] && [ $$first_status -eq 0 ] && [ $$second_status -eq 0 ] && [ $$third_status -eq 0 ]
+	@$(E2E) $(E2E_PART_1) > $(TEST_LOG)-1.log 2>&1 & pids=$$!; \
+	$(E2E) $(E2E_PART_2) > $(TEST_LOG)-2.log 2>&1 & pids="$$pids $$!"; \
+	$(E2E) tests/e2e $(addprefix --ignore=,$(E2E_PART_1) $(E2E_PART_2)) > $(TEST_LOG)-3.log 2>&1 & pids="$$pids $$!"; \
+	$(NOT_E2E) $(INTEGRATION_APART) > $(TEST_LOG)-4.log 2>&1 & pids="$$pids $$!"; \
+	$(NOT_E2E) $(addprefix --ignore=,$(INTEGRATION_APART)); status=$$?; \
+	for pid in $$pids; do wait $$pid || status=1; done; \
+	for part in 1 2 3; do echo "=== the end-to-end tier, part $$part ($(TEST_LOG)-$$part.log)"; \
+		cat $(TEST_LOG)-$$part.log; done; \
+	echo "=== $(INTEGRATION_APART) ($(TEST_LOG)-4.log)"; cat $(TEST_LOG)-4.log; \
+	exit $$status
 
 test-unit: venv
 	$(PYTEST) -m unit

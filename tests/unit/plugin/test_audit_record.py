@@ -170,6 +170,7 @@ def test_versions_of_the_family_only_oldest_first() -> None:
                     "trigger": None,
                     "reason": "",
                 },
+                "registry": None,
             },
             id="lineage-as-recorded",
         ),
