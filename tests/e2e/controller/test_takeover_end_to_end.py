@@ -107,6 +107,14 @@ def test_a_standby_finishes_the_canary_of_a_killed_leader(
             f"-> its first status write: {first_write:.1f}s"
         )
         answers = traffic.answers
+        # (the Promoted Event follows the status write: wait for it while the operator runs)
+        eventually(
+            lambda: any(
+                reason == "Promoted" for _, reason, _ in event_log(kubectl, "Deployment", FAMILY)
+            ),
+            30,
+            "the Promoted Event is posted",
+        )
     assert leased < TAKEOVER_LIMIT_SECONDS
     assert first_write < TAKEOVER_LIMIT_SECONDS
 
