@@ -31,10 +31,10 @@ from modelkeeper.retrain.gate import evaluate
 from modelkeeper.retrain.result import (
     TrainerImage,
     TrainingResult,
-    auto_approval,
     build_model,
     evaluated_status,
     find_champion,
+    policy_approval,
     schema_misfit,
 )
 from modelkeeper.retrain.workload import code_image
@@ -149,7 +149,7 @@ class ResultPublisher:
         evaluation = model.status.evaluation
         if get_condition(model.status.conditions, ModelConditionType.EVALUATED) is None:
             evaluation = evaluate(policy.spec.gate, result, champion, parent)
-            approval = auto_approval(policy, model.spec.governance.risk_tier, evaluation, now)
+            approval = policy_approval(policy, model.spec.governance.risk_tier, evaluation, now)
             status = evaluated_status(model, evaluation, approval, now)
             await self.client.apply(status_document(created, status), "status")
         rejected = evaluation is not None and not evaluation.passed

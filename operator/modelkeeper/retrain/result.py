@@ -4,7 +4,7 @@ Pure. The training container writes its result as JSON to its termination messag
 (docs/writing-trainers.md); `parse_result` reads it with errors that name the field.
 `schema_misfit` refuses a result whose schema does not fit the family's champion;
 `build_model` makes the family's next Model with full lineage and the champion's
-governance (never its approval); `retrain.gate` judges it; `auto_approval` approves it
+governance (never its approval); `retrain.gate` judges it; `policy_approval` approves it
 where the policy allows; `evaluated_status` is the Model's status that records both.
 """
 
@@ -21,8 +21,7 @@ from pydantic import Field, ValidationError, model_validator
 from modelkeeper.api.base import ApiModel
 from modelkeeper.api.conditions import ConditionStatus, set_condition
 from modelkeeper.api.deployment import DeploymentResource, ModelSelector
-from modelkeeper.api.derived import auto_approval as approval_by_tier
-from modelkeeper.api.derived import inherited_governance, new_model
+from modelkeeper.api.derived import auto_approval, inherited_governance, new_model
 from modelkeeper.api.labels import POLICY_LABEL, RUN_LABEL, Manifest
 from modelkeeper.api.model import (
     ApprovalRecord,
@@ -186,7 +185,7 @@ def schema_misfit(result: TrainingResult, champion: ModelResource | None) -> str
     )
 
 
-def auto_approval(
+def policy_approval(
     policy: RetrainPolicyResource,
     risk_tier: RiskTier,
     evaluation: GateResult | None,
@@ -195,7 +194,7 @@ def auto_approval(
     """The policy's approval, when the gate passed (or there is none) and the risk is low enough."""
     if evaluation is not None and not evaluation.passed:
         return None
-    return approval_by_tier(
+    return auto_approval(
         policy.spec.approval.auto_approve_up_to,
         risk_tier,
         f"retrainpolicy/{policy.metadata.name}",

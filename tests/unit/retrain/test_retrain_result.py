@@ -15,11 +15,11 @@ from modelkeeper.retrain.result import (
     ResultError,
     TrainerImage,
     TrainingResult,
-    auto_approval,
     build_model,
     evaluated_status,
     find_champion,
     parse_result,
+    policy_approval,
     schema_misfit,
 )
 from tests.support.objects import manifest
@@ -181,13 +181,13 @@ def test_next_model_has_full_lineage_and_the_champions_governance_without_approv
         pytest.param("Low", RiskTier.LOW, None, True, id="no-gate-approved-by-tier"),
     ],
 )
-def test_auto_approval(
+def test_policy_approval(
     limit: str | None, tier: RiskTier, gate_passed: bool | None, approved: bool
 ) -> None:
     owner = policy(approval={"autoApproveUpTo": limit} if limit else {}, gate={"metric": "auc"})
     evaluation = None if gate_passed is None else gate_result(gate_passed)
 
-    approval = auto_approval(owner, tier, evaluation, T0)
+    approval = policy_approval(owner, tier, evaluation, T0)
 
     assert (approval is not None) is approved
     if approval is not None:
