@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelkeeper.kube.watch import KubeApi, ListWatch
 from modelkeeper.router.config import (
     ConfigChange,
     ConfigError,
@@ -29,7 +30,6 @@ from modelkeeper.router.config import (
     parse_config,
     text_change,
 )
-from modelkeeper.router.watch import KubeApi, ListWatch
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import uvloop
 
+from modelkeeper.kube.watch import KubeApi, NoApiAccessError
 from modelkeeper.router.config import ConfigError, ProxySettings
 from modelkeeper.router.metrics import RouterMetrics
 from modelkeeper.router.proxy import Router
@@ -28,7 +29,6 @@ from modelkeeper.router.reload import (
 )
 from modelkeeper.router.server import HttpServer
 from modelkeeper.router.sources import EndpointSliceWatcher, EndpointSource, StaticEndpoints
-from modelkeeper.router.watch import KubeApi
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,10 @@ async def _serve(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     if api is not None:
-        await api.open()
+        try:
+            await api.open()
+        except NoApiAccessError as error:
+            raise ConfigError(f"cannot read EndpointSlices: {error}") from error
     await source.start()
     server = HttpServer(router.handle, options.settings.max_body_bytes)
     addresses = await server.start(options.host, options.port)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from modelkeeper.kube.watch import KubeApi, ListWatch
 from modelkeeper.router.config import Backend, ConfigError, Endpoint, RoutingConfig
 from modelkeeper.router.slices import SERVICE_NAME_LABEL, ready_endpoints
-from modelkeeper.router.watch import KubeApi, ListWatch
 
 
 class EndpointSource(Protocol):

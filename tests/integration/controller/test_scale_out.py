@@ -103,6 +103,12 @@ def test_a_standby_takes_over_from_a_killed_leader_within_30s_without_a_second_r
             "op-a starts a run",
         )
         [run] = started["status"]["active"]
+        # (the RunStarted Event follows the status write: wait for it while op-a still runs)
+        eventually(
+            lambda: reporters(kubectl, "retrain-shop").get("RunStarted") == {"op-a"},
+            30,
+            "op-a's RunStarted Event",
+        )
         assert not standby.leads()
         assert standby.sample(RECONCILES, '{kind="Deployment"}') == 0
 

@@ -1,7 +1,7 @@
 """Following objects through the API server: one list, then a watch from the listed version.
 
-The router follows two kinds this way, its namespace's EndpointSlices (sources.py) and its
-own ConfigMap (reload.py), so the machinery is written once here: a 410 (the version is
+The router follows its namespace's EndpointSlices and its ConfigMaps this way, and a
+pool's scoring servers their catalogue, so the machinery is written once here: a 410 (the version is
 gone) lists again, any other failure waits and lists again, bookmarks only move the
 version on, and a watch the server ends is resumed from the last version seen. It runs on
 aiohttp, the HTTP stack the router already has: the official client's calls block (a watch
@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 
-from modelkeeper.router.config import ConfigError
-
 if TYPE_CHECKING:
     from modelkeeper.kube.connection import Connection
 
@@ -33,8 +31,12 @@ Item = Mapping[str, Any]
 WATCH_SECONDS = 300  # the server ends a watch after this long; it is then resumed
 
 
+class NoApiAccessError(RuntimeError):
+    """No credentials to reach the API server with: a kubeconfig or a service account."""
+
+
 class KubeApi:
-    """One HTTP session to the API server, shared by everything the router follows."""
+    """One HTTP session to the API server, shared by everything a data plane follows."""
 
     def __init__(self, kubeconfig: str | None = None) -> None:
         self._kubeconfig = kubeconfig
@@ -42,7 +44,7 @@ class KubeApi:
         self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        """Load the credentials and open the session; ConfigError if there is no API access."""
+        """Load the credentials and open the session; NoApiAccessError if there are none."""
         # Imported here: the official client is heavy, and only runs with --namespace need it.
         from kubernetes.config import ConfigException
 
@@ -52,9 +54,7 @@ class KubeApi:
             self._connection = connect(self._kubeconfig)
         except (ConfigException, OSError) as error:
             where = self._kubeconfig or "~/.kube/config or the in-cluster service account"
-            raise ConfigError(
-                f"cannot read EndpointSlices: no API access from {where}: {error}"
-            ) from error
+            raise NoApiAccessError(f"no API access from {where}: {error}") from error
         self._session = aiohttp.ClientSession(
             base_url=self._connection.base_url,
             connector=aiohttp.TCPConnector(ssl=self._connection.ssl_context),
