@@ -510,12 +510,13 @@ def running_containers(socket: Path) -> list[str]:
 
 
 def _cgroup_pids(root: Path) -> set[int]:
-    return {
-        int(pid)
-        for procs in root.rglob("cgroup.procs")
-        for pid in procs.read_text().split()
-        if pid.strip()
-    }
+    """The processes in a cgroup tree; a cgroup removed while it is walked (the kubelet
+    tearing down a pod) has none."""
+    pids: set[int] = set()
+    for procs in root.rglob("cgroup.procs"):
+        with contextlib.suppress(FileNotFoundError):
+            pids.update(int(pid) for pid in procs.read_text().split())
+    return pids
 
 
 def _remove_cgroups(name: str) -> None:
