@@ -7,6 +7,7 @@
     each a family of its own; its RSS (and PSS) is read after every tenth first request.
     The growth per model, from the first model loaded to the last, is set beside the
     model's own size: its joblib file and what the pool charges it (its objects' bytes).
+    Then /metrics is scraped three times: its size, time and the RSS after each.
 (b) The first `--single` of the same models, each served by a `modelkeeper serve` of its
     own (one worker, gRPC on: as a Deployment's pod runs it), all running together;
     each process's RSS and PSS after a first request, and 1,000 of them extrapolated by
@@ -121,6 +122,23 @@ def write_catalogue(directories: list[Path], features: list[str], catalogue: Pat
         (catalogue / f"{name}.json").write_text(json.dumps(family.model_dump(mode="json")))
 
 
+def serve_command(port: int, grpc_port: int, *flags: str) -> list[str]:
+    """`modelkeeper serve` on loopback with gRPC on, as a pod runs it."""
+    return [
+        sys.executable,
+        "-m",
+        "modelkeeper.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(port),
+        "--grpc-port",
+        str(grpc_port),
+        *flags,
+    ]
+
+
 def memory(pid: int) -> tuple[int, int]:
     """The process's RSS and PSS in bytes (PSS shares each shared page among its users)."""
     rss = pss = 0
@@ -139,8 +157,14 @@ class Client:
         self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes, float]:
+        return self._send("POST", path, body)
+
+    def get(self, path: str) -> tuple[int, bytes, float]:
+        return self._send("GET", path, None)
+
+    def _send(self, method: str, path: str, body: bytes | None) -> tuple[int, bytes, float]:
         began = time.perf_counter()
-        self._connection.request("POST", path, body, {"Content-Type": "application/json"})
+        self._connection.request(method, path, body, {"Content-Type": "application/json"})
         response = self._connection.getresponse()
         payload = response.read()
         return response.status, payload, time.perf_counter() - began
@@ -152,8 +176,7 @@ class Client:
         return seconds
 
     def metric(self, name: str) -> list[float]:
-        self._connection.request("GET", "/metrics")
-        text = self._connection.getresponse().read().decode()
+        text = self.get("/metrics")[1].decode()
         return [float(value) for value in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.M)]
 
 
@@ -180,22 +203,9 @@ def measure_pool(
     catalogue = work / "catalogue"
     write_catalogue(directories, features, catalogue)
     port, grpc_port = bench.free_port(), bench.free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "modelkeeper.cli",
-        "serve",
-        "--catalogue-dir",
-        str(catalogue),
-        "--host",
-        "127.0.0.1",
-        "--http-port",
-        str(port),
-        "--grpc-port",
-        str(grpc_port),
-        "--memory-budget",
-        str(1 << 40),
-    ]
+    command = serve_command(
+        port, grpc_port, "--catalogue-dir", str(catalogue), "--memory-budget", str(1 << 40)
+    )
     env = {**os.environ, "TMPDIR": str(work / "tmp")}
     (work / "tmp").mkdir(exist_ok=True)
     ready = f"http://127.0.0.1:{port}/v2/health/ready"
@@ -212,6 +222,17 @@ def measure_pool(
                 rss, pss = memory(pid)
                 samples.append((number, rss, pss))
         last_rss, last_pss = memory(pid)
+        scrapes = []
+        for _ in range(3):
+            _, text, seconds = client.get("/metrics")
+            scrapes.append(
+                {
+                    "seconds": seconds,
+                    "bytes": len(text),
+                    "lines": text.count(b"\n"),
+                    "rss_after": memory(pid)[0],
+                }
+            )
         charged = client.metric("modelkeeper_pool_model_bytes")
         loaded = [client.infer(names[i % 10], body) for i in range(loaded_requests)]
         reloads = []
@@ -235,6 +256,7 @@ def measure_pool(
         "model_file_bytes_mean": statistics.mean(files),
         "charged_bytes_mean": statistics.mean(charged),
         "samples": samples,
+        "scrapes": scrapes,
         "latency_loaded": percentiles(loaded),
         "latency_cold_first": percentiles(cold),
         "latency_cold_reload": percentiles(reloads),
@@ -252,22 +274,9 @@ def measure_single(
         for directory in chosen:
             port, grpc_port = bench.free_port(), bench.free_port()
             ports.append(port)
-            command = [
-                sys.executable,
-                "-m",
-                "modelkeeper.cli",
-                "serve",
-                "--model-dir",
-                str(directory),
-                "--model-name",
-                directory.name,
-                "--host",
-                "127.0.0.1",
-                "--http-port",
-                str(port),
-                "--grpc-port",
-                str(grpc_port),
-            ]
+            command = serve_command(
+                port, grpc_port, "--model-dir", str(directory), "--model-name", directory.name
+            )
             ready = f"http://127.0.0.1:{port}/v2/health/ready"
             log = work / f"single-{directory.name}.log"
             pid = stack.enter_context(bench.running(command, ready, log))
@@ -304,7 +313,8 @@ def report(results: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| pool: RSS growth per loaded model ({pool['models']} loaded) | "
         f"{pool['rss_growth_per_model'] / 1024:.1f} KiB | {pool_1000 / MIB:.0f} MiB "
-        f"(one process: {pool['rss_first_model'] / MIB:.0f} MiB with one model, extrapolated) |",
+        f"(one process: {pool['rss_started'] / MIB:.0f} MiB at start, "
+        f"{pool['rss_first_model'] / MIB:.0f} MiB with one model, extrapolated) |",
         f"| pool: PSS growth per loaded model | {pool['pss_growth_per_model'] / 1024:.1f} KiB | |",
         f"| the model's joblib file | {pool['model_file_bytes_mean'] / 1024:.1f} KiB | |",
         f"| what the pool charges it (objects' bytes) | "
@@ -330,6 +340,16 @@ def report(results: dict[str, Any]) -> str:
             f"| {label} | {figures['p50_ms']:.2f} ms | {figures['p99_ms']:.2f} ms | "
             f"{figures['count']} |"
         )
+    scrapes = pool["scrapes"]
+    lines += [
+        "",
+        f"/metrics with {pool['models']} models loaded: {scrapes[0]['bytes'] / MIB:.1f} MiB, "
+        f"{scrapes[0]['lines']} lines; "
+        + ", ".join(f"{scrape['seconds']:.2f} s" for scrape in scrapes)
+        + f" for three scrapes; RSS {pool['rss_last_model'] / MIB:.0f} MiB before, "
+        + ", ".join(f"{scrape['rss_after'] / MIB:.0f}" for scrape in scrapes)
+        + " MiB after each.",
+    ]
     return "\n".join(lines)
 
 

@@ -23,7 +23,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelkeeper import __version__
 from modelkeeper.serving import binary
@@ -88,21 +88,22 @@ class Handlers:
     """The routes of one worker, bound to where its models come from.
 
     `metrics` counts the requests no model claims (a single-model server's are all its
-    model's; a pool server's unknown models are counted nowhere).
+    model's; a pool server's unknown models are counted nowhere); `exposition` is the
+    text `/metrics` answers.
     """
 
     def __init__(
         self,
         models: ModelSource,
         metrics: WorkerMetrics | None,
-        registry: CollectorRegistry,
+        exposition: Callable[[], bytes],
         state: ServerState,
         siblings: Sequence[str],
         extensions: Sequence[str] = binary.EXTENSIONS,
     ) -> None:
         self._models = models
         self._metrics = metrics
-        self._registry = registry
+        self._exposition = exposition
         self._state = state
         self._siblings = siblings
         self._sibling_sessions: dict[str, aiohttp.ClientSession] = {}
@@ -246,9 +247,7 @@ class Handlers:
             return NOT_FOUND, b""
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        return web.Response(body=self._exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def close(self) -> None:
         for session in self._sibling_sessions.values():

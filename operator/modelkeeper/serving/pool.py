@@ -65,9 +65,9 @@ class Ledger:
 
     def __init__(self, settings: ServerSettings, model: LoadedModel) -> None:
         layout = Layout.of(model.schema, model.profile, model.runtime.classes)
-        rows = np.zeros((1, layout.size))
-        self.metrics = WorkerMetrics(layout, rows[0])
-        self.collector = ServerCollector(layout, rows, base_labels(settings))
+        self.rows = np.zeros((1, layout.size))
+        self.metrics = WorkerMetrics(layout, self.rows[0])
+        self.collector = ServerCollector(layout, self.rows, base_labels(settings))
         self.held = HeldPredictions(settings, class_names(model), self.metrics)
 
 

@@ -3,38 +3,93 @@
 Each version counts into its own row (`pool.Ledger`), with the labels a single-model
 server of it would have (BASE_LABELS: deployment, model, version, role), so canary
 analysis and DriftMonitors read a pooled version as they read one with pods of its own.
-The families of all versions are merged here into one family per name, since the
-exposition format allows a name once. The pool's own series say what is loaded, how
-often versions were loaded and unloaded, and the memory they are charged against the
-budget. Names and labels are documented in docs/metrics.md.
+The exposition format allows each family name once, so the versions' text is merged
+family by family. A version's text is rendered again only when its row changed since
+the last scrape, and kept compressed in between: most versions of a large pool are idle
+at any moment, and rendering one costs milliseconds (hundreds of series, most of them
+its features' drift histograms), which a scrape of a thousand would pay every time.
+The pool's own series say what is loaded, how often versions were loaded and unloaded,
+and the memory they are charged against the budget. Names and labels are documented in
+docs/metrics.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+import zlib
+from collections.abc import Iterable, Iterator
 
+import numpy as np
+from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
+from modelkeeper.serving.frames import FloatMatrix
 from modelkeeper.serving.metrics import BASE_LABELS, base_labels
-from modelkeeper.serving.pool import ModelPool
+from modelkeeper.serving.pool import Ledger, ModelPool
+
+HELP = b"# HELP "
 
 
-class PoolCollector(Collector):
+class _Families:
+    """Metric families as prometheus_client's formatter takes a registry."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self._families
+
+
+class _Rendered:
+    """A version's exposition text, compressed, and the row it was rendered from."""
+
+    def __init__(self) -> None:
+        self.rows: FloatMatrix | None = None
+        self.text = b""
+
+
+def blocks(text: bytes) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """The families of an exposition text: name, its HELP and TYPE lines, its sample lines.
+
+    A family starts at a line `# HELP name ...` (a label value's newline is escaped, so
+    no sample line can hold one).
+    """
+    for block in (b"\n" + text).split(b"\n" + HELP)[1:]:
+        help_line, _, rest = block.partition(b"\n")
+        type_line, _, samples = rest.partition(b"\n")
+        if samples and not samples.endswith(b"\n"):
+            samples += b"\n"
+        name = help_line.split(b" ", 1)[0]
+        yield name, HELP + help_line + b"\n" + type_line + b"\n", samples
+
+
+class PoolExposition:
+    """Renders the pool server's /metrics."""
+
     def __init__(self, pool: ModelPool) -> None:
         self._pool = pool
+        self._rendered: weakref.WeakKeyDictionary[Ledger, _Rendered] = weakref.WeakKeyDictionary()
 
-    def collect(self) -> Iterator[Metric]:
-        merged: dict[str, Metric] = {}
+    def _text(self, ledger: Ledger) -> bytes:
+        """The version's text, rendered again only if its row moved."""
+        rendered = self._rendered.setdefault(ledger, _Rendered())
+        if rendered.rows is None or not np.array_equal(rendered.rows, ledger.rows):
+            rows = ledger.rows.copy()  # before rendering: a change meanwhile renders again
+            rendered.text = zlib.compress(generate_latest(_Families(ledger.collector.collect())), 1)
+            rendered.rows = rows
+        return zlib.decompress(rendered.text)
+
+    def render(self) -> bytes:
+        headers: dict[bytes, bytes] = {}
+        samples: dict[bytes, list[bytes]] = {}
         for slot in self._pool.slots():
             if slot.ledger is None:
                 continue
-            for family in slot.ledger.collector.collect():
-                known = merged.setdefault(family.name, family)
-                if known is not family:
-                    known.samples.extend(family.samples)
-        yield from merged.values()
-        yield from self._pool_families()
+            for name, header, lines in blocks(self._text(slot.ledger)):
+                headers.setdefault(name, header)
+                samples.setdefault(name, []).append(lines)
+        merged = [headers[name] + b"".join(samples[name]) for name in headers]
+        return b"".join([*merged, generate_latest(_Families(self._pool_families()))])
 
     def _pool_families(self) -> Iterator[Metric]:
         labels = list(BASE_LABELS)

@@ -15,7 +15,6 @@ import logging
 from pathlib import Path
 
 import uvloop
-from prometheus_client import CollectorRegistry
 
 from modelkeeper.kube.watch import KubeApi, NoApiAccessError
 from modelkeeper.serving import binary, grpc_server, repository
@@ -24,7 +23,7 @@ from modelkeeper.serving.budget import default_budget, parse_cgroup_limit
 from modelkeeper.serving.catalogue_source import CatalogueFollower, read_catalogue_dir
 from modelkeeper.serving.model_cache import ModelCache, default_cache
 from modelkeeper.serving.pool import ModelPool
-from modelkeeper.serving.pool_metrics import PoolCollector
+from modelkeeper.serving.pool_metrics import PoolExposition
 from modelkeeper.serving.settings import ServerSettings
 from modelkeeper.serving.workers import Listeners, listening_sockets, reserve_port, serve
 
@@ -77,9 +76,7 @@ async def _serve_pool(settings: ServerSettings, budget: int) -> int:
             api, settings.namespace, settings.pool, pool, lambda: setattr(state, "listed", True)
         )
         follower.start()
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(PoolCollector(pool))
-    handlers = Handlers(pool, None, registry, state, (), EXTENSIONS)
+    handlers = Handlers(pool, None, PoolExposition(pool).render, state, (), EXTENSIONS)
     app = build_app(
         handlers,
         None,

@@ -22,12 +22,13 @@ import signal
 import socket
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
 import uvloop
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from modelkeeper.serving import grpc_server
 from modelkeeper.serving.app import Handlers, ServerState, build_app, build_metrics_app
@@ -151,7 +152,7 @@ async def _serve_worker(plan: Plan, index: int) -> None:
     state = ServerState()
     siblings = [path for number, path in enumerate(plan.sibling_sockets) if number != index]
     models = OneModel(dataplane)
-    handlers = Handlers(models, metrics, registry, state, siblings)
+    handlers = Handlers(models, metrics, partial(generate_latest, registry), state, siblings)
     app = build_app(handlers, metrics, settings.max_body_bytes, with_metrics=not plan.metrics)
     await serve(
         Listeners(

@@ -57,6 +57,23 @@ class Server:
         ]
 
 
+def serve_command(port: int, grpc_port: int, *flags: str) -> list[str]:
+    """`modelkeeper serve` on loopback, on these ports (a gRPC port 0 turns gRPC off)."""
+    return [
+        sys.executable,
+        "-m",
+        "modelkeeper.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(port),
+        "--grpc-port",
+        str(grpc_port),
+        *flags,
+    ]
+
+
 class ServerLauncher:
     """Starts `modelkeeper serve` processes for one test and stops them all at its end."""
 
@@ -68,23 +85,9 @@ class ServerLauncher:
         self, model_dir: Path, model: str, port: int, *flags: str, grpc_port: int = 0
     ) -> list[str]:
         """The server's command; gRPC is off unless given a port (0 turns it off)."""
-        return [
-            sys.executable,
-            "-m",
-            "modelkeeper.cli",
-            "serve",
-            "--model-dir",
-            str(model_dir),
-            "--model-name",
-            model,
-            "--host",
-            "127.0.0.1",
-            "--http-port",
-            str(port),
-            "--grpc-port",
-            str(grpc_port),
-            *flags,
-        ]
+        return serve_command(
+            port, grpc_port, "--model-dir", str(model_dir), "--model-name", model, *flags
+        )
 
     def start(
         self,
@@ -106,19 +109,7 @@ class ServerLauncher:
         its model cache (TMPDIR) in this launcher's directory, and wait until it is ready
         (it has read its catalogue)."""
         port, grpc_port = free_port(), free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "modelkeeper.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--http-port",
-            str(port),
-            "--grpc-port",
-            str(grpc_port),
-            *flags,
-        ]
+        command = serve_command(port, grpc_port, *flags)
         environ = {**os.environ, "TMPDIR": str(self._workdir), **(env or {})}
         return self._launch("serve-pool", command, port, grpc_port, "", environ)
 

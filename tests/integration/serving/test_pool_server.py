@@ -189,6 +189,11 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
     # every model call's probabilities counted: the family samples all of them
     confidences = server.metric("modelkeeper_prediction_confidence_count", **iris_labels)
     assert confidences == 2 * len(IRIS_ROWS)
+    # The two versions' families are merged: each family once, as the text format wants
+    text = requests.get(f"{server.url}/metrics", timeout=10).text
+    types = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(types) == len(set(types))
+    assert "modelkeeper_feature_value" in types
 
     # When the family gets a canary version, it is served without a restart
     with_canary = family(
