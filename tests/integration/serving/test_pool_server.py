@@ -216,6 +216,14 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
     assert predicted(server, "const", x_body(1.0)) == [2.0]
     assert server.metric("modelkeeper_pool_model_loaded", **labels) == 0
 
+    # A bad edit of a family's ConfigMap is skipped: its last good family is served on
+    # (events come in order, so a later family's arrival shows the edit was seen)
+    broken = catalogue_config_map(POOL, promoted) | {"data": {"family.json": "{"}}
+    later = family("later-dep", "later", pooled_version("1", models["c3"]))
+    apply(kubectl, broken, catalogue_config_map(POOL, later))
+    eventually(lambda: ("later", "1") in index(server), 10, "the later family")
+    assert predicted(server, "const", x_body(1.0)) == [2.0]
+
     # And a family whose ConfigMap is deleted is no longer served
     kubectl("delete", "configmap", catalogue_name("iris-dep"))
     eventually(lambda: ("iris", "1") not in index(server), 10, "iris gone")
