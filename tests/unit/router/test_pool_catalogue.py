@@ -288,7 +288,10 @@ def test_the_table_routes_a_model_for_one_owner(
             id="feedback",
         ),
         pytest.param(
-            b"/v2/models/fraud", ModelTarget("fraud", b""), b"/v2/models/fraud/versions/v2", id="meta"
+            b"/v2/models/fraud",
+            ModelTarget("fraud", b""),
+            b"/v2/models/fraud/versions/v2",
+            id="metadata",
         ),
         pytest.param(
             b"/v2/models/fraud/ready",
