@@ -20,16 +20,13 @@ import numpy as np
 import orjson
 import requests
 
-from modelkeeper.api.model import Signature
 from modelkeeper.api.pool import (
+    CATALOGUE_KEY,
     POOL_LABEL,
     PooledFamily,
-    PooledVersion,
     catalogue_name,
     pool_service,
 )
-from modelkeeper.api.types import ServingRole
-from modelkeeper.serving.runtime import model_file_name
 from tests.ground.controlplane import ControlPlane
 from tests.ground.ground import Kubectl
 from tests.ground.polling import eventually
@@ -42,44 +39,22 @@ from tests.integration.router.harness import (
     scraped,
     send_all,
 )
+from tests.support.pools import catalogue_config_map, pooled_version
+from tests.support.pools import family as pooled_family
 
 POOL = "pool-a"
 
 
-def signature(frame: Any) -> Signature:
-    features = [column for column in frame.columns if column != "target"]
-    return Signature.model_validate(
-        {
-            "inputs": [{"name": name, "type": "numeric"} for name in features],
-            "output": {"type": "classification"},
-        }
-    )
-
-
 def family(
-    name: str,
-    versions: list[tuple[str, ServingRole, int, Path]],
-    schema: Signature,
-    mirror_percent: int = 0,
+    name: str, versions: list[tuple[str, str, int, Path]], mirror_percent: int = 0
 ) -> PooledFamily:
     """A family `name` (its Deployment `name`-prod) of (version, role, weight, model dir)."""
-    return PooledFamily(
-        deployment=f"{name}-prod",
-        model=name,
-        versions=tuple(
-            PooledVersion(
-                version=version,
-                model=f"{name}-{version}",
-                role=role,
-                weight=weight,
-                uri=(directory / model_file_name("sklearn")).as_uri(),
-                format="sklearn",
-                signature=schema,
-            )
-            for version, role, weight, directory in versions
-        ),
-        mirror_percent=mirror_percent,
+    made = pooled_family(
+        f"{name}-prod",
+        name,
+        *(pooled_version(version, path, role, weight) for version, role, weight, path in versions),
     )
+    return made.model_copy(update={"mirror_percent": mirror_percent})
 
 
 def catalogue(deployment: str, text: str) -> str:
@@ -88,13 +63,13 @@ def catalogue(deployment: str, text: str) -> str:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": catalogue_name(deployment), "labels": {POOL_LABEL: POOL}},
-        "data": {"family.json": text},
+        "data": {CATALOGUE_KEY: text},
     }
     return orjson.dumps(document).decode()
 
 
 def of(chosen: PooledFamily) -> str:
-    return catalogue(chosen.deployment, chosen.to_data()["family.json"])
+    return orjson.dumps(catalogue_config_map(POOL, chosen)).decode()
 
 
 def servers_slice(hosts: list[str], port: int) -> str:
@@ -194,21 +169,17 @@ async def test_one_router_serves_every_family_of_a_pool_by_its_own_split(
     # half, a canary at nought, and a stable whose every request is mirrored to a shadow
     # that is another model
     stable_dir, other_dir, frame = model_dirs(tmp_path / "models")
-    schema = signature(frame)
     half = family(
         "fraud",
-        [("v1", ServingRole.STABLE, 50, stable_dir), ("v2", ServingRole.CANARY, 50, stable_dir)],
-        schema,
+        [("v1", "Stable", 50, stable_dir), ("v2", "Canary", 50, stable_dir)],
     )
     nought = family(
         "churn",
-        [("v1", ServingRole.STABLE, 100, stable_dir), ("v2", ServingRole.CANARY, 0, other_dir)],
-        schema,
+        [("v1", "Stable", 100, stable_dir), ("v2", "Canary", 0, other_dir)],
     )
     shadowed = family(
         "credit",
-        [("v1", ServingRole.STABLE, 100, stable_dir), ("v3", ServingRole.SHADOW, 0, other_dir)],
-        schema,
+        [("v1", "Stable", 100, stable_dir), ("v3", "Shadow", 0, other_dir)],
         mirror_percent=100,
     )
     for chosen in (half, nought, shadowed):
@@ -277,8 +248,7 @@ async def test_one_router_serves_every_family_of_a_pool_by_its_own_split(
     taken = metric(url, reloads, result="success")
     moved = family(
         "fraud",
-        [("v1", ServingRole.STABLE, 0, stable_dir), ("v2", ServingRole.CANARY, 100, stable_dir)],
-        schema,
+        [("v1", "Stable", 0, stable_dir), ("v2", "Canary", 100, stable_dir)],
     )
     kubectl("apply", "-f", "-", input=of(moved))
     eventually(
@@ -307,11 +277,9 @@ async def test_a_bad_catalogue_is_refused_for_its_family_alone(
 ) -> None:
     # Given a pool with one good family
     stable_dir, _, frame = model_dirs(tmp_path / "models")
-    schema = signature(frame)
     good = family(
         "fraud",
-        [("v1", ServingRole.STABLE, 90, stable_dir), ("v2", ServingRole.CANARY, 10, stable_dir)],
-        schema,
+        [("v1", "Stable", 90, stable_dir), ("v2", "Canary", 10, stable_dir)],
     )
     kubectl("apply", "-f", "-", input=of(good))
     url, _ = start_pool(launch, kubectl, namespace, control_plane, tmp_path)
@@ -321,7 +289,7 @@ async def test_a_bad_catalogue_is_refused_for_its_family_alone(
 
     # When a second family mirrors with no shadow to mirror to, it is refused, logged and
     # counted, and not routed; the first family is served as before
-    lonely = family("churn", [("v1", ServingRole.STABLE, 100, stable_dir)], schema)
+    lonely = family("churn", [("v1", "Stable", 100, stable_dir)])
     bad = lonely.model_copy(update={"mirror_percent": 10})
     kubectl("apply", "-f", "-", input=of(bad))
     eventually(lambda: metric(url, reloads, result="failure") == 1, 10, "the family refused")
