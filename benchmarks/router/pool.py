@@ -51,22 +51,16 @@ from typing import Any
 import orjson
 import uvloop
 
-from modelkeeper.api.model import Signature
-from modelkeeper.api.pool import (
-    POOL_LABEL,
-    PooledFamily,
-    PooledVersion,
-    catalogue_name,
-    pool_service,
-)
-from modelkeeper.api.types import ServingRole
+from modelkeeper.api.pool import PooledFamily, pool_service
 from modelkeeper.router.catalogue import family_config
 from modelkeeper.router.config import Endpoint
 from modelkeeper.router.upstream import ConnectionPool
-from modelkeeper.serving.runtime import model_file_name, save_model_dir
+from modelkeeper.serving.runtime import save_model_dir
 from modelkeeper.serving.schema import ModelSchema
 from tests.ground.controlplane import ControlPlane
 from tests.ground.processes import free_port
+from tests.support.pools import catalogue_config_map, pooled_version
+from tests.support.pools import family as pooled_family
 
 HERE = Path(__file__).resolve().parent
 POOL = "bench"
@@ -125,53 +119,24 @@ class Results:
     measurements: list[Measurement] = field(default_factory=list)
 
 
-def families(count: int, uri: str, signature: Signature) -> list[PooledFamily]:
+def families(count: int, model_dir: Path) -> list[PooledFamily]:
     """`count` families, each with its split; every SHADOW_EVERY-th with a shadow too."""
     made = []
     for index in range(count):
         name = f"family-{index:03d}"
         canary = CANARY_SHARES[index % len(CANARY_SHARES)]
-        shadow = index % SHADOW_EVERY == SHADOW_EVERY - 1
-
-        def version(tag: str, role: ServingRole, weight: int, name: str = name) -> PooledVersion:
-            return PooledVersion(
-                version=tag,
-                model=f"{name}-{tag}",
-                role=role,
-                weight=weight,
-                uri=uri,
-                format="sklearn",
-                signature=signature,
-            )
-
         versions = [
-            version("v1", ServingRole.STABLE, 100 - canary),
-            version("v2", ServingRole.CANARY, canary),
+            pooled_version("v1", model_dir, "Stable", 100 - canary),
+            pooled_version("v2", model_dir, "Canary", canary),
         ]
-        if shadow:
-            versions.append(version("v3", ServingRole.SHADOW, 0))
+        mirror = 0
+        if index % SHADOW_EVERY == SHADOW_EVERY - 1:
+            versions.append(pooled_version("v3", model_dir, "Shadow", 0))
+            mirror = MIRROR_PERCENT
         made.append(
-            PooledFamily(
-                deployment=name,
-                model=name,
-                versions=tuple(versions),
-                mirror_percent=MIRROR_PERCENT if shadow else 0,
-            )
+            pooled_family(name, name, *versions).model_copy(update={"mirror_percent": mirror})
         )
     return made
-
-
-def catalogue_configmap(family: PooledFamily) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": catalogue_name(family.deployment),
-            "namespace": NAMESPACE,
-            "labels": {POOL_LABEL: POOL},
-        },
-        "data": family.to_data(),
-    }
 
 
 def servers_slice(endpoints: list[Endpoint]) -> dict[str, Any]:
@@ -269,22 +234,22 @@ async def closed_loop(
     async def client() -> None:
         while loop.time() < stop_at:
             name = names[next(turn) % len(names)]
-            started = loop.time()
+            started = time.perf_counter()
             try:
                 reply = await pool.request(targets[name], b"POST", paths[name], headers, body, 30)
             except (OSError, TimeoutError) as error:
                 load.errors += 1
                 print(f"{name}: {error}", file=sys.stderr)
                 continue
-            load.latencies.append(loop.time() - started)
+            load.latencies.append(time.perf_counter() - started)
             if reply.status != 200:
                 load.errors += 1
                 continue
             load.answered[(name, orjson.loads(reply.body)["model_version"])] += 1
 
-    started = loop.time()
+    started = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(concurrency)))
-    load.seconds = loop.time() - started
+    load.seconds = time.perf_counter() - started
     await pool.close()
     return load
 
@@ -308,9 +273,8 @@ def measure(args: argparse.Namespace, results: Results, workdir: Path) -> None:
         trained.frame,
         target="target",
     )
-    uri = (model_dir / model_file_name("sklearn")).as_uri()
-    made = families(args.families, uri, Signature.model_validate(schema_document))
-    results.weights = {family.model: family.versions[1].weight for family in made}
+    made = families(args.families, model_dir)
+    results.weights = {pooled.model: pooled.versions[1].weight for pooled in made}
     bodies = workdir / "bodies.jsonl"
     bench.write_bodies(trained, bodies)
     body = bodies.read_text().splitlines()[0].encode()
@@ -318,12 +282,14 @@ def measure(args: argparse.Namespace, results: Results, workdir: Path) -> None:
     plane = ControlPlane.start(workdir / "control-plane")
     try:
         plane.kubectl("create", "namespace", NAMESPACE)
-        for family in made:
-            plane.kubectl("apply", "-f", "-", input=json.dumps(catalogue_configmap(family)))
+        for pooled in made:
+            configmap = catalogue_config_map(POOL, pooled)
+            plane.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(configmap))
         env = os.environ | {"KUBECONFIG": str(plane.kubeconfig)}
         port = free_port(SERVER_HOSTS[0])
         endpoints = [Endpoint(host=host, port=port) for host in SERVER_HOSTS]
-        plane.kubectl("apply", "-f", "-", input=json.dumps(servers_slice(endpoints)))
+        slice_ = json.dumps(servers_slice(endpoints))
+        plane.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=slice_)
         with contextlib.ExitStack() as stack:
             routers = start_all(stack, workdir, env, made, endpoints)
             # Warm up: every version loaded on both servers, every connection open.
@@ -368,23 +334,23 @@ def start_all(
     pid = stack.enter_context(bench.running(argv, ready, workdir / "pool-router.log", env))
     routers = Routers(pool.url)
     routers.pids["pool"] = [pid]
-    routers.targets["pool"] = dict.fromkeys((family.model for family in made), pool)
+    routers.targets["pool"] = dict.fromkeys((pooled.model for pooled in made), pool)
     deadline = time.monotonic() + 60
     while len(fetch(f"{pool.url}/router/status")["families"]) < len(made):
         if time.monotonic() > deadline:
             raise RuntimeError("the pool router did not take every family")
         time.sleep(0.2)
     routers.pids["per-deployment"], routers.targets["per-deployment"] = [], {}
-    for family in made:
-        config = workdir / f"{family.deployment}.json"
-        config.write_text(json.dumps(own_router_config(family, endpoints)))
+    for pooled in made:
+        config = workdir / f"{pooled.deployment}.json"
+        config.write_text(json.dumps(own_router_config(pooled, endpoints)))
         own = Endpoint(host="127.0.0.1", port=free_port())
         argv = [*command, "route", "--config", str(config), "--host", own.host]
         argv += ["--http-port", str(own.port), "--log-level", "WARNING"]
-        log = workdir / f"{family.deployment}.log"
+        log = workdir / f"{pooled.deployment}.log"
         pid = stack.enter_context(bench.running(argv, f"{own.url}/v2/health/ready", log))
         routers.pids["per-deployment"].append(pid)
-        routers.targets["per-deployment"][family.model] = own
+        routers.targets["per-deployment"][pooled.model] = own
     return routers
 
 
