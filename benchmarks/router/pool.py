@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import statistics
@@ -45,12 +44,12 @@ import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
 import uvloop
 
+from benchmarks.router.run import bench
 from modelkeeper.api.pool import PooledFamily, pool_service
 from modelkeeper.router.catalogue import family_config
 from modelkeeper.router.config import Endpoint
@@ -62,7 +61,6 @@ from tests.ground.processes import free_port
 from tests.support.pools import catalogue_config_map, pooled_version
 from tests.support.pools import family as pooled_family
 
-HERE = Path(__file__).resolve().parent
 POOL = "bench"
 NAMESPACE = "bench"
 CANARY_SHARES = (0, 10, 20, 25, 50, 75, 90)
@@ -70,22 +68,6 @@ SHADOW_EVERY = 5
 MIRROR_PERCENT = 50
 SERVER_HOSTS = ("127.64.0.1", "127.64.0.2")  # the ground's API server admits these in slices
 SCENARIOS = ("pool", "per-deployment")
-
-
-def load_serving_benchmark() -> ModuleType:
-    """The serving benchmark's helpers (training, bodies, process control), shared."""
-    spec = importlib.util.spec_from_file_location(
-        "serving_benchmark", HERE.parent / "serving" / "run.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_serving_benchmark()
 
 
 @dataclass
