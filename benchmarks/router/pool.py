@@ -24,7 +24,7 @@ CPU per request and RSS come from /proc (all N processes for per-deployment). Ev
 figure is the median of the rounds.
 
     python -m benchmarks.router.pool                  # 20 families, about 4 minutes
-    python -m benchmarks.router.pool --families 50    # about 8 minutes
+    python -m benchmarks.router.pool --families 50    # about 7 minutes
 
 Prints a markdown table (for docs/benchmarks.md) and writes the raw figures as JSON.
 """
