@@ -42,6 +42,7 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,19 +102,20 @@ class Results:
     measurements: list[Measurement] = field(default_factory=list)
 
 
-def families(count: int, model_dir: Path) -> list[PooledFamily]:
+VersionOf = Callable[[str, str, int], dict[str, Any]]
+"""A pooled version's document from its version, role and weight."""
+
+
+def families(count: int, version_of: VersionOf) -> list[PooledFamily]:
     """`count` families, each with its split; every SHADOW_EVERY-th with a shadow too."""
     made = []
     for index in range(count):
-        name = f"family-{index:03d}"
+        name = f"family-{index:04d}"
         canary = CANARY_SHARES[index % len(CANARY_SHARES)]
-        versions = [
-            pooled_version("v1", model_dir, "Stable", 100 - canary),
-            pooled_version("v2", model_dir, "Canary", canary),
-        ]
+        versions = [version_of("v1", "Stable", 100 - canary), version_of("v2", "Canary", canary)]
         mirror = 0
         if index % SHADOW_EVERY == SHADOW_EVERY - 1:
-            versions.append(pooled_version("v3", model_dir, "Shadow", 0))
+            versions.append(version_of("v3", "Shadow", 0))
             mirror = MIRROR_PERCENT
         made.append(
             pooled_family(name, name, *versions).model_copy(update={"mirror_percent": mirror})
@@ -255,7 +257,11 @@ def measure(args: argparse.Namespace, results: Results, workdir: Path) -> None:
         trained.frame,
         target="target",
     )
-    made = families(args.families, model_dir)
+
+    def version_of(version: str, role: str, weight: int) -> dict[str, Any]:
+        return pooled_version(version, model_dir, role, weight)
+
+    made = families(args.families, version_of)
     results.weights = {pooled.model: pooled.versions[1].weight for pooled in made}
     bodies = workdir / "bodies.jsonl"
     bench.write_bodies(trained, bodies)
