@@ -7,7 +7,9 @@ family a shadow too), and at each size a fresh `modelkeeper route --pool` is sta
 
 - ready: the time from its start until it is ready and its status page lists every family
   (one list of the ConfigMaps, each family parsed and checked);
-- RSS and CPU seconds once ready;
+- RSS and CPU seconds once ready; how long a scrape of its /metrics takes (the series of
+  every family's backends), and the slowest answer to /v2/health/live, asked again and
+  again meanwhile (how long the router stops answering while it writes the metrics);
 - one change: one family's catalogue gets new weights (a merge patch to the API server),
   and the time from sending it to the router's log line saying it took it (the log's
   millisecond timestamp, on the same clock), for several families in turn. A reload
@@ -30,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
@@ -62,6 +65,9 @@ class Size:
     seconds_to_ready: float
     rss_mib: float
     cpu_seconds_to_ready: float
+    scrape_ms: float
+    scrape_kib: float
+    live_during_scrape_ms: float
     change_ms: list[float] = field(default_factory=list)
     """Per change: from sending the patch to the router's log line that it took it."""
 
@@ -130,6 +136,7 @@ def measure_size(plane: ControlPlane, made: list[PooledFamily], count: int, work
             seconds_to_ready=time.perf_counter() - started,
             rss_mib=rss_mib([process.pid]),
             cpu_seconds_to_ready=cpu_seconds([process.pid]),
+            **scrape(url),
         )
         for index in range(CHANGES):
             which = index * count // CHANGES
@@ -138,8 +145,8 @@ def measure_size(plane: ControlPlane, made: list[PooledFamily], count: int, work
             moved = pooled.model_copy(
                 update={
                     "versions": (
-                        stable.model_copy(update={"weight": canary.weight}),
-                        canary.model_copy(update={"weight": stable.weight}),
+                        stable.model_copy(update={"weight": stable.weight - 5}),
+                        canary.model_copy(update={"weight": canary.weight + 5}),
                         *pooled.versions[2:],
                     )
                 }
@@ -155,6 +162,36 @@ def measure_size(plane: ControlPlane, made: list[PooledFamily], count: int, work
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def scrape(url: str) -> dict[str, float]:
+    """The median time and the size of five scrapes of the router's metrics, and the
+    slowest liveness answer while they ran."""
+    times: list[float] = []
+    size = 0
+
+    def scrapes() -> None:
+        nonlocal size
+        for _ in range(5):
+            started = time.perf_counter()
+            with urllib.request.urlopen(f"{url}/metrics", timeout=30) as response:
+                size = len(response.read())
+            times.append(time.perf_counter() - started)
+
+    scraping = threading.Thread(target=scrapes)
+    scraping.start()
+    slowest = 0.0
+    while scraping.is_alive():
+        started = time.perf_counter()
+        with urllib.request.urlopen(f"{url}/v2/health/live", timeout=30) as response:
+            response.read()
+        slowest = max(slowest, time.perf_counter() - started)
+    scraping.join()
+    return {
+        "scrape_ms": statistics.median(times) * 1e3,
+        "scrape_kib": size / 1024,
+        "live_during_scrape_ms": slowest * 1e3,
+    }
 
 
 def change_ms(plane: ControlPlane, moved: PooledFamily, log: Path) -> float:
@@ -186,14 +223,16 @@ def report(results: Results) -> str:
     lines = [
         f"Run {results.date}; machine: {results.machine}.",
         "",
-        "| families | ready (s) | CPU to ready (s) | RSS (MiB) | one change, median (ms) "
-        "| one change, max (ms) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| families | ready (s) | CPU to ready (s) | RSS (MiB) | /metrics (ms) | /metrics (KiB) "
+        "| slowest live meanwhile (ms) | one change, median (ms) | one change, max (ms) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for size in results.sizes:
         lines.append(
             f"| {size.families} | {size.seconds_to_ready:.1f} | {size.cpu_seconds_to_ready:.1f} "
-            f"| {size.rss_mib:.0f} | {statistics.median(size.change_ms):.0f} "
+            f"| {size.rss_mib:.0f} | {size.scrape_ms:.0f} | {size.scrape_kib:.0f} "
+            f"| {size.live_during_scrape_ms:.0f} "
+            f"| {statistics.median(size.change_ms):.0f} "
             f"| {max(size.change_ms):.0f} |"
         )
     return "\n".join(lines)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelkeeper.router.catalogue import Families
 from modelkeeper.router.compare import MirrorOutcome, judge_mirror
@@ -157,7 +157,7 @@ class Router:
         if route is Route.READY:
             return self._ready()
         if route is Route.METRICS:
-            return Reply(HTTPStatus.OK, generate_latest(self._metrics.registry), METRICS_HEADERS)
+            return Reply(HTTPStatus.OK, await self._metrics.exposition(), METRICS_HEADERS)
         if route is Route.STATUS:
             return self._status()
         if route is Route.METHOD_NOT_ALLOWED:
