@@ -12,12 +12,15 @@ so the split counted is the one that happened, not the router's own account of i
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 import requests
 
 from modelkeeper.api.pool import (
@@ -312,3 +315,38 @@ async def test_a_bad_catalogue_is_refused_for_its_family_alone(
     eventually(lambda: "churn" in families_routed(url), 10, "the mended family routed")
     assert requests.post(f"{url}/v2/models/churn/infer", json=body, timeout=5).status_code == 200
     assert router.alive()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        pytest.param(["--pool", POOL], "--pool needs --namespace", id="no-namespace"),
+        pytest.param(
+            ["--pool", POOL, "--namespace", "ns", "--kubeconfig", "/nonexistent/kubeconfig"],
+            "cannot read EndpointSlices: no API access from /nonexistent/kubeconfig",
+            id="no-api-access",
+        ),
+        pytest.param(
+            ["--pool", POOL, "--namespace", "ns", "--config-map", "x"],
+            "--pool takes its families from the pool's catalogue",
+            id="with-a-config-map",
+        ),
+        pytest.param(
+            ["--config", "/nonexistent.yaml", "--pool-service", "s"],
+            "--pool-service goes with --pool",
+            id="pool-service-alone",
+        ),
+    ],
+)
+def test_pool_flags_that_cannot_be_used_exit_2_saying_why(flags: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "modelkeeper.cli", "route", *flags],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
