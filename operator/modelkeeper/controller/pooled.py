@@ -77,9 +77,9 @@ def path_owner(rivals: Sequence[tuple[datetime | None, str]]) -> str:
 
 
 def pool_replicas(view: PoolView) -> int:
-    """The scoring servers a version waits for: the pool's (at least one, so a missing or
-    empty pool never counts as ready)."""
-    return max(view.pool.spec.replicas, 1) if view.pool is not None else 1
+    """The scoring servers a version waits for: the pool's (a pool scaled to zero counts as
+    ready, as a version scaled to zero does), and one while there is no pool."""
+    return view.pool.spec.replicas if view.pool is not None else 1
 
 
 def pooled_readiness(view: PoolView) -> dict[str, Readiness]:
@@ -153,6 +153,8 @@ def _versions(
                 uri=artifact.uri,
                 sha256=artifact.sha256,
                 format=artifact.format,
+                signature=model.spec.signature,
+                reference=model.spec.reference,
             )
         )
     return found

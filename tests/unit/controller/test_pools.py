@@ -61,8 +61,16 @@ def pooled(status: dict[str, Any] | None = None, **spec: Any) -> Any:
     return deployment(status=status, pool="shared", **spec)
 
 
+SCHEMA = {"inputs": [{"name": "amount", "type": "Numeric"}], "output": {"type": "Regression"}}
+
+
 def versions(*numbers: str) -> dict[str, Any]:
-    return {v: model(v, approval=APPROVAL) for v in numbers}
+    """Approved artifact versions; version 1 with a schema and a reference profile."""
+    described = {
+        "schema": SCHEMA,
+        "reference": {"uri": "https://models.example.com/fraud/1/profile.json"},
+    }
+    return {v: model(v, approval=APPROVAL, **(described if v == "1" else {})) for v in numbers}
 
 
 POOLS = {
