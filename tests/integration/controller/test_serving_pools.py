@@ -91,7 +91,8 @@ def test_a_pool_owns_its_objects_and_a_canary_moves_its_catalogue(
     assert all(o["metadata"]["ownerReferences"][0]["uid"] == pool["metadata"]["uid"] for o in made)
     servers = get(kubectl, "deployments.apps/shared-servers")
     args = servers["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert args[:7] == ["serve", "--pool", "shared", "--namespace", kubectl.namespace,
+    namespace = pool["metadata"]["namespace"]
+    assert args[:7] == ["serve", "--pool", "shared", "--namespace", namespace,
                         "--memory-budget", "64Mi"]  # fmt: skip
     ready = condition(pool, "Ready")
     assert ready is not None

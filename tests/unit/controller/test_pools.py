@@ -66,7 +66,7 @@ SCHEMA = {"inputs": [{"name": "amount", "type": "Numeric"}], "output": {"type": 
 
 def versions(*numbers: str) -> dict[str, Any]:
     """Approved artifact versions; version 1 with a schema and a reference profile."""
-    described = {
+    described: dict[str, Any] = {
         "schema": SCHEMA,
         "reference": {"uri": "https://models.example.com/fraud/1/profile.json"},
     }
