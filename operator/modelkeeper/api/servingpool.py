@@ -33,9 +33,10 @@ class ServingPoolSpec(ApiModel):
 
     replicas: int = Field(default=2, ge=0, le=1000)
     """Scoring servers; each may load any family's versions of the pool."""
-    memory_budget: Quantity = "1Gi"
+    memory_budget: Quantity | None = None
     """The memory each server keeps loaded models within (its --memory-budget): past it, the
-    least recently used model is unloaded and loaded again on its next request."""
+    least recently used model is unloaded and loaded again on its next request. Omit for
+    70% of the servers' memory limit (resources.limits.memory), or 1Gi without one."""
     resources: Resources | None = None
     """Compute resources of each scoring server; a memory limit should leave room above
     memoryBudget for the server itself."""

@@ -17,6 +17,7 @@ from typing import Any
 from modelkeeper.api.labels import COMPONENT, MANAGED_BY, MANAGER, Manifest
 from modelkeeper.api.pool import POOL_LABEL, pool_router, pool_service
 from modelkeeper.api.servingpool import ServingPoolResource
+from modelkeeper.api.types import quantity_value
 from modelkeeper.controller.builders import SCRATCH_DIR, StoreAccess
 from modelkeeper.controller.manifests import (
     GRPC_PORT,
@@ -68,21 +69,19 @@ def _store_access(stores: Sequence[StoreAccess]) -> dict[str, Any]:
     return ({"env": env} if env else {}) | ({"envFrom": secrets} if secrets else {})
 
 
+def _budget(pool: ServingPoolResource) -> list[str]:
+    """The servers' --memory-budget, in bytes as they take it; none: theirs by their limit."""
+    budget = pool.spec.memory_budget
+    return [] if budget is None else ["--memory-budget", str(int(quantity_value(budget)))]
+
+
 def _servers(pool: ServingPoolResource, image: str, stores: Sequence[StoreAccess]) -> Manifest:
     name, namespace = pool.metadata.name, pool.metadata.namespace or ""
     access = _store_access(stores)
     container: dict[str, Any] = {
         "name": "server",
         "image": image,
-        "args": [
-            "serve",
-            "--pool",
-            name,
-            "--namespace",
-            namespace,
-            "--memory-budget",
-            str(pool.spec.memory_budget),
-        ],
+        "args": ["serve", "--pool", name, "--namespace", namespace, *_budget(pool)],
         "ports": [
             {"name": "http", "containerPort": HTTP_PORT, "protocol": "TCP"},
             {"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"},

@@ -93,7 +93,7 @@ def test_a_pool_owns_its_objects_and_a_canary_moves_its_catalogue(
     args = servers["spec"]["template"]["spec"]["containers"][0]["args"]
     namespace = pool["metadata"]["namespace"]
     assert args[:7] == ["serve", "--pool", "shared", "--namespace", namespace,
-                        "--memory-budget", "64Mi"]  # fmt: skip
+                        "--memory-budget", str(64 << 20)]  # fmt: skip
     ready = condition(pool, "Ready")
     assert ready is not None
     assert ready["status"] == "True", ready
