@@ -78,6 +78,10 @@ class PooledFamily(_Strict):
     versions: tuple[PooledVersion, ...] = Field(min_length=1)
     mirror_percent: int = Field(default=0, ge=0, le=100)
     """The percent of requests copied to the shadow version, if there is one."""
+    float_tolerance: float = Field(default=1e-6, ge=0.0)
+    """How far apart two numbers may be (relative and absolute) and still be the same
+    answer, when the router compares the shadow's predictions with the primary's: the
+    Deployment's shadow agreementTolerance if it sets one, as in a router's own config."""
     payload_log_sampling: float = Field(default=0.0, ge=0.0, le=1.0)
     probability_sampling: float = Field(default=0.1, ge=0.0, le=1.0)
 

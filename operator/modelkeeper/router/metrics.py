@@ -2,12 +2,14 @@
 
 The operator's canary and shadow analysis reads these (docs/router.md names them);
 the scoring servers export their own. The configured weights and the ready endpoints
-are read at scrape time from the router's current state, so they never go stale.
+are read at scrape time from the router's current state, so they never go stale. A
+pool's router labels each family's series with its own deployment and model, and
+forgets a family's series when the family leaves the pool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from prometheus_client import (
@@ -71,11 +73,14 @@ class RouterMetrics:
                 registry=self.registry,
             )
         )
-        self._feedback = Counter(
-            "modelkeeper_router_feedback_requests",
-            "Ground-truth feedback requests fanned out to the replicas, by the status returned.",
-            [*MODEL_LABELS, "code"],
-            registry=self.registry,
+        self._feedback = _Labelled(
+            Counter(
+                "modelkeeper_router_feedback_requests",
+                "Ground-truth feedback requests fanned out to the replicas, by the status "
+                "returned.",
+                [*MODEL_LABELS, "code"],
+                registry=self.registry,
+            )
         )
         self._reloads = Counter(
             "modelkeeper_router_config_reloads",
@@ -84,9 +89,16 @@ class RouterMetrics:
             registry=self.registry,
         )
 
-    def watch(self, state: Callable[[], tuple[RoutingConfig, EndpointSource]]) -> None:
-        """Export the configured weights and ready endpoints of whatever `state` returns."""
-        self.registry.register(_RoutingStateCollector(state))
+    def watch(self, configs: Callable[[], Iterable[RoutingConfig]], source: EndpointSource) -> None:
+        """Export the configured weights, and the ready endpoints in `source`, of whatever
+        configs `configs` returns at scrape time."""
+        self.registry.register(_RoutingStateCollector(configs, source))
+
+    def forget(self, config: RoutingConfig) -> None:
+        """Drop the series of a family no longer routed, so a pool's churn leaves none."""
+        family = (config.deployment, config.model)
+        for labelled in (self._requests, self._latency, self._mirrored, self._rows, self._feedback):
+            labelled.forget(family)
 
     def answered(
         self, config: RoutingConfig, backend: Backend, status: int, seconds: float
@@ -117,7 +129,7 @@ class RouterMetrics:
             self._rows[(*labels, MirrorOutcome.DISAGREE)].inc(comparison.rows - comparison.agreeing)
 
     def feedback(self, config: RoutingConfig, status: int) -> None:
-        self._feedback.labels(config.deployment, config.model, str(status)).inc()
+        self._feedback[(config.deployment, config.model, str(status))].inc()
 
     def reloaded(self, taken: bool) -> None:
         self._reloads.labels("success" if taken else "failure").inc()
@@ -136,15 +148,24 @@ class _Labelled(dict[tuple[str, ...], M]):
         self[labels] = child
         return child
 
+    def forget(self, prefix: tuple[str, ...]) -> None:
+        """Remove every child whose first label values are `prefix`."""
+        for labels in [labels for labels in self if labels[: len(prefix)] == prefix]:
+            self._metric.remove(*labels)
+            del self[labels]
+
 
 class _RoutingStateCollector(Collector):
     """Gauges computed at scrape time from the router's current config and endpoints."""
 
-    def __init__(self, state: Callable[[], tuple[RoutingConfig, EndpointSource]]) -> None:
-        self._state = state
+    def __init__(
+        self, configs: Callable[[], Iterable[RoutingConfig]], source: EndpointSource
+    ) -> None:
+        self._configs = configs
+        self._source = source
 
     def collect(self) -> Iterator[Metric]:
-        config, source = self._state()
+        configs = list(self._configs())
         weight = GaugeMetricFamily(
             "modelkeeper_router_backend_weight",
             "Configured weight of each backend in the split (0 for the shadow).",
@@ -155,14 +176,15 @@ class _RoutingStateCollector(Collector):
             "Ready endpoints the router balances each backend's requests across.",
             labels=BACKEND_LABELS,
         )
-        for backend in config.backends:
-            labels = [config.deployment, config.model, backend.name, role_name(backend.role)]
-            weight.add_metric(labels, backend.weight)
-            ready.add_metric(labels, len(source.ready_endpoints(backend)))
         mirror = GaugeMetricFamily(
             "modelkeeper_router_mirror_percent",
             "Configured share of requests mirrored to the shadow, in percent.",
             labels=MODEL_LABELS,
         )
-        mirror.add_metric([config.deployment, config.model], config.mirror_percent)
+        for config in configs:
+            for backend in config.backends:
+                labels = [config.deployment, config.model, backend.name, role_name(backend.role)]
+                weight.add_metric(labels, backend.weight)
+                ready.add_metric(labels, len(self._source.ready_endpoints(backend)))
+            mirror.add_metric([config.deployment, config.model], config.mirror_percent)
         yield from (weight, ready, mirror)

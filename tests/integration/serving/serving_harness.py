@@ -7,6 +7,7 @@ own PID at the end of the test.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -97,8 +98,40 @@ class ServerLauncher:
         it is ready."""
         port = free_port()
         grpc_port = free_port() if grpc else 0
-        name = f"serve-{model}-{len(self._running)}"
         command = self.command(model_dir, model, port, *flags, grpc_port=grpc_port)
+        return self._launch(f"serve-{model}", command, port, grpc_port, model, env)
+
+    def start_pool(self, *flags: str, env: dict[str, str] | None = None) -> Server:
+        """Start a pool server (`--pool` or `--catalogue-dir` among `flags`) with V2 gRPC,
+        its model cache (TMPDIR) in this launcher's directory, and wait until it is ready
+        (it has read its catalogue)."""
+        port, grpc_port = free_port(), free_port()
+        command = [
+            sys.executable,
+            "-m",
+            "modelkeeper.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(port),
+            "--grpc-port",
+            str(grpc_port),
+            *flags,
+        ]
+        environ = {**os.environ, "TMPDIR": str(self._workdir), **(env or {})}
+        return self._launch("serve-pool", command, port, grpc_port, "", environ)
+
+    def _launch(
+        self,
+        stem: str,
+        command: list[str],
+        port: int,
+        grpc_port: int,
+        model: str,
+        env: dict[str, str] | None,
+    ) -> Server:
+        name = f"{stem}-{len(self._running)}"
         component = Component(name, command, self._workdir / f"{name}.log", env)
         component.start()
         self._running.append(component)
@@ -106,7 +139,7 @@ class ServerLauncher:
             f"http://127.0.0.1:{port}",
             model,
             component,
-            f"127.0.0.1:{grpc_port}" if grpc else None,
+            f"127.0.0.1:{grpc_port}" if grpc_port else None,
         )
         component.wait_until(
             lambda: requests.get(f"{server.url}/v2/health/ready", timeout=1).ok, timeout=60
