@@ -187,6 +187,13 @@ def build_catalogue(
     if routes.stable not in {v.version for v in versions}:
         return None
     serving = deployment.spec.serving
+    shadow = deployment.spec.strategy.shadow
+    # The shadow's agreementTolerance is what counts as the same regression answer.
+    tolerance = (
+        {"float_tolerance": shadow.agreement_tolerance}
+        if shadow and shadow.agreement_tolerance > 0
+        else {}
+    )
     family = PooledFamily(
         deployment=deployment.metadata.name,
         model=deployment.spec.model.name,
@@ -196,6 +203,7 @@ def build_catalogue(
         else 0,
         payload_log_sampling=serving.payload_log_sampling,
         probability_sampling=serving.probability_sampling,
+        **tolerance,
     )
     labels = child_labels(deployment, "catalogue") | {POOL_LABEL: pool}
     name = catalogue_name(deployment.metadata.name)

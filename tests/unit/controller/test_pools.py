@@ -96,7 +96,10 @@ CATALOGUES = {
         versions("1", "2"),
     ),
     "pooled-shadow-mirroring-50-percent": build_catalogue(
-        pooled(strategy=SHADOW, serving={"payloadLogSampling": 0.5}),
+        pooled(
+            strategy=SHADOW | {"shadow": SHADOW["shadow"] | {"agreementTolerance": 0.01}},
+            serving={"payloadLogSampling": 0.5},
+        ),
         Routes("1", "2", ServingRole.SHADOW, mirror_percent=50),
         (),
         versions("1", "2"),
