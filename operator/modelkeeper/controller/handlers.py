@@ -428,6 +428,18 @@ async def child_event(
         operator.queue.add((DEPLOYMENT, namespace or "", owner))
 
 
+@kopf.on.event("", "v1", "configmaps", labels={POOL_LABEL: kopf.PRESENT, MANAGED_BY: MANAGER})
+async def catalogue_event(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **indices: Any
+) -> None:
+    """A pooled Deployment's catalogue changed: the versions in it now run, so look at it
+    again (a canary written into it may take its first step)."""
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    if owner := labels.get(DEPLOYMENT_LABEL):
+        operator.queue.add((DEPLOYMENT, namespace or "", owner))
+
+
 @kopf.on.event(GROUP, VERSION, "servingpools")
 async def serving_pool_event(
     namespace: str | None, name: str, memo: kopf.Memo, **indices: Any
