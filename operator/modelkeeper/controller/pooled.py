@@ -99,35 +99,31 @@ def check_pool(
 ) -> PoolCheck:
     """Whether the pool serves the Deployment's running versions, and if not, why."""
     name = deployment.spec.pool
-    images = sorted(
-        version
-        for version in running
-        if version in models and models[version].spec.artifact is None
-    )
     if view.pool is None:
-        reason, message = NOT_FOUND, f"ServingPool {name} does not exist in this namespace"
-    elif view.taken_by is not None:
-        reason = NAME_TAKEN
+        return _refused(NOT_FOUND, f"ServingPool {name} does not exist in this namespace", running)
+    if view.taken_by is not None:
         message = (
             f"Deployment {view.taken_by} serves model {deployment.spec.model.name} in "
             f"ServingPool {name} already; a pool's path tells models apart by name only"
         )
-    elif images:
+        return _refused(NAME_TAKEN, message, running)
+    images = sorted(v for v in running if v in models and models[v].spec.artifact is None)
+    if images:
         message = (
             f"version {', '.join(images)} is a model image: a ServingPool loads artifacts only"
         )
-        problem = PodProblem(NOT_AN_ARTIFACT, message)
-        return PoolCheck(False, NOT_AN_ARTIFACT, message, dict.fromkeys(images, problem))
-    else:
-        ready = view.servers.ready if view.servers is not None else 0
-        wanted = pool_replicas(view)
-        message = f"ServingPool {name}: {ready} of {wanted} scoring servers ready"
-        if ready < wanted:
-            problem = PodProblem(NOT_READY, message, stuck=False)
-            return PoolCheck(False, NOT_READY, message, dict.fromkeys(running, problem))
-        return PoolCheck(True, "PoolServes", message)
-    problem = PodProblem(reason, message)
-    return PoolCheck(False, reason, message, dict.fromkeys(running, problem))
+        return _refused(NOT_AN_ARTIFACT, message, images)
+    ready = view.servers.ready if view.servers is not None else 0
+    message = f"ServingPool {name}: {ready} of {pool_replicas(view)} scoring servers ready"
+    if ready < pool_replicas(view):
+        return _refused(NOT_READY, message, running, stuck=False)
+    return PoolCheck(True, "PoolServes", message)
+
+
+def _refused(reason: str, message: str, versions: Collection[str], stuck: bool = True) -> PoolCheck:
+    """The pool does not serve these versions: one problem for each, as a pod's would be."""
+    problem = PodProblem(reason, message, stuck)
+    return PoolCheck(False, reason, message, dict.fromkeys(versions, problem))
 
 
 def _versions(
@@ -135,8 +131,8 @@ def _versions(
 ) -> list[PooledVersion]:
     """The versions the pool may load, each with its part and share; a version draining
     after a promotion stays loadable by its version (as Preview, weight 0) until it ends."""
-    parts = [(version, role, weight) for version, role, weight in routes.live()]
-    parts += [(version, ServingRole(role), 0) for version, role in _unweighted(routes)]
+    parts = routes.live()
+    parts += [(version, role, 0) for version, role in _unweighted(routes)]
     parts += [(version, ServingRole.PREVIEW, 0) for version in sorted(draining)]
     found = []
     for version, role, weight in parts:
@@ -184,7 +180,8 @@ def build_catalogue(
     if routes is None or pool is None:
         return None
     versions = _versions(routes, draining, models)
-    if routes.stable not in {v.version for v in versions}:
+    included = {v.version for v in versions}
+    if routes.stable not in included:
         return None
     serving = deployment.spec.serving
     shadow = deployment.spec.strategy.shadow
@@ -198,9 +195,7 @@ def build_catalogue(
         deployment=deployment.metadata.name,
         model=deployment.spec.model.name,
         versions=tuple(versions),
-        mirror_percent=routes.mirror_percent
-        if routes.shadow in {v.version for v in versions}
-        else 0,
+        mirror_percent=routes.mirror_percent if routes.shadow in included else 0,
         payload_log_sampling=serving.payload_log_sampling,
         probability_sampling=serving.probability_sampling,
         **tolerance,
