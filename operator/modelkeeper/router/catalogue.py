@@ -93,15 +93,17 @@ class Families(Generic[T]):
     def routes(self) -> list[T]:
         return list(self._routes.values())
 
-    def put(self, owner: str, model: str, route: T) -> None:
-        """Route `model` by `route` for `owner`; ConfigError if another owner routes it."""
+    def put(self, owner: str, model: str, route: T) -> T | None:
+        """Route `model` by `route` for `owner`, and return the route it replaces, if any;
+        ConfigError if another owner routes `model`."""
         holder = self._owners.get(model, owner)
         if holder != owner:
             raise ConfigError(f"model {model!r} is routed already, for {holder}")
-        self.remove(owner)
+        replaced = self.remove(owner)
         self._routes[model] = route
         self._owners[model] = owner
         self._models[owner] = model
+        return replaced
 
     def remove(self, owner: str) -> T | None:
         """Stop routing what `owner` routed; return that route, if it had one."""

@@ -130,7 +130,9 @@ class Router:
         """Route `config`'s family by it, for `owner`, from the next request on (requests
         in flight finish by the config they started with); ConfigError if it cannot be."""
         self._source.check(config)
-        self._families.put(owner, config.model, _Routes(config))
+        replaced = self._families.put(owner, config.model, _Routes(config))
+        if replaced is not None and _family_labels(replaced.config) != _family_labels(config):
+            self._metrics.forget(replaced.config)  # renamed: the old name's series are done
 
     def remove(self, owner: str) -> None:
         """Stop routing the family `owner` put, and forget its metrics."""
@@ -146,9 +148,6 @@ class Router:
     def listed(self) -> None:
         """Every family there is has been put: a pool's router may be ready."""
         self._listed = True
-
-    def is_ready(self) -> bool:
-        return self._unready() is None
 
     async def handle(self, request: Request) -> Reply:
         """The reply to one client request, by the route its method and path take."""
@@ -376,6 +375,10 @@ class Router:
             )
         except (OSError, UpstreamError) as error:
             return error_reply(HTTPStatus.BAD_GATEWAY, f"{endpoint} failed: {error}")
+
+
+def _family_labels(config: RoutingConfig) -> tuple[str, str]:
+    return config.deployment, config.model
 
 
 def _forwarded_headers(incoming: Headers) -> tuple[bytes, bytes]:

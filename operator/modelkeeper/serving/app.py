@@ -11,11 +11,10 @@ private Unix sockets (docs/feedback.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -109,17 +108,15 @@ class Handlers:
         self._sibling_sessions: dict[str, aiohttp.ClientSession] = {}
         self._extensions = list(extensions)
 
-    @contextlib.asynccontextmanager
-    async def _model(self, request: web.Request) -> AsyncIterator[DataPlane]:
-        """The data plane of the model the path names, while the request uses it."""
-        dataplane = await self._models.acquire(
-            request.match_info["name"], request.match_info.get("version")
-        )
+    async def _acquire(self, request: web.Request) -> DataPlane:
+        """The data plane of the model the path names; `release` it when answered."""
+        name, version = request.match_info["name"], request.match_info.get("version")
+        metrics = self._models.metrics(name, version)
+        if metrics is not None:  # a pool's failed load counts for a version loaded before
+            request[METRICS_KEY] = metrics
+        dataplane = await self._models.acquire(name, version)
         request[METRICS_KEY] = dataplane.metrics
-        try:
-            yield dataplane
-        finally:
-            self._models.release(dataplane)
+        return dataplane
 
     async def live(self, request: web.Request) -> web.Response:
         return json_response({"live": True})
@@ -134,17 +131,18 @@ class Handlers:
         )
 
     async def model_metadata(self, request: web.Request) -> web.Response:
-        async with self._model(request) as dataplane:
-            settings, model = dataplane.settings, dataplane.model
-            return json_response(
-                model_metadata(
-                    settings.model_name,
-                    settings.model_version,
-                    settings.model_format,
-                    model.schema,
-                    model.runtime.classes,
-                )
+        dataplane = await self._acquire(request)
+        self._models.release(dataplane)  # the metadata is read, the model not called
+        settings, model = dataplane.settings, dataplane.model
+        return json_response(
+            model_metadata(
+                settings.model_name,
+                settings.model_version,
+                settings.model_format,
+                model.schema,
+                model.runtime.classes,
             )
+        )
 
     async def model_ready(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -158,11 +156,14 @@ class Handlers:
         encode: Callable[[DataPlane, DecodedRequest, str, Prediction], dict[str, Any]],
     ) -> web.Response:
         """Decode, score and encode one inference request in either protocol."""
-        async with self._model(request) as dataplane:
+        dataplane = await self._acquire(request)
+        try:
             decoded = decode(await request.read(), dataplane.model.schema)
             request_id = decoded.id or request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
             prediction = await dataplane.infer(decoded, request_id)
-            document = encode(dataplane, decoded, request_id, prediction)
+        finally:
+            self._models.release(dataplane)
+        document = encode(dataplane, decoded, request_id, prediction)
         headers = {REQUEST_ID_HEADER: request_id}
         if not decoded.binary:
             return json_response(document, headers=headers)

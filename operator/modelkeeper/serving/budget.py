@@ -16,11 +16,16 @@ from typing import Generic, TypeVar
 
 Key = TypeVar("Key", bound=Hashable)
 
+MIB = 1 << 20
 GIB = 1 << 30
-DEFAULT_BUDGET_SHARE = 0.7
-"""Of the container's memory limit: the rest is the server itself (about 150 MB of
-Python, scikit-learn and the HTTP stack), requests in flight, held predictions and the
-allocator's slack, so that the kubelet's OOM kill is not what enforces the budget."""
+SERVER_BYTES = 320 * MIB
+"""The server itself, before any model: 281 MiB RSS measured with one small model loaded
+(Python, numpy, pandas, scikit-learn, gRPC and the HTTP stack; docs/benchmarks.md,
+"Pooled serving"), rounded up."""
+DEFAULT_BUDGET_SHARE = 0.8
+"""Of the container's memory limit beyond SERVER_BYTES: the rest is for requests in
+flight, held predictions and the allocator's slack, so that the kubelet's OOM kill is not
+what enforces the budget."""
 DEFAULT_BUDGET_UNLIMITED = GIB
 """Without a memory limit (a developer's machine, a benchmark): a bound anyway."""
 UNLIMITED_CGROUP = 1 << 60
@@ -54,10 +59,11 @@ def to_unload(loaded: Sequence[Resident[Key]], budget: int) -> list[Key]:
 
 
 def default_budget(cgroup_limit: int | None) -> int:
-    """The budget when none is set: a share of the container's memory limit, if it has one."""
+    """The budget when none is set: a share of what the container's memory limit leaves
+    beyond the server itself (0 when it leaves nothing: one model at a time)."""
     if cgroup_limit is None or cgroup_limit >= UNLIMITED_CGROUP:
         return DEFAULT_BUDGET_UNLIMITED
-    return int(cgroup_limit * DEFAULT_BUDGET_SHARE)
+    return max(0, int((cgroup_limit - SERVER_BYTES) * DEFAULT_BUDGET_SHARE))
 
 
 def parse_cgroup_limit(text: str) -> int | None:

@@ -100,17 +100,15 @@ class InferenceService(service.GRPCInferenceServiceServicer):
             dataplane = await self._models.acquire(request.name, request.version)
         except PayloadError as error:
             await context.abort(status_of(error), str(error))
-        try:
-            settings, model = dataplane.settings, dataplane.model
-            return grpc_tensors.metadata_response(
-                settings.model_name,
-                settings.model_version,
-                settings.model_format,
-                model.schema,
-                model.runtime.classes,
-            )
-        finally:
-            self._models.release(dataplane)
+        self._models.release(dataplane)  # the metadata is read, the model not called
+        settings, model = dataplane.settings, dataplane.model
+        return grpc_tensors.metadata_response(
+            settings.model_name,
+            settings.model_version,
+            settings.model_format,
+            model.schema,
+            model.runtime.classes,
+        )
 
     async def ModelInfer(  # noqa: N802
         self, request: pb.ModelInferRequest, context: aio.ServicerContext[Any, Any]
@@ -143,7 +141,11 @@ class InferenceService(service.GRPCInferenceServiceServicer):
         self, request: pb.ModelInferRequest, counted: list[WorkerMetrics | None]
     ) -> pb.ModelInferResponse:
         """Score one call; the model's metrics go on `counted`, where ModelInfer counts it."""
-        dataplane = await self._models.acquire(request.model_name, request.model_version)
+        name, version = request.model_name, request.model_version
+        metrics = self._models.metrics(name, version)
+        if metrics is not None:  # a pool's failed load counts for a version loaded before
+            counted.append(metrics)
+        dataplane = await self._models.acquire(name, version)
         counted.append(dataplane.metrics)
         try:
             decoded, raw = grpc_tensors.decode_request(request, dataplane.model.schema)

@@ -119,7 +119,8 @@ class ServerSettings(BaseModel):
         None,
         ge=0,
         description="bytes of loaded models a pool server keeps before it unloads the least "
-        "recently used; unset: 70% of the container's memory limit, or 1 GiB without one",
+        "recently used; unset: 80% of the container's memory limit beyond 320 MiB for the "
+        "server itself, or 1 GiB without a limit",
     )
 
     @model_validator(mode="after")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from modelkeeper.serving.budget import GIB, Resident, default_budget, parse_cgroup_limit, to_unload
+from modelkeeper.serving.budget import (
+    GIB,
+    MIB,
+    Resident,
+    default_budget,
+    parse_cgroup_limit,
+    to_unload,
+)
 
 
 def resident(key: str, cost: int, last_used: float, busy: bool = False) -> Resident[str]:
@@ -68,8 +75,9 @@ def test_to_unload(loaded: list[Resident[str]], budget: int, unloaded: list[str]
     ("text", "budget"),
     [
         pytest.param("max\n", GIB, id="v2-unlimited"),
-        pytest.param("1073741824\n", int(0.7 * GIB), id="v2-one-gib"),
-        pytest.param("536870912", int(0.7 * 512 * 2**20), id="v1-half-gib"),
+        pytest.param("1073741824\n", int(0.8 * (GIB - 320 * MIB)), id="v2-one-gib"),
+        pytest.param("536870912", int(0.8 * 192 * MIB), id="v1-half-gib"),
+        pytest.param("268435456", 0, id="less-than-the-server-itself"),
         pytest.param("9223372036854771712\n", GIB, id="v1-unlimited"),
         pytest.param("", GIB, id="empty"),
     ],
