@@ -35,8 +35,8 @@ class ServingPoolSpec(ApiModel):
     """Scoring servers; each may load any family's versions of the pool."""
     memory_budget: Quantity | None = None
     """The memory each server keeps loaded models within (its --memory-budget): past it, the
-    least recently used model is unloaded and loaded again on its next request. Omit for
-    70% of the servers' memory limit (resources.limits.memory), or 1Gi without one."""
+    least recently used model is unloaded and loaded again on its next request. Omit for the
+    servers' default, from their memory limit (resources.limits.memory; docs/serving.md)."""
     resources: Resources | None = None
     """Compute resources of each scoring server; a memory limit should leave room above
     memoryBudget for the server itself."""
