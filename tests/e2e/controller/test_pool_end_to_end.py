@@ -135,7 +135,7 @@ def test_fifty_families_on_two_pool_servers_a_canary_and_an_evicted_model(
     entries = [entry for server in servers for entry in index(server) if entry["name"] == EVICTED]
     assert [entry["state"] for entry in entries] == ["UNAVAILABLE"] * 2, entries
     evicted = [e for e in entries if e["reason"].startswith("unloaded to fit the memory budget")]
-    assert len(evicted) == 1, entries
+    assert evicted, entries
 
     # When it is asked again, it is loaded again and answers correctly
     assert predict(router, EVICTED, 1.0) == ("1", constant(EVICTED))
