@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from modelkeeper.api.labels import COMPONENT, MANAGED_BY, MANAGER, Manifest
+from modelkeeper.api.labels import COMPONENT, Manifest, app_labels
 from modelkeeper.api.pool import POOL_LABEL, pool_router, pool_service
 from modelkeeper.api.servingpool import ServingPoolResource
 from modelkeeper.api.types import quantity_value
@@ -36,14 +36,7 @@ ROUTER = "pool-router"
 
 def pool_labels(pool: ServingPoolResource, component: str) -> dict[str, str]:
     """The labels of every object of the pool: the app.kubernetes.io set and the pool."""
-    return {
-        "app.kubernetes.io/name": "modelkeeper",
-        "app.kubernetes.io/instance": pool.metadata.name,
-        COMPONENT: component,
-        "app.kubernetes.io/part-of": "modelkeeper",
-        MANAGED_BY: MANAGER,
-        POOL_LABEL: pool.metadata.name,
-    }
+    return app_labels(pool.metadata.name, component) | {POOL_LABEL: pool.metadata.name}
 
 
 def pool_selector(pool: ServingPoolResource, component: str) -> dict[str, str]:
