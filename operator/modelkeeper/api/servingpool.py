@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from modelkeeper.api.base import ApiModel, Resource
+from modelkeeper.api.cel import rule, validations
 from modelkeeper.api.conditions import Condition, conditions_field
 from modelkeeper.api.crd import ColumnType, KindDefinition, PrinterColumn
 from modelkeeper.api.deployment import Resources
@@ -30,6 +31,17 @@ class PoolRouter(ApiModel):
 
 class ServingPoolSpec(ApiModel):
     """How many scoring servers the pool runs, how much each may load, and its router."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            rule(
+                "!has(self.memoryBudget) || "
+                "quantity(string(self.memoryBudget)).compareTo(quantity('1Ki')) >= 0",
+                "memoryBudget must be at least 1Ki: the bytes of loaded models a server keeps",
+                field=".memoryBudget",
+            )
+        )
+    )
 
     replicas: int = Field(default=2, ge=0, le=1000)
     """Scoring servers; each may load any family's versions of the pool."""
