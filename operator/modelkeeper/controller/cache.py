@@ -88,6 +88,12 @@ class Cache:
         body: Body | None = _one(self.serving_pools, (namespace, name))
         return body
 
+    def pools_in(self, namespace: str) -> list[str]:
+        """The ServingPools of a namespace, by name."""
+        return sorted(
+            name for pool_namespace, name in self.serving_pools if pool_namespace == namespace
+        )
+
     def members(self, namespace: str, pool: str) -> list[str]:
         """The Deployments of a pool, by name."""
         return sorted(self.pool_members.get((namespace, pool), ()))

@@ -383,12 +383,13 @@ async def deployment_event(
     """A Deployment changed (its status too): look at it, at its registry alias if it follows
     one, and at the Models it may serve."""
     operator: Operator = memo.operator
-    operator.attach(indices)
+    controllers = operator.attach(indices)
     operator.queue.add((DEPLOYMENT, namespace or "", name))
     if spec.get("follow"):
         operator.queue.add((FOLLOW, namespace or "", name))
-    if spec.get("pool"):  # its count of families may change
-        operator.queue.add((SERVING_POOL, namespace or "", spec["pool"]))
+    # A pool's count of families may change, the pool it left's too (which no event names).
+    for pool in controllers.cache.pools_in(namespace or ""):
+        operator.queue.add((SERVING_POOL, namespace or "", pool))
     operator.wake_family(namespace or "", spec.get("model", {}).get("name", ""), dependents=False)
 
 

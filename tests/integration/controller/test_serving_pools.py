@@ -190,3 +190,10 @@ def test_a_missing_pool_is_reported_and_moving_in_prunes_the_own_pods(
     eventually(lambda: catalogue(kubectl, "cart") is None, 30, "the catalogue is pruned")
     left = get(kubectl, "deployments.modelkeeper.io/cart")
     assert pooled_reason(left) is None
+    wait_for(
+        kubectl,
+        "servingpools/nowhere",
+        lambda p: p.get("status", {}).get("families") == 1,
+        "the pool counts the one Deployment left",
+        timeout=10,
+    )
