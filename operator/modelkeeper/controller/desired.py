@@ -4,8 +4,8 @@
 apps/v1 Deployments or, when pooled, its pool, the analysis run taken this tick, the clock)
 and decides: it selects the version (selection.py), takes the rollout one tick (rollout/),
 builds the children (builders.py; a pooled Deployment's catalogue: pooled.py) and gathers
-what the status is computed from (status.py). reconcile.py
-reads, calls it, and writes what it says.
+what the status is computed from (status.py). reconcile.py reads, calls it, and writes
+what it says.
 """
 
 from __future__ import annotations
