@@ -24,7 +24,7 @@ CPU per request and RSS come from /proc (all N processes for per-deployment). Ev
 figure is the median of the rounds.
 
     python -m benchmarks.router.pool                  # 20 families, about 4 minutes
-    python -m benchmarks.router.pool --families 50    # about 8 minutes
+    python -m benchmarks.router.pool --families 50    # about 7 minutes
 
 Prints a markdown table (for docs/benchmarks.md) and writes the raw figures as JSON.
 """
@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import statistics
@@ -43,14 +42,15 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
 import uvloop
 
+from benchmarks.router.run import bench
 from modelkeeper.api.pool import PooledFamily, pool_service
 from modelkeeper.router.catalogue import family_config
 from modelkeeper.router.config import Endpoint
@@ -62,7 +62,6 @@ from tests.ground.processes import free_port
 from tests.support.pools import catalogue_config_map, pooled_version
 from tests.support.pools import family as pooled_family
 
-HERE = Path(__file__).resolve().parent
 POOL = "bench"
 NAMESPACE = "bench"
 CANARY_SHARES = (0, 10, 20, 25, 50, 75, 90)
@@ -70,22 +69,6 @@ SHADOW_EVERY = 5
 MIRROR_PERCENT = 50
 SERVER_HOSTS = ("127.64.0.1", "127.64.0.2")  # the ground's API server admits these in slices
 SCENARIOS = ("pool", "per-deployment")
-
-
-def load_serving_benchmark() -> ModuleType:
-    """The serving benchmark's helpers (training, bodies, process control), shared."""
-    spec = importlib.util.spec_from_file_location(
-        "serving_benchmark", HERE.parent / "serving" / "run.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_serving_benchmark()
 
 
 @dataclass
@@ -119,19 +102,20 @@ class Results:
     measurements: list[Measurement] = field(default_factory=list)
 
 
-def families(count: int, model_dir: Path) -> list[PooledFamily]:
+VersionOf = Callable[[str, str, int], dict[str, Any]]
+"""A pooled version's document from its version, role and weight."""
+
+
+def families(count: int, version_of: VersionOf) -> list[PooledFamily]:
     """`count` families, each with its split; every SHADOW_EVERY-th with a shadow too."""
     made = []
     for index in range(count):
-        name = f"family-{index:03d}"
+        name = f"family-{index:04d}"
         canary = CANARY_SHARES[index % len(CANARY_SHARES)]
-        versions = [
-            pooled_version("v1", model_dir, "Stable", 100 - canary),
-            pooled_version("v2", model_dir, "Canary", canary),
-        ]
+        versions = [version_of("v1", "Stable", 100 - canary), version_of("v2", "Canary", canary)]
         mirror = 0
         if index % SHADOW_EVERY == SHADOW_EVERY - 1:
-            versions.append(pooled_version("v3", model_dir, "Shadow", 0))
+            versions.append(version_of("v3", "Shadow", 0))
             mirror = MIRROR_PERCENT
         made.append(
             pooled_family(name, name, *versions).model_copy(update={"mirror_percent": mirror})
@@ -273,7 +257,11 @@ def measure(args: argparse.Namespace, results: Results, workdir: Path) -> None:
         trained.frame,
         target="target",
     )
-    made = families(args.families, model_dir)
+
+    def version_of(version: str, role: str, weight: int) -> dict[str, Any]:
+        return pooled_version(version, model_dir, role, weight)
+
+    made = families(args.families, version_of)
     results.weights = {pooled.model: pooled.versions[1].weight for pooled in made}
     bodies = workdir / "bodies.jsonl"
     bench.write_bodies(trained, bodies)

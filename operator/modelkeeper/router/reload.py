@@ -20,6 +20,7 @@ deleted ConfigMap takes its family out.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import functools
@@ -151,26 +152,16 @@ def file_signature(path: Path) -> FileSignature | None:
     return status.st_mtime_ns, status.st_size, status.st_ino
 
 
-class ConfigMapFollower:
-    """Follows the router's own ConfigMap through the API: one object, by name."""
+class _ConfigMapsFollower(abc.ABC):
+    """The ConfigMaps of a namespace that `selector` picks, followed through the API."""
 
     def __init__(
-        self,
-        api: KubeApi,
-        namespace: str,
-        name: str,
-        key: str,
-        updates: ConfigUpdates,
-        retry_seconds: float = 1.0,
+        self, api: KubeApi, namespace: str, selector: Mapping[str, str], retry_seconds: float
     ) -> None:
-        self._where = f"ConfigMap {namespace}/{name}"
-        self._key = key
-        self._updates = updates
         self._watch = ListWatch(
             api,
             f"/api/v1/namespaces/{namespace}/configmaps",
-            # A fieldSelector on the name is what RBAC's resourceNames admits for list and watch.
-            {"fieldSelector": f"metadata.name={name}"},
+            selector,
             self._listed,
             self._changed,
             "ConfigMap",
@@ -182,6 +173,31 @@ class ConfigMapFollower:
 
     async def close(self) -> None:
         await self._watch.close()
+
+    @abc.abstractmethod
+    def _listed(self, items: Sequence[Mapping[str, Any]]) -> None: ...
+
+    @abc.abstractmethod
+    def _changed(self, event: str, configmap: Mapping[str, Any]) -> None: ...
+
+
+class ConfigMapFollower(_ConfigMapsFollower):
+    """Follows the router's own ConfigMap through the API: one object, by name."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        namespace: str,
+        name: str,
+        key: str,
+        updates: ConfigUpdates,
+        retry_seconds: float = 1.0,
+    ) -> None:
+        # A fieldSelector on the name is what RBAC's resourceNames admits for list and watch.
+        super().__init__(api, namespace, {"fieldSelector": f"metadata.name={name}"}, retry_seconds)
+        self._where = f"ConfigMap {namespace}/{name}"
+        self._key = key
+        self._updates = updates
 
     def _listed(self, items: Sequence[Mapping[str, Any]]) -> None:
         if not items:
@@ -196,7 +212,7 @@ class ConfigMapFollower:
         self._updates.take(change, self._where)
 
 
-class CatalogueFollower:
+class CatalogueFollower(_ConfigMapsFollower):
     """Follows a pool's catalogue ConfigMaps through the API: each puts or removes one family."""
 
     def __init__(
@@ -209,26 +225,12 @@ class CatalogueFollower:
         reloaded: Callable[[bool], None],
         retry_seconds: float = 1.0,
     ) -> None:
+        super().__init__(api, namespace, {"labelSelector": f"{POOL_LABEL}={pool}"}, retry_seconds)
         self._namespace = namespace
         self._router = router
         self._parse = parse
         self._reloaded = reloaded
         self._updates: dict[str, ConfigUpdates] = {}  # by ConfigMap name
-        self._watch = ListWatch(
-            api,
-            f"/api/v1/namespaces/{namespace}/configmaps",
-            {"labelSelector": f"{POOL_LABEL}={pool}"},
-            self._listed,
-            self._changed,
-            "ConfigMap",
-            retry_seconds,
-        )
-
-    def start(self) -> None:
-        self._watch.start()
-
-    async def close(self) -> None:
-        await self._watch.close()
 
     def _listed(self, items: Sequence[Mapping[str, Any]]) -> None:
         """A whole listing, at start or after the watch broke: families it lacks are gone."""
