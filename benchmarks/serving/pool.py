@@ -12,9 +12,10 @@
     each process's RSS and PSS after a first request, and 1,000 of them extrapolated by
     the mean per process.
 (c) Latency, as a client sees it (one keep-alive connection, one request at a time,
-    V2 REST, one row): a loaded model (round robin over ten), the first request to a
-    model never loaded (its artifact fetched from file:// and loaded), and the first
-    request after the repository unloaded it (loaded again from the local cache).
+    V2 REST, one row): a loaded model of the pool (round robin over ten), the first
+    request to a model never loaded (its artifact fetched from file:// and loaded), the
+    first request after the repository unloaded it (loaded again from the local
+    cache), and, beside them, a single-model server's model.
 
 Prints a markdown summary (docs/benchmarks.md, "Pooled serving") and writes the raw
 figures as JSON (--out).
@@ -240,13 +241,17 @@ def measure_pool(
     }
 
 
-def measure_single(work: Path, directories: list[Path], body: bytes, count: int) -> dict[str, Any]:
+def measure_single(
+    work: Path, directories: list[Path], body: bytes, count: int, loaded_requests: int
+) -> dict[str, Any]:
     chosen = directories[:count]
     figures = []
+    ports = []
     with ExitStack() as stack:
         pids = []
         for directory in chosen:
             port, grpc_port = bench.free_port(), bench.free_port()
+            ports.append(port)
             command = [
                 sys.executable,
                 "-m",
@@ -270,6 +275,8 @@ def measure_single(work: Path, directories: list[Path], body: bytes, count: int)
             pids.append(pid)
         for pid in pids:
             figures.append(memory(pid))
+        client = Client(ports[0])
+        single = [client.infer(chosen[0].name, body) for _ in range(loaded_requests)]
     rss = [figure[0] for figure in figures]
     pss = [figure[1] for figure in figures]
     return {
@@ -280,6 +287,7 @@ def measure_single(work: Path, directories: list[Path], body: bytes, count: int)
         "pss_per_process_mean": statistics.mean(pss),
         "rss_1000_extrapolated": 1000 * statistics.mean(rss),
         "pss_1000_extrapolated": 1000 * statistics.mean(pss),
+        "latency_loaded": percentiles(single),
     }
 
 
@@ -312,12 +320,12 @@ def report(results: dict[str, Any]) -> str:
         "| request (V2 REST, one row, one at a time) | p50 | p99 | requests |",
         "|---|---|---|---|",
     ]
-    for key, label in (
-        ("latency_loaded", "a loaded model"),
-        ("latency_cold_first", "first request, never loaded (fetch from file:// and load)"),
-        ("latency_cold_reload", "first request after an unload (load from the local cache)"),
+    for figures, label in (
+        (pool["latency_loaded"], "pool: a loaded model (ten in turn)"),
+        (pool["latency_cold_first"], "pool: first request, never loaded (fetch and load)"),
+        (pool["latency_cold_reload"], "pool: first request after an unload (load from cache)"),
+        (single["latency_loaded"], "one process per model: its model"),
     ):
-        figures = pool[key]
         lines.append(
             f"| {label} | {figures['p50_ms']:.2f} ms | {figures['p99_ms']:.2f} ms | "
             f"{figures['count']} |"
@@ -347,7 +355,9 @@ def main() -> int:
             f"load average {os.getloadavg()[0]:.1f} at start",
         }
         results["pool"] = measure_pool(work, directories, features, body, args.loaded_requests)
-        results["single"] = measure_single(work, directories, body, args.single)
+        results["single"] = measure_single(
+            work, directories, body, args.single, args.loaded_requests
+        )
         results["duration_seconds"] = time.monotonic() - began
     if args.out is not None:
         args.out.write_text(json.dumps(results, indent=2))

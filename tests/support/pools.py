@@ -51,9 +51,10 @@ def pooled_version(
     }
 
 
-def family(deployment: str, model: str, *versions: dict[str, Any]) -> PooledFamily:
+def family(deployment: str, model: str, *versions: dict[str, Any], **fields: Any) -> PooledFamily:
+    """A family of `versions`; `fields` sets its split or sampling."""
     return PooledFamily.model_validate(
-        {"deployment": deployment, "model": model, "versions": list(versions)}
+        {"deployment": deployment, "model": model, "versions": list(versions), **fields}
     )
 
 

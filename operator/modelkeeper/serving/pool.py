@@ -330,10 +330,10 @@ class ModelPool:
         slot.loads += 1
         slot.last_used = self._clock()
         log.info(
-            "loaded model %s version %s (%s) in %.2f s: %d bytes; %d of %d bytes loaded",
+            "loaded model %s version %s (%s) in %.1f ms: %d bytes; %d of %d bytes loaded",
             *slot.entry.key,
             version.format,
-            slot.load_seconds,
+            slot.load_seconds * 1000,
             cost,
             self.loaded_bytes,
             self.budget,

@@ -109,7 +109,7 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
 ) -> None:
     # Given two families in the pool's catalogue, a bad ConfigMap in it and a family of
     # another pool
-    iris = family("iris-dep", "iris", pooled_version("1", models["iris"]))
+    iris = family("iris-dep", "iris", pooled_version("1", models["iris"]), probability_sampling=1.0)
     constant = family("const-dep", "const", pooled_version("1", models["c1"]))
     other = family("other-dep", "other", pooled_version("1", models["c3"]))
     bad = {
@@ -186,6 +186,9 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
     assert server.metric("modelkeeper_pool_loads_total", result="ok", **labels) == 1
     iris_labels = {"deployment": "iris-dep", "model": "iris", "version": "1", "role": "stable"}
     assert server.metric("modelkeeper_predictions_total", **iris_labels) == 2 * len(IRIS_ROWS)
+    # every model call's probabilities counted: the family samples all of them
+    confidences = server.metric("modelkeeper_prediction_confidence_count", **iris_labels)
+    assert confidences == 2 * len(IRIS_ROWS)
 
     # When the family gets a canary version, it is served without a restart
     with_canary = family(
