@@ -33,12 +33,14 @@ def catalogue_name(deployment: str) -> str:
 
 def pool_service(pool: str) -> str:
     """The Service in front of a pool's scoring servers (http and grpc ports)."""
-    return f"{pool}-servers"
+    return f"{pool_router(pool)}-servers"
 
 
 def pool_router(pool: str) -> str:
-    """The name of a pool's router: its apps/v1 Deployment and Service."""
-    return pool
+    """The name of a pool's router (its apps/v1 Deployment and Service), its account and its
+    PodMonitor: `<pool>-pool`, so that a pool and a Deployment of one name (whose Service
+    and PodMonitor take the Deployment's name) do not claim one object."""
+    return f"{pool}-pool"
 
 
 class _Strict(BaseModel):
@@ -98,9 +100,6 @@ class PooledFamily(_Strict):
     def stable(self) -> PooledVersion:
         """The version a request that names no version gets."""
         return next(v for v in self.versions if v.role is ServingRole.STABLE)
-
-    def version(self, version: str) -> PooledVersion | None:
-        return next((v for v in self.versions if v.version == version), None)
 
     def to_data(self) -> dict[str, str]:
         """The ConfigMap's `data`."""

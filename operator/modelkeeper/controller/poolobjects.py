@@ -172,7 +172,7 @@ def _pod_monitor(pool: ServingPoolResource) -> Manifest:
     return owned(
         "monitoring.coreos.com/v1",
         "PodMonitor",
-        pool.metadata.name,
+        pool_router(pool.metadata.name),
         pool,
         pool_labels(pool, ROUTER),
     ) | {
