@@ -9,13 +9,14 @@ written here once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel
 
 from modelkeeper.api.base import GROUP, VERSION, Resource
+from modelkeeper.api.cel import JsonDict
 from modelkeeper.api.openapi import Schema, prose, structural_schema
 
 CATEGORY = "modelkeeper"
@@ -52,6 +53,8 @@ class KindDefinition:
     short_names: tuple[str, ...]
     columns: tuple[PrinterColumn, ...]
     selectable_fields: tuple[str, ...] = ()
+    validations: JsonDict | None = field(default=None, compare=False)
+    """CEL rules on the whole object (cel.validations): a rule on metadata.name lives here."""
 
     @property
     def kind(self) -> str:
@@ -125,7 +128,7 @@ def _root_schema(definition: KindDefinition) -> Schema:
             "spec": structural_schema(_part(definition, "spec")),
             "status": structural_schema(_part(definition, "status")),
         },
-    }
+    } | (definition.validations or {})
 
 
 def _part(definition: KindDefinition, field: str) -> type[BaseModel]:

@@ -99,6 +99,14 @@ SERVING_POOL = KindDefinition(
     resource=ServingPoolResource,
     plural="servingpools",
     short_names=("mkp",),
+    validations=validations(
+        rule(
+            "self.metadata.name.size() <= 50 && "
+            "self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+            "metadata.name: a ServingPool's name is a DNS label of at most 50 characters,"
+            " starting with a letter: its Services are named <name>-pool and <name>-pool-servers",
+        )
+    ),
     columns=(
         PrinterColumn("Replicas", ".spec.replicas", "Scoring servers.", ColumnType.INTEGER),
         PrinterColumn(
