@@ -10,7 +10,8 @@ does.
     python benchmarks/serving/linear_ab.py --pairs 3 --concurrency 8,16
 
 Prints, per pair, side and level: requests per second, p99 and the CPU milliseconds the
-server's processes used per call.
+server's processes used per call; first, the CPU microseconds of one model call on either
+path, in this process (`Runtime.predict`, labels only and with probabilities).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +38,31 @@ def serve_on_the_estimators_path(argv: list[str]) -> int:
     return main(argv)
 
 
+def model_call_microseconds(trained: run.Trained, keeper: Path, calls: int = 2000) -> None:
+    """One model call's CPU time on either path, in this process, as the server makes it."""
+    from modelkeeper.serving.frames import FeatureBatch
+    from modelkeeper.serving.runtime import JoblibRuntime, LinearRuntime, load_model_dir
+
+    model = load_model_dir(keeper, "sklearn")
+    assert isinstance(model.runtime, LinearRuntime)
+    runtimes = {
+        "linear": model.runtime,
+        "estimator": JoblibRuntime(trained.estimator, model.schema),
+    }
+    for rows in (1, 64):
+        numeric = next(run.request_rows(trained, rows)).astype("float64")
+        batch = FeatureBatch(numeric=numeric, categorical=numeric[:, :0].astype(object))
+        for side, runtime in runtimes.items():
+            for probabilities in (False, True):
+                runtime.predict(batch, probabilities)
+                started = time.process_time()
+                for _ in range(calls):
+                    runtime.predict(batch, probabilities)
+                spent = (time.process_time() - started) / calls * 1e6
+                asked = "with probabilities" if probabilities else "labels only"
+                print(f"model call, {side:9}, {rows} row(s), {asked}: {spent:.1f} CPU µs")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=3)
@@ -50,6 +77,7 @@ def main() -> int:
         keeper, _, _ = run.write_model_dirs(trained, root / "model")
         requests = root / "requests.bin"
         run.write_grpc_requests(trained, requests, args.rows)
+        model_call_microseconds(trained, keeper)
         for pair in range(args.pairs):
             for side in SIDES if pair % 2 == 0 else SIDES[::-1]:
                 port, grpc_port = run.free_port(), run.free_port()
