@@ -191,12 +191,12 @@ class ForestRuntime(JoblibRuntime):
 class LinearRuntime(JoblibRuntime):
     """A scikit-learn linear model (optionally after StandardScalers), scored with numpy.
 
-    scikit-learn's checks cost about 50 times the arithmetic of a small batch, on
+    scikit-learn's checks cost about 40 times the arithmetic of a small batch, on
     every call (serving/linear.py). The scorer is taken only if it gives the
     estimator's answers bit for bit on probe batches at load: a guard against a
     scikit-learn version whose prediction differs from the one the scorer does.
     Batches with a missing or infinite value go through the estimator's own path,
-    which refuses them (or its steps impute them) as it always did.
+    which refuses them with its own message, as it always did.
     """
 
     PROBE_ROWS = (1, 16)
