@@ -32,7 +32,7 @@ E2E_CONTROLLER := tests/e2e/controller/test_
 E2E_PART_1 := $(addsuffix _end_to_end.py,$(addprefix $(E2E_CONTROLLER),retraining_loop canary \
 	pod_specs)) tests/e2e/serving/test_serving_pod.py
 E2E_PART_2 := $(addsuffix _end_to_end.py,$(addprefix $(E2E_CONTROLLER),ab estimated_performance \
-	takeover mlflow))
+	takeover mlflow pool))
 INTEGRATION_APART := tests/integration/controller tests/integration/serving
 E2E := $(PYTEST) -m e2e --durations=12 -p no:cacheprovider
 NOT_E2E := $(PYTEST) -m "not e2e" --durations=8 -p no:cacheprovider

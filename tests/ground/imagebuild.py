@@ -45,6 +45,8 @@ PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
 MODELKEEPER_IMAGE = f"ghcr.io/modelkeeper/modelkeeper:{__version__}"
 TEST_MODEL_IMAGE = "ghcr.io/modelkeeper/test-model:1"
 CUSTOM_MODEL_IMAGE = "ghcr.io/modelkeeper/custom-model:1"
+ARCHIVES_KEPT = 3
+"""Archives of one image kept by key: git worktrees side by side each build their own code's."""
 TESTBOX_IMAGE = "ghcr.io/modelkeeper/testbox:1"
 # The docker-archives by file name stem, each with the images it holds. The model images
 # share the Modelkeeper image's archive, which holds their common 0.8 GB of layers once:
@@ -629,7 +631,7 @@ def _save(
     report: Callable[[str], None],
 ) -> None:
     """`podman save` the images into one docker-archive under their full names (shared
-    layers once), atomically; the archives of older keys are removed."""
+    layers once), atomically; only the newest ARCHIVES_KEPT keys of a stem stay."""
     started = time.monotonic()
     partial = archive.with_name(f".{archive.name}.partial")
     partial.unlink(missing_ok=True)
@@ -648,9 +650,13 @@ def _save(
             f"saving {', '.join(names)}",
         )
     partial.rename(archive)
-    for old in archive.parent.glob(f"{stem}-*.tar"):
-        if old != archive:
-            old.unlink(missing_ok=True)
+    older = sorted(
+        (old for old in archive.parent.glob(f"{stem}-*.tar") if old != archive),
+        key=lambda old: old.stat().st_mtime,
+        reverse=True,
+    )
+    for old in older[ARCHIVES_KEPT - 1 :]:
+        old.unlink(missing_ok=True)
     report(f"saved {archive.name} in {time.monotonic() - started:.1f} s")
 
 

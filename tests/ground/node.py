@@ -12,7 +12,8 @@ Grounds side by side do not collide: each node has its own id and with it its ow
 and /24, containerd root, state and socket, kubelet root directory, ports and cgroup
 root. containerd and kubelet share a private mount namespace, so the kubelet's hard-coded
 /var/lib/kubelet/device-plugins is this node's own and every mount the node makes (pod
-volumes, network namespaces) goes away with it.
+volumes, network namespaces) goes away with it; the pods' network namespaces are mounted
+under containerd's own state folder, so not even their empty files stay in /var/run/netns.
 
 One folder, `shared`, is bind-mounted at the same path into every container (containerd's
 base runtime spec): the ground's stand-in for a shared file system mounted on every node,
@@ -213,6 +214,7 @@ disabled_plugins = [
   disable_apparmor = true
   disable_hugetlb_controller = true
   enable_selinux = false
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   [{cri}.containerd]
@@ -508,12 +510,13 @@ def running_containers(socket: Path) -> list[str]:
 
 
 def _cgroup_pids(root: Path) -> set[int]:
-    return {
-        int(pid)
-        for procs in root.rglob("cgroup.procs")
-        for pid in procs.read_text().split()
-        if pid.strip()
-    }
+    """The processes in a cgroup tree; a cgroup removed while it is walked (the kubelet
+    tearing down a pod) has none."""
+    pids: set[int] = set()
+    for procs in root.rglob("cgroup.procs"):
+        with contextlib.suppress(FileNotFoundError):
+            pids.update(int(pid) for pid in procs.read_text().split())
+    return pids
 
 
 def _remove_cgroups(name: str) -> None:

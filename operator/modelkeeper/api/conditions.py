@@ -19,6 +19,14 @@ from pydantic import Field
 from modelkeeper.api.base import ApiModel
 from modelkeeper.api.types import keyed_by
 
+QUOTED_TAIL = 512
+"""How much of a failed container's termination message a condition or run message quotes."""
+
+
+def quoted_tail(text: str) -> str:
+    """The end of a container's message, on one line: where the error usually is."""
+    return " ".join(text.split())[-QUOTED_TAIL:]
+
 
 class ConditionStatus(StrEnum):
     """Whether a condition holds."""

@@ -49,14 +49,20 @@ def version_name(deployment: str, version: str) -> str:
     return child_name(deployment, version)
 
 
-def child_labels(deployment: DeploymentResource, component: str) -> dict[str, str]:
-    """The labels of every child: the app.kubernetes.io set and the Deployment it serves."""
+def app_labels(instance: str, component: str) -> dict[str, str]:
+    """The app.kubernetes.io set every object Modelkeeper runs carries."""
     return {
         "app.kubernetes.io/name": "modelkeeper",
-        "app.kubernetes.io/instance": deployment.metadata.name,
+        "app.kubernetes.io/instance": instance,
         COMPONENT: component,
         "app.kubernetes.io/part-of": "modelkeeper",
         MANAGED_BY: MANAGER,
+    }
+
+
+def child_labels(deployment: DeploymentResource, component: str) -> dict[str, str]:
+    """The labels of every child: the app.kubernetes.io set and the Deployment it serves."""
+    return app_labels(deployment.metadata.name, component) | {
         DEPLOYMENT_LABEL: deployment.metadata.name,
         FAMILY_LABEL: deployment.spec.model.name,
     }

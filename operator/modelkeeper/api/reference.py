@@ -38,7 +38,7 @@ controls) read [concepts.md](concepts.md). `kubectl explain` shows the same
 descriptions, for example
 `kubectl explain deployments.spec.strategy --api-version={API_VERSION}`.
 
-All four kinds are namespaced, have a status subresource and belong to the category
+All five kinds are namespaced, have a status subresource and belong to the category
 `modelkeeper`, so `kubectl get modelkeeper` lists them all. The Deployment here is
 `deployments.modelkeeper.io`; plain `kubectl get deployments` means apps/v1, so use
 the full name or the short name `mkd`.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -132,6 +133,25 @@ Quantity = Annotated[
     ),
 ]
 """A Kubernetes resource quantity, such as 500m, 2 or 1Gi."""
+
+_QUANTITY_SUFFIXES = {
+    **{f"{prefix}i": Decimal(1024) ** power for power, prefix in enumerate("KMGTPE", 1)},
+    **{prefix: Decimal(1000) ** power for power, prefix in enumerate("kMGTPE", 1)},
+    "m": Decimal("0.001"),
+    "n": Decimal("0.000000001"),
+}
+
+
+def quantity_value(quantity: int | str) -> Decimal:
+    """A quantity's value, such as 1Gi as 1073741824: for a program that takes plain numbers."""
+    text = str(quantity)
+    if not re.fullmatch(QUANTITY_PATTERN, text):
+        raise ValueError(f"{text!r} is not a Kubernetes quantity")
+    for suffix in sorted(_QUANTITY_SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            return Decimal(text[: -len(suffix)]) * _QUANTITY_SUFFIXES[suffix]
+    return Decimal(text)
+
 
 # One cron field: '*' or a number or range of numbers, an optional '/step', comma-separated.
 _CRON_FIELDS = (

@@ -1,4 +1,4 @@
-"""The latest objects of the four kinds, read from kopf's indices, by key and by family.
+"""The latest objects of the five kinds, read from kopf's indices, by key and by family.
 
 Reconciles read from here instead of asking the API server again, and the family
 indices tell which Deployments to wake when a version appears or is approved. kopf
@@ -6,7 +6,8 @@ fills the indices from its watch streams and calls no handler before every index
 its initial listing, so the first reconcile after a restart already sees every Model
 of a family (a partial view would start a rollout to the wrong version). The indices
 hold nothing the API server does not. The apps/v1 Deployments the operator owns are
-indexed too, by their Deployment, so a reconcile reads their readiness without a call.
+indexed too, by their Deployment or ServingPool, so a reconcile reads their readiness
+without a call, and so are the versions in each pooled Deployment's catalogue.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ class Cache:
     """(namespace, family) -> the names of the RetrainPolicies that retrain it."""
     owned_deployments: Index = field(default_factory=dict)
     """(namespace, Deployment) -> `owned_view`s of its apps/v1 Deployments."""
+    serving_pools: Index = field(default_factory=dict)
+    """(namespace, name) -> the ServingPool's body."""
+    pool_members: Index = field(default_factory=dict)
+    """(namespace, pool) -> the names of the Deployments whose spec.pool names it."""
+    pool_workloads: Index = field(default_factory=dict)
+    """(namespace, pool) -> `owned_view`s of its apps/v1 Deployments (servers and router)."""
+    catalogues: Index = field(default_factory=dict)
+    """(namespace, Deployment) -> the versions in its catalogue ConfigMap, as a tuple."""
 
     def model(self, namespace: str, name: str) -> Body | None:
         body: Body | None = _one(self.models, (namespace, name))
@@ -74,6 +83,30 @@ class Cache:
 
     def family_deployments(self, namespace: str, family: str) -> list[str]:
         return sorted(self.deployment_families.get((namespace, family), ()))
+
+    def serving_pool(self, namespace: str, name: str) -> Body | None:
+        body: Body | None = _one(self.serving_pools, (namespace, name))
+        return body
+
+    def pools_in(self, namespace: str) -> list[str]:
+        """The ServingPools of a namespace, by name."""
+        return sorted(
+            name for pool_namespace, name in self.serving_pools if pool_namespace == namespace
+        )
+
+    def members(self, namespace: str, pool: str) -> list[str]:
+        """The Deployments of a pool, by name."""
+        return sorted(self.pool_members.get((namespace, pool), ()))
+
+    def workloads(self, namespace: str, pool: str) -> dict[str, Body]:
+        """The apps/v1 Deployments of a pool (its servers and its router), by name."""
+        found = self.pool_workloads.get((namespace, pool), ())
+        return {str(body["metadata"]["name"]): body for body in found}
+
+    def catalogued(self, namespace: str, deployment: str) -> tuple[str, ...]:
+        """The versions in a pooled Deployment's catalogue as the watch last saw it."""
+        versions: tuple[str, ...] = _one(self.catalogues, (namespace, deployment)) or ()
+        return versions
 
     def owned(self, namespace: str, deployment: str) -> list[Body]:
         """The apps/v1 Deployments (scoring servers and router) of a Deployment, by name."""

@@ -24,12 +24,14 @@ from prometheus_client import start_http_server
 
 from modelkeeper.api.base import GROUP, VERSION
 from modelkeeper.api.labels import DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY_LABEL
+from modelkeeper.api.pool import POOL_LABEL, PooledFamily
 from modelkeeper.controller import metrics
 from modelkeeper.controller.cache import Cache, owned_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.following import RegistryFollowing, registry_of
 from modelkeeper.controller.leadership import Leadership
 from modelkeeper.controller.notifier import Notifier
+from modelkeeper.controller.pools import Pools
 from modelkeeper.controller.reconcile import Reconciler
 from modelkeeper.controller.reconciler import KindReconciler, Opening
 from modelkeeper.controller.retraining import RetrainPolicies
@@ -45,8 +47,10 @@ MODEL = "Model"
 DEPLOYMENT = "Deployment"
 DRIFT_MONITOR = "DriftMonitor"
 RETRAIN_POLICY = "RetrainPolicy"
-SHARDED = ("models", "deployments", "driftmonitors", "retrainpolicies")
-"""The kinds --shard-selector selects: a family's four kinds carry its shard's label."""
+SERVING_POOL = "ServingPool"
+SHARDED = ("models", "deployments", "driftmonitors", "retrainpolicies", "servingpools")
+"""The kinds --shard-selector selects: a family's four kinds carry its shard's label, and so
+does the ServingPool its Deployment names (a pool serves the families of one shard)."""
 FOLLOW = "Follow"
 """A Deployment's registry alias, followed under a key of its own (`following`)."""
 MAX_BACKOFF_SECONDS = 60.0
@@ -55,13 +59,14 @@ CONFLICT_RETRY_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class Controllers:
-    """The controllers of the four kinds; Deployments and Models share theirs, and a
+    """The controllers of the five kinds; Deployments and Models share theirs, and a
     Deployment's registry alias is followed apart."""
 
     deployments: Reconciler
     drift_monitors: DriftMonitors
     retrain_policies: RetrainPolicies
     following: RegistryFollowing
+    pools: Pools
 
     @property
     def cache(self) -> Cache:
@@ -79,6 +84,9 @@ class Controllers:
             DRIFT_MONITOR: self.drift_monitors,
             RETRAIN_POLICY: self.retrain_policies,
             FOLLOW: Opening(self.cache.deployment, shared.statuses, self.following.follow),
+            SERVING_POOL: Opening(
+                self.cache.serving_pool, self.pools.statuses, self.pools.pool, self.pools.forget
+            ),
         }
 
 
@@ -116,6 +124,10 @@ class Operator:
                 retrain_policies=indices["retrain_policies"],
                 retrain_policy_families=indices["retrain_policy_families"],
                 owned_deployments=indices["owned_deployments"],
+                serving_pools=indices["serving_pools"],
+                pool_members=indices["pool_members"],
+                pool_workloads=indices["pool_workloads"],
+                catalogues=indices["catalogues"],
             )
             deployments = Reconciler(
                 self.client,
@@ -142,6 +154,7 @@ class Operator:
                     deployments.statuses,
                     registry_of(self.settings, os.environ),
                 ),
+                Pools(self.client, self.settings, cache, self.pod_monitor),
             )
             self.workers = [
                 asyncio.create_task(self._work(self.controllers), name=f"reconcile-{index}")
@@ -161,6 +174,13 @@ class Operator:
                 self.queue.add((DEPLOYMENT, namespace, name))
             for name in cache.family_retrain_policies(namespace, family):
                 self.queue.add((RETRAIN_POLICY, namespace, name))
+
+    def wake_pool(self, namespace: str, pool: str) -> None:
+        """Queue a pool and its Deployments: their versions are as ready as its servers."""
+        assert self.controllers is not None
+        self.queue.add((SERVING_POOL, namespace, pool))
+        for name in self.controllers.cache.members(namespace, pool):
+            self.queue.add((DEPLOYMENT, namespace, name))
 
     def wake_policies(self, namespace: str) -> None:
         """Queue a namespace's RetrainPolicies: a DriftMonitor's state may trigger any."""
@@ -309,6 +329,44 @@ async def retrain_policy_families(
     return {(namespace or "", spec.get("model", {}).get("name", "")): name}
 
 
+@kopf.index(GROUP, VERSION, "servingpools")
+async def serving_pools(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    return {(namespace or "", name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "deployments")
+async def pool_members(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[Any, Any]:
+    pool = spec.get("pool")
+    return {(namespace or "", pool): name} if pool else {}
+
+
+@kopf.index("apps", "v1", "deployments", labels={POOL_LABEL: kopf.PRESENT})
+async def pool_workloads(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    """A pool's servers and router by their pool: its reconcile and its Deployments' read
+    their readiness without a call."""
+    return {(namespace or "", labels[POOL_LABEL]): owned_view(body)}
+
+
+@kopf.index("", "v1", "configmaps", labels={POOL_LABEL: kopf.PRESENT, MANAGED_BY: MANAGER})
+async def catalogues(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    """The versions in each pooled Deployment's catalogue: they run, as a version's apps/v1
+    Deployment does for one that is not pooled."""
+    owner = labels.get(DEPLOYMENT_LABEL)
+    try:
+        family = PooledFamily.from_config_map(body)
+    except ValueError:  # not the operator's writing: no version of it runs
+        return {}
+    return {(namespace or "", owner): tuple(v.version for v in family.versions)} if owner else {}
+
+
 @kopf.index("apps", "v1", "deployments", labels={MANAGED_BY: MANAGER})
 async def owned_deployments(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
@@ -325,10 +383,13 @@ async def deployment_event(
     """A Deployment changed (its status too): look at it, at its registry alias if it follows
     one, and at the Models it may serve."""
     operator: Operator = memo.operator
-    operator.attach(indices)
+    controllers = operator.attach(indices)
     operator.queue.add((DEPLOYMENT, namespace or "", name))
     if spec.get("follow"):
         operator.queue.add((FOLLOW, namespace or "", name))
+    # A pool's count of families may change, the pool it left's too (which no event names).
+    for pool in controllers.cache.pools_in(namespace or ""):
+        operator.queue.add((SERVING_POOL, namespace or "", pool))
     operator.wake_family(namespace or "", spec.get("model", {}).get("name", ""), dependents=False)
 
 
@@ -352,14 +413,42 @@ async def child_event(
     memo: kopf.Memo,
     **indices: Any,
 ) -> None:
-    """A scoring server's readiness changed (or it went away): look at its owner again."""
+    """A scoring server's readiness changed (or it went away): look at its owner again (a
+    pool's: at the pool and its Deployments)."""
     operator: Operator = memo.operator
     controllers = operator.attach(indices)
     owner = labels.get(DEPLOYMENT_LABEL)
+    pool = labels.get(POOL_LABEL)
+    if pool:
+        if type == "DELETED":
+            controllers.pools.child_deleted(namespace or "", pool, name)
+        operator.wake_pool(namespace or "", pool)
     if owner:
         if type == "DELETED":
             controllers.deployments.child_deleted(namespace or "", owner, name)
         operator.queue.add((DEPLOYMENT, namespace or "", owner))
+
+
+@kopf.on.event("", "v1", "configmaps", labels={POOL_LABEL: kopf.PRESENT, MANAGED_BY: MANAGER})
+async def catalogue_event(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **indices: Any
+) -> None:
+    """A pooled Deployment's catalogue changed: the versions in it now run, so look at it
+    again (a canary written into it may take its first step)."""
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    if owner := labels.get(DEPLOYMENT_LABEL):
+        operator.queue.add((DEPLOYMENT, namespace or "", owner))
+
+
+@kopf.on.event(GROUP, VERSION, "servingpools")
+async def serving_pool_event(
+    namespace: str | None, name: str, memo: kopf.Memo, **indices: Any
+) -> None:
+    """A pool appeared, changed or went: look at it and at the Deployments that name it."""
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    operator.wake_pool(namespace or "", name)
 
 
 @kopf.on.event(GROUP, VERSION, "driftmonitors")

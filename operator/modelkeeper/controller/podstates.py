@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from modelkeeper.api.conditions import quoted_tail
+
 Pod = Mapping[str, Any]
 
 FAILING_WAITS = frozenset(
@@ -27,7 +29,6 @@ FAILING_WAITS = frozenset(
     }
 )
 """Waiting reasons that do not end by themselves: something has to be fixed."""
-MESSAGE_LIMIT = 512
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,7 @@ def _last_words(container: Mapping[str, Any]) -> str:
     for state in (container.get("state", {}), container.get("lastState", {})):
         terminated = state.get("terminated")
         if terminated and terminated.get("message"):
-            text = " ".join(str(terminated["message"]).split())
-            return text[-MESSAGE_LIMIT:]
+            return quoted_tail(str(terminated["message"]))
     return ""
 
 
@@ -86,7 +86,7 @@ def _describe(pod: Pod, kind: str, container: Mapping[str, Any], failure: str) -
         if part
     ]
     waiting = (container.get("state", {}).get("waiting") or {}).get("message", "")
-    words = _last_words(container) or " ".join(str(waiting).split())[-MESSAGE_LIMIT:]
+    words = _last_words(container) or quoted_tail(str(waiting))
     head = f"pod {pod['metadata']['name']}: {kind} {container.get('name')} {failure}"
     head += f" ({', '.join(details)})" if details else ""
     return f"{head}: {words}" if words else head

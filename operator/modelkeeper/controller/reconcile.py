@@ -39,6 +39,7 @@ from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.desired import Seen, desired
 from modelkeeper.controller.metrics import DeploymentGauges, RolloutMetrics
 from modelkeeper.controller.podstates import PodProblem, pod_problem
+from modelkeeper.controller.pools import pool_view
 from modelkeeper.controller.rollout import (
     AnalysisDue,
     Controls,
@@ -128,11 +129,13 @@ class Reconciler:
         controls = Controls.read(deployment.metadata.annotations)
         due = analysis_due(deployment.spec.strategy, deployment.status, controls, now)
         run = await self._analyse(deployment, due, now) if due is not None else None
-        seen = Seen(deployment, models, children, run, now)
+        seen = Seen(deployment, models, children, run, now, pool_view(self.cache, deployment))
         want = desired(seen, self.settings, pod_monitor=self.pod_monitor)
         await self._apply(namespace, name, want.objects, want.keep, children)
-        failing = await self._failing(namespace, name, want.unready) if want.unready else {}
-        status = deployment_status(replace(want.observation, failing=failing))
+        if want.unready:
+            failing = await self._failing(namespace, name, want.unready)
+            want = replace(want, observation=replace(want.observation, failing=failing))
+        status = deployment_status(want.observation)
         await self.statuses.write(body, deployment.status, status)
         analysed = run if isinstance(run, AnalysisStatus) else None
         await self._report(body, deployment, want.plan, status, analysed)

@@ -62,6 +62,7 @@ MODEL = Kind("Model", "modelkeeper.io/v1alpha1", "models")
 DEPLOYMENT = Kind("Deployment", "modelkeeper.io/v1alpha1", "deployments")
 DRIFT_MONITOR = Kind("DriftMonitor", "modelkeeper.io/v1alpha1", "driftmonitors")
 RETRAIN_POLICY = Kind("RetrainPolicy", "modelkeeper.io/v1alpha1", "retrainpolicies")
+SERVING_POOL = Kind("ServingPool", "modelkeeper.io/v1alpha1", "servingpools")
 JOB = Kind("Job", "batch/v1", "jobs")
 LEASE = Kind("Lease", "coordination.k8s.io/v1", "leases")
 POD = Kind("Pod", "v1", "pods")
@@ -82,6 +83,7 @@ KINDS: tuple[Kind, ...] = (
     DEPLOYMENT,
     DRIFT_MONITOR,
     RETRAIN_POLICY,
+    SERVING_POOL,
     JOB,
     POD,
 )

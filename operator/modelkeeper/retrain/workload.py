@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from modelkeeper.api.base import API_VERSION
+from modelkeeper.api.conditions import quoted_tail
 from modelkeeper.api.labels import (
     FAMILY_LABEL,
     MANAGED_BY,
@@ -44,7 +45,6 @@ from modelkeeper.api.retrainpolicy import (
 
 JOB_API_VERSION = "batch/v1"
 JOB_KIND = "Job"
-MESSAGE_TAIL = 512  # how much of a failed container's message a run's message quotes
 
 _INTEGER = re.compile(r"^[0-9]+$")
 _RETRAINED = re.compile(r"-r[0-9]+$")
@@ -334,7 +334,7 @@ def failure_message(pods: Sequence[Mapping[str, Any]]) -> str:
     """The newest failed container, its exit code and the tail of its message; else ""."""
     for ended in _terminated(pods):
         if ended.code != 0:
-            tail = ended.message.strip()[-MESSAGE_TAIL:]
+            tail = quoted_tail(ended.message)
             return f"container {ended.container} exited with {ended.code}" + (
                 f": {tail}" if tail else ""
             )

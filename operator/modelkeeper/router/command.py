@@ -21,25 +21,37 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add `route` to the `modelkeeper` command."""
     parser = subparsers.add_parser(
         "route",
-        help="route a model's inference traffic: weighted split, shadow mirroring",
+        help="route a model's inference traffic, or a pool's: weighted split, shadow mirroring",
         description=(
             "Forward inference requests to the stable and canary backends by weight, mirror "
             "a share to a shadow and compare its predictions, balancing across ready "
-            "endpoints. See docs/router.md."
+            "endpoints: for one model family (--config), or for every family of a pool, "
+            "by the model named in the path (--pool). See docs/router.md."
         ),
     )
-    parser.add_argument("--config", type=Path, required=True, help="routing config, YAML or JSON")
+    family = parser.add_mutually_exclusive_group(required=True)
+    family.add_argument("--config", type=Path, help="routing config, YAML or JSON")
+    family.add_argument(
+        "--pool",
+        help="route every family of this pool, as its catalogue ConfigMaps in --namespace "
+        "say, to the pool's scoring servers; needs --namespace",
+    )
+    parser.add_argument(
+        "--pool-service",
+        help="with --pool: the Service of the pool's scoring servers, whose EndpointSlices "
+        "(port `http`) list them (default: POOL-servers)",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on")
     parser.add_argument("--http-port", type=int, default=8080, help="port to listen on")
     parser.add_argument(
         "--namespace",
-        help="read endpoints from the EndpointSlices of this namespace "
-        "(without it, every backend lists static `endpoints` in the config)",
+        help="read endpoints from the EndpointSlices of this namespace, and a pool's "
+        "catalogue (without it, every backend lists static `endpoints` in the config)",
     )
     parser.add_argument(
         "--kubeconfig",
         default=os.environ.get("KUBECONFIG") or None,
-        help="kubeconfig for reading EndpointSlices and the ConfigMap "
+        help="kubeconfig for reading EndpointSlices and ConfigMaps "
         "(default: $KUBECONFIG, else ~/.kube/config, else in-cluster)",
     )
     parser.add_argument(
@@ -84,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the router; exit 2 at once for a config that cannot be used."""
+    """Run the router; exit 2 at once for a config or flags that cannot be used."""
     from modelkeeper.router.service import RouterOptions, run_router
 
     logging.basicConfig(
@@ -92,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     )
     options = RouterOptions(
         config_path=args.config,
+        pool=args.pool,
+        pool_service=args.pool_service,
         host=args.host,
         port=args.http_port,
         settings=ProxySettings(

@@ -10,7 +10,7 @@ the running config stays.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Self
 
@@ -141,6 +141,11 @@ class RoutingConfig(_Strict):
     float_tolerance: float = Field(
         default=1e-6, ge=0.0, description="Relative and absolute tolerance for FP outputs."
     )
+    versioned_paths: bool = Field(
+        default=False,
+        description="Forward to `/v2/models/{model}/versions/{backend}/...`: the backends are "
+        "versions served by one pool's scoring servers, so the path says which.",
+    )
 
     @model_validator(mode="after")
     def _coherent_roles(self) -> Self:
@@ -198,6 +203,10 @@ class RoutingConfig(_Strict):
         )
 
 
+Parser = Callable[[str], RoutingConfig]
+"""Reads a routing config from a text, or raises ConfigError saying why not."""
+
+
 def parse_config(text: str) -> RoutingConfig:
     """Read a routing config from YAML or JSON text, or raise ConfigError saying why not."""
     try:
@@ -231,20 +240,27 @@ class ConfigChange:
     """Why the text cannot be used, naming where it came from and the field."""
 
 
-def text_change(seen: str | None, text: str, where: str) -> ConfigChange | None:
+def text_change(
+    seen: str | None, text: str, where: str, parse: Parser = parse_config
+) -> ConfigChange | None:
     """What a config text brings: None if it is the text seen last (nothing changed)."""
     if text == seen:
         return None
     try:
-        return ConfigChange(text, parse_config(text))
+        return ConfigChange(text, parse(text))
     except ConfigError as error:
         return ConfigChange(text, None, f"{where}: {error}")
 
 
 def configmap_change(
-    seen: str | None, event: str, configmap: Mapping[str, Any], key: str, where: str
+    seen: str | None,
+    event: str,
+    configmap: Mapping[str, Any],
+    key: str,
+    where: str,
+    parse: Parser = parse_config,
 ) -> ConfigChange | None:
-    """What a watch event (ADDED, MODIFIED, DELETED) of the router's ConfigMap brings.
+    """What a watch event (ADDED, MODIFIED, DELETED) of a routing ConfigMap brings.
 
     A deleted ConfigMap brings nothing (the router keeps routing by what it has: its
     Deployment is going, or the ConfigMap is about to be written again); one without the
@@ -258,4 +274,4 @@ def configmap_change(
         if seen == missing:
             return None
         return ConfigChange(missing, None, f"{where}: no {key!r} in its data")
-    return text_change(seen, text, where)
+    return text_change(seen, text, where, parse)

@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from http import HTTPStatus
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from modelkeeper.router.catalogue import Families
 from modelkeeper.router.compare import MirrorOutcome, judge_mirror
 from modelkeeper.router.config import (
     Backend,
@@ -30,7 +31,7 @@ from modelkeeper.router.config import (
 from modelkeeper.router.feedback import choose_feedback_answer
 from modelkeeper.router.messages import Headers, Reply, Request, error_reply, json_reply
 from modelkeeper.router.metrics import RouterMetrics
-from modelkeeper.router.routes import Route, route_of
+from modelkeeper.router.routes import Route, model_target, route_of, versioned_path
 from modelkeeper.router.sources import EndpointSource
 from modelkeeper.router.split import SmoothWeightedRoundRobin, should_mirror
 from modelkeeper.router.upstream import ConnectionPool, UpstreamError
@@ -59,7 +60,8 @@ METRICS_HEADERS: Headers = ((b"Content-Type", CONTENT_TYPE_LATEST.encode()),)
 
 
 class _Routes:
-    """One routing config with the round-robin state that goes with it, swapped as a whole."""
+    """One family's routing config with the round-robin state that goes with it, swapped
+    as a whole."""
 
     def __init__(self, config: RoutingConfig) -> None:
         self.config = config
@@ -71,59 +73,103 @@ class _Routes:
         }
         self.by_name = {backend.name: backend for backend in config.backends}
 
+    def path(self, backend: Backend, target: bytes) -> bytes:
+        """The target to forward to `backend`: the client's, or one naming its version when
+        the backends are a pool's versions (a target naming no model goes as it came)."""
+        if not self.config.versioned_paths:
+            return target
+        found = model_target(target)
+        path = None if found is None else versioned_path(found, backend.name)
+        return target if path is None else path
+
+    def splits(self, target: bytes) -> bool:
+        """Whether an inference request to `target` can be split: not a V1 one when the
+        backends are a pool's versions, as V1 cannot name the version (the pool's servers
+        give a V1 request the stable)."""
+        if not self.config.versioned_paths:
+            return True
+        found = model_target(target)
+        return found is None or found.rest is not None
+
 
 class Router:
-    """Routes one model's traffic by the current routing config; `apply` swaps the config."""
+    """Routes inference traffic by routing configs, one per model family.
+
+    Given a config, it routes that one family, whatever model a request's path names, and
+    `apply` swaps the config. Without, it is a pool's router: `put` and `remove` set and
+    drop one family at a time, and a request goes to the family its path names.
+    """
 
     def __init__(
         self,
-        config: RoutingConfig,
         source: EndpointSource,
         metrics: RouterMetrics,
         settings: ProxySettings,
+        config: RoutingConfig | None = None,
         draw: Callable[[], float] = random.random,
     ) -> None:
-        source.check(config)
-        self._routes = _Routes(config)
+        self._families: Families[_Routes] = Families()
+        self._pooled = config is None
+        self._listed = not self._pooled
         self._source = source
         self._metrics = metrics
         self._settings = settings
         self._draw = draw
         self._mirrors: set[asyncio.Task[None]] = set()
         self._pool = ConnectionPool()
-        metrics.watch(lambda: (self._routes.config, self._source))
-
-    @property
-    def config(self) -> RoutingConfig:
-        return self._routes.config
+        if config is not None:
+            self.apply(config)
+        metrics.watch(lambda: [routes.config for routes in self._families.routes()], source)
 
     def apply(self, config: RoutingConfig) -> None:
-        """Route by `config` from the next request on; raise ConfigError if it cannot be."""
-        self._source.check(config)
-        self._routes = _Routes(config)
+        """Route the one family by `config` from the next request on; raise ConfigError if
+        it cannot be."""
+        self.put("", config)
 
-    def is_ready(self) -> bool:
-        """Ready when the stable backend has an endpoint to send requests to."""
-        return bool(self._source.ready_endpoints(self.config.stable))
+    def put(self, owner: str, config: RoutingConfig) -> None:
+        """Route `config`'s family by it, for `owner`, from the next request on (requests
+        in flight finish by the config they started with); ConfigError if it cannot be."""
+        self._source.check(config)
+        replaced = self._families.put(owner, config.model, _Routes(config))
+        if replaced is not None and _family_labels(replaced.config) != _family_labels(config):
+            self._metrics.forget(replaced.config)  # renamed: the old name's series are done
+
+    def remove(self, owner: str) -> None:
+        """Stop routing the family `owner` put, and forget its metrics."""
+        routes = self._families.remove(owner)
+        if routes is not None:
+            self._metrics.forget(routes.config)
+
+    @property
+    def families(self) -> int:
+        """How many families the router routes."""
+        return len(self._families)
+
+    def listed(self) -> None:
+        """Every family there is has been put: a pool's router may be ready."""
+        self._listed = True
 
     async def handle(self, request: Request) -> Reply:
         """The reply to one client request, by the route its method and path take."""
         route = route_of(request.method, request.path)
-        if route is Route.INFER:
-            return await self._infer(request)
-        if route is Route.FEEDBACK:
-            return await self._feedback(request)
-        if route is Route.TO_STABLE:
-            return await self._to_stable(request)
         if route is Route.LIVE:
             return json_reply(HTTPStatus.OK, {"live": True})
         if route is Route.READY:
             return self._ready()
         if route is Route.METRICS:
-            return Reply(HTTPStatus.OK, generate_latest(self._metrics.registry), METRICS_HEADERS)
+            return Reply(HTTPStatus.OK, await self._metrics.exposition(), METRICS_HEADERS)
         if route is Route.STATUS:
             return self._status()
-        return error_reply(HTTPStatus.METHOD_NOT_ALLOWED, "405: Method Not Allowed")
+        if route is Route.METHOD_NOT_ALLOWED:
+            return error_reply(HTTPStatus.METHOD_NOT_ALLOWED, "405: Method Not Allowed")
+        routes = self._family(request.path)
+        if isinstance(routes, Reply):
+            return routes
+        if route is Route.INFER and routes.splits(request.path):
+            return await self._infer(routes, request)
+        if route is Route.FEEDBACK:
+            return await self._feedback(routes, request)
+        return await self._to_stable(routes, request)
 
     async def close(self) -> None:
         """Let the mirrors under way finish, then close the connections to the backends."""
@@ -131,17 +177,45 @@ class Router:
             await asyncio.wait(self._mirrors, timeout=self._settings.upstream_timeout_seconds)
         await self._pool.close()
 
+    def _family(self, target: bytes) -> _Routes | Reply:
+        """The family a request is for: the one routed, or the one its path names (a 404
+        naming the model when no family is routed by that name)."""
+        if not self._pooled:
+            return self._families.routes()[0]
+        found = model_target(target)
+        if found is None:
+            message = "a pool's router routes /v2/models/{model}/...: name a model"
+            return error_reply(HTTPStatus.NOT_FOUND, message)
+        routes = self._families.get(found.model)
+        if routes is None:
+            return error_reply(HTTPStatus.NOT_FOUND, f"model {found.model!r} not found")
+        return routes
+
+    def _unready(self) -> str | None:
+        """Why the router is not ready: the stable of some family has no ready endpoint."""
+        if not self._listed:
+            return "the pool's catalogue is not read yet"
+        for routes in self._families.routes():
+            stable = routes.config.stable
+            if not self._source.ready_endpoints(stable):
+                family = f" of model {routes.config.model!r}" if self._pooled else ""
+                return f"no ready endpoint for stable {stable.name!r}{family}"
+        return None
+
     def _ready(self) -> Reply:
-        if self.is_ready():
+        why = self._unready()
+        if why is None:
             return json_reply(HTTPStatus.OK, {"ready": True})
-        stable = self.config.stable.name
-        return error_reply(
-            HTTPStatus.SERVICE_UNAVAILABLE, f"no ready endpoint for stable {stable!r}"
-        )
+        return error_reply(HTTPStatus.SERVICE_UNAVAILABLE, why)
 
     def _status(self) -> Reply:
         """What the router routes by right now: for people debugging, and for tests."""
-        config = self.config
+        documents = [self._family_status(routes.config) for routes in self._families.routes()]
+        if self._pooled:
+            return json_reply(HTTPStatus.OK, {"families": documents})
+        return json_reply(HTTPStatus.OK, documents[0])
+
+    def _family_status(self, config: RoutingConfig) -> dict[str, object]:
         backends = [
             {
                 "name": backend.name,
@@ -151,17 +225,16 @@ class Router:
             }
             for backend in config.backends
         ]
-        document = {
+        return {
             "deployment": config.deployment,
             "model": config.model,
             "mirror_percent": config.mirror_percent,
+            "backends": backends,
         }
-        return json_reply(HTTPStatus.OK, {**document, "backends": backends})
 
-    async def _infer(self, request: Request) -> Reply:
+    async def _infer(self, routes: _Routes, request: Request) -> Reply:
         """Split by weight; mirror a share to the shadow without waiting for it."""
         headers, request_id = _forwarded_headers(request.headers)
-        routes = self._routes
         weights = {
             backend.name: backend.weight
             for backend in routes.primaries
@@ -225,37 +298,45 @@ class Router:
         )
         self._metrics.mirrored(config, shadow, outcome, comparison)
 
-    async def _feedback(self, request: Request) -> Reply:
-        """Send ground truth to every ready endpoint; pass on the most telling reply."""
+    async def _feedback(self, routes: _Routes, request: Request) -> Reply:
+        """Send ground truth to every ready endpoint of every version; pass on the most
+        telling reply."""
         headers, request_id = _forwarded_headers(request.headers)
-        routes = self._routes
         targets = [
-            (backend.role, endpoint)
+            (backend, endpoint)
             for backend in routes.config.backends
             for endpoint in self._source.ready_endpoints(backend)
         ]
         replies = await asyncio.gather(
             *(
-                self._send_to(endpoint, request.method, request.path, request.body, headers)
-                for _, endpoint in targets
+                self._send_to(
+                    endpoint,
+                    request.method,
+                    routes.path(backend, request.path),
+                    request.body,
+                    headers,
+                )
+                for backend, endpoint in targets
             )
         )
         chosen = choose_feedback_answer(
-            [(reply.status, role) for reply, (role, _) in zip(replies, targets, strict=True)]
+            [
+                (reply.status, backend.role)
+                for reply, (backend, _) in zip(replies, targets, strict=True)
+            ]
         )
         if chosen is None:
             return error_reply(HTTPStatus.SERVICE_UNAVAILABLE, "no backend has a ready endpoint")
         self._metrics.feedback(routes.config, replies[chosen].status)
         return _respond(replies[chosen], request_id)
 
-    async def _to_stable(self, request: Request) -> Reply:
+    async def _to_stable(self, routes: _Routes, request: Request) -> Reply:
         """Anything else (model metadata, model readiness) is the stable backend's to answer.
 
         HEAD goes to the backend as GET: the server leaves the body out of the answer.
         """
         headers, request_id = _forwarded_headers(request.headers)
         method = b"GET" if request.method == b"HEAD" else request.method
-        routes = self._routes
         reply = await self._send(
             routes, routes.config.stable, method, request.path, request.body, headers
         )
@@ -279,7 +360,7 @@ class Router:
         if endpoint is None:
             message = f"backend {backend.name!r} has no ready endpoint"
             return error_reply(HTTPStatus.SERVICE_UNAVAILABLE, message)
-        return await self._send_to(endpoint, method, path, body, headers)
+        return await self._send_to(endpoint, method, routes.path(backend, path), body, headers)
 
     async def _send_to(
         self, endpoint: Endpoint, method: bytes, path: bytes, body: bytes, headers: bytes
@@ -294,6 +375,10 @@ class Router:
             )
         except (OSError, UpstreamError) as error:
             return error_reply(HTTPStatus.BAD_GATEWAY, f"{endpoint} failed: {error}")
+
+
+def _family_labels(config: RoutingConfig) -> tuple[str, str]:
+    return config.deployment, config.model
 
 
 def _forwarded_headers(incoming: Headers) -> tuple[bytes, bytes]:

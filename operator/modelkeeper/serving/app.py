@@ -23,15 +23,16 @@ import aiohttp
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from modelkeeper import __version__
 from modelkeeper.serving import binary
 from modelkeeper.serving.dataplane import DataPlane, ModelError
-from modelkeeper.serving.errors import BAD_REQUEST, PayloadError
+from modelkeeper.serving.errors import BAD_REQUEST, NOT_FOUND, PayloadError
 from modelkeeper.serving.feedback import FeedbackRequest
 from modelkeeper.serving.frames import Prediction
 from modelkeeper.serving.metrics import Endpoint, WorkerMetrics
+from modelkeeper.serving.models import ModelSource
 from modelkeeper.serving.payloads import (
     DecodedRequest,
     decode_v1,
@@ -47,7 +48,8 @@ from modelkeeper.serving.schema import ModelSchema
 
 REQUEST_ID_HEADER = "X-Request-Id"
 SIBLING_HEADER = "X-Modelkeeper-Sibling"
-NOT_FOUND = 404
+METRICS_KEY = web.RequestKey("metrics", WorkerMetrics)
+"""The metrics of the model a request was for, once the handler knows it."""
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +58,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class ServerState:
-    """Mutable state of a running worker; `stopping` turns readiness off during shutdown."""
+    """Mutable state of a running worker; `stopping` turns readiness off during shutdown,
+    and a pool server is not ready before it has read its catalogue (`listed`)."""
 
     stopping: bool = False
+    listed: bool = True
+
+    @property
+    def ready(self) -> bool:
+        return self.listed and not self.stopping
 
 
 def json_response(
@@ -77,79 +85,86 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 class Handlers:
-    """The routes of one worker, bound to its data plane."""
+    """The routes of one worker, bound to where its models come from.
+
+    `metrics` counts the requests no model claims (a single-model server's are all its
+    model's; a pool server's unknown models are counted nowhere); `exposition` is the
+    text `/metrics` answers.
+    """
 
     def __init__(
         self,
-        dataplane: DataPlane,
-        metrics: WorkerMetrics,
-        registry: CollectorRegistry,
+        models: ModelSource,
+        metrics: WorkerMetrics | None,
+        exposition: Callable[[], bytes],
         state: ServerState,
         siblings: Sequence[str],
+        extensions: Sequence[str] = binary.EXTENSIONS,
     ) -> None:
-        self._dataplane = dataplane
-        self._settings = dataplane.settings
-        self._schema = dataplane.model.schema
+        self._models = models
         self._metrics = metrics
-        self._registry = registry
+        self._exposition = exposition
         self._state = state
         self._siblings = siblings
         self._sibling_sessions: dict[str, aiohttp.ClientSession] = {}
-        self._metadata = model_metadata(
-            self._settings.model_name,
-            self._settings.model_version,
-            self._settings.model_format,
-            self._schema,
-            dataplane.model.runtime.classes,
-        )
+        self._extensions = list(extensions)
 
-    def _check_model(self, request: web.Request) -> None:
-        name = request.match_info["name"]
-        version = request.match_info.get("version")
-        settings = self._settings
-        if name != settings.model_name:
-            raise PayloadError(
-                f"model {name!r} not found (this server serves {settings.model_name!r})", NOT_FOUND
-            )
-        if version is not None and version != settings.model_version:
-            raise PayloadError(
-                f"model {name!r} has no version {version!r} (this server serves version "
-                f"{settings.model_version!r})",
-                NOT_FOUND,
-            )
+    async def _acquire(self, request: web.Request) -> DataPlane:
+        """The data plane of the model the path names; `release` it when answered."""
+        name, version = request.match_info["name"], request.match_info.get("version")
+        metrics = self._models.metrics(name, version)
+        if metrics is not None:  # a pool's failed load counts for a version loaded before
+            request[METRICS_KEY] = metrics
+        dataplane = await self._models.acquire(name, version)
+        request[METRICS_KEY] = dataplane.metrics
+        return dataplane
 
     async def live(self, request: web.Request) -> web.Response:
         return json_response({"live": True})
 
     async def ready(self, request: web.Request) -> web.Response:
-        ready = not self._state.stopping
+        ready = self._state.ready
         return json_response({"ready": ready}, status=200 if ready else 503)
 
     async def server_metadata(self, request: web.Request) -> web.Response:
         return json_response(
-            {"name": "modelkeeper", "version": __version__, "extensions": binary.EXTENSIONS}
+            {"name": "modelkeeper", "version": __version__, "extensions": self._extensions}
         )
 
     async def model_metadata(self, request: web.Request) -> web.Response:
-        self._check_model(request)
-        return json_response(self._metadata)
+        dataplane = await self._acquire(request)
+        self._models.release(dataplane)  # the metadata is read, the model not called
+        settings, model = dataplane.settings, dataplane.model
+        return json_response(
+            model_metadata(
+                settings.model_name,
+                settings.model_version,
+                settings.model_format,
+                model.schema,
+                model.runtime.classes,
+            )
+        )
 
     async def model_ready(self, request: web.Request) -> web.Response:
-        self._check_model(request)
-        return json_response({"name": self._settings.model_name, "ready": True})
+        name = request.match_info["name"]
+        ready = self._models.ready(name, request.match_info.get("version"))
+        return json_response({"name": name, "ready": ready})
 
     async def _score(
         self,
         request: web.Request,
         decode: Callable[[bytes, ModelSchema], DecodedRequest],
-        encode: Callable[[DecodedRequest, str, Prediction], dict[str, Any]],
+        encode: Callable[[DataPlane, DecodedRequest, str, Prediction], dict[str, Any]],
     ) -> web.Response:
         """Decode, score and encode one inference request in either protocol."""
-        self._check_model(request)
-        decoded = decode(await request.read(), self._schema)
-        request_id = decoded.id or request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        prediction = await self._dataplane.infer(decoded, request_id)
-        document = encode(decoded, request_id, prediction)
+        dataplane = await self._acquire(request)
+        try:
+            decoded = decode(await request.read(), dataplane.model.schema)
+            request_id = decoded.id or request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+            prediction = await dataplane.infer(decoded, request_id)
+        finally:
+            self._models.release(dataplane)
+        document = encode(dataplane, decoded, request_id, prediction)
         headers = {REQUEST_ID_HEADER: request_id}
         if not decoded.binary:
             return json_response(document, headers=headers)
@@ -157,10 +172,11 @@ class Handlers:
         headers[binary.HEADER] = str(length)
         return web.Response(body=body, content_type=binary.CONTENT_TYPE, headers=headers)
 
+    @staticmethod
     def _encode_v2(
-        self, decoded: DecodedRequest, request_id: str, prediction: Prediction
+        dataplane: DataPlane, decoded: DecodedRequest, request_id: str, prediction: Prediction
     ) -> dict[str, Any]:
-        settings = self._settings
+        settings = dataplane.settings
         return encode_v2(
             settings.model_name, settings.model_version, request_id, decoded.outputs, prediction
         )
@@ -171,21 +187,26 @@ class Handlers:
         return await self._score(request, decode, self._encode_v2)
 
     async def v1_status(self, request: web.Request) -> web.Response:
-        self._check_model(request)
-        return json_response({"name": self._settings.model_name, "ready": True})
+        return await self.model_ready(request)
 
     async def v1_predict(self, request: web.Request) -> web.Response:
         _json_only(request)
         return await self._score(
-            request, decode_v1, lambda decoded, request_id, prediction: encode_v1(prediction)
+            request,
+            decode_v1,
+            lambda dataplane, decoded, request_id, prediction: encode_v1(prediction),
         )
 
     async def feedback(self, request: web.Request) -> web.Response:
-        self._check_model(request)
+        name, version = request.match_info["name"], request.match_info.get("version")
+        self._models.check(name, version)
         _json_only(request)
         body = await request.read()
         feedback = validate_body(FeedbackRequest, parse_json(body))
-        score = self._dataplane.feedback(feedback)
+        metrics = self._models.metrics(name, version)
+        if metrics is not None:
+            request[METRICS_KEY] = metrics
+        score = self._models.feedback(name, version, feedback)
         if score is not None:
             return json_response({"id": feedback.id, "matched": True, "rows": score.joined})
         if self._siblings and SIBLING_HEADER not in request.headers:
@@ -226,9 +247,7 @@ class Handlers:
             return NOT_FOUND, b""
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=generate_latest(self._registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
+        return web.Response(body=self._exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def close(self) -> None:
         for session in self._sibling_sessions.values():
@@ -268,7 +287,9 @@ async def _endpoint_not_allowed(
 
 
 def _errors_and_metrics(
-    metrics: WorkerMetrics, endpoints: dict[Callable[..., Any], Endpoint], max_body_bytes: int
+    metrics: WorkerMetrics | None,
+    endpoints: dict[Callable[..., Any], Endpoint],
+    max_body_bytes: int,
 ) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -295,15 +316,20 @@ def _errors_and_metrics(
         except Exception:
             log.exception("unexpected error on %s %s", request.method, request.path)
             response = error_response(500, "internal error; the server log has the details")
-        if endpoint is not None:
-            metrics.record_request(endpoint, response.status, time.perf_counter() - started)
+        counted = request.get(METRICS_KEY, metrics)
+        if endpoint is not None and counted is not None:
+            counted.record_request(endpoint, response.status, time.perf_counter() - started)
         return response
 
     return middleware
 
 
 def build_app(
-    handlers: Handlers, metrics: WorkerMetrics, max_body_bytes: int, with_metrics: bool
+    handlers: Handlers,
+    metrics: WorkerMetrics | None,
+    max_body_bytes: int,
+    with_metrics: bool,
+    extra_routes: Sequence[web.RouteDef] = (),
 ) -> web.Application:
     """The worker's application; `/metrics` is on it unless a separate metrics port serves it."""
     app = web.Application(
@@ -326,7 +352,7 @@ def build_app(
         ]
     if with_metrics:
         routes.append(web.get("/metrics", handlers.metrics))
-    app.add_routes(routes)
+    app.add_routes([*routes, *extra_routes])
     return app
 
 

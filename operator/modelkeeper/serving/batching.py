@@ -52,6 +52,7 @@ class Batcher:
         max_batch_size: int,
         max_wait_seconds: float,
         inline_seconds: float = INLINE_SECONDS,
+        model_thread: ThreadPoolExecutor | None = None,
     ) -> None:
         self._predict = predict
         self._inline_seconds = inline_seconds
@@ -60,7 +61,11 @@ class Batcher:
         self._waiting: deque[_Waiting] = deque()
         self._arrived = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        # A pool server's models share its model threads; their owner shuts them down.
+        self._owns_thread = model_thread is None
+        self._model_thread = model_thread or ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="model"
+        )
         self._last_call_seconds = math.inf  # the first call goes to the model thread
 
     async def predict(
@@ -80,7 +85,8 @@ class Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        self._model_thread.shutdown(wait=True)
+        if self._owns_thread:
+            self._model_thread.shutdown(wait=True)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,7 +1,8 @@
 """`modelkeeper serve` and `modelkeeper fetch-artifact`: the scoring server's commands.
 
 `serve` reads its settings (flags over MODELKEEPER_* variables), fetches the
-artifact if an URI is set, loads the model directory and runs the workers.
+artifact if an URI is set, loads the model directory and runs the workers; with
+`--pool` or `--catalogue-dir` it serves a pool's catalogue instead (`serving.pool_server`).
 `fetch-artifact` is the same fetch as a pod's init step. Setting, fetch and load
 errors are one line on stderr (and in a container's termination message) and exit code 1:
 the server never starts half-right.
@@ -41,11 +42,14 @@ def serve_command(args: argparse.Namespace) -> int:
     )
     # Imported here, so that other commands do not pay for the model libraries and the
     # server stack (aiohttp, uvloop: the `serve` extra).
+    from modelkeeper.serving.pool_server import run_pool
     from modelkeeper.serving.runtime import ModelLoadError, load_model_dir, model_file_name
     from modelkeeper.serving.workers import prepare, run
 
     try:
         settings = load_settings(ServerSettings, os.environ, vars(args))
+        if settings.pooled:
+            return run_pool(settings)
         if settings.artifact_uri is not None:
             target = settings.model_dir / model_file_name(settings.model_format)
             digest = fetch_artifact(settings.artifact_uri, target, settings.artifact_sha256)

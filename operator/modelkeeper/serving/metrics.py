@@ -41,6 +41,8 @@ from modelkeeper.profile import (
 )
 from modelkeeper.serving.feedback import FeedbackScore
 from modelkeeper.serving.frames import AnyArray, FeatureBatch, FloatMatrix, Prediction
+from modelkeeper.serving.schema import ModelSchema
+from modelkeeper.serving.settings import ServerSettings
 
 FloatRow = npt.NDArray[np.float64]
 # What can be added into a row: booleans (a value is in a bucket), integers, floats.
@@ -180,6 +182,16 @@ class Layout:
         )
         self.size = allocator.size
 
+    @staticmethod
+    def of(schema: ModelSchema, profile: Profile, classes: AnyArray | None) -> Layout:
+        """The layout of a model's metrics: its inputs in schema order, its classes."""
+        return Layout(
+            profile,
+            [spec.name for spec in schema.numeric],
+            [spec.name for spec in schema.categorical],
+            classes,
+        )
+
     def request_slot(self, endpoint: Endpoint, status_label: str) -> int:
         """The slot counting `endpoint`'s responses with one of STATUS_LABELS."""
         position = list(Endpoint).index(endpoint) * len(STATUS_LABELS)
@@ -194,6 +206,16 @@ def _profile_of(profile: Profile, name: str, kind: type[FeatureT]) -> FeatureT:
     if not isinstance(feature, kind):
         raise ValueError(f"profile: feature {name!r} is missing or not {kind.__name__}")
     return feature
+
+
+def base_labels(settings: ServerSettings) -> dict[str, str]:
+    """The labels every series of a model's server carries (BASE_LABELS)."""
+    return {
+        "deployment": settings.deployment,
+        "model": settings.model_name,
+        "version": settings.model_version,
+        "role": settings.role,
+    }
 
 
 def shared_rows(workers: int, size: int) -> FloatMatrix:

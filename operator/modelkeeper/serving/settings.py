@@ -101,6 +101,49 @@ class ServerSettings(BaseModel):
     shutdown_timeout_seconds: float = Field(
         30.0, ge=0, description="on SIGTERM, how long requests in flight may take to finish"
     )
+    pool: str | None = Field(
+        None,
+        min_length=1,
+        description="serve the families of this pool: every catalogue ConfigMap labelled "
+        "modelkeeper.io/pool=POOL in --namespace, each model loaded on its first request",
+    )
+    namespace: str | None = Field(
+        None, min_length=1, description="the namespace whose catalogue ConfigMaps --pool follows"
+    )
+    catalogue_dir: Path | None = Field(
+        None,
+        description="serve the families of the *.json files here (each a pool catalogue's "
+        "family.json), read once at start: a pool without API access",
+    )
+    memory_budget: int | None = Field(
+        None,
+        ge=0,
+        description="bytes of loaded models a pool server keeps before it unloads the least "
+        "recently used; unset: 80% of the container's memory limit beyond 320 MiB for the "
+        "server itself, or 1 GiB without a limit",
+    )
+
+    @model_validator(mode="after")
+    def _pool_alone(self) -> ServerSettings:
+        if self.pool is not None and self.namespace is None:
+            raise ValueError("--pool follows ConfigMaps through the API: it needs --namespace")
+        if self.namespace is not None and self.pool is None:
+            raise ValueError("--namespace is where --pool's catalogue is: give --pool too")
+        if self.pool is not None and self.catalogue_dir is not None:
+            raise ValueError(
+                "a pool's catalogue is --pool's ConfigMaps or --catalogue-dir, not both"
+            )
+        if self.pooled and self.workers != 1:
+            raise ValueError(
+                "a pool server runs one worker process (its models load on demand, one copy "
+                "each): scale it by replicas"
+            )
+        return self
+
+    @property
+    def pooled(self) -> bool:
+        """Whether this server serves a pool's catalogue rather than one model directory."""
+        return self.pool is not None or self.catalogue_dir is not None
 
     @model_validator(mode="after")
     def _code_comes_in_the_image(self) -> ServerSettings:

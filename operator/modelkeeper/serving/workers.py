@@ -22,18 +22,26 @@ import signal
 import socket
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
 import uvloop
 from aiohttp import web
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from modelkeeper.serving import grpc_server
 from modelkeeper.serving.app import Handlers, ServerState, build_app, build_metrics_app
 from modelkeeper.serving.dataplane import DataPlane
 from modelkeeper.serving.frames import FloatMatrix
-from modelkeeper.serving.metrics import Layout, ServerCollector, WorkerMetrics, shared_rows
+from modelkeeper.serving.metrics import (
+    Layout,
+    ServerCollector,
+    WorkerMetrics,
+    base_labels,
+    shared_rows,
+)
+from modelkeeper.serving.models import OneModel
 from modelkeeper.serving.payload_log import PayloadLog
 from modelkeeper.serving.runtime import LoadedModel
 from modelkeeper.serving.settings import ServerSettings
@@ -88,13 +96,7 @@ class Plan:
 
 
 def prepare(settings: ServerSettings, model: LoadedModel) -> Plan:
-    schema = model.schema
-    layout = Layout(
-        model.profile,
-        [spec.name for spec in schema.numeric],
-        [spec.name for spec in schema.categorical],
-        model.runtime.classes,
-    )
+    layout = Layout.of(model.schema, model.profile, model.runtime.classes)
     http = listening_sockets(settings.host, settings.http_port, settings.workers)
     metrics = []
     if settings.metrics_port is not None:
@@ -138,13 +140,7 @@ async def _serve_worker(plan: Plan, index: int) -> None:
     settings, model = plan.settings, plan.model
     metrics = WorkerMetrics(plan.layout, plan.rows[index])
     registry = CollectorRegistry(auto_describe=False)
-    labels = {
-        "deployment": settings.deployment,
-        "model": settings.model_name,
-        "version": settings.model_version,
-        "role": settings.role,
-    }
-    registry.register(ServerCollector(plan.layout, plan.rows, labels))
+    registry.register(ServerCollector(plan.layout, plan.rows, base_labels(settings)))
     payload_log = PayloadLog(
         settings.payload_log,
         settings.payload_log_sample,
@@ -155,23 +151,60 @@ async def _serve_worker(plan: Plan, index: int) -> None:
     dataplane = DataPlane(settings, model, metrics, payload_log)
     state = ServerState()
     siblings = [path for number, path in enumerate(plan.sibling_sockets) if number != index]
-    handlers = Handlers(dataplane, metrics, registry, state, siblings)
+    models = OneModel(dataplane)
+    handlers = Handlers(models, metrics, partial(generate_latest, registry), state, siblings)
     app = build_app(handlers, metrics, settings.max_body_bytes, with_metrics=not plan.metrics)
+    await serve(
+        Listeners(
+            plan.http[index],
+            plan.metrics[index] if plan.metrics else None,
+            plan.sibling_sockets[index] if plan.sibling_sockets else None,
+            plan.grpc_port,
+        ),
+        settings,
+        state,
+        handlers,
+        app,
+        grpc_server.InferenceService(models, metrics, lambda: state.stopping),
+    )
+    await dataplane.close()
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """Where one worker listens: its HTTP socket, and perhaps a metrics socket, a Unix
+    socket for its sibling workers and the (shared) gRPC port."""
+
+    http: socket.socket
+    metrics: socket.socket | None = None
+    sibling: str | None = None
+    grpc_port: int | None = None
+
+
+async def serve(
+    listeners: Listeners,
+    settings: ServerSettings,
+    state: ServerState,
+    handlers: Handlers,
+    app: web.Application,
+    grpc_service: grpc_server.InferenceService,
+) -> None:
+    """Serve until a stop signal, then let requests and calls in flight finish."""
     runners = [_runner(app, settings)]
-    if plan.metrics:
+    if listeners.metrics is not None:
         runners.append(_runner(build_metrics_app(handlers), settings))
     for runner in runners:
         await runner.setup()
-    sites: list[web.BaseSite] = [web.SockSite(runners[0], plan.http[index])]
-    if plan.sibling_sockets:
-        sites.append(web.UnixSite(runners[0], plan.sibling_sockets[index]))
-    if plan.metrics:
-        sites.append(web.SockSite(runners[1], plan.metrics[index]))
+    sites: list[web.BaseSite] = [web.SockSite(runners[0], listeners.http)]
+    if listeners.sibling is not None:
+        sites.append(web.UnixSite(runners[0], listeners.sibling))
+    if listeners.metrics is not None:
+        sites.append(web.SockSite(runners[1], listeners.metrics))
     for site in sites:
         await site.start()
     grpc = None
-    if plan.grpc_port is not None:
-        grpc = await grpc_server.start(dataplane, metrics, lambda: state.stopping, plan.grpc_port)
+    if listeners.grpc_port is not None:
+        grpc = await grpc_server.start(grpc_service, settings, listeners.grpc_port)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -185,7 +218,6 @@ async def _serve_worker(plan: Plan, index: int) -> None:
         drains.append(grpc.stop(settings.shutdown_timeout_seconds))
     await asyncio.gather(*drains)
     await handlers.close()
-    await dataplane.close()
 
 
 def _runner(app: web.Application, settings: ServerSettings) -> web.AppRunner:

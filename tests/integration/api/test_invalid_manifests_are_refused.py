@@ -58,7 +58,7 @@ def corpus_namespace(crds: Path, control_plane: ControlPlane) -> Iterator[str]:
 def test_the_corpus_covers_every_kind_with_at_least_forty_manifests() -> None:
     assert len(CASES) >= 40
     kinds = {re.search(r"^kind: (\w+)$", case.documents[-1], re.MULTILINE)[1] for case in CASES}  # type: ignore[index]
-    assert kinds == {"Model", "Deployment", "DriftMonitor", "RetrainPolicy"}
+    assert kinds == {"Model", "Deployment", "DriftMonitor", "RetrainPolicy", "ServingPool"}
 
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.path.stem) for case in CASES])

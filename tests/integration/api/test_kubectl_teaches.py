@@ -93,4 +93,4 @@ def test_explain_teaches_the_field(
 
 def test_the_crds_fit_client_side_apply(crds: Path, control_plane: ControlPlane) -> None:
     applied = control_plane.kubectl("apply", "--dry-run=server", "-f", str(crds)).stdout
-    assert applied.count("(server dry run)") == 4
+    assert applied.count("(server dry run)") == 5

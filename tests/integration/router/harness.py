@@ -8,18 +8,26 @@ PID when the test ends (the `launch` fixture in conftest.py).
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import numpy as np
 import orjson
 import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from sklearn.tree import DecisionTreeClassifier
 
+from modelkeeper.serving.runtime import save_model_dir
+from modelkeeper.serving.schema import ModelSchema
 from tests.ground.processes import Component, free_port
 
 FAKE_BACKEND = Path(__file__).with_name("fake_v2_backend.py")
@@ -79,6 +87,17 @@ class Launcher:
         self._start(name, argv, f"http://127.0.0.1:{port}/v2/health/ready")
         return {"host": "127.0.0.1", "port": port}
 
+    def pool_server(
+        self, name: str, host: str, port: int, pool: str, namespace: str, kubeconfig: Path
+    ) -> None:
+        """Start a real pool scoring server (`modelkeeper serve --pool`) on `host`:`port`,
+        following `pool`'s catalogue in `namespace`; return once it has read it (ready)."""
+        argv = [sys.executable, "-m", "modelkeeper.cli", "serve", "--pool", pool]
+        argv += ["--namespace", namespace, "--host", host, "--http-port", str(port)]
+        argv += ["--grpc-port", "0", "--workers", "1"]
+        env = os.environ | {"KUBECONFIG": str(kubeconfig)}
+        self._start(name, argv, f"http://{host}:{port}/v2/health/ready", env)
+
     def router(self, config: dict[str, Any], *flags: str) -> RouterProcess:
         """Start `modelkeeper route` with `config`, once it answers its liveness probe."""
         config_path = self._workdir / "routing.json"
@@ -98,8 +117,18 @@ class Launcher:
         component = self._start("router", argv, f"{url}/v2/health/live")
         return RouterProcess(url, config_path, component)
 
-    def _start(self, name: str, argv: Sequence[str], probe: str) -> Component:
-        component = Component(name, argv, self._workdir / f"{name}.log")
+    def pool_router(self, pool: str, *flags: str) -> tuple[str, Component]:
+        """Start `modelkeeper route --pool`; return its URL once it is ready."""
+        port = free_port()
+        argv = [sys.executable, "-m", "modelkeeper.cli", "route", "--pool", pool]
+        argv += ["--host", "127.0.0.1", "--http-port", str(port), *flags]
+        url = f"http://127.0.0.1:{port}"
+        return url, self._start("pool-router", argv, f"{url}/v2/health/ready")
+
+    def _start(
+        self, name: str, argv: Sequence[str], probe: str, env: Mapping[str, str] | None = None
+    ) -> Component:
+        component = Component(name, argv, self._workdir / f"{name}.log", env)
         component.start()
         self.components.append(component)
         component.wait_until(lambda: requests.get(probe, timeout=1).ok, timeout=30)
@@ -169,3 +198,28 @@ async def send_all(
 
     async with aiohttp.ClientSession() as session:
         return await asyncio.gather(*(send(session, body) for body in bodies))
+
+
+def model_dirs(root: Path) -> tuple[Path, Path, Any]:
+    """A logistic regression (stable) and a depth-2 tree (shadow) on iris, and the data."""
+    frame = load_iris(as_frame=True).frame
+    frame.columns = [re.sub(r"\W+", "_", str(column)).strip("_") for column in frame.columns]
+    features = [column for column in frame.columns if column != "target"]
+    schema = ModelSchema.model_validate(
+        {
+            "inputs": [{"name": name, "type": "numeric"} for name in features],
+            "output": {"type": "classification"},
+        }
+    )
+    x, y = frame[features].to_numpy(), frame["target"].to_numpy()
+    stable, shadow = root / "stable", root / "shadow"
+    logistic = LogisticRegression(max_iter=1000).fit(x, y)
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(x, y)
+    save_model_dir(stable, logistic, schema, frame, target="target")
+    save_model_dir(shadow, tree, schema, frame, target="target")
+    return stable, shadow, frame
+
+
+def infer_body(rows: np.ndarray[Any, Any], request_id: str) -> dict[str, Any]:
+    tensor = {"name": "x", "shape": list(rows.shape), "datatype": "FP64", "data": rows.tolist()}
+    return {"id": request_id, "inputs": [tensor], "outputs": [{"name": "predict"}]}

@@ -16,8 +16,7 @@ import requests
 import tritonclient.http as triton
 
 from tests.ground.polling import eventually
-from tests.integration.router.harness import MODEL, Launcher, backend, routing_config
-from tests.integration.router.test_router_with_scoring_servers import model_dirs
+from tests.integration.router.harness import MODEL, Launcher, backend, model_dirs, routing_config
 
 HEADER = "Inference-Header-Content-Length"
 

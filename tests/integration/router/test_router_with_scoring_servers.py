@@ -8,51 +8,22 @@ router reaches whichever of the two stable replicas served each request.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
-from sklearn.tree import DecisionTreeClassifier
 
-from modelkeeper.serving.runtime import save_model_dir
-from modelkeeper.serving.schema import ModelSchema
 from tests.ground.polling import eventually
 from tests.integration.router.harness import (
     MODEL,
     Launcher,
     backend,
+    infer_body,
+    model_dirs,
     routing_config,
     scraped,
     send_all,
 )
-
-
-def model_dirs(root: Path) -> tuple[Path, Path, Any]:
-    """A logistic regression (stable) and a depth-2 tree (shadow) on iris, and the data."""
-    frame = load_iris(as_frame=True).frame
-    frame.columns = [re.sub(r"\W+", "_", str(column)).strip("_") for column in frame.columns]
-    features = [column for column in frame.columns if column != "target"]
-    schema = ModelSchema.model_validate(
-        {
-            "inputs": [{"name": name, "type": "numeric"} for name in features],
-            "output": {"type": "classification"},
-        }
-    )
-    x, y = frame[features].to_numpy(), frame["target"].to_numpy()
-    stable, shadow = root / "stable", root / "shadow"
-    logistic = LogisticRegression(max_iter=1000).fit(x, y)
-    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(x, y)
-    save_model_dir(stable, logistic, schema, frame, target="target")
-    save_model_dir(shadow, tree, schema, frame, target="target")
-    return stable, shadow, frame
-
-
-def infer_body(rows: np.ndarray[Any, Any], request_id: str) -> dict[str, Any]:
-    tensor = {"name": "x", "shape": list(rows.shape), "datatype": "FP64", "data": rows.tolist()}
-    return {"id": request_id, "inputs": [tensor], "outputs": [{"name": "predict"}]}
 
 
 async def test_agreement_and_feedback_through_the_router(launch: Launcher, tmp_path: Path) -> None:

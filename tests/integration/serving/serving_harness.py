@@ -7,6 +7,7 @@ own PID at the end of the test.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -56,6 +57,23 @@ class Server:
         ]
 
 
+def serve_command(port: int, grpc_port: int, *flags: str) -> list[str]:
+    """`modelkeeper serve` on loopback, on these ports (a gRPC port 0 turns gRPC off)."""
+    return [
+        sys.executable,
+        "-m",
+        "modelkeeper.cli",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(port),
+        "--grpc-port",
+        str(grpc_port),
+        *flags,
+    ]
+
+
 class ServerLauncher:
     """Starts `modelkeeper serve` processes for one test and stops them all at its end."""
 
@@ -67,23 +85,9 @@ class ServerLauncher:
         self, model_dir: Path, model: str, port: int, *flags: str, grpc_port: int = 0
     ) -> list[str]:
         """The server's command; gRPC is off unless given a port (0 turns it off)."""
-        return [
-            sys.executable,
-            "-m",
-            "modelkeeper.cli",
-            "serve",
-            "--model-dir",
-            str(model_dir),
-            "--model-name",
-            model,
-            "--host",
-            "127.0.0.1",
-            "--http-port",
-            str(port),
-            "--grpc-port",
-            str(grpc_port),
-            *flags,
-        ]
+        return serve_command(
+            port, grpc_port, "--model-dir", str(model_dir), "--model-name", model, *flags
+        )
 
     def start(
         self,
@@ -97,8 +101,28 @@ class ServerLauncher:
         it is ready."""
         port = free_port()
         grpc_port = free_port() if grpc else 0
-        name = f"serve-{model}-{len(self._running)}"
         command = self.command(model_dir, model, port, *flags, grpc_port=grpc_port)
+        return self._launch(f"serve-{model}", command, port, grpc_port, model, env)
+
+    def start_pool(self, *flags: str, env: dict[str, str] | None = None) -> Server:
+        """Start a pool server (`--pool` or `--catalogue-dir` among `flags`) with V2 gRPC,
+        its model cache (TMPDIR) in this launcher's directory, and wait until it is ready
+        (it has read its catalogue)."""
+        port, grpc_port = free_port(), free_port()
+        command = serve_command(port, grpc_port, *flags)
+        environ = {**os.environ, "TMPDIR": str(self._workdir), **(env or {})}
+        return self._launch("serve-pool", command, port, grpc_port, "", environ)
+
+    def _launch(
+        self,
+        stem: str,
+        command: list[str],
+        port: int,
+        grpc_port: int,
+        model: str,
+        env: dict[str, str] | None,
+    ) -> Server:
+        name = f"{stem}-{len(self._running)}"
         component = Component(name, command, self._workdir / f"{name}.log", env)
         component.start()
         self._running.append(component)
@@ -106,7 +130,7 @@ class ServerLauncher:
             f"http://127.0.0.1:{port}",
             model,
             component,
-            f"127.0.0.1:{grpc_port}" if grpc else None,
+            f"127.0.0.1:{grpc_port}" if grpc_port else None,
         )
         component.wait_until(
             lambda: requests.get(f"{server.url}/v2/health/ready", timeout=1).ok, timeout=60

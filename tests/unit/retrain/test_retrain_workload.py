@@ -252,7 +252,7 @@ def _pod(created: str, *containers: tuple[str, int, str]) -> dict[str, Any]:
         pytest.param(
             [_pod("2026-01-01T12:00:00Z", ("train", 3, "Traceback...\nValueError: boom\n"))],
             "",
-            "container train exited with 3: Traceback...\nValueError: boom",
+            "container train exited with 3: Traceback... ValueError: boom",
             id="failed-container-quoted",
         ),
     ],

@@ -65,3 +65,44 @@ def test_sources(environ: dict[str, str], argv: list[str], field: str, expected:
 def test_errors_name_the_variable_and_the_flag(environ: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(ServerSettings, environ, flags())
+
+
+@pytest.mark.parametrize(
+    ("environ", "argv", "message"),
+    [
+        pytest.param({"MODELKEEPER_POOL": "shared"}, [], "it needs --namespace", id="no-namespace"),
+        pytest.param({}, ["--namespace", "ns"], "give --pool too", id="namespace-alone"),
+        pytest.param(
+            {"MODELKEEPER_POOL": "shared", "MODELKEEPER_NAMESPACE": "ns"},
+            ["--catalogue-dir", "/catalogue"],
+            "not both",
+            id="two-catalogues",
+        ),
+        pytest.param(
+            {"MODELKEEPER_CATALOGUE_DIR": "/catalogue"},
+            ["--workers", "2"],
+            "one worker process",
+            id="pool-with-workers",
+        ),
+        pytest.param({}, ["--memory-budget", "-1"], "--memory-budget", id="negative-budget"),
+    ],
+)
+def test_pool_settings_that_do_not_fit(
+    environ: dict[str, str], argv: list[str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(ServerSettings, dict(environ), flags(*argv))
+
+
+@pytest.mark.parametrize(
+    ("environ", "argv", "pooled"),
+    [
+        pytest.param({}, [], False, id="single-model"),
+        pytest.param(
+            {"MODELKEEPER_POOL": "shared", "MODELKEEPER_NAMESPACE": "ns"}, [], True, id="pool"
+        ),
+        pytest.param({}, ["--catalogue-dir", "/catalogue"], True, id="catalogue-dir"),
+    ],
+)
+def test_pooled(environ: dict[str, str], argv: list[str], pooled: bool) -> None:
+    assert load_settings(ServerSettings, environ, flags(*argv)).pooled is pooled
