@@ -38,6 +38,7 @@ from modelkeeper.serving.custom import (
     own_method,
 )
 from modelkeeper.serving.frames import AnyArray, FeatureBatch, Prediction
+from modelkeeper.serving.linear import LinearScorer, linear_scorer
 from modelkeeper.serving.mlmodel import (
     MLMODEL_FILE,
     MLmodelError,
@@ -185,6 +186,56 @@ class ForestRuntime(JoblibRuntime):
         proba /= len(trees)
         labels = self._classes.take(np.argmax(proba, axis=1), axis=0)
         return Prediction(labels=labels, probabilities=proba if probabilities else None)
+
+
+class LinearRuntime(JoblibRuntime):
+    """A scikit-learn linear model (optionally after StandardScalers), scored with numpy.
+
+    scikit-learn's checks cost about 40 times the arithmetic of a small batch, on
+    every call (serving/linear.py). The scorer is taken only if it gives the
+    estimator's answers bit for bit on probe batches at load: a guard against a
+    scikit-learn version whose prediction differs from the one the scorer does.
+    Batches with a missing or infinite value go through the estimator's own path,
+    which refuses them with its own message, as it always did.
+    """
+
+    PROBE_ROWS = (1, 16)
+
+    def __init__(self, estimator: Any, schema: ModelSchema, scorer: LinearScorer) -> None:
+        super().__init__(estimator, schema)
+        self._scorer = scorer
+
+    @classmethod
+    def of(cls, estimator: Any, schema: ModelSchema) -> LinearRuntime | None:
+        """The linear runtime, or None if the estimator is not one it scores exactly."""
+        scorer = None if schema.categorical else linear_scorer(estimator)
+        if scorer is None:
+            return None
+        runtime = cls(estimator, schema, scorer)
+        return runtime if runtime._agrees() else None
+
+    def _agrees(self) -> bool:
+        generator = np.random.default_rng(0)
+        for rows in self.PROBE_ROWS:
+            numeric = generator.normal(size=(rows, len(self._schema.inputs)))
+            batch = FeatureBatch(numeric=numeric, categorical=np.empty((rows, 0), dtype=object))
+            fast, own = self.predict(batch, True), super().predict(batch, True)
+            if fast.probabilities is not None and own.probabilities is not None:
+                same = np.array_equal(fast.probabilities, own.probabilities)
+            else:
+                same = fast.probabilities is own.probabilities  # both None: a regressor
+            if not (same and np.array_equal(fast.labels, own.labels)):
+                return False
+        return True
+
+    def predict(self, batch: FeatureBatch, probabilities: bool) -> Prediction:
+        scores = self._scorer.scores(batch.numeric)
+        if scores is None:
+            return super().predict(batch, probabilities)
+        labels = self._scorer.labels(scores)
+        if not probabilities or self._classes is None:
+            return Prediction(labels=labels)
+        return Prediction(labels=labels, probabilities=self._scorer.probabilities(scores))
 
 
 class OnnxRuntime:
@@ -336,9 +387,11 @@ def _check_classes(schema: ModelSchema, runtime: Runtime) -> None:
         )
 
 
-def _estimator_runtime(estimator: Any, schema: ModelSchema) -> Runtime:
-    kind = ForestRuntime if ForestRuntime.fits(estimator, schema) else JoblibRuntime
-    return kind(estimator, schema)
+def estimator_runtime(estimator: Any, schema: ModelSchema) -> Runtime:
+    """The cheapest runtime that answers as the estimator itself does."""
+    if ForestRuntime.fits(estimator, schema):
+        return ForestRuntime(estimator, schema)
+    return LinearRuntime.of(estimator, schema) or JoblibRuntime(estimator, schema)
 
 
 def _mlflow_root(directory: Path) -> Path:
@@ -400,7 +453,7 @@ def _load_mlflow(directory: Path) -> LoadedModel:
             raise ModelLoadError(f"{root}/{error}") from None
     profile = _read_json_model(directory / PROFILE_FILE, Profile)
     _check_profile(schema, profile)
-    runtime = _estimator_runtime(estimator, schema)
+    runtime = estimator_runtime(estimator, schema)
     _check_classes(schema, runtime)
     return LoadedModel(schema=schema, profile=profile, runtime=runtime)
 
@@ -429,7 +482,7 @@ def load_model_dir(directory: Path, model_format: ModelFormat | ArtifactFormat) 
             estimator = joblib.load(path)
         except Exception as error:  # a pickle can fail in any way; say which file
             raise ModelLoadError(f"{path}: cannot load it: {error!r}") from None
-        runtime = _estimator_runtime(estimator, schema)
+        runtime = estimator_runtime(estimator, schema)
     _check_classes(schema, runtime)
     return LoadedModel(schema=schema, profile=profile, runtime=runtime)
 

@@ -20,7 +20,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from modelkeeper.serving.batching import Batcher
 from modelkeeper.serving.frames import FeatureBatch, Prediction
-from modelkeeper.serving.runtime import ForestRuntime, JoblibRuntime, Runtime
+from modelkeeper.serving.runtime import ForestRuntime, Runtime, estimator_runtime
 from modelkeeper.serving.schema import ModelSchema
 
 
@@ -37,8 +37,7 @@ def runtime(estimator: Any, output: str) -> Runtime:
     data = load_iris() if output == "classification" else load_diabetes()
     estimator.fit(data.data, data.target)
     model_schema = schema(data.data.shape[1], output)
-    kind = ForestRuntime if ForestRuntime.fits(estimator, model_schema) else JoblibRuntime
-    return kind(estimator, model_schema)
+    return estimator_runtime(estimator, model_schema)
 
 
 BITWISE, LAST_BITS = 0.0, 1e-12
