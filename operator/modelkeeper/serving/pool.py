@@ -55,7 +55,7 @@ from modelkeeper.serving.models import metadata_of
 from modelkeeper.serving.payload_log import PayloadLog
 from modelkeeper.serving.payloads import model_metadata
 from modelkeeper.serving.runtime import LoadedModel, ModelLoadError, load_model_dir
-from modelkeeper.serving.schema import ModelSchema
+from modelkeeper.serving.schema import ModelSchema, OutputKind
 from modelkeeper.serving.settings import ModelFormat, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -505,14 +505,19 @@ def _load_model(directory: Path, model_format: ArtifactFormat) -> tuple[LoadedMo
 
 
 def _signature_metadata(settings: ServerSettings, entry: Entry) -> dict[str, Any] | None:
-    """The metadata the catalogue's signature gives, without the model (None without one)."""
+    """The metadata the catalogue's signature gives without the model: a regressor's.
+
+    A classifier's outputs are typed by its labels (integers, strings, booleans), which
+    only the model says: its metadata is known once it has loaded (kept after an unload).
+    """
     signature = entry.version.signature
     if signature is None:
         return None
     schema = ModelSchema.model_validate(schema_document(signature))
-    classes = None if schema.output.classes is None else np.asarray(schema.output.classes)
+    if schema.output.type is not OutputKind.REGRESSION:
+        return None
     return model_metadata(
-        settings.model_name, settings.model_version, settings.model_format, schema, classes
+        settings.model_name, settings.model_version, settings.model_format, schema, None
     )
 
 
