@@ -262,7 +262,7 @@ class ModelPool:
         not: a request loads it; the index says which are loaded)."""
         return not self._failed(self._slot(name, version))
 
-    def metadata(self, name: str, version: str | None) -> dict[str, object] | None:
+    def metadata(self, name: str, version: str | None) -> dict[str, Any] | None:
         return self._slot(name, version).metadata
 
     def metrics(self, name: str, version: str | None) -> WorkerMetrics | None:
