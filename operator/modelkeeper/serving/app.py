@@ -32,7 +32,7 @@ from modelkeeper.serving.errors import BAD_REQUEST, NOT_FOUND, PayloadError
 from modelkeeper.serving.feedback import FeedbackRequest
 from modelkeeper.serving.frames import Prediction
 from modelkeeper.serving.metrics import Endpoint, WorkerMetrics
-from modelkeeper.serving.models import ModelSource
+from modelkeeper.serving.models import ModelSource, metadata_of
 from modelkeeper.serving.payloads import (
     DecodedRequest,
     decode_v1,
@@ -40,7 +40,6 @@ from modelkeeper.serving.payloads import (
     decode_v2_binary,
     encode_v1,
     encode_v2,
-    model_metadata,
     parse_json,
     validate_body,
 )
@@ -132,18 +131,12 @@ class Handlers:
         )
 
     async def model_metadata(self, request: web.Request) -> web.Response:
+        known = self._models.metadata(request.match_info["name"], request.match_info.get("version"))
+        if known is not None:  # a pool answers from the catalogue, not loading the model
+            return json_response(known)
         dataplane = await self._acquire(request)
         self._models.release(dataplane)  # the metadata is read, the model not called
-        settings, model = dataplane.settings, dataplane.model
-        return json_response(
-            model_metadata(
-                settings.model_name,
-                settings.model_version,
-                settings.model_format,
-                model.schema,
-                model.runtime.classes,
-            )
-        )
+        return json_response(metadata_of(dataplane))
 
     async def model_ready(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]

@@ -5,7 +5,9 @@ The catalogue comes from one source per family (a ConfigMap, or a file of
 name) and perhaps a version; `lookup` finds the entry. Two families claiming one model
 name are a conflict: the one whose source sorts first serves it, the other is reported.
 A version whose artifact, schema or profile changed is a new thing to load, so the pool
-unloads the old one (`changed`); a change of role, weight or split is not. Pure.
+unloads the old one (`changed`); so is one now served for another deployment or with
+other sampling settings, as a pod rollout would start it afresh with its own counters.
+A change of role, weight or split is not. Pure.
 """
 
 from __future__ import annotations
@@ -35,6 +37,18 @@ class Entry:
         """What the loaded model is made of: when it changes, the model must load again."""
         version = self.version
         return (version.uri, version.sha256, version.format, version.signature, version.reference)
+
+    @property
+    def identity(self) -> tuple[object, ...]:
+        """What a served version is: its artifact, the deployment its metrics are labelled
+        with, and its sampling; when it changes, the version starts afresh."""
+        family = self.family
+        return (
+            self.artifact,
+            family.deployment,
+            family.payload_log_sampling,
+            family.probability_sampling,
+        )
 
 
 class Catalogue:
@@ -90,9 +104,9 @@ class Catalogue:
 
 
 def changed(before: Mapping[ModelKey, Entry], after: Mapping[ModelKey, Entry]) -> set[ModelKey]:
-    """The versions to unload: gone from the catalogue, or made of something else now."""
+    """The versions to unload: gone from the catalogue, or another thing to serve now."""
     return {
         key
         for key, entry in before.items()
-        if key not in after or after[key].artifact != entry.artifact
+        if key not in after or after[key].identity != entry.identity
     }

@@ -35,7 +35,7 @@ from modelkeeper.serving import binary, grpc_tensors
 from modelkeeper.serving.dataplane import ModelError
 from modelkeeper.serving.errors import NOT_FOUND, UNAVAILABLE, PayloadError
 from modelkeeper.serving.metrics import WorkerMetrics
-from modelkeeper.serving.models import ModelSource
+from modelkeeper.serving.models import ModelSource, metadata_of
 from modelkeeper.serving.payloads import encode_v2
 from modelkeeper.serving.settings import ServerSettings
 
@@ -97,18 +97,14 @@ class InferenceService(service.GRPCInferenceServiceServicer):
         self, request: pb.ModelMetadataRequest, context: aio.ServicerContext[Any, Any]
     ) -> pb.ModelMetadataResponse:
         try:
+            known = self._models.metadata(request.name, request.version)
+            if known is not None:  # a pool answers from the catalogue, not loading the model
+                return grpc_tensors.metadata_response(known)
             dataplane = await self._models.acquire(request.name, request.version)
         except PayloadError as error:
             await context.abort(status_of(error), str(error))
         self._models.release(dataplane)  # the metadata is read, the model not called
-        settings, model = dataplane.settings, dataplane.model
-        return grpc_tensors.metadata_response(
-            settings.model_name,
-            settings.model_version,
-            settings.model_format,
-            model.schema,
-            model.runtime.classes,
-        )
+        return grpc_tensors.metadata_response(metadata_of(dataplane))
 
     async def ModelInfer(  # noqa: N802
         self, request: pb.ModelInferRequest, context: aio.ServicerContext[Any, Any]

@@ -23,7 +23,7 @@ from modelkeeper.protocol import binary as codec
 from modelkeeper.protocol import grpc_predict_v2_pb2 as pb
 from modelkeeper.serving import binary
 from modelkeeper.serving.errors import BAD_REQUEST, PayloadError
-from modelkeeper.serving.payloads import DecodedRequest, decode_v2_document, model_metadata
+from modelkeeper.serving.payloads import DecodedRequest, decode_v2_document
 from modelkeeper.serving.schema import ModelSchema
 
 # The `InferTensorContents` field that carries each datatype's values.
@@ -194,11 +194,8 @@ def response(document: dict[str, Any], raw: bool) -> pb.ModelInferResponse:
     return answer
 
 
-def metadata_response(
-    name: str, version: str, platform: str, schema: ModelSchema, classes: Any
-) -> pb.ModelMetadataResponse:
-    """The model's V2 metadata, as REST's `GET /v2/models/NAME` has it."""
-    document = model_metadata(name, version, platform, schema, classes)
+def metadata_response(document: dict[str, Any]) -> pb.ModelMetadataResponse:
+    """The model's V2 metadata (`payloads.model_metadata`), as REST's `GET /v2/models/NAME`."""
     answer = pb.ModelMetadataResponse(
         name=document["name"], versions=document["versions"], platform=document["platform"]
     )

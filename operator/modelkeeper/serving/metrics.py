@@ -192,6 +192,12 @@ class Layout:
             classes,
         )
 
+    @property
+    def request_series(self) -> slice:
+        """The request counters (REST and gRPC, with their latency): first in every layout,
+        at the same slots whatever the model."""
+        return slice(0, self.batch_size.slots.start)
+
     def request_slot(self, endpoint: Endpoint, status_label: str) -> int:
         """The slot counting `endpoint`'s responses with one of STATUS_LABELS."""
         position = list(Endpoint).index(endpoint) * len(STATUS_LABELS)

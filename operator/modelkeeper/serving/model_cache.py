@@ -16,10 +16,17 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from modelkeeper.api.model import Signature
 from modelkeeper.api.pool import PooledVersion
 from modelkeeper.serving.fetch import fetch_artifact
 from modelkeeper.serving.runtime import PROFILE_FILE, SCHEMA_FILE, model_file_name
+
+
+def schema_document(signature: Signature) -> dict[str, Any]:
+    """The signature as the model directory's schema.json."""
+    return signature.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def default_cache() -> Path:
@@ -57,8 +64,7 @@ class ModelCache:
             if reference is not None and reference.uri is not None:
                 fetch_artifact(reference.uri, building / PROFILE_FILE, reference.sha256)
             if version.signature is not None:
-                schema = version.signature.model_dump(mode="json", by_alias=True, exclude_none=True)
-                (building / SCHEMA_FILE).write_text(json.dumps(schema))
+                (building / SCHEMA_FILE).write_text(json.dumps(schema_document(version.signature)))
             try:
                 building.rename(target)
             except OSError:
@@ -68,6 +74,7 @@ class ModelCache:
             shutil.rmtree(building, ignore_errors=True)
         return target
 
-    def forget(self, version: PooledVersion) -> None:
-        """Remove a version's directory (it left the catalogue)."""
-        shutil.rmtree(self.path(version), ignore_errors=True)
+    @staticmethod
+    def forget(path: Path) -> None:
+        """Remove a model directory (no version in the catalogue is made of it); blocks."""
+        shutil.rmtree(path, ignore_errors=True)

@@ -9,12 +9,13 @@ server's source: it checks the name and version and hands out its one data plane
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from modelkeeper.serving.dataplane import DataPlane
 from modelkeeper.serving.errors import NOT_FOUND, PayloadError
 from modelkeeper.serving.feedback import FeedbackRequest, FeedbackScore
 from modelkeeper.serving.metrics import WorkerMetrics
+from modelkeeper.serving.payloads import model_metadata
 
 
 class ModelSource(Protocol):
@@ -35,7 +36,11 @@ class ModelSource(Protocol):
         ...
 
     def ready(self, name: str, version: str | None) -> bool:
-        """Whether the model is loaded (PayloadError 404 when it is not served here)."""
+        """Whether the model can be served (PayloadError 404 when it is not served here)."""
+        ...
+
+    def metadata(self, name: str, version: str | None) -> dict[str, Any] | None:
+        """The model's V2 metadata when known without loading it (else `acquire` it)."""
         ...
 
     def feedback(
@@ -43,6 +48,18 @@ class ModelSource(Protocol):
     ) -> FeedbackScore | None:
         """Join feedback to a prediction this server holds; None when it holds none."""
         ...
+
+
+def metadata_of(dataplane: DataPlane) -> dict[str, Any]:
+    """A loaded model's V2 metadata: inputs from its schema, outputs from its classes."""
+    settings, model = dataplane.settings, dataplane.model
+    return model_metadata(
+        settings.model_name,
+        settings.model_version,
+        settings.model_format,
+        model.schema,
+        model.runtime.classes,
+    )
 
 
 class OneModel:
@@ -78,6 +95,10 @@ class OneModel:
     def ready(self, name: str, version: str | None) -> bool:
         self.check(name, version)
         return True
+
+    def metadata(self, name: str, version: str | None) -> dict[str, Any] | None:
+        self.check(name, version)
+        return metadata_of(self._dataplane)
 
     def feedback(
         self, name: str, version: str | None, request: FeedbackRequest

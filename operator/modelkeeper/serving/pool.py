@@ -2,18 +2,24 @@
 
 Every version of the catalogue has a slot. A request for one that is not loaded loads
 it (fetch into the model cache, load, a data plane of its own); requests that come
-while it loads wait for that one load. Loads run one at a time on a thread of their
-own, so the event loop keeps serving the loaded models meanwhile. When the loaded
+while it loads wait for that one load. Artifacts are fetched on a few threads, so one
+slow fetch does not hold the others back; models are then loaded one at a time (each
+may take much memory while it loads), and the event loop keeps serving the loaded ones
+meanwhile. A Canary or Shadow version is loaded as soon as it enters the catalogue, so
+a load failure shows (and counts) before its traffic comes. When the loaded
 models cost more than the budget, the least recently used ones with no request in
 flight are unloaded (`budget.to_unload`); one that leaves the catalogue, or whose
-artifact changes, is unloaded at once. A data plane that is unloaded while requests
-still use it is closed when the last one is answered.
+artifact, deployment or sampling changes (`catalogue.changed`), is unloaded at once;
+its model directory is removed only when no version uses it any more. A data plane
+that is unloaded while requests still use it is closed when the last one is answered.
 
 What a version has counted (its metrics row, the predictions it holds for feedback)
-is its `Ledger`, kept while the version is in the catalogue, loaded or not: counters
-never go back when a model is unloaded and loaded again, and feedback joins a
+is its `Ledger`, from the moment the version enters the catalogue until it leaves:
+counters never go back when a model is unloaded and loaded again, the 503s of a
+version that cannot load are counted as its server errors, and feedback joins a
 prediction of an unloaded model. The model repository extension's index, load and
-unload (`serving.repository`) are this class's too.
+unload (`serving.repository`) are this class's too. What a client reads (503 bodies,
+the index) never holds an artifact URI, which may carry credentials; the log does.
 """
 
 from __future__ import annotations
@@ -21,15 +27,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from modelkeeper.api.model import ArtifactFormat
 from modelkeeper.api.pool import PooledFamily
+from modelkeeper.api.types import ServingRole
+from modelkeeper.profile import Profile
 from modelkeeper.serving.budget import Resident, to_unload
 from modelkeeper.serving.catalogue import Catalogue, Entry, ModelKey, changed
 from modelkeeper.serving.dataplane import DataPlane, HeldPredictions, class_names
@@ -38,9 +50,12 @@ from modelkeeper.serving.feedback import FeedbackRequest, FeedbackScore
 from modelkeeper.serving.fetch import ArtifactError
 from modelkeeper.serving.footprint import footprint
 from modelkeeper.serving.metrics import Layout, ServerCollector, WorkerMetrics, base_labels
-from modelkeeper.serving.model_cache import ModelCache
+from modelkeeper.serving.model_cache import ModelCache, schema_document
+from modelkeeper.serving.models import metadata_of
 from modelkeeper.serving.payload_log import PayloadLog
+from modelkeeper.serving.payloads import model_metadata
 from modelkeeper.serving.runtime import LoadedModel, ModelLoadError, load_model_dir
+from modelkeeper.serving.schema import ModelSchema, OutputKind
 from modelkeeper.serving.settings import ModelFormat, ServerSettings
 
 log = logging.getLogger(__name__)
@@ -50,6 +65,20 @@ RETRY_SECONDS = 10.0
 (a repository load request tries at once)."""
 MODEL_THREADS = min(4, os.cpu_count() or 1)
 """Threads the loaded models' calls share (one batch of a model at a time, as ever)."""
+FETCH_THREADS = 4
+"""Artifacts fetched at once: fetching waits on the network, not on memory."""
+PRELOADED = frozenset({ServingRole.CANARY, ServingRole.SHADOW})
+"""Roles loaded as soon as they enter the catalogue: what analysis judges must load."""
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+?(?=[:;,]?(?:\s|$))")
+"""A URI in a message, up to a space or the punctuation before one."""
+REQUESTS_ONLY = Layout(Profile(rows=1, features=[]), [], [], None)
+"""A version's metrics before its model first loads: its requests."""
+
+
+def client_reason(error: object) -> str:
+    """Why a load failed, as a client may read it: every URI (which may carry a signed
+    query or a password) left out; the server log has the whole message."""
+    return URI.sub("<artifact URI, in the server log>", str(error))
 
 
 class State(StrEnum):
@@ -61,14 +90,29 @@ class State(StrEnum):
 
 
 class Ledger:
-    """What a version counts while it is in the catalogue, loaded or not."""
+    """What a version counts while it is in the catalogue, loaded or not.
 
-    def __init__(self, settings: ServerSettings, model: LoadedModel) -> None:
-        layout = Layout.of(model.schema, model.profile, model.runtime.classes)
+    Until its model first loads, its requests only (`REQUESTS_ONLY`): its features and
+    classes are the model's. Then a ledger of the model takes over the counts so far.
+    """
+
+    def __init__(
+        self, settings: ServerSettings, model: LoadedModel | None, before: Ledger | None = None
+    ) -> None:
+        layout = (
+            REQUESTS_ONLY
+            if model is None
+            else Layout.of(model.schema, model.profile, model.runtime.classes)
+        )
         self.rows = np.zeros((1, layout.size))
+        if before is not None:
+            counted = layout.request_series
+            self.rows[:, counted] = before.rows[:, counted]
         self.metrics = WorkerMetrics(layout, self.rows[0])
         self.collector = ServerCollector(layout, self.rows, base_labels(settings))
-        self.held = HeldPredictions(settings, class_names(model), self.metrics)
+        self.held = (
+            None if model is None else HeldPredictions(settings, class_names(model), self.metrics)
+        )
 
 
 @dataclass(eq=False)
@@ -88,6 +132,7 @@ class Slot:
 
     entry: Entry
     settings: ServerSettings
+    ledger: Ledger
     state: State = State.UNAVAILABLE
     reason: str = "not loaded yet"
     loaded: Loaded | None = None
@@ -96,7 +141,8 @@ class Slot:
     """Requests waiting for its load: it is not unloaded under them."""
     last_used: float = 0.0
     failed_at: float | None = None
-    ledger: Ledger | None = None
+    metadata: dict[str, Any] | None = None
+    """Its V2 model metadata, once known (from the catalogue's signature or the model)."""
     loads: int = 0
     failures: int = 0
     evictions: int = 0
@@ -121,7 +167,9 @@ class ModelPool:
         self._catalogue = Catalogue()
         self._slots: dict[ModelKey, Slot] = {}
         self._by_dataplane: dict[DataPlane, Loaded] = {}
+        self._fetcher = ThreadPoolExecutor(FETCH_THREADS, thread_name_prefix="fetch")
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="loader")
+        self._forgetting: dict[Path, asyncio.Future[None]] = {}
         self._model_threads = ThreadPoolExecutor(MODEL_THREADS, thread_name_prefix="model")
         self._closing: set[asyncio.Task[None]] = set()
         self._conflicts: list[str] = []
@@ -149,17 +197,22 @@ class ModelPool:
         """Bring the slots to the catalogue: new versions are loadable, gone ones unloaded."""
         entries = self._catalogue.entries()
         before = {key: slot.entry for key, slot in self._slots.items()}
-        for key in changed(before, entries):
-            gone = self._slots.pop(key)
-            self._unload(gone, "removed from the catalogue")
-            self._cache.forget(gone.entry.version)
-            log.info("model %s version %s left the catalogue", *key)
+        gone = [self._slots.pop(key) for key in changed(before, entries)]
+        for old in gone:
+            self._unload(old, "removed from the catalogue")
+            log.info("model %s version %s left the catalogue (or changed)", *old.entry.key)
         for key, entry in entries.items():
-            slot = self._slots.get(key)
-            if slot is None:
-                self._slots[key] = Slot(entry, self._version_settings(entry))
-            else:
+            if (slot := self._slots.get(key)) is not None:
                 slot.entry = entry  # its role, weight or split may have changed
+                continue
+            settings = self._version_settings(entry)
+            slot = self._slots[key] = Slot(entry, settings, Ledger(settings, None))
+            slot.metadata = _signature_metadata(settings, entry)
+            if entry.version.role in PRELOADED:
+                self._start_load(slot)
+        used = {slot.settings.model_dir for slot in self._slots.values()}
+        for path in {old.settings.model_dir for old in gone} - used:
+            self._forget(path)
         for conflict in self._catalogue.conflicts:
             if conflict not in self._conflicts:
                 log.error("catalogue conflict: %s", conflict)
@@ -205,18 +258,21 @@ class ModelPool:
         self._slot(name, version)
 
     def ready(self, name: str, version: str | None) -> bool:
-        return self._slot(name, version).loaded is not None
+        """Servable: in the catalogue, and its last load did not just fail (loaded or
+        not: a request loads it; the index says which are loaded)."""
+        return not self._failed(self._slot(name, version))
+
+    def metadata(self, name: str, version: str | None) -> dict[str, Any] | None:
+        return self._slot(name, version).metadata
 
     def metrics(self, name: str, version: str | None) -> WorkerMetrics | None:
-        ledger = self._slot(name, version).ledger
-        return None if ledger is None else ledger.metrics
+        return self._slot(name, version).ledger.metrics
 
     async def acquire(self, name: str, version: str | None) -> DataPlane:
         slot = self._slot(name, version)
-        if slot.loaded is None:
+        # An unload (or the server's stop) may come between the load and this request's turn.
+        while (loaded := slot.loaded) is None:
             await self._wait_for_load(slot, retry=False)
-        loaded = slot.loaded
-        assert loaded is not None
         loaded.in_flight += 1
         slot.last_used = self._clock()
         return loaded.dataplane
@@ -237,7 +293,8 @@ class ModelPool:
             family = self._slot(name, None).entry.family
             slots = [self._slots[(name, v.version)] for v in family.versions]
         for slot in slots:
-            if slot.ledger is not None and (score := slot.ledger.held.feedback(request)):
+            held = slot.ledger.held
+            if held is not None and (score := held.feedback(request)):
                 return score
         return None
 
@@ -259,14 +316,9 @@ class ModelPool:
     async def _wait_for_load(self, slot: Slot, retry: bool) -> None:
         """Load the slot's version, or wait for the load under way; PayloadError 503 when
         it fails (or failed less than RETRY_SECONDS ago)."""
-        if slot.loading is None:
-            failed = slot.failed_at is not None and self._clock() - slot.failed_at < RETRY_SECONDS
-            if failed and not retry:
-                raise PayloadError(self._unavailable(slot), UNAVAILABLE)
-            slot.loading = asyncio.create_task(self._load(slot))
-            # Retrieved even when every request waiting for it went away.
-            slot.loading.add_done_callback(lambda task: task.cancelled() or task.exception())
-        task = slot.loading
+        if slot.loading is None and self._failed(slot) and not retry:
+            raise PayloadError(self._unavailable(slot), UNAVAILABLE)
+        task = self._start_load(slot)
         slot.waiting += 1
         try:
             await asyncio.shield(task)
@@ -281,6 +333,18 @@ class ModelPool:
                 NOT_FOUND,
             )
 
+    def _failed(self, slot: Slot) -> bool:
+        """Its last load failed less than RETRY_SECONDS ago."""
+        return slot.failed_at is not None and self._clock() - slot.failed_at < RETRY_SECONDS
+
+    def _start_load(self, slot: Slot) -> asyncio.Task[None]:
+        """The slot's load under way, started now unless one is."""
+        if slot.loading is None:
+            slot.loading = asyncio.create_task(self._load(slot))
+            # Retrieved even when every request waiting for it went away.
+            slot.loading.add_done_callback(lambda task: task.cancelled() or task.exception())
+        return slot.loading
+
     def _unavailable(self, slot: Slot) -> str:
         settings = slot.settings
         return f"model {settings.model_name!r} version {settings.model_version!r}: {slot.reason}"
@@ -289,12 +353,17 @@ class ModelPool:
         slot.state, slot.reason = State.LOADING, "loading"
         started = self._clock()
         version = slot.entry.version
+        loop = asyncio.get_running_loop()
         try:
-            model, cost = await asyncio.get_running_loop().run_in_executor(
-                self._loader, self._fetch_and_load, slot.entry
+            forgetting = self._forgetting.get(slot.settings.model_dir)
+            if forgetting is not None:  # the same directory, of a version gone before
+                await forgetting
+            directory = await loop.run_in_executor(self._fetcher, self._fetch, slot.entry)
+            model, cost = await loop.run_in_executor(
+                self._loader, _load_model, directory, version.format
             )
         except Exception as error:
-            slot.state, slot.reason = State.UNAVAILABLE, f"load failed: {error}"
+            slot.state, slot.reason = State.UNAVAILABLE, f"load failed: {client_reason(error)}"
             slot.failed_at = self._clock()
             slot.failures += 1
             if isinstance(error, ArtifactError | ModelLoadError):
@@ -307,8 +376,8 @@ class ModelPool:
             slot.load_seconds = self._clock() - started
         if self._slots.get(slot.entry.key) is not slot:
             return  # it left the catalogue meanwhile: its waiters are told so
-        if slot.ledger is None:
-            slot.ledger = Ledger(slot.settings, model)
+        if slot.ledger.held is None:
+            slot.ledger = Ledger(slot.settings, model, slot.ledger)
         payload_log = PayloadLog(
             self.settings.payload_log,
             slot.settings.payload_log_sample,
@@ -324,6 +393,7 @@ class ModelPool:
             held=slot.ledger.held,
             model_thread=self._model_threads,
         )
+        slot.metadata = metadata_of(dataplane)
         loaded = Loaded(dataplane, cost)
         self._by_dataplane[dataplane] = loaded
         slot.loaded, slot.state, slot.reason, slot.failed_at = loaded, State.READY, "", None
@@ -340,14 +410,24 @@ class ModelPool:
         )
         self._fit_budget(slot)
 
-    def _fetch_and_load(self, entry: Entry) -> tuple[LoadedModel, int]:
-        """On the loader thread: the model directory, the model and its cost."""
+    def _fetch(self, entry: Entry) -> Path:
+        """On a fetch thread: the version's model directory."""
         try:
-            directory = self._cache.directory(entry.version)
-            model = load_model_dir(directory, entry.version.format)
+            return self._cache.directory(entry.version)
         except OSError as error:
             raise ArtifactError(f"{entry.version.uri}: {error}") from error
-        return model, footprint(model, directory)
+
+    def _forget(self, path: Path) -> None:
+        """Remove a model directory no version uses, off the event loop; a version of the
+        same artifact that comes meanwhile fetches it after (`_load`)."""
+        future = asyncio.get_running_loop().run_in_executor(self._fetcher, self._cache.forget, path)
+        self._forgetting[path] = future
+
+        def done(finished: asyncio.Future[None]) -> None:
+            if self._forgetting.get(path) is finished:
+                del self._forgetting[path]
+
+        future.add_done_callback(done)
 
     def _fit_budget(self, just_loaded: Slot) -> None:
         """Unload the least recently used idle versions until the loaded ones fit."""
@@ -389,6 +469,7 @@ class ModelPool:
             self._unload(slot, "the server stopped")
         if self._closing:
             await asyncio.gather(*self._closing)
+        self._fetcher.shutdown(wait=False, cancel_futures=True)
         self._loader.shutdown(wait=False, cancel_futures=True)
         self._model_threads.shutdown(wait=True)
 
@@ -412,6 +493,32 @@ class ModelPool:
     def describe(self, name: str, version: str | None) -> dict[str, str]:
         """One version's index entry."""
         return _described(self._slot(name, version))
+
+
+def _load_model(directory: Path, model_format: ArtifactFormat) -> tuple[LoadedModel, int]:
+    """On the loader thread: the model and its cost."""
+    try:
+        model = load_model_dir(directory, model_format)
+    except OSError as error:
+        raise ModelLoadError(f"{directory}: {error}") from error
+    return model, footprint(model, directory)
+
+
+def _signature_metadata(settings: ServerSettings, entry: Entry) -> dict[str, Any] | None:
+    """The metadata the catalogue's signature gives without the model: a regressor's.
+
+    A classifier's outputs are typed by its labels (integers, strings, booleans), which
+    only the model says: its metadata is known once it has loaded (kept after an unload).
+    """
+    signature = entry.version.signature
+    if signature is None:
+        return None
+    schema = ModelSchema.model_validate(schema_document(signature))
+    if schema.output.type is not OutputKind.REGRESSION:
+        return None
+    return model_metadata(
+        settings.model_name, settings.model_version, settings.model_format, schema, None
+    )
 
 
 def _described(slot: Slot) -> dict[str, str]:

@@ -83,8 +83,6 @@ class PoolExposition:
         headers: dict[bytes, bytes] = {}
         samples: dict[bytes, list[bytes]] = {}
         for slot in self._pool.slots():
-            if slot.ledger is None:
-                continue
             for name, header, lines in blocks(self._text(slot.ledger)):
                 headers.setdefault(name, header)
                 samples.setdefault(name, []).append(lines)

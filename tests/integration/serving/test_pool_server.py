@@ -302,7 +302,7 @@ def test_the_model_repository_loads_and_unloads_and_reports_failures(
     assert requests.get(f"{server.url}/v2/models/c/versions/1/ready", timeout=5).json()["ready"]
     assert index(server, ready=True).keys() == {("c", "1")}
 
-    # And unloaded, it is no longer ready, until its next request loads it again
+    # And unloaded, it is still ready (servable: its next request loads it), but not loaded
     answer = server.post("/v2/repository/models/c/unload", {})
     assert answer.status_code == 200, answer.text
     assert index(server)[("c", "1")] == {
@@ -311,20 +311,26 @@ def test_the_model_repository_loads_and_unloads_and_reports_failures(
         "state": "UNAVAILABLE",
         "reason": "unloaded by request",
     }
-    assert not requests.get(f"{server.url}/v2/models/c/ready", timeout=5).json()["ready"]
+    assert requests.get(f"{server.url}/v2/models/c/ready", timeout=5).json()["ready"]
     assert predicted(server, "c", x_body(1.0)) == [1.0]
 
-    # A version that cannot be loaded is a 503 naming why, in the index too, and counted
+    # A version that cannot be loaded (a Canary: tried as it entered the catalogue) is a
+    # 503 saying why, in the index too, is not ready, and is counted; no URI is told
+    failures = {"model": "c", "version": "2", "result": "failed"}
+    eventually(lambda: server.metric("modelkeeper_pool_loads_total", **failures) == 1, 10, "a try")
+    assert not requests.get(f"{server.url}/v2/models/c/versions/2/ready", timeout=5).json()["ready"]
     answer = server.post("/v2/repository/models/c/load", {"parameters": {"version": "2"}})
     assert answer.status_code == 503, answer.text
-    assert "no-such-model.joblib" in answer.json()["error"]
+    assert "load failed" in answer.json()["error"]
+    assert str(tmp_path) not in answer.text
     failed = index(server)[("c", "2")]
     assert failed["state"] == "UNAVAILABLE"
-    assert "no-such-model.joblib" in failed["reason"]
+    assert "load failed" in failed["reason"]
+    assert str(tmp_path) not in failed["reason"]
     answer = infer(server, "c", x_body(1.0), "2")
     assert answer.status_code == 503
     assert "load failed" in answer.json()["error"]
-    assert server.metric("modelkeeper_pool_loads_total", model="c", result="failed") == 1
+    assert server.metric("modelkeeper_pool_loads_total", **failures) == 2
 
     # An unknown model or a bad body is refused with a JSON error
     assert server.post("/v2/repository/models/nope/load", {}).status_code == 404
@@ -361,3 +367,125 @@ def test_a_catalogue_directory_serves_without_api_access(
     server = launch.start_pool("--catalogue-dir", str(catalogue))
     assert index(server).keys() == {("c2", "1")}
     assert predicted(server, "c2", x_body(1.0)) == [2.0]
+
+
+def test_a_version_that_cannot_load_counts_its_503s_as_its_server_errors(
+    launch: ServerLauncher,
+    kubectl: Kubectl,
+    namespace: str,
+    control_plane: ControlPlane,
+    models: dict[str, Path],
+) -> None:
+    # Given a family whose canary's artifact does not match its digest
+    canary = pooled_version("2", models["c2"], role="Canary", weight=10) | {"sha256": "0" * 64}
+    pooled = family("bad-dep", "bad", pooled_version("1", models["c1"], weight=90), canary)
+    apply(kubectl, catalogue_config_map(POOL, pooled))
+    server = start_pool(launch, control_plane, namespace)
+    labels = {"deployment": "bad-dep", "model": "bad", "version": "2", "role": "canary"}
+
+    # Then it is tried as soon as it is in the catalogue, before any request
+    eventually(
+        lambda: server.metric("modelkeeper_pool_loads_total", result="failed", **labels) == 1,
+        10,
+        "the canary's load tried",
+    )
+    # And its requests are 503s that name no artifact URI, counted in its own series with
+    # the labels canary analysis selects it by (an error ratio has data to judge)
+    for _ in range(3):
+        answer = infer(server, "bad", x_body(1.0), "2")
+        assert answer.status_code == 503, answer.text
+        assert "sha256 mismatch" in answer.json()["error"]
+        assert "file://" not in answer.text
+        assert str(models["c2"]) not in answer.text
+    assert "file://" not in index(server)[("bad", "2")]["reason"]
+    errors = server.metric("modelkeeper_requests_total", endpoint="infer", code="503", **labels)
+    assert errors == 3
+    # While the stable version serves on
+    assert predicted(server, "bad", x_body(1.0), "1") == [1.0]
+
+
+def test_metadata_of_an_unloaded_model_does_not_load_it(
+    launch: ServerLauncher,
+    kubectl: Kubectl,
+    namespace: str,
+    control_plane: ControlPlane,
+    models: dict[str, Path],
+) -> None:
+    pooled = family("meta-dep", "meta", pooled_version("1", models["c3"]))
+    apply(kubectl, catalogue_config_map(POOL, pooled))
+    server = start_pool(launch, control_plane, namespace)
+
+    # A regressor's metadata comes from the catalogue's signature: the model stays unloaded
+    answer = requests.get(f"{server.url}/v2/models/meta", timeout=5)
+    assert answer.status_code == 200, answer.text
+    before = answer.json()
+    assert [tensor["name"] for tensor in before["inputs"]] == ["x"]
+    assert index(server)[("meta", "1")]["state"] == "UNAVAILABLE"
+    assert server.metric("modelkeeper_pool_loads_total", model="meta") == 0
+    assert requests.get(f"{server.url}/v2/models/meta/ready", timeout=5).json()["ready"]
+
+    # And it is what the loaded model says of itself
+    assert predicted(server, "meta", x_body(1.0)) == [3.0]
+    assert requests.get(f"{server.url}/v2/models/meta", timeout=5).json() == before
+
+
+def test_a_sampling_change_reaches_the_version_with_a_fresh_ledger(
+    launch: ServerLauncher,
+    kubectl: Kubectl,
+    namespace: str,
+    control_plane: ControlPlane,
+    models: dict[str, Path],
+) -> None:
+    # Given an iris family that samples no probabilities, and one request answered
+    pooled = family("s-dep", "s", pooled_version("1", models["iris"]), probability_sampling=0.0)
+    apply(kubectl, catalogue_config_map(POOL, pooled))
+    server = start_pool(launch, control_plane, namespace)
+    labels = {"deployment": "s-dep", "model": "s", "version": "1"}
+    predicted(server, "s", iris_body(IRIS_ROWS))
+    assert server.metric("modelkeeper_prediction_confidence_count", **labels) == 0
+
+    # When the family samples every probability, the version is unloaded and starts afresh
+    # (as a rollout of its pods would), its counters from zero
+    sampled = family("s-dep", "s", pooled_version("1", models["iris"]), probability_sampling=1.0)
+    apply(kubectl, catalogue_config_map(POOL, sampled))
+    eventually(
+        lambda: server.metric("modelkeeper_requests_total", code="200", **labels) == 0,
+        10,
+        "the version started afresh",
+    )
+    assert server.metric("modelkeeper_pool_model_loaded", **labels) == 0
+
+    # Then its next requests sample every probability
+    predicted(server, "s", iris_body(IRIS_ROWS))
+    confidences = server.metric("modelkeeper_prediction_confidence_count", **labels)
+    assert confidences == len(IRIS_ROWS)
+
+
+def test_unloads_while_requests_wait_for_a_load_answer_no_500(
+    launch: ServerLauncher,
+    kubectl: Kubectl,
+    namespace: str,
+    control_plane: ControlPlane,
+    models: dict[str, Path],
+) -> None:
+    pooled = family("u-dep", "u", pooled_version("1", models["iris"]))
+    apply(kubectl, catalogue_config_map(POOL, pooled))
+    server = start_pool(launch, control_plane, namespace)
+    estimator = joblib.load(models["iris"] / "model.joblib")
+
+    def unload(_: int) -> int:
+        return int(server.post("/v2/repository/models/u/unload", {}).status_code)
+
+    # Requests and unloads interleaved: each request loads the model again or waits for a
+    # load, and an unload may come between that load and the request's turn
+    with concurrent.futures.ThreadPoolExecutor(8) as threads:
+        asked = [
+            (threads.submit(unload, turn), threads.submit(infer, server, "u", iris_body(IRIS_ROWS)))
+            for turn in range(40)
+        ]
+        assert {unloaded.result() for unloaded, _ in asked} == {200}
+        answers = [answer.result() for _, answer in asked]
+    assert [answer.status_code for answer in answers] == [200] * 40, answers[0].text
+    for answer in answers:
+        assert answer.json()["outputs"][0]["data"] == estimator.predict(IRIS_ROWS).tolist()
+    assert server.metric("modelkeeper_pool_loads_total", model="u", result="ok") >= 2

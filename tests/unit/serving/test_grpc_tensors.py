@@ -19,7 +19,13 @@ from modelkeeper.serving.grpc_tensors import (
     metadata_response,
     response,
 )
-from modelkeeper.serving.payloads import OutputName, PayloadError, decode_v2_document, encode_v2
+from modelkeeper.serving.payloads import (
+    OutputName,
+    PayloadError,
+    decode_v2_document,
+    encode_v2,
+    model_metadata,
+)
 from tests.unit.serving.test_payload_decoding import NUMERIC, SCHEMA, VALID
 
 
@@ -229,7 +235,7 @@ def test_answers_are_raw_or_typed_as_asked(request_: pb.ModelInferRequest, is_ra
 
 
 def test_model_metadata_is_rests() -> None:
-    answer = metadata_response("m", "2", "sklearn", SCHEMA, np.array(["no", "yes"]))
+    answer = metadata_response(model_metadata("m", "2", "sklearn", SCHEMA, np.array(["no", "yes"])))
     assert (answer.name, list(answer.versions), answer.platform) == ("m", ["2"], "sklearn")
     assert [(t.name, t.datatype) for t in answer.inputs] == [
         ("amount", "FP64"),

@@ -114,3 +114,24 @@ def test_a_removed_family_unloads_all_its_versions() -> None:
     entries = catalogue.entries()
     catalogue.remove("x")
     assert changed(entries, catalogue.entries()) == {("a", "1"), ("a", "2")}
+
+
+@pytest.mark.parametrize(
+    ("after", "unloaded"),
+    [
+        pytest.param({}, set(), id="unchanged"),
+        pytest.param({"deployment": "other"}, {("a", "1")}, id="served-for-another-deployment"),
+        pytest.param({"payload_log_sampling": 0.5}, {("a", "1")}, id="payload-log-sampling"),
+        pytest.param({"probability_sampling": 1.0}, {("a", "1")}, id="probability-sampling"),
+        pytest.param({"mirror_percent": 20}, set(), id="mirroring-is-the-router's"),
+    ],
+)
+def test_a_family_setting_that_a_version_serves_with_starts_it_afresh(
+    after: dict[str, Any], unloaded: set[tuple[str, str]]
+) -> None:
+    catalogue = Catalogue()
+    before = family("dx", "a")
+    catalogue.put("x", before)
+    entries = catalogue.entries()
+    catalogue.put("x", before.model_copy(update=after))
+    assert changed(entries, catalogue.entries()) == unloaded
