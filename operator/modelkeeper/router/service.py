@@ -21,13 +21,13 @@ from typing import Protocol
 import uvloop
 
 from modelkeeper.api.pool import pool_service
+from modelkeeper.kube.catalogue import CatalogueFollower
 from modelkeeper.kube.watch import KubeApi, NoApiAccessError
-from modelkeeper.router.catalogue import family_parser
 from modelkeeper.router.config import ConfigError, ProxySettings
 from modelkeeper.router.metrics import RouterMetrics
 from modelkeeper.router.proxy import Router
 from modelkeeper.router.reload import (
-    CatalogueFollower,
+    CatalogueRoutes,
     ConfigFileFollower,
     ConfigMapFollower,
     ConfigUpdates,
@@ -125,8 +125,9 @@ def _pool_router(options: RouterOptions) -> Coroutine[None, None, None]:
     source = EndpointSliceWatcher(options.namespace, api)
     metrics = RouterMetrics()
     router = Router(source, metrics, options.settings)
-    parse = family_parser(options.pool_service or pool_service(pool))
-    follower = CatalogueFollower(api, options.namespace, pool, router, parse, metrics.reloaded)
+    service = options.pool_service or pool_service(pool)
+    routes = CatalogueRoutes(router, options.namespace, service, metrics.reloaded)
+    follower = CatalogueFollower(api, options.namespace, pool, routes)
     return _serve(router, source, api, follower, options, f"pool {pool}")
 
 
