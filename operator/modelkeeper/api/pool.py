@@ -40,6 +40,11 @@ def catalogue_name(deployment: str) -> str:
     return f"{deployment}-catalogue"
 
 
+def catalogue_selector(pool: str) -> dict[str, str]:
+    """What picks a pool's catalogue ConfigMaps from their namespace's, in a list or watch."""
+    return {"labelSelector": f"{POOL_LABEL}={pool}"}
+
+
 def pool_service(pool: str) -> str:
     """The Service in front of a pool's scoring servers (http and grpc ports)."""
     return f"{pool_router(pool)}-servers"

@@ -13,7 +13,7 @@ nothing and counts nothing; a bad new config is logged, counted and ignored, so 
 keeps routing by the last good one.
 
 A pool's router follows every catalogue ConfigMap of its pool (by label) with the pool's
-servers' follower (`kube.catalogue`): an event changes the one family its ConfigMap
+servers' follower (`kube.configmaps`): an event changes the one family its ConfigMap
 holds, a bad family is refused alone (it keeps its last good route, or stays unrouted), a
 ConfigMap that is not the operator's is refused, and a deleted ConfigMap takes its family
 out (a family waiting for its model name is then routed).
@@ -197,7 +197,7 @@ class ConfigMapFollower:
 
 
 class CatalogueRoutes:
-    """The `kube.catalogue.CatalogueReader` of a pool's router: each family as its route on
+    """The `kube.configmaps.ConfigMapReader` of a pool's router: each family as its route on
     the pool's `service`, each one taken or refused counted by `reloaded`."""
 
     def __init__(

@@ -20,8 +20,8 @@ from typing import Protocol
 
 import uvloop
 
-from modelkeeper.api.pool import pool_service
-from modelkeeper.kube.catalogue import CatalogueFollower
+from modelkeeper.api.pool import PooledFamily, catalogue_selector, pool_service, refusal
+from modelkeeper.kube.configmaps import ConfigMapEvents, ConfigMapsFollower
 from modelkeeper.kube.watch import KubeApi, NoApiAccessError
 from modelkeeper.router.config import ConfigError, ProxySettings
 from modelkeeper.router.metrics import RouterMetrics
@@ -127,7 +127,8 @@ def _pool_router(options: RouterOptions) -> Coroutine[None, None, None]:
     router = Router(source, metrics, options.settings)
     service = options.pool_service or pool_service(pool)
     routes = CatalogueRoutes(router, options.namespace, service, metrics.reloaded)
-    follower = CatalogueFollower(api, options.namespace, pool, routes)
+    events = ConfigMapEvents(options.namespace, routes, refusal, PooledFamily.from_config_map)
+    follower = ConfigMapsFollower(api, options.namespace, catalogue_selector(pool), events)
     return _serve(router, source, api, follower, options, f"pool {pool}")
 
 

@@ -1,9 +1,10 @@
 """Where a pool server's catalogue comes from: its pool's ConfigMaps, or a directory of files.
 
-`follow_catalogue` follows the pool's catalogue ConfigMaps (`kube.catalogue`, which the
-pool's router follows too) into the server's `ModelPool`: an event for one ConfigMap
-changes that family alone. `read_catalogue_dir` reads `*.json` files once, each a family,
-for a server without API access (and the benchmarks).
+`follow_catalogue` follows the pool's catalogue ConfigMaps (`kube.configmaps`, as the
+pool's router does) into the server's `ModelPool`: an event for one ConfigMap changes
+that family alone, and only the operator's ConfigMaps are taken (`api.pool.refusal`).
+`read_catalogue_dir` reads `*.json` files once, each a family, for a server
+without API access (and the benchmarks).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from modelkeeper.api.pool import PooledFamily
-from modelkeeper.kube.catalogue import CatalogueFollower
+from modelkeeper.api.pool import PooledFamily, catalogue_selector, refusal
+from modelkeeper.kube.configmaps import ConfigMapEvents, ConfigMapsFollower
 from modelkeeper.kube.watch import KubeApi
 from modelkeeper.serving.pool import ModelPool
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class _PoolCatalogue:
-    """The `CatalogueReader` of a server: its pool's families; `listed` after each listing."""
+    """The `ConfigMapReader` of a server: its pool's families; `listed` after each listing."""
 
     def __init__(self, pool: ModelPool, listed: Callable[[], None]) -> None:
         self._pool = pool
@@ -45,9 +46,11 @@ class _PoolCatalogue:
 
 def follow_catalogue(
     api: KubeApi, namespace: str, pool_name: str, pool: ModelPool, listed: Callable[[], None]
-) -> CatalogueFollower:
+) -> ConfigMapsFollower:
     """A follower keeping `pool`'s catalogue equal to the pool's ConfigMaps (not started)."""
-    return CatalogueFollower(api, namespace, pool_name, _PoolCatalogue(pool, listed))
+    reader = _PoolCatalogue(pool, listed)
+    events = ConfigMapEvents(namespace, reader, refusal, PooledFamily.from_config_map)
+    return ConfigMapsFollower(api, namespace, catalogue_selector(pool_name), events)
 
 
 def read_catalogue_dir(directory: Path) -> dict[str, PooledFamily]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import uvloop
 
-from modelkeeper.kube.catalogue import CatalogueFollower
+from modelkeeper.kube.configmaps import ConfigMapsFollower
 from modelkeeper.kube.watch import KubeApi, NoApiAccessError
 from modelkeeper.serving import binary, grpc_server, repository
 from modelkeeper.serving.app import Handlers, ServerState, build_app
@@ -60,7 +60,7 @@ async def _serve_pool(settings: ServerSettings, budget: int) -> int:
     pool = ModelPool(settings, budget, ModelCache(default_cache()))
     state = ServerState(listed=False)
     api: KubeApi | None = None
-    follower: CatalogueFollower | None = None
+    follower: ConfigMapsFollower | None = None
     if settings.catalogue_dir is not None:
         pool.replace_catalogue(read_catalogue_dir(settings.catalogue_dir))
         state.listed = True

@@ -1,6 +1,7 @@
-"""The catalogue follower's judgement of each listing and event, as a pool's servers (their
-`Catalogue`) then serve it: the operator's ConfigMaps only, a bad edit keeping the last good
-family, nothing judged twice, and a model name handed over when its holder's ConfigMap goes."""
+"""The ConfigMap follower's judgement of a pool's catalogue, each listing and event, as a
+pool's servers (their `Catalogue`) then serve it: the operator's ConfigMaps only, a bad
+edit keeping the last good family, nothing judged twice, and a model name handed over
+when its holder's ConfigMap goes."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from modelkeeper.api.pool import CATALOGUE_KEY, POOL_LABEL, PooledFamily, catalogue_name
-from modelkeeper.kube.catalogue import CatalogueEvents
+from modelkeeper.api.pool import CATALOGUE_KEY, POOL_LABEL, PooledFamily, catalogue_name, refusal
+from modelkeeper.kube.configmaps import ConfigMapEvents
 from modelkeeper.serving.catalogue import Catalogue
 
 
@@ -35,6 +36,11 @@ class Reader:
 
     def refused(self, source: str, why: str) -> None:
         self.told.append(f"refused {source}")
+
+
+def following(reader: Reader) -> ConfigMapEvents[PooledFamily]:
+    """The events as a pool's servers and router follow them."""
+    return ConfigMapEvents("ns", reader, refusal, PooledFamily.from_config_map)
 
 
 def config_map(
@@ -157,7 +163,7 @@ def test_the_servers_catalogue_follows_the_operators_config_maps(
     told: list[str],
 ) -> None:
     reader = Reader()
-    events_of = CatalogueEvents("ns", reader)
+    events_of = following(reader)
     events_of.listed(listing)
     for event, item in events:
         events_of.changed(event, item)
@@ -173,7 +179,7 @@ def test_the_servers_catalogue_follows_the_operators_config_maps(
 
 def test_a_relisting_drops_what_it_lacks_and_hands_the_name_over() -> None:
     reader = Reader()
-    events = CatalogueEvents("ns", reader)
+    events = following(reader)
     events.listed([A, B])
     events.listed([B])
 
