@@ -4,9 +4,11 @@ family holds a model name two families claim."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelkeeper.api.pool import (
     CATALOGUE_KEY,
@@ -218,3 +220,16 @@ def test_a_family_of_another_deployment_is_refused_naming_the_field() -> None:
 
     with pytest.raises(ValueError, match="deployment: 'churn-prod' is not the Deployment"):
         PooledFamily.from_config_map(document)
+
+
+GOLDEN = Path(__file__).parents[1] / "controller" / "golden"
+
+
+@pytest.mark.parametrize("path", sorted(GOLDEN.glob("pooled-*.yaml")), ids=lambda path: path.stem)
+def test_the_operators_own_catalogues_are_taken(path: Path) -> None:
+    written = yaml.safe_load(path.read_text())
+
+    assert refusal(written) is None
+    assert PooledFamily.from_config_map(written).deployment == written["metadata"][
+        "name"
+    ].removesuffix("-catalogue")
