@@ -186,9 +186,10 @@ def name_holders(claims: Mapping[str, Claim]) -> dict[str, str]:
 
     Of two sources claiming one name, the one whose ConfigMap was created first holds it,
     and by source name among equals (or without creation times: a catalogue directory).
-    The operator writes a catalogue only for the oldest Deployment serving a name, so
-    two claims meet only while the operator hands a name over (the old catalogue awaits
-    garbage collection): the incumbent then keeps the name until its ConfigMap is gone.
+    The operator writes a catalogue only for the oldest Deployment serving a name (by the
+    Deployments' creation, which the ConfigMaps' mostly follows), so two claims meet only
+    while it hands a name over (a deleted Deployment's catalogue awaits garbage collection,
+    a refused one's is pruned): the incumbent keeps the name until its ConfigMap is gone.
     Every reader resolves again on each change, so the next claimant is served then.
     """
     holders: dict[str, str] = {}
