@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import statistics
@@ -59,9 +60,10 @@ from modelkeeper.serving.runtime import save_model_dir
 from modelkeeper.serving.schema import ModelSchema
 from tests.ground.controlplane import ControlPlane
 from tests.ground.processes import free_port
-from tests.support.pools import catalogue_config_map, pooled_version
 from tests.support.pools import family as pooled_family
+from tests.support.pools import owned_catalogues, pooled_version
 
+REPO = Path(__file__).resolve().parents[2]
 POOL = "bench"
 NAMESPACE = "bench"
 CANARY_SHARES = (0, 10, 20, 25, 50, 75, 90)
@@ -269,9 +271,8 @@ def measure(args: argparse.Namespace, results: Results, workdir: Path) -> None:
 
     plane = ControlPlane.start(workdir / "control-plane")
     try:
-        plane.kubectl("create", "namespace", NAMESPACE)
-        for pooled in made:
-            configmap = catalogue_config_map(POOL, pooled)
+        prepare(plane)
+        for configmap in owned_catalogues(in_namespace(plane), POOL, made):
             plane.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(configmap))
         env = os.environ | {"KUBECONFIG": str(plane.kubeconfig)}
         port = free_port(SERVER_HOSTS[0])
@@ -471,6 +472,21 @@ def report(results: Results) -> str:
             f"| {m.load_average:.2f} |"
         )
     return "\n".join(lines)
+
+
+def prepare(plane: ControlPlane) -> None:
+    """The benchmark's namespace, and the CRDs: a catalogue is taken only when a
+    modelkeeper.io Deployment owns it."""
+    plane.kubectl("create", "namespace", NAMESPACE)
+    plane.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    plane.kubectl(
+        "wait", "--for=condition=Established", "crd/deployments.modelkeeper.io", "--timeout=60s"
+    )
+
+
+def in_namespace(plane: ControlPlane) -> Callable[..., Any]:
+    """kubectl against the plane, in the benchmark's namespace."""
+    return functools.partial(plane.kubectl, "-n", NAMESPACE)
 
 
 def main() -> int:

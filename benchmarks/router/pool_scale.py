@@ -46,15 +46,17 @@ from benchmarks.router.pool import (
     cpu_seconds,
     families,
     fetch,
+    in_namespace,
+    prepare,
     rss_mib,
     servers_slice,
 )
 from benchmarks.router.run import bench
-from modelkeeper.api.pool import PooledFamily
+from modelkeeper.api.pool import PooledFamily, catalogue_name
 from modelkeeper.router.config import Endpoint
 from tests.ground.controlplane import ControlPlane
 from tests.ground.processes import free_port
-from tests.support.pools import catalogue_config_map
+from tests.support.pools import owned_catalogues
 
 CHANGES = 5
 
@@ -96,7 +98,7 @@ def version_of(version: str, role: str, weight: int) -> dict[str, Any]:
 def apply_all(plane: ControlPlane, made: list[PooledFamily]) -> None:
     """Create the families' catalogue ConfigMaps, a few hundred to a kubectl call."""
     for start in range(0, len(made), 500):
-        items = [catalogue_config_map(POOL, pooled) for pooled in made[start : start + 500]]
+        items = owned_catalogues(in_namespace(plane), POOL, made[start : start + 500])
         document = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
         plane.kubectl("create", "-n", NAMESPACE, "-f", "-", input=document)
 
@@ -197,7 +199,7 @@ def scrape(url: str) -> dict[str, float]:
 def change_ms(plane: ControlPlane, moved: PooledFamily, log: Path) -> float:
     """Write `moved` into its catalogue ConfigMap; the milliseconds until the router logs
     that it took it."""
-    name = catalogue_config_map(POOL, moved)["metadata"]["name"]
+    name = catalogue_name(moved.deployment)
     taken = f"routing config reloaded from ConfigMap {NAMESPACE}/{name}\n"
     before = log.read_text().count(taken)
     request = urllib.request.Request(
@@ -260,7 +262,7 @@ def main() -> int:
         workdir = Path(scratch)
         plane = ControlPlane.start(workdir / "control-plane")
         try:
-            plane.kubectl("create", "namespace", NAMESPACE)
+            prepare(plane)
             nowhere = [Endpoint(host="127.64.250.1", port=9)]
             slice_ = json.dumps(servers_slice(nowhere))
             plane.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=slice_)

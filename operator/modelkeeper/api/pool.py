@@ -6,17 +6,26 @@ writes one ConfigMap per pooled Deployment instead, labelled with its pool's nam
 their artifacts and roles, and the split. The pool's scoring servers follow these
 ConfigMaps (a list, then a watch) to know what they may load, and the pool's router to
 know where a family's requests go, so a change to one family is one ConfigMap event.
-Pure: the writer is the operator, the readers are the two data planes.
+
+Both readers take only what looks like the operator's own catalogue (`refusal`), and
+both decide by one rule which family serves a model name two claim (`name_holders`),
+so that they never disagree and a family refused while another holds its name is
+served the moment that one leaves. Pure: the writer is the operator, the readers are
+the two data planes.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from modelkeeper.api.base import GROUP
+from modelkeeper.api.labels import MANAGED_BY, MANAGER
 from modelkeeper.api.model import ArtifactFormat, Reference, Signature
 from modelkeeper.api.types import ServingRole
 
@@ -29,6 +38,11 @@ CATALOGUE_KEY = "family.json"
 def catalogue_name(deployment: str) -> str:
     """The name of a pooled Deployment's catalogue ConfigMap."""
     return f"{deployment}-catalogue"
+
+
+def catalogue_selector(pool: str) -> dict[str, str]:
+    """What picks a pool's catalogue ConfigMaps from their namespace's, in a list or watch."""
+    return {"labelSelector": f"{POOL_LABEL}={pool}"}
 
 
 def pool_service(pool: str) -> str:
@@ -86,6 +100,9 @@ class PooledFamily(_Strict):
     Deployment's shadow agreementTolerance if it sets one, as in a router's own config."""
     payload_log_sampling: float = Field(default=0.0, ge=0.0, le=1.0)
     probability_sampling: float = Field(default=0.1, ge=0.0, le=1.0)
+    _created: datetime | None = PrivateAttr(default=None)
+    """When its ConfigMap was created: metadata, never in family.json (`from_config_map`
+    sets it), so that of two families claiming one model name the elder holds it."""
 
     @model_validator(mode="after")
     def _one_stable(self) -> Self:
@@ -101,14 +118,86 @@ class PooledFamily(_Strict):
         """The version a request that names no version gets."""
         return next(v for v in self.versions if v.role is ServingRole.STABLE)
 
+    @property
+    def claim(self) -> Claim:
+        """What this family claims: its model name, since its ConfigMap's creation."""
+        return Claim(self.model, self._created)
+
     def to_data(self) -> dict[str, str]:
         """The ConfigMap's `data`."""
         return {CATALOGUE_KEY: json.dumps(self.model_dump(mode="json"), sort_keys=True)}
 
     @classmethod
     def from_config_map(cls, config_map: Mapping[str, Any]) -> Self:
-        """Parse a catalogue ConfigMap; a ValidationError (a ValueError) names the field."""
+        """Parse a catalogue ConfigMap, which `refusal` took; a ValueError (a pydantic
+        ValidationError is one) names the field."""
         data = config_map.get("data") or {}
         if CATALOGUE_KEY not in data:
             raise ValueError(f"no {CATALOGUE_KEY} in its data")
-        return cls.model_validate_json(data[CATALOGUE_KEY])
+        family = cls.model_validate_json(data[CATALOGUE_KEY])
+        metadata = config_map["metadata"]
+        if catalogue_name(family.deployment) != metadata["name"]:
+            raise ValueError(
+                f"deployment: {family.deployment!r} is not the Deployment whose catalogue "
+                f"this is ({metadata['name']})"
+            )
+        created = metadata.get("creationTimestamp")
+        family._created = datetime.fromisoformat(created) if created else None
+        return family
+
+
+def refusal(config_map: Mapping[str, Any]) -> str | None:
+    """Why a pool's servers and router do not take this ConfigMap as a catalogue; None when
+    it looks like one the operator wrote: labelled as managed by it, and controlled (an
+    ownerReference) by the modelkeeper.io Deployment whose catalogue its name says it is.
+
+    This keeps a stray or mislabelled ConfigMap, and one named to sort first, from deciding
+    what a pool loads; it cannot stop a forgery by someone allowed to write ConfigMaps in
+    the namespace (docs/security.md).
+    """
+    metadata = config_map.get("metadata") or {}
+    name = metadata.get("name")
+    if (metadata.get("labels") or {}).get(MANAGED_BY) != MANAGER:
+        return f"it is not labelled {MANAGED_BY}={MANAGER}"
+    owners = [
+        owner
+        for owner in metadata.get("ownerReferences") or ()
+        if owner.get("controller") is True
+        and str(owner.get("apiVersion", "")).split("/")[0] == GROUP
+        and owner.get("kind") == "Deployment"
+    ]
+    if not owners:
+        return f"no {GROUP} Deployment controls it (an ownerReference with controller: true)"
+    if name != catalogue_name(owners[0].get("name", "")):
+        return f"it is not named as the catalogue of its Deployment {owners[0].get('name')}"
+    return None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A family's claim to a model name: the name, and since when (None: not known)."""
+
+    model: str
+    created: datetime | None = None
+
+
+def name_holders(claims: Mapping[str, Claim]) -> dict[str, str]:
+    """The source (a ConfigMap's name, or a file's) whose family serves each model name.
+
+    Of two sources claiming one name, the one whose ConfigMap was created first holds it,
+    and by source name among equals (or without creation times: a catalogue directory).
+    The operator writes a catalogue only for the oldest Deployment serving a name (by the
+    Deployments' creation, which the ConfigMaps' mostly follows), so two claims meet only
+    while it hands a name over (a deleted Deployment's catalogue awaits garbage collection,
+    a refused one's is pruned): the incumbent keeps the name until its ConfigMap is gone.
+    Every reader resolves again on each change, so the next claimant is served then.
+    """
+    holders: dict[str, str] = {}
+    for source in sorted(claims, key=lambda source: _rank(source, claims[source])):
+        holders.setdefault(claims[source].model, source)
+    return holders
+
+
+def _rank(source: str, claim: Claim) -> tuple[bool, float, str]:
+    created = claim.created.timestamp() if claim.created is not None else 0.0
+    return (claim.created is None, created, source)

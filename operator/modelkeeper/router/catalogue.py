@@ -3,9 +3,10 @@
 A pool's router routes every family in the pool's catalogue (api/pool.py: one ConfigMap
 per pooled Deployment) with the code that routes one family: each family becomes a
 `RoutingConfig` whose backends are its versions, all served by the pool's Service, with
-paths that name the version. The table keeps one route per model name, set and removed
-by the ConfigMap that brought it, so that one ConfigMap event changes one family. Pure:
-the router follows the ConfigMaps (reload.py) and forwards (proxy.py).
+paths that name the version. The table keeps every ConfigMap's route, set and removed by
+the ConfigMap that brought it, so that one ConfigMap event changes one family, and routes
+each model name by the one its pool's servers serve it for (`api.pool.name_holders`).
+Pure: the router follows the ConfigMaps (reload.py) and forwards (proxy.py).
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from typing import Generic, TypeVar
 
 from pydantic import ValidationError
 
-from modelkeeper.api.pool import PooledFamily
+from modelkeeper.api.pool import Claim, PooledFamily, name_holders
 from modelkeeper.router.config import (
     ROUTER_ROLES,
     ConfigError,
-    Parser,
     RoutingConfig,
     describe_validation_error,
 )
@@ -58,57 +58,45 @@ def family_config(family: PooledFamily, service: str, port: str | int = "http") 
         raise ConfigError(describe_validation_error(error)) from error
 
 
-def family_parser(service: str) -> Parser:
-    """Reads a catalogue's `family.json` into the family's routing config, or ConfigError."""
-
-    def parse(text: str) -> RoutingConfig:
-        try:
-            family = PooledFamily.model_validate_json(text)
-        except ValidationError as error:
-            raise ConfigError(describe_validation_error(error)) from error
-        return family_config(family, service)
-
-    return parse
-
-
 class Families(Generic[T]):
-    """Routes by model name, each put and removed by the one owner (a ConfigMap) that holds it.
+    """Routes by model name: every owner's (a ConfigMap's) claim and route, and the one
+    route each name is routed by, its holder's (`name_holders`).
 
-    A model name is routed for one owner at a time: a second owner claiming it is refused
-    (its ConfigMap's family stays unrouted), so two Deployments can never take each
-    other's traffic. An owner whose family is renamed gives the old name up.
+    An owner claiming a name another holds waits, unrouted, so two Deployments never take
+    each other's traffic, and is routed as soon as the holder leaves or gives the name up.
     """
 
     def __init__(self) -> None:
-        self._routes: dict[str, T] = {}
-        self._owners: dict[str, str] = {}  # model -> owner
-        self._models: dict[str, str] = {}  # owner -> model
+        self._claims: dict[str, tuple[Claim, T]] = {}  # by owner
+        self._holders: dict[str, str] = {}  # model -> owner
 
     def __len__(self) -> int:
-        return len(self._routes)
+        return len(self._holders)
 
     def get(self, model: str) -> T | None:
-        return self._routes.get(model)
+        owner = self._holders.get(model)
+        return self._claims[owner][1] if owner is not None else None
+
+    def holder(self, model: str) -> str | None:
+        """The owner whose route `model` is routed by."""
+        return self._holders.get(model)
 
     def routes(self) -> list[T]:
-        return list(self._routes.values())
+        return [self._claims[owner][1] for owner in self._holders.values()]
 
-    def put(self, owner: str, model: str, route: T) -> T | None:
-        """Route `model` by `route` for `owner`, and return the route it replaces, if any;
-        ConfigError if another owner routes `model`."""
-        holder = self._owners.get(model, owner)
-        if holder != owner:
-            raise ConfigError(f"model {model!r} is routed already, for {holder}")
-        replaced = self.remove(owner)
-        self._routes[model] = route
-        self._owners[model] = owner
-        self._models[owner] = model
-        return replaced
+    def put(self, owner: str, claim: Claim, route: T) -> list[T]:
+        """Set `owner`'s claim and route; return the routes routed no more."""
+        before = self.routes()
+        self._claims[owner] = (claim, route)
+        return self._resolve(before)
 
-    def remove(self, owner: str) -> T | None:
-        """Stop routing what `owner` routed; return that route, if it had one."""
-        model = self._models.pop(owner, None)
-        if model is None:
-            return None
-        del self._owners[model]
-        return self._routes.pop(model)
+    def remove(self, owner: str) -> list[T]:
+        """Drop what `owner` claimed; return the routes routed no more."""
+        before = self.routes()
+        self._claims.pop(owner, None)
+        return self._resolve(before)
+
+    def _resolve(self, before: list[T]) -> list[T]:
+        self._holders = name_holders({owner: claim for owner, (claim, _) in self._claims.items()})
+        routed = {id(route) for route in self.routes()}
+        return [route for route in before if id(route) not in routed]

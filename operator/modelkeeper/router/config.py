@@ -10,7 +10,7 @@ the running config stays.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Self
 
@@ -203,10 +203,6 @@ class RoutingConfig(_Strict):
         )
 
 
-Parser = Callable[[str], RoutingConfig]
-"""Reads a routing config from a text, or raises ConfigError saying why not."""
-
-
 def parse_config(text: str) -> RoutingConfig:
     """Read a routing config from YAML or JSON text, or raise ConfigError saying why not."""
     try:
@@ -240,14 +236,12 @@ class ConfigChange:
     """Why the text cannot be used, naming where it came from and the field."""
 
 
-def text_change(
-    seen: str | None, text: str, where: str, parse: Parser = parse_config
-) -> ConfigChange | None:
+def text_change(seen: str | None, text: str, where: str) -> ConfigChange | None:
     """What a config text brings: None if it is the text seen last (nothing changed)."""
     if text == seen:
         return None
     try:
-        return ConfigChange(text, parse(text))
+        return ConfigChange(text, parse_config(text))
     except ConfigError as error:
         return ConfigChange(text, None, f"{where}: {error}")
 
@@ -258,7 +252,6 @@ def configmap_change(
     configmap: Mapping[str, Any],
     key: str,
     where: str,
-    parse: Parser = parse_config,
 ) -> ConfigChange | None:
     """What a watch event (ADDED, MODIFIED, DELETED) of a routing ConfigMap brings.
 
@@ -274,4 +267,4 @@ def configmap_change(
         if seen == missing:
             return None
         return ConfigChange(missing, None, f"{where}: no {key!r} in its data")
-    return text_change(seen, text, where, parse)
+    return text_change(seen, text, where)

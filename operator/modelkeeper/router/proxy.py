@@ -15,14 +15,17 @@ import os
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 from http import HTTPStatus
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from modelkeeper.api.pool import Claim
 from modelkeeper.router.catalogue import Families
 from modelkeeper.router.compare import MirrorOutcome, judge_mirror
 from modelkeeper.router.config import (
     Backend,
+    ConfigError,
     Endpoint,
     ProxySettings,
     RoutingConfig,
@@ -126,19 +129,31 @@ class Router:
         it cannot be."""
         self.put("", config)
 
-    def put(self, owner: str, config: RoutingConfig) -> None:
+    def put(self, owner: str, config: RoutingConfig, created: datetime | None = None) -> None:
         """Route `config`'s family by it, for `owner`, from the next request on (requests
-        in flight finish by the config they started with); ConfigError if it cannot be."""
+        in flight finish by the config they started with); ConfigError if it cannot be.
+
+        If another owner holds the model name (`api.pool.name_holders`, by `created`), the
+        family is kept, unrouted, and ConfigError says so: it is routed once that one goes.
+        """
         self._source.check(config)
-        replaced = self._families.put(owner, config.model, _Routes(config))
-        if replaced is not None and _family_labels(replaced.config) != _family_labels(config):
-            self._metrics.forget(replaced.config)  # renamed: the old name's series are done
+        self._forget(self._families.put(owner, Claim(config.model, created), _Routes(config)))
+        holder = self._families.holder(config.model)
+        if holder != owner:
+            raise ConfigError(
+                f"model {config.model!r} is routed for {holder}; this family waits until it is not"
+            )
 
     def remove(self, owner: str) -> None:
-        """Stop routing the family `owner` put, and forget its metrics."""
-        routes = self._families.remove(owner)
-        if routes is not None:
-            self._metrics.forget(routes.config)
+        """Stop routing the family `owner` put (another owner's may take its name)."""
+        self._forget(self._families.remove(owner))
+
+    def _forget(self, gone: list[_Routes]) -> None:
+        """Forget the metrics of families routed no more (not of one merely re-split)."""
+        routed = {_family_labels(routes.config) for routes in self._families.routes()}
+        for routes in gone:
+            if _family_labels(routes.config) not in routed:
+                self._metrics.forget(routes.config)
 
     @property
     def families(self) -> int:

@@ -12,30 +12,29 @@ which works where inotify does not. Either way a text equal to the one seen last
 nothing and counts nothing; a bad new config is logged, counted and ignored, so the router
 keeps routing by the last good one.
 
-A pool's router follows every catalogue ConfigMap of its pool (by label) the same way,
-each with its own last text seen: an event changes the one family its ConfigMap holds, a
-bad family is refused alone (it keeps its last good route, or stays unrouted), and a
-deleted ConfigMap takes its family out.
+A pool's router follows every catalogue ConfigMap of its pool (by label) with the pool's
+servers' follower (`kube.configmaps`): an event changes the one family its ConfigMap
+holds, a bad family is refused alone (it keeps its last good route, or stays unrouted), a
+ConfigMap that is not the operator's is refused, and a deleted ConfigMap takes its family
+out (a family waiting for its model name is then routed).
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelkeeper.api.pool import CATALOGUE_KEY, POOL_LABEL
+from modelkeeper.api.pool import PooledFamily
 from modelkeeper.kube.watch import KubeApi, ListWatch
+from modelkeeper.router.catalogue import family_config
 from modelkeeper.router.config import (
     ConfigChange,
     ConfigError,
-    Parser,
     RoutingConfig,
     configmap_change,
     parse_config,
@@ -152,36 +151,7 @@ def file_signature(path: Path) -> FileSignature | None:
     return status.st_mtime_ns, status.st_size, status.st_ino
 
 
-class _ConfigMapsFollower(abc.ABC):
-    """The ConfigMaps of a namespace that `selector` picks, followed through the API."""
-
-    def __init__(
-        self, api: KubeApi, namespace: str, selector: Mapping[str, str], retry_seconds: float
-    ) -> None:
-        self._watch = ListWatch(
-            api,
-            f"/api/v1/namespaces/{namespace}/configmaps",
-            selector,
-            self._listed,
-            self._changed,
-            "ConfigMap",
-            retry_seconds,
-        )
-
-    def start(self) -> None:
-        self._watch.start()
-
-    async def close(self) -> None:
-        await self._watch.close()
-
-    @abc.abstractmethod
-    def _listed(self, items: Sequence[Mapping[str, Any]]) -> None: ...
-
-    @abc.abstractmethod
-    def _changed(self, event: str, configmap: Mapping[str, Any]) -> None: ...
-
-
-class ConfigMapFollower(_ConfigMapsFollower):
+class ConfigMapFollower:
     """Follows the router's own ConfigMap through the API: one object, by name."""
 
     def __init__(
@@ -193,11 +163,25 @@ class ConfigMapFollower(_ConfigMapsFollower):
         updates: ConfigUpdates,
         retry_seconds: float = 1.0,
     ) -> None:
-        # A fieldSelector on the name is what RBAC's resourceNames admits for list and watch.
-        super().__init__(api, namespace, {"fieldSelector": f"metadata.name={name}"}, retry_seconds)
         self._where = f"ConfigMap {namespace}/{name}"
         self._key = key
         self._updates = updates
+        self._watch = ListWatch(
+            api,
+            f"/api/v1/namespaces/{namespace}/configmaps",
+            # A fieldSelector on the name is what RBAC's resourceNames admits for list and watch.
+            {"fieldSelector": f"metadata.name={name}"},
+            self._listed,
+            self._changed,
+            "ConfigMap",
+            retry_seconds,
+        )
+
+    def start(self) -> None:
+        self._watch.start()
+
+    async def close(self) -> None:
+        await self._watch.close()
 
     def _listed(self, items: Sequence[Mapping[str, Any]]) -> None:
         if not items:
@@ -212,54 +196,47 @@ class ConfigMapFollower(_ConfigMapsFollower):
         self._updates.take(change, self._where)
 
 
-class CatalogueFollower(_ConfigMapsFollower):
-    """Follows a pool's catalogue ConfigMaps through the API: each puts or removes one family."""
+class CatalogueRoutes:
+    """The `kube.configmaps.ConfigMapReader` of a pool's router: each family as its route on
+    the pool's `service`, each one taken or refused counted by `reloaded`."""
 
     def __init__(
-        self,
-        api: KubeApi,
-        namespace: str,
-        pool: str,
-        router: Router,
-        parse: Parser,
-        reloaded: Callable[[bool], None],
-        retry_seconds: float = 1.0,
+        self, router: Router, namespace: str, service: str, reloaded: Callable[[bool], None]
     ) -> None:
-        super().__init__(api, namespace, {"labelSelector": f"{POOL_LABEL}={pool}"}, retry_seconds)
-        self._namespace = namespace
         self._router = router
-        self._parse = parse
+        self._namespace = namespace
+        self._service = service
         self._reloaded = reloaded
-        self._updates: dict[str, ConfigUpdates] = {}  # by ConfigMap name
+        self._offered: dict[str, PooledFamily] = {}  # by ConfigMap name, taken or not
 
-    def _listed(self, items: Sequence[Mapping[str, Any]]) -> None:
-        """A whole listing, at start or after the watch broke: families it lacks are gone."""
-        listed = {item["metadata"]["name"] for item in items}
-        for name in [name for name in self._updates if name not in listed]:
-            self._deleted(name)
-        for item in items:
-            self._changed("ADDED", item)
+    def replace(self, families: Mapping[str, PooledFamily]) -> None:
+        """A whole listing: families it lacks are gone, those it changed are put."""
+        for name in [name for name in self._offered if name not in families]:
+            self.remove(name)
+        for name, family in families.items():
+            if self._offered.get(name) != family:
+                self.put(name, family)
         self._router.listed()
-        families = self._router.families
-        log.info("routing %d families from %d catalogue ConfigMaps", families, len(items))
+        log.info("routing %d families of %d in the catalogue", self._router.families, len(families))
 
-    def _changed(self, event: str, configmap: Mapping[str, Any]) -> None:
-        name = configmap["metadata"]["name"]
-        if event == "DELETED":
-            self._deleted(name)
-            return
-        where = f"ConfigMap {self._namespace}/{name}"
-        updates = self._updates.get(name)
-        if updates is None:
-            updates = self._updates[name] = ConfigUpdates(
-                None, functools.partial(self._router.put, name), self._reloaded
-            )
-        change = configmap_change(updates.seen, event, configmap, CATALOGUE_KEY, where, self._parse)
-        updates.take(change, where)
-
-    def _deleted(self, name: str) -> None:
-        if self._updates.pop(name, None) is not None:
-            self._router.remove(name)
-            where = f"ConfigMap {self._namespace}/{name}"
-            log.info("%s deleted: its family is no longer routed", where)
+    def put(self, source: str, family: PooledFamily) -> None:
+        self._offered[source] = family
+        where = f"ConfigMap {self._namespace}/{source}"
+        try:
+            self._router.put(source, family_config(family, self._service), family.claim.created)
+        except ConfigError as error:
+            self.refused(source, f"{where}: {error}")
+        else:
+            log.info("routing config reloaded from %s", where)
             self._reloaded(True)
+
+    def remove(self, source: str) -> None:
+        if self._offered.pop(source, None) is not None:
+            self._router.remove(source)
+            where = f"ConfigMap {self._namespace}/{source}"
+            log.info("%s deleted or refused: its family is no longer routed", where)
+            self._reloaded(True)
+
+    def refused(self, source: str, why: str) -> None:
+        log.error("kept the previous routing config: %s", why)
+        self._reloaded(False)

@@ -20,14 +20,14 @@ from typing import Protocol
 
 import uvloop
 
-from modelkeeper.api.pool import pool_service
+from modelkeeper.api.pool import PooledFamily, catalogue_selector, pool_service, refusal
+from modelkeeper.kube.configmaps import ConfigMapEvents, ConfigMapsFollower
 from modelkeeper.kube.watch import KubeApi, NoApiAccessError
-from modelkeeper.router.catalogue import family_parser
 from modelkeeper.router.config import ConfigError, ProxySettings
 from modelkeeper.router.metrics import RouterMetrics
 from modelkeeper.router.proxy import Router
 from modelkeeper.router.reload import (
-    CatalogueFollower,
+    CatalogueRoutes,
     ConfigFileFollower,
     ConfigMapFollower,
     ConfigUpdates,
@@ -125,8 +125,10 @@ def _pool_router(options: RouterOptions) -> Coroutine[None, None, None]:
     source = EndpointSliceWatcher(options.namespace, api)
     metrics = RouterMetrics()
     router = Router(source, metrics, options.settings)
-    parse = family_parser(options.pool_service or pool_service(pool))
-    follower = CatalogueFollower(api, options.namespace, pool, router, parse, metrics.reloaded)
+    service = options.pool_service or pool_service(pool)
+    routes = CatalogueRoutes(router, options.namespace, service, metrics.reloaded)
+    events = ConfigMapEvents(options.namespace, routes, refusal, PooledFamily.from_config_map)
+    follower = ConfigMapsFollower(api, options.namespace, catalogue_selector(pool), events)
     return _serve(router, source, api, follower, options, f"pool {pool}")
 
 

@@ -3,7 +3,8 @@
 The catalogue comes from one source per family (a ConfigMap, or a file of
 `--catalogue-dir`), named by that source. A request names a model (the family's V2
 name) and perhaps a version; `lookup` finds the entry. Two families claiming one model
-name are a conflict: the one whose source sorts first serves it, the other is reported.
+name are a conflict, settled as the pool's router settles it (`api.pool.name_holders`):
+the other is reported, kept, and served once the holder is gone.
 A version whose artifact, schema or profile changed is a new thing to load, so the pool
 unloads the old one (`changed`); so is one now served for another deployment or with
 other sampling settings, as a pod rollout would start it afresh with its own counters.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from modelkeeper.api.pool import PooledFamily, PooledVersion
+from modelkeeper.api.pool import PooledFamily, PooledVersion, name_holders
 
 ModelKey = tuple[str, str]
 """(model name in the V2 path, version)."""
@@ -77,18 +78,15 @@ class Catalogue:
         return self._families.get(source)
 
     def _reindex(self) -> None:
-        self._by_model = {}
-        self.conflicts = []
-        for source in sorted(self._families):
-            family = self._families[source]
-            served = self._by_model.get(family.model)
-            if served is not None:
-                self.conflicts.append(
-                    f"{source}: model {family.model!r} is already served for deployment "
-                    f"{served.deployment!r}; deployment {family.deployment!r} is not served"
-                )
-                continue
-            self._by_model[family.model] = family
+        holders = name_holders({s: family.claim for s, family in self._families.items()})
+        self._by_model = {model: self._families[source] for model, source in holders.items()}
+        self.conflicts = [
+            f"{source}: model {family.model!r} is already served for deployment "
+            f"{self._by_model[family.model].deployment!r}; deployment {family.deployment!r} "
+            "is not served"
+            for source, family in sorted(self._families.items())
+            if holders[family.model] != source
+        ]
 
     def lookup(self, model: str) -> PooledFamily | None:
         """The family a request for `model` is served by."""

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import uvloop
 
+from modelkeeper.kube.configmaps import ConfigMapsFollower
 from modelkeeper.kube.watch import KubeApi, NoApiAccessError
 from modelkeeper.serving import binary, grpc_server, repository
 from modelkeeper.serving.app import Handlers, ServerState, build_app
 from modelkeeper.serving.budget import default_budget, parse_cgroup_limit
-from modelkeeper.serving.catalogue_source import CatalogueFollower, read_catalogue_dir
+from modelkeeper.serving.catalogue_source import follow_catalogue, read_catalogue_dir
 from modelkeeper.serving.model_cache import ModelCache, default_cache
 from modelkeeper.serving.pool import ModelPool
 from modelkeeper.serving.pool_metrics import PoolExposition
@@ -59,7 +60,7 @@ async def _serve_pool(settings: ServerSettings, budget: int) -> int:
     pool = ModelPool(settings, budget, ModelCache(default_cache()))
     state = ServerState(listed=False)
     api: KubeApi | None = None
-    follower: CatalogueFollower | None = None
+    follower: ConfigMapsFollower | None = None
     if settings.catalogue_dir is not None:
         pool.replace_catalogue(read_catalogue_dir(settings.catalogue_dir))
         state.listed = True
@@ -72,7 +73,7 @@ async def _serve_pool(settings: ServerSettings, budget: int) -> int:
         except NoApiAccessError as error:
             log.error("not starting: the pool's catalogue is read through the API: %s", error)
             return 1
-        follower = CatalogueFollower(
+        follower = follow_catalogue(
             api, settings.namespace, settings.pool, pool, lambda: setattr(state, "listed", True)
         )
         follower.start()

@@ -23,9 +23,9 @@ import orjson
 import pytest
 import requests
 
+from modelkeeper.api.labels import MANAGED_BY
 from modelkeeper.api.pool import (
     CATALOGUE_KEY,
-    POOL_LABEL,
     PooledFamily,
     catalogue_name,
     pool_service,
@@ -42,9 +42,11 @@ from tests.integration.router.harness import (
     scraped,
     send_all,
 )
-from tests.support.pools import catalogue_config_map, pooled_version
+from tests.support.pools import catalogue_config_map, owned_catalogue, pooled_version
 from tests.support.pools import family as pooled_family
 
+# Each catalogue is owned by a modelkeeper.io Deployment (the CRDs), as the operator's are
+pytestmark = pytest.mark.usefixtures("crds")
 POOL = "pool-a"
 
 
@@ -60,19 +62,15 @@ def family(
     return made.model_copy(update={"mirror_percent": mirror_percent})
 
 
-def catalogue(deployment: str, text: str) -> str:
-    """A catalogue ConfigMap of POOL holding `text` as its family.json, as kubectl input."""
-    document = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": catalogue_name(deployment), "labels": {POOL_LABEL: POOL}},
-        "data": {CATALOGUE_KEY: text},
-    }
+def catalogue(kubectl: Kubectl, chosen: PooledFamily, text: str) -> str:
+    """`chosen`'s catalogue ConfigMap holding `text` as its family.json, as kubectl input."""
+    document = owned_catalogue(kubectl, POOL, chosen) | {"data": {CATALOGUE_KEY: text}}
     return orjson.dumps(document).decode()
 
 
-def of(chosen: PooledFamily) -> str:
-    return orjson.dumps(catalogue_config_map(POOL, chosen)).decode()
+def of(kubectl: Kubectl, chosen: PooledFamily) -> str:
+    """`chosen`'s catalogue ConfigMap as the operator writes it, as kubectl input."""
+    return orjson.dumps(owned_catalogue(kubectl, POOL, chosen)).decode()
 
 
 def servers_slice(hosts: list[str], port: int) -> str:
@@ -186,7 +184,7 @@ async def test_one_router_serves_every_family_of_a_pool_by_its_own_split(
         mirror_percent=100,
     )
     for chosen in (half, nought, shadowed):
-        kubectl("apply", "-f", "-", input=of(chosen))
+        kubectl("apply", "-f", "-", input=of(kubectl, chosen))
     url, server = start_pool(launch, kubectl, namespace, control_plane, tmp_path)
     assert families_routed(url) == {
         "fraud": {"v1": 50, "v2": 50},
@@ -253,7 +251,7 @@ async def test_one_router_serves_every_family_of_a_pool_by_its_own_split(
         "fraud",
         [("v1", "Stable", 0, stable_dir), ("v2", "Canary", 100, stable_dir)],
     )
-    kubectl("apply", "-f", "-", input=of(moved))
+    kubectl("apply", "-f", "-", input=of(kubectl, moved))
     eventually(
         lambda: families_routed(url)["fraud"] == {"v1": 0, "v2": 100}, 10, "the new split taken"
     )
@@ -284,7 +282,7 @@ async def test_a_bad_catalogue_is_refused_for_its_family_alone(
         "fraud",
         [("v1", "Stable", 90, stable_dir), ("v2", "Canary", 10, stable_dir)],
     )
-    kubectl("apply", "-f", "-", input=of(good))
+    kubectl("apply", "-f", "-", input=of(kubectl, good))
     url, _ = start_pool(launch, kubectl, namespace, control_plane, tmp_path)
     router = launch.components[-1]
     reloads = "modelkeeper_router_config_reloads_total"
@@ -294,7 +292,7 @@ async def test_a_bad_catalogue_is_refused_for_its_family_alone(
     # counted, and not routed; the first family is served as before
     lonely = family("churn", [("v1", "Stable", 100, stable_dir)])
     bad = lonely.model_copy(update={"mirror_percent": 10})
-    kubectl("apply", "-f", "-", input=of(bad))
+    kubectl("apply", "-f", "-", input=of(kubectl, bad))
     eventually(lambda: metric(url, reloads, result="failure") == 1, 10, "the family refused")
     log = router.log.read_text()
     assert f"ConfigMap {namespace}/{catalogue_name('churn-prod')}: " in log
@@ -305,15 +303,78 @@ async def test_a_bad_catalogue_is_refused_for_its_family_alone(
     assert requests.post(f"{url}/v2/models/fraud/infer", json=body, timeout=5).status_code == 200
 
     # And a bad edit of the good family's catalogue leaves it its last good route
-    kubectl("apply", "-f", "-", input=catalogue(good.deployment, '{"deployment": "fraud-prod"'))
+    kubectl("apply", "-f", "-", input=catalogue(kubectl, good, '{"deployment": "fraud-prod"'))
     eventually(lambda: metric(url, reloads, result="failure") == 2, 10, "the edit refused")
     assert families_routed(url) == {"fraud": {"v1": 90, "v2": 10}}
     assert requests.post(f"{url}/v2/models/fraud/infer", json=body, timeout=5).status_code == 200
 
     # A good one for the refused family is then taken
-    kubectl("apply", "-f", "-", input=of(lonely))
+    kubectl("apply", "-f", "-", input=of(kubectl, lonely))
     eventually(lambda: "churn" in families_routed(url), 10, "the mended family routed")
     assert requests.post(f"{url}/v2/models/churn/infer", json=body, timeout=5).status_code == 200
+    assert router.alive()
+
+
+def deployments_routed(url: str) -> dict[str, str]:
+    """The Deployment each routed model name is routed for, from the router's status page."""
+    status = requests.get(f"{url}/router/status", timeout=5).json()
+    return {document["model"]: document["deployment"] for document in status["families"]}
+
+
+async def test_a_model_name_is_routed_for_the_operators_elder_family_and_passes_on_when_it_goes(
+    launch: Launcher,
+    kubectl: Kubectl,
+    namespace: str,
+    control_plane: ControlPlane,
+    tmp_path: Path,
+) -> None:
+    # Given a pool routing model fraud for Deployment fraud-a, whose version is v1
+    stable_dir, other_dir, frame = model_dirs(tmp_path / "models")
+    first = pooled_family("fraud-a", "fraud", pooled_version("v1", stable_dir))
+    kubectl("apply", "-f", "-", input=of(kubectl, first))
+    url, _ = start_pool(launch, kubectl, namespace, control_plane, tmp_path)
+    router = launch.components[-1]
+    reloads = "modelkeeper_router_config_reloads_total"
+    assert deployments_routed(url) == {"fraud": "fraud-a"}
+
+    # When ConfigMaps not the operator's claim the name, named to sort first (one without
+    # the managed-by label, one controlled by no modelkeeper.io Deployment), and so does
+    # the family of a second Deployment, the operator's but younger
+    evil = pooled_family("0-evil", "fraud", pooled_version("v9", other_dir))
+    unlabelled = owned_catalogue(kubectl, POOL, evil)
+    del unlabelled["metadata"]["labels"][MANAGED_BY]
+    unowned = catalogue_config_map(POOL, evil, "no-such-uid")
+    unowned["metadata"] |= {"name": "0-unowned-catalogue", "ownerReferences": []}
+    second = pooled_family("fraud-b", "fraud", pooled_version("v2", other_dir))
+    for document in (unlabelled, unowned):
+        kubectl("apply", "-f", "-", input=orjson.dumps(document).decode())
+    kubectl("apply", "-f", "-", input=of(kubectl, second))
+
+    # Then all three are refused, logged and counted, and fraud-a's family is routed on
+    eventually(lambda: metric(url, reloads, result="failure") == 3, 10, "three refused")
+    assert deployments_routed(url) == {"fraud": "fraud-a"}
+    log = router.log.read_text()
+    assert f"ConfigMap {namespace}/0-evil-catalogue: it is not labelled {MANAGED_BY}" in log
+    assert f"ConfigMap {namespace}/0-unowned-catalogue: no modelkeeper.io Deployment" in log
+    assert "model 'fraud' is routed for fraud-a-catalogue; this family waits" in log
+    x = frame.drop(columns="target").to_numpy()
+    bodies = [infer_body(x[index : index + 2], f"req-{index}") for index in range(10)]
+    assert await versions_answering(url, "fraud", bodies) == {"v1": 10}
+
+    # When fraud-a is deleted and the garbage collector takes its catalogue, as in a
+    # handover, fraud-b's family, refused so far, is routed and answers, in the router and
+    # the pool's servers alike
+    kubectl("delete", "deployments.modelkeeper.io", "fraud-a")
+    eventually(
+        lambda: deployments_routed(url) == {"fraud": "fraud-b"}, 60, "fraud-b's family routed"
+    )
+
+    def answered_by_v2() -> bool:
+        answer = requests.post(f"{url}/v2/models/fraud/infer", json=bodies[0], timeout=5)
+        return answer.status_code == 200 and answer.json()["model_version"] == "v2"
+
+    eventually(answered_by_v2, 10, "fraud-b's version answers")
+    assert await versions_answering(url, "fraud", bodies) == {"v2": 10}
     assert router.alive()
 
 

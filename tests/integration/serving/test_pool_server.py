@@ -21,6 +21,7 @@ import pytest
 import requests
 from sklearn.linear_model import LogisticRegression
 
+from modelkeeper.api.labels import MANAGED_BY
 from modelkeeper.api.pool import POOL_LABEL, catalogue_name
 from modelkeeper.protocol import grpc_predict_v2_pb2 as pb
 from modelkeeper.protocol import grpc_predict_v2_pb2_grpc as service
@@ -29,8 +30,10 @@ from tests.ground.ground import Kubectl
 from tests.ground.polling import eventually
 from tests.integration.serving.serving_harness import Server, ServerLauncher
 from tests.support.models import IRIS_FEATURES, iris_frame, write_constant_model, write_iris
-from tests.support.pools import catalogue_config_map, family, pooled_version
+from tests.support.pools import catalogue_config_map, family, owned_catalogue, pooled_version
 
+# Each catalogue is owned by a modelkeeper.io Deployment (the CRDs), as the operator's are
+pytestmark = pytest.mark.usefixtures("crds")
 POOL = "shared"
 IRIS_ROWS = iris_frame()[IRIS_FEATURES].to_numpy()[::15]
 
@@ -120,9 +123,9 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
     }
     apply(
         kubectl,
-        catalogue_config_map(POOL, iris),
-        catalogue_config_map(POOL, constant),
-        catalogue_config_map("elsewhere", other),
+        owned_catalogue(kubectl, POOL, iris),
+        owned_catalogue(kubectl, POOL, constant),
+        owned_catalogue(kubectl, "elsewhere", other),
         bad,
     )
 
@@ -202,7 +205,7 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
         pooled_version("1", models["c1"], weight=90),
         pooled_version("2", models["c2"], role="Canary", weight=10),
     )
-    apply(kubectl, catalogue_config_map(POOL, with_canary))
+    apply(kubectl, owned_catalogue(kubectl, POOL, with_canary))
     eventually(lambda: ("const", "2") in index(server), 10, "version 2 in the index")
     assert predicted(server, "const", x_body(1.0), "2") == [2.0]
     canary = labels | {"version": "2", "role": "canary"}
@@ -210,7 +213,7 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
 
     # And when version 1 leaves it (2 promoted), 1 is unloaded and gone, 2 is the default
     promoted = family("const-dep", "const", pooled_version("2", models["c2"]))
-    apply(kubectl, catalogue_config_map(POOL, promoted))
+    apply(kubectl, owned_catalogue(kubectl, POOL, promoted))
     eventually(lambda: ("const", "1") not in index(server), 10, "version 1 gone")
     assert infer(server, "const", x_body(1.0), "1").status_code == 404
     assert predicted(server, "const", x_body(1.0)) == [2.0]
@@ -218,9 +221,9 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
 
     # A bad edit of a family's ConfigMap is skipped: its last good family is served on
     # (events come in order, so a later family's arrival shows the edit was seen)
-    broken = catalogue_config_map(POOL, promoted) | {"data": {"family.json": "{"}}
+    broken = owned_catalogue(kubectl, POOL, promoted) | {"data": {"family.json": "{"}}
     later = family("later-dep", "later", pooled_version("1", models["c3"]))
-    apply(kubectl, broken, catalogue_config_map(POOL, later))
+    apply(kubectl, broken, owned_catalogue(kubectl, POOL, later))
     eventually(lambda: ("later", "1") in index(server), 10, "the later family")
     assert predicted(server, "const", x_body(1.0)) == [2.0]
 
@@ -228,6 +231,57 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
     kubectl("delete", "configmap", catalogue_name("iris-dep"))
     eventually(lambda: ("iris", "1") not in index(server), 10, "iris gone")
     assert infer(server, "iris", iris_body(IRIS_ROWS)).status_code == 404
+
+
+def test_a_model_name_is_served_for_the_operators_elder_family_and_passes_on_when_it_goes(
+    launch: ServerLauncher,
+    kubectl: Kubectl,
+    namespace: str,
+    control_plane: ControlPlane,
+    models: dict[str, Path],
+) -> None:
+    # Given a pool server serving model `named` for Deployment a-dep (a constant 1)
+    first = family("a-dep", "named", pooled_version("1", models["c1"]))
+    apply(kubectl, owned_catalogue(kubectl, POOL, first))
+    server = start_pool(launch, control_plane, namespace)
+    assert predicted(server, "named", x_body(1.0)) == [1.0]
+
+    # When ConfigMaps not the operator's claim the name, named to sort first: one without
+    # the managed-by label, one controlled by no modelkeeper.io Deployment, one named for
+    # another Deployment than its owner
+    evil = family("0-evil", "named", pooled_version("1", models["c4"]))
+    unlabelled = owned_catalogue(kubectl, POOL, evil)
+    del unlabelled["metadata"]["labels"][MANAGED_BY]
+    unowned = catalogue_config_map(POOL, evil, "no-such-uid")
+    unowned["metadata"] |= {"name": "0-unowned-catalogue", "ownerReferences": []}
+    misnamed = owned_catalogue(kubectl, POOL, evil)
+    misnamed["metadata"]["name"] = "0-misnamed-catalogue"
+    # and a family of a second Deployment claims it too, the operator's but younger
+    second = family("b-dep", "named", pooled_version("1", models["c2"]))
+    marker = family("marker-dep", "marker", pooled_version("1", models["c3"]))
+    apply(kubectl, unlabelled, unowned, misnamed, owned_catalogue(kubectl, POOL, second))
+    apply(kubectl, owned_catalogue(kubectl, POOL, marker))
+
+    # Then the forged ones are refused with a log line, and the second waits: a-dep's
+    # family is served on (events come in order: the marker shows all were seen)
+    eventually(lambda: ("marker", "1") in index(server), 10, "the marker family")
+    assert predicted(server, "named", x_body(1.0)) == [1.0]
+    log = server.component.log.read_text()
+    for name, why in (
+        ("0-evil-catalogue", f"it is not labelled {MANAGED_BY}=modelkeeper"),
+        ("0-unowned-catalogue", "no modelkeeper.io Deployment controls it"),
+        ("0-misnamed-catalogue", "it is not named as the catalogue of its Deployment 0-evil"),
+    ):
+        assert f"ConfigMap {namespace}/{name} is not taken: {why}" in log
+    assert "model 'named' is already served for deployment 'a-dep'" in log
+
+    # When a-dep is deleted and the garbage collector takes its catalogue, as in a handover,
+    # b-dep's family, refused so far, is served
+    kubectl("delete", "deployments.modelkeeper.io", "a-dep")
+    eventually(
+        lambda: predicted(server, "named", x_body(1.0)) == [2.0], 60, "b-dep's family served"
+    )
+    assert server.metric("modelkeeper_requests_total", code="200", deployment="b-dep") == 1
 
 
 def test_a_budget_that_holds_two_models_unloads_the_least_recently_used(
@@ -241,7 +295,7 @@ def test_a_budget_that_holds_two_models_unloads_the_least_recently_used(
     # model is charged about 9 kB)
     for number in (1, 2, 3):
         pooled = family(f"c{number}-dep", f"c{number}", pooled_version("1", models[f"c{number}"]))
-        apply(kubectl, catalogue_config_map(POOL, pooled))
+        apply(kubectl, owned_catalogue(kubectl, POOL, pooled))
     server = start_pool(launch, control_plane, namespace, "--memory-budget", "20000")
     assert server.metric("modelkeeper_pool_memory_budget_bytes") == 20000
 
@@ -292,7 +346,7 @@ def test_the_model_repository_loads_and_unloads_and_reports_failures(
         "uri": f"file://{tmp_path}/no-such-model.joblib"
     }
     pooled = family("c-dep", "c", pooled_version("1", models["c1"]), missing)
-    apply(kubectl, catalogue_config_map(POOL, pooled))
+    apply(kubectl, owned_catalogue(kubectl, POOL, pooled))
     server = start_pool(launch, control_plane, namespace)
 
     # When version 1 is loaded through the repository, it is ready before any request
@@ -347,7 +401,7 @@ def test_requests_that_come_while_a_model_loads_wait_for_its_one_load(
     models: dict[str, Path],
 ) -> None:
     pooled = family("c4-dep", "c4", pooled_version("1", models["c4"]))
-    apply(kubectl, catalogue_config_map(POOL, pooled))
+    apply(kubectl, owned_catalogue(kubectl, POOL, pooled))
     server = start_pool(launch, control_plane, namespace)
     with concurrent.futures.ThreadPoolExecutor(8) as threads:
         answers = list(threads.map(lambda _: infer(server, "c4", x_body(1.0)), range(16)))

@@ -1,21 +1,26 @@
-"""A pool's router: a catalogue's family to its routes, a catalogue ConfigMap event to the
-change it brings, the table of families by model name, and the paths a pool's servers get."""
+"""A pool's router: a catalogue's family to its routes, the table of families by model name,
+and the paths a pool's servers get."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
-from modelkeeper.api.pool import CATALOGUE_KEY, POOL_LABEL
-from modelkeeper.router.catalogue import Families, family_parser
-from modelkeeper.router.config import ConfigError, RoutingConfig, configmap_change, role_name
+from modelkeeper.api.pool import Claim, PooledFamily
+from modelkeeper.router.catalogue import Families, family_config
+from modelkeeper.router.config import ConfigError, RoutingConfig, role_name
 from modelkeeper.router.routes import ModelTarget, model_target, versioned_path
 
 SERVICE = "pool-a-servers"
-WHERE = "ConfigMap ns/fraud-catalogue"
-parse = family_parser(SERVICE)
+
+
+def parse(text: str) -> RoutingConfig:
+    return family_config(PooledFamily.model_validate_json(text), SERVICE)
 
 
 def version(name: str, role: str, weight: int) -> dict[str, Any]:
@@ -135,135 +140,100 @@ def test_a_family_routes_its_versions_on_the_pool_service(text: str, expected: A
         ),
         pytest.param(
             family(version("v1", "Stable", 101)),
-            "versions.0.weight: Input should be less than or equal to 100",
+            "Input should be less than or equal to 100",
             id="weight-over-100",
         ),
         pytest.param('{"deployment": "x"', "Invalid JSON", id="not-json"),
     ],
 )
 def test_a_bad_family_is_refused_naming_the_field(text: str, message: str) -> None:
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises((ConfigError, ValidationError)) as raised:
         parse(text)
 
     assert message in str(raised.value)
 
 
-def configmap(text: str | None, name: str = "fraud-catalogue") -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "metadata": {"name": name, "labels": {POOL_LABEL: "pool-a"}, "resourceVersion": "3"}
-    }
-    if text is not None:
-        document["data"] = {CATALOGUE_KEY: text}
-    return document
+@dataclass(eq=False)
+class Route:
+    """A route as the table holds it: one object per put, told apart by identity."""
+
+    owner: str
 
 
-HALF = family(version("v1", "Stable", 50), version("v2", "Canary", 50))
-TENTH = family(version("v1", "Stable", 90), version("v2", "Canary", 10))
-BAD = family(version("v1", "Stable", 90), version("v3", "Shadow", 10))
-
-
-@pytest.mark.parametrize(
-    ("seen", "event", "document", "expected"),
-    [
-        pytest.param(None, "ADDED", configmap(HALF), {"v1": 50, "v2": 50}, id="first-seen"),
-        pytest.param(HALF, "MODIFIED", configmap(TENTH), {"v1": 90, "v2": 10}, id="new-split"),
-        pytest.param(HALF, "MODIFIED", configmap(HALF), None, id="same-text-nothing"),
-        pytest.param(HALF, "ADDED", configmap(HALF), None, id="relisted-unchanged"),
-        pytest.param(
-            HALF, "MODIFIED", configmap(BAD), f"{WHERE}: backends.1: Value", id="bad-refused"
-        ),
-        pytest.param(BAD, "MODIFIED", configmap(BAD), None, id="same-bad-refused-once"),
-        pytest.param(
-            HALF,
-            "MODIFIED",
-            configmap(None),
-            f"{WHERE}: no 'family.json' in its data",
-            id="no-family-refused",
-        ),
-    ],
-)
-def test_a_catalogue_event_changes_its_family_only_when_its_text_does(
-    seen: str | None, event: str, document: dict[str, Any], expected: Any
-) -> None:
-    change = configmap_change(seen, event, document, CATALOGUE_KEY, WHERE, parse)
-
-    if change is None:
-        found: Any = None
-    elif change.config is None:
-        found = change.error
-    else:
-        found = {backend.name: backend.weight for backend in change.config.backends}
-    if isinstance(expected, str):
-        assert isinstance(found, str)
-        assert found.startswith(expected)
-    else:
-        assert found == expected
-
-
-Step = tuple[str, str, str | None]  # ("put" | "remove", owner, model)
+NOON = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+LATER = datetime(2026, 12, 6, 12, 5, tzinfo=UTC)
+Step = tuple[str, str, str | None, datetime | None]  # ("put" | "remove", owner, model, created)
 
 
 @pytest.mark.parametrize(
-    ("steps", "expected", "refused"),
+    ("steps", "expected", "unrouted"),
     [
         pytest.param(
-            [("put", "a", "fraud"), ("put", "b", "churn")],
+            [("put", "a", "fraud", NOON), ("put", "b", "churn", NOON)],
             {"fraud": "a", "churn": "b"},
             [],
             id="two-families",
         ),
         pytest.param(
-            [("put", "a", "fraud"), ("put", "a", "fraud")],
+            [("put", "a", "fraud", NOON), ("put", "a", "fraud", NOON)],
             {"fraud": "a"},
-            [],
+            ["a"],
             id="a-family-replaced-by-its-owner",
         ),
         pytest.param(
-            [("put", "a", "fraud"), ("put", "b", "fraud")],
+            [("put", "a", "fraud", NOON), ("put", "b", "fraud", LATER)],
             {"fraud": "a"},
-            ["model 'fraud' is routed already, for a"],
-            id="a-second-owner-refused",
+            [],
+            id="a-second-owner-waits",
         ),
         pytest.param(
-            [("put", "a", "fraud"), ("put", "a", "fraud2")],
+            [("put", "b", "fraud", LATER), ("put", "a", "fraud", NOON)],
+            {"fraud": "a"},
+            ["b"],
+            id="an-elder-claim-takes-the-name",
+        ),
+        pytest.param(
+            [
+                ("put", "a", "fraud", NOON),
+                ("put", "b", "fraud", LATER),
+                ("remove", "a", None, None),
+            ],
+            {"fraud": "b"},
+            ["a"],
+            id="handover-the-holder-deleted-the-waiting-one-routed",
+        ),
+        pytest.param(
+            [("put", "a", "fraud", NOON), ("put", "a", "fraud2", NOON)],
             {"fraud2": "a"},
-            [],
+            ["a"],
             id="a-renamed-family-gives-its-name-up",
         ),
         pytest.param(
-            [("put", "a", "fraud"), ("put", "b", "churn"), ("remove", "a", None)],
+            [("put", "a", "fraud", NOON), ("put", "b", "churn", NOON), ("remove", "a", None, None)],
             {"churn": "b"},
-            [],
+            ["a"],
             id="removed",
         ),
-        pytest.param(
-            [("put", "a", "fraud"), ("remove", "a", None), ("put", "b", "fraud")],
-            {"fraud": "b"},
-            [],
-            id="a-name-given-up-is-free",
-        ),
-        pytest.param([("remove", "a", None)], {}, [], id="removing-nothing"),
+        pytest.param([("remove", "a", None, None)], {}, [], id="removing-nothing"),
     ],
 )
-def test_the_table_routes_a_model_for_one_owner(
-    steps: list[Step], expected: dict[str, str], refused: list[str]
+def test_the_table_routes_a_model_for_its_holder(
+    steps: list[Step], expected: dict[str, str], unrouted: list[str]
 ) -> None:
-    table: Families[str] = Families()  # the route is its owner's name here
-    errors = []
-    for action, owner, model in steps:
+    table: Families[Route] = Families()
+    gone = []
+    for action, owner, model, created in steps:
         if action == "remove":
-            table.remove(owner)
-            continue
-        assert model is not None
-        try:
-            table.put(owner, model, owner)
-        except ConfigError as error:
-            errors.append(str(error))
+            gone += table.remove(owner)
+        else:
+            assert model is not None
+            gone += table.put(owner, Claim(model, created), Route(owner))
 
-    assert {model: table.get(model) for model in expected} == expected
-    assert sorted(table.routes()) == sorted(expected.values())
+    assert {model: table.holder(model) for model in expected} == expected
+    assert {model: getattr(table.get(model), "owner", None) for model in expected} == expected
+    assert sorted(route.owner for route in table.routes()) == sorted(expected.values())
     assert len(table) == len(expected)
-    assert errors == refused
+    assert [route.owner for route in gone] == unrouted
 
 
 @pytest.mark.parametrize(
