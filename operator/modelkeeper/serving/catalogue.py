@@ -74,9 +74,6 @@ class Catalogue:
         self._families.pop(source, None)
         self._reindex()
 
-    def family(self, source: str) -> PooledFamily | None:
-        return self._families.get(source)
-
     def _reindex(self) -> None:
         holders = name_holders({s: family.claim for s, family in self._families.items()})
         self._by_model = {model: self._families[source] for model, source in holders.items()}

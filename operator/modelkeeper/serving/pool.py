@@ -189,10 +189,6 @@ class ModelPool:
         self._catalogue.remove(source)
         self._sync()
 
-    def family(self, source: str) -> PooledFamily | None:
-        """The family `source` last gave (kept when a later change of it was bad)."""
-        return self._catalogue.family(source)
-
     def _sync(self) -> None:
         """Bring the slots to the catalogue: new versions are loadable, gone ones unloaded."""
         entries = self._catalogue.entries()

@@ -80,16 +80,16 @@ def test_a_pool_owns_its_objects_and_a_canary_moves_its_catalogue(
         ).stdout
     )["items"]
     assert {(o["kind"], o["metadata"]["name"]) for o in made} == {
-        ("Deployment", "shared-servers"),
-        ("Deployment", "shared"),
-        ("Service", "shared-servers"),
-        ("Service", "shared"),
-        ("ServiceAccount", "shared"),
-        ("Role", "shared"),
-        ("RoleBinding", "shared"),
+        ("Deployment", "shared-pool-servers"),
+        ("Deployment", "shared-pool"),
+        ("Service", "shared-pool-servers"),
+        ("Service", "shared-pool"),
+        ("ServiceAccount", "shared-pool"),
+        ("Role", "shared-pool"),
+        ("RoleBinding", "shared-pool"),
     }
     assert all(o["metadata"]["ownerReferences"][0]["uid"] == pool["metadata"]["uid"] for o in made)
-    servers = get(kubectl, "deployments.apps/shared-servers")
+    servers = get(kubectl, "deployments.apps/shared-pool-servers")
     args = servers["spec"]["template"]["spec"]["containers"][0]["args"]
     namespace = pool["metadata"]["namespace"]
     assert args[:7] == ["serve", "--pool", "shared", "--namespace", namespace,

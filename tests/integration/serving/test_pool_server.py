@@ -433,7 +433,7 @@ def test_a_version_that_cannot_load_counts_its_503s_as_its_server_errors(
     # Given a family whose canary's artifact does not match its digest
     canary = pooled_version("2", models["c2"], role="Canary", weight=10) | {"sha256": "0" * 64}
     pooled = family("bad-dep", "bad", pooled_version("1", models["c1"], weight=90), canary)
-    apply(kubectl, catalogue_config_map(POOL, pooled))
+    apply(kubectl, owned_catalogue(kubectl, POOL, pooled))
     server = start_pool(launch, control_plane, namespace)
     labels = {"deployment": "bad-dep", "model": "bad", "version": "2", "role": "canary"}
 
@@ -466,7 +466,7 @@ def test_metadata_of_an_unloaded_model_does_not_load_it(
     models: dict[str, Path],
 ) -> None:
     pooled = family("meta-dep", "meta", pooled_version("1", models["c3"]))
-    apply(kubectl, catalogue_config_map(POOL, pooled))
+    apply(kubectl, owned_catalogue(kubectl, POOL, pooled))
     server = start_pool(launch, control_plane, namespace)
 
     # A regressor's metadata comes from the catalogue's signature: the model stays unloaded
@@ -492,7 +492,7 @@ def test_a_sampling_change_reaches_the_version_with_a_fresh_ledger(
 ) -> None:
     # Given an iris family that samples no probabilities, and one request answered
     pooled = family("s-dep", "s", pooled_version("1", models["iris"]), probability_sampling=0.0)
-    apply(kubectl, catalogue_config_map(POOL, pooled))
+    apply(kubectl, owned_catalogue(kubectl, POOL, pooled))
     server = start_pool(launch, control_plane, namespace)
     labels = {"deployment": "s-dep", "model": "s", "version": "1"}
     predicted(server, "s", iris_body(IRIS_ROWS))
@@ -501,7 +501,7 @@ def test_a_sampling_change_reaches_the_version_with_a_fresh_ledger(
     # When the family samples every probability, the version is unloaded and starts afresh
     # (as a rollout of its pods would), its counters from zero
     sampled = family("s-dep", "s", pooled_version("1", models["iris"]), probability_sampling=1.0)
-    apply(kubectl, catalogue_config_map(POOL, sampled))
+    apply(kubectl, owned_catalogue(kubectl, POOL, sampled))
     eventually(
         lambda: server.metric("modelkeeper_requests_total", code="200", **labels) == 0,
         10,
@@ -523,7 +523,7 @@ def test_unloads_while_requests_wait_for_a_load_answer_no_500(
     models: dict[str, Path],
 ) -> None:
     pooled = family("u-dep", "u", pooled_version("1", models["iris"]))
-    apply(kubectl, catalogue_config_map(POOL, pooled))
+    apply(kubectl, owned_catalogue(kubectl, POOL, pooled))
     server = start_pool(launch, control_plane, namespace)
     estimator = joblib.load(models["iris"] / "model.joblib")
 
