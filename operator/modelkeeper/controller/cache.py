@@ -5,13 +5,16 @@ indices tell which Deployments to wake when a version appears or is approved. ko
 fills the indices from its watch streams and calls no handler before every index has
 its initial listing, so the first reconcile after a restart already sees every Model
 of a family (a partial view would start a rollout to the wrong version). The indices
-hold nothing the API server does not. The apps/v1 Deployments the operator owns are
-indexed too, by their Deployment, so a reconcile reads their readiness without a call.
+hold nothing the API server does not. The objects the operator owns are indexed too,
+by their Deployment: the apps/v1 Deployments' readiness, every owned object's key and
+the fingerprint of the fields the operator owns in it (to prune and to notice an edit),
+and the scoring servers' pods' states, so a reconcile reads them all without a call.
+Only what a reconcile reads is kept, not whole objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +47,11 @@ class Cache:
     """(namespace, family) -> the names of the RetrainPolicies that retrain it."""
     owned_deployments: Index = field(default_factory=dict)
     """(namespace, Deployment) -> `owned_view`s of its apps/v1 Deployments."""
+    owned_objects: Sequence[Index] = ()
+    """One index per owned kind: (namespace, Deployment) -> (kind, name, fingerprint of
+    the fields the operator owns) of each of its objects of that kind."""
+    server_pods: Index = field(default_factory=dict)
+    """(namespace, Deployment) -> `pod_view`s of its scoring servers' pods."""
 
     def model(self, namespace: str, name: str) -> Body | None:
         body: Body | None = _one(self.models, (namespace, name))
@@ -80,6 +88,19 @@ class Cache:
         found = self.owned_deployments.get((namespace, deployment), ())
         return sorted(found, key=lambda body: str(body["metadata"]["name"]))
 
+    def observed(self, namespace: str, deployment: str) -> dict[tuple[str, str], str]:
+        """Every object of a Deployment: (kind, name) -> the fingerprint of its fields the
+        operator owns."""
+        return {
+            (kind, name): managed
+            for index in self.owned_objects
+            for kind, name, managed in index.get((namespace, deployment), ())
+        }
+
+    def pods(self, namespace: str, deployment: str) -> list[Body]:
+        """The `pod_view`s of a Deployment's scoring servers' pods."""
+        return list(self.server_pods.get((namespace, deployment), ()))
+
 
 def owned_view(body: Body) -> dict[str, Any]:
     """What a reconcile reads of an owned apps/v1 Deployment: its name, labels, pod labels
@@ -90,4 +111,33 @@ def owned_view(body: Body) -> dict[str, Any]:
         "metadata": {"name": metadata["name"], "labels": dict(metadata.get("labels") or {})},
         "spec": {"template": {"metadata": {"labels": dict(template.get("labels") or {})}}},
         "status": dict(body.get("status") or {}),
+    }
+
+
+def pod_view(body: Body) -> dict[str, Any]:
+    """What a reconcile reads of a scoring server's pod (`podstates.pod_problem`): its name,
+    labels, whether it is going, and its status without the addresses and times."""
+    metadata, status = body["metadata"], body.get("status") or {}
+    kept = ("phase", "reason", "message", "conditions")
+    containers = ("initContainerStatuses", "containerStatuses")
+    view: dict[str, Any] = {key: status[key] for key in kept if key in status}
+    view |= {
+        key: [
+            {
+                part: container[part]
+                for part in ("name", "state", "lastState", "restartCount")
+                if part in container
+            }
+            for container in status[key]
+        ]
+        for key in containers
+        if key in status
+    }
+    return {
+        "metadata": {
+            "name": metadata["name"],
+            "labels": dict(metadata.get("labels") or {}),
+            "deletionTimestamp": metadata.get("deletionTimestamp"),
+        },
+        "status": view,
     }

@@ -23,19 +23,21 @@ import kopf
 from prometheus_client import start_http_server
 
 from modelkeeper.api.base import GROUP, VERSION
-from modelkeeper.api.labels import DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY_LABEL
+from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY_LABEL
 from modelkeeper.controller import metrics
-from modelkeeper.controller.cache import Cache, owned_view
+from modelkeeper.controller.applied import managed_fingerprint
+from modelkeeper.controller.cache import Cache, owned_view, pod_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.following import RegistryFollowing, registry_of
 from modelkeeper.controller.leadership import Leadership
 from modelkeeper.controller.notifier import Notifier
-from modelkeeper.controller.reconcile import Reconciler
+from modelkeeper.controller.reconcile import OWNED_KINDS, Reconciler
 from modelkeeper.controller.reconciler import KindReconciler, Opening
 from modelkeeper.controller.retraining import RetrainPolicies
 from modelkeeper.controller.settings import OperatorSettings
 from modelkeeper.controller.workqueue import Key, WorkQueue
-from modelkeeper.kube.client import ApiError, KubeClient
+from modelkeeper.kube import client as kinds
+from modelkeeper.kube.client import FIELD_MANAGER, ApiError, Kind, KubeClient
 from modelkeeper.kube.connection import connect
 from modelkeeper.prometheus.client import ProviderPool
 
@@ -47,6 +49,9 @@ DRIFT_MONITOR = "DriftMonitor"
 RETRAIN_POLICY = "RetrainPolicy"
 SHARDED = ("models", "deployments", "driftmonitors", "retrainpolicies")
 """The kinds --shard-selector selects: a family's four kinds carry its shard's label."""
+OWNED = f"{MANAGED_BY}={MANAGER}"
+SERVER_PODS = f"{OWNED},{COMPONENT}=server"
+"""What the operator watches of the kinds it owns: the API server sends only these."""
 FOLLOW = "Follow"
 """A Deployment's registry alias, followed under a key of its own (`following`)."""
 MAX_BACKOFF_SECONDS = 60.0
@@ -116,6 +121,8 @@ class Operator:
                 retrain_policies=indices["retrain_policies"],
                 retrain_policy_families=indices["retrain_policy_families"],
                 owned_deployments=indices["owned_deployments"],
+                owned_objects=tuple(indices[_owned_index(kind)] for kind in OWNED_KINDS[:8]),
+                server_pods=indices["server_pods"],
             )
             deployments = Reconciler(
                 self.client,
@@ -220,6 +227,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if operator_settings.shard_selector:  # server-side: the API server sends only the shard
         for plural in SHARDED:
             settings.watching.label_selectors[GROUP, plural] = operator_settings.shard_selector
+    for kind in OWNED_KINDS:  # not every ConfigMap and Service of the namespaces: only the owned
+        settings.watching.label_selectors[kind.api_version, kind.plural] = OWNED
+    settings.watching.label_selectors["v1", "pods"] = SERVER_PODS
     identity = operator_settings.identity or f"{socket.gethostname()}-{uuid4().hex[:6]}"
     notifier = Notifier(operator_settings.notify_sinks)
     client = KubeClient(connect(), listeners=[notifier.notify], instance=identity)
@@ -343,23 +353,71 @@ async def model_event(
     operator.wake_family(namespace or "", spec.get("name", ""))
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={MANAGED_BY: MANAGER})
-async def child_event(
-    type: str | None,
-    namespace: str | None,
-    name: str,
-    labels: kopf.Labels,
-    memo: kopf.Memo,
-    **indices: Any,
+@kopf.index("v1", "pods", labels={MANAGED_BY: MANAGER, COMPONENT: "server"})
+async def server_pods(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    """Scoring servers' pods by their Deployment: why a version does not start, without a call."""
+    owner = labels.get(DEPLOYMENT_LABEL)
+    return {(namespace or "", owner): pod_view(body)} if owner else {}
+
+
+def _owned_index(kind: Kind) -> str:
+    return f"{kind.plural}_owned"
+
+
+def _follow_owned(kind: Kind) -> None:
+    """Index the owned objects of a kind (key and the fingerprint of the operator's fields, by
+    Deployment) and wake a Deployment when one of its objects is deleted or edited; for the
+    apps/v1 Deployments, on every change (their readiness is read)."""
+
+    async def index(
+        namespace: str | None, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+    ) -> dict[Any, Any]:
+        owner = labels.get(DEPLOYMENT_LABEL)
+        if not owner:
+            return {}
+        managed = managed_fingerprint(body, FIELD_MANAGER)
+        return {(namespace or "", owner): (kind.kind, name, managed)}
+
+    async def event(
+        type: str | None,
+        namespace: str | None,
+        name: str,
+        labels: kopf.Labels,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        **indices: Any,
+    ) -> None:
+        operator: Operator = memo.operator
+        controllers = operator.attach(indices)
+        owner, namespace = labels.get(DEPLOYMENT_LABEL), namespace or ""
+        if not owner or controllers.cache.deployment(namespace, owner) is None:
+            return  # not a Deployment's, or one of another shard's
+        seen = None if type == "DELETED" else managed_fingerprint(body, FIELD_MANAGER)
+        changed = controllers.deployments.child_seen(namespace, owner, (kind.kind, name), seen)
+        if changed or kind is kinds.APPS_DEPLOYMENT:
+            operator.queue.add((DEPLOYMENT, namespace, owner))
+
+    owned = {MANAGED_BY: MANAGER}
+    kopf.index(kind.api_version, kind.plural, id=_owned_index(kind), labels=owned)(index)
+    kopf.on.event(kind.api_version, kind.plural, id=f"{kind.plural}_event", labels=owned)(event)
+
+
+for _kind in OWNED_KINDS[:8]:
+    _follow_owned(_kind)
+
+
+@kopf.on.event("v1", "pods", labels={MANAGED_BY: MANAGER, COMPONENT: "server"})
+async def server_pod_event(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **indices: Any
 ) -> None:
-    """A scoring server's readiness changed (or it went away): look at its owner again."""
+    """A scoring server's pod changed (it may be failing to start): look at its owner again."""
     operator: Operator = memo.operator
     controllers = operator.attach(indices)
-    owner = labels.get(DEPLOYMENT_LABEL)
-    if owner:
-        if type == "DELETED":
-            controllers.deployments.child_deleted(namespace or "", owner, name)
-        operator.queue.add((DEPLOYMENT, namespace or "", owner))
+    owner, namespace = labels.get(DEPLOYMENT_LABEL), namespace or ""
+    if owner and controllers.cache.deployment(namespace, owner) is not None:
+        operator.queue.add((DEPLOYMENT, namespace, owner))
 
 
 @kopf.on.event(GROUP, VERSION, "driftmonitors")
