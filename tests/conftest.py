@@ -111,7 +111,7 @@ def s3_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Store]:
 
 REPO = Path(__file__).resolve().parents[1]
 CRDS = REPO / "crds"
-PLURALS = ("models", "deployments", "driftmonitors", "retrainpolicies")
+PLURALS = ("models", "deployments", "driftmonitors", "retrainpolicies", "servingpools")
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +131,7 @@ def crds(control_plane: ControlPlane) -> Path:
         ).stdout.split()
         return sorted(listed) == sorted(f"{plural}.modelkeeper.io" for plural in PLURALS)
 
-    eventually(discovered, 30, "kubectl discovers the four modelkeeper.io kinds")
+    eventually(discovered, 30, "kubectl discovers the modelkeeper.io kinds")
     return CRDS
 
 

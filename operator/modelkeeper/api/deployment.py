@@ -202,7 +202,18 @@ class DeploymentSpec(ApiModel):
                 "follow brings new versions to roll out: it needs spec.model without a pinned "
                 "version",
                 field=".follow",
-            )
+            ),
+            rule(
+                "!has(self.pool) || !has(self.traffic) || !has(self.traffic.provider) || "
+                "self.traffic.provider == 'Router'",
+                "a pooled Deployment's traffic goes through its pool's router: provider Router",
+                field=".traffic.provider",
+            ),
+            rule(
+                "!has(self.pool) || !has(self.autoscaling)",
+                "a pooled Deployment runs no servers of its own: scale its ServingPool instead",
+                field=".autoscaling",
+            ),
         )
     )
 
@@ -220,6 +231,10 @@ class DeploymentSpec(ApiModel):
     """How requests reach the versions."""
     strategy: Strategy = Strategy()
     """How a new version replaces the stable one."""
+    pool: DnsLabel | None = None
+    """The name of a ServingPool in this namespace whose servers and router serve the
+    versions, loaded on demand; omit for scoring servers and a router of its own. A pooled
+    Deployment's replicas, resources and serving.workers and batching are the pool's."""
     follow: Follow | None = None
     """Follow a registry alias: when it points at a version the family lacks, the operator
     creates that version's Model (copied from the family's newest), which then rolls out by
@@ -410,6 +425,7 @@ class DeploymentConditionType(StrEnum):
     DEGRADED = "Degraded"
     APPROVAL_REQUIRED = "ApprovalRequired"
     FOLLOWING = "Following"
+    POOLED = "Pooled"
 
 
 class FollowStatus(ApiModel):
@@ -460,7 +476,9 @@ class DeploymentStatus(ApiModel):
     """Available: the stable version serves. Progressing: a rollout runs. Degraded: the stable
     version is not ready or a rollout failed. ApprovalRequired: a newer version waits for
     approval. Following (with spec.follow): the registry answered where the alias points,
-    and the family has that version's Model."""
+    and the family has that version's Model. Pooled (with spec.pool): its pool exists and
+    serves its catalogue, or why not (PoolNotFound, PoolNotReady, ModelNameTaken,
+    NotAnArtifact)."""
     follow: FollowStatus | None = None
     """With spec.follow: what the registry said last."""
     history: list[HistoryEntry] = Field(default_factory=list, max_length=10)

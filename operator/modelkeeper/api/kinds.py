@@ -1,4 +1,4 @@
-"""The four kinds of group modelkeeper.io, and parsing any object of them by its kind."""
+"""The five kinds of group modelkeeper.io, and parsing any object of them by its kind."""
 
 from __future__ import annotations
 
@@ -11,8 +11,15 @@ from modelkeeper.api.deployment import DEPLOYMENT
 from modelkeeper.api.driftmonitor import DRIFT_MONITOR
 from modelkeeper.api.model import MODEL
 from modelkeeper.api.retrainpolicy import RETRAIN_POLICY
+from modelkeeper.api.servingpool import SERVING_POOL
 
-KINDS: tuple[KindDefinition, ...] = (MODEL, DEPLOYMENT, DRIFT_MONITOR, RETRAIN_POLICY)
+KINDS: tuple[KindDefinition, ...] = (
+    MODEL,
+    DEPLOYMENT,
+    DRIFT_MONITOR,
+    RETRAIN_POLICY,
+    SERVING_POOL,
+)
 
 _BY_KIND = {definition.kind: definition.resource for definition in KINDS}
 

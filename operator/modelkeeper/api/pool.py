@@ -17,7 +17,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from modelkeeper.api.model import ArtifactFormat
+from modelkeeper.api.model import ArtifactFormat, Reference, Signature
 from modelkeeper.api.types import ServingRole
 
 POOL_LABEL = "modelkeeper.io/pool"
@@ -55,6 +55,19 @@ class PooledVersion(_Strict):
     uri: str = Field(min_length=1)
     sha256: str | None = None
     format: ArtifactFormat
+    signature: Signature | None = None
+    """The Model's spec.schema: a server writes it as the model directory's schema.json."""
+    reference: Reference | None = None
+    """The Model's spec.reference: a server fetches its profile.json from reference.uri."""
+
+    @model_validator(mode="after")
+    def _profile_by_uri(self) -> Self:
+        if self.reference is not None and self.reference.uri is None:
+            raise ValueError(
+                "reference: a pooled version's profile is fetched by uri (a path points into "
+                "a model image, which a pool does not run)"
+            )
+        return self
 
 
 class PooledFamily(_Strict):

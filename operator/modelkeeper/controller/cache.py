@@ -1,4 +1,4 @@
-"""The latest objects of the four kinds, read from kopf's indices, by key and by family.
+"""The latest objects of the five kinds, read from kopf's indices, by key and by family.
 
 Reconciles read from here instead of asking the API server again, and the family
 indices tell which Deployments to wake when a version appears or is approved. kopf
@@ -6,10 +6,11 @@ fills the indices from its watch streams and calls no handler before every index
 its initial listing, so the first reconcile after a restart already sees every Model
 of a family (a partial view would start a rollout to the wrong version). The indices
 hold nothing the API server does not. The objects the operator owns are indexed too,
-by their Deployment: the apps/v1 Deployments' readiness, every owned object's key and
-the fingerprint of the fields the operator owns in it (to prune and to notice an edit),
-and the scoring servers' pods' states, so a reconcile reads them all without a call.
-Only what a reconcile reads is kept, not whole objects.
+by their Deployment (or ServingPool): the apps/v1 Deployments' readiness, every owned
+object's key and the fingerprint of the fields the operator owns in it (to prune and to
+notice an edit), the scoring servers' pods' states and the versions in each pooled
+Deployment's catalogue, so a reconcile reads them all without a call. Only what a
+reconcile reads is kept, not whole objects.
 """
 
 from __future__ import annotations
@@ -52,6 +53,14 @@ class Cache:
     the fields the operator owns) of each of its objects of that kind."""
     server_pods: Index = field(default_factory=dict)
     """(namespace, Deployment) -> `pod_view`s of its scoring servers' pods."""
+    serving_pools: Index = field(default_factory=dict)
+    """(namespace, name) -> the ServingPool's body."""
+    pool_members: Index = field(default_factory=dict)
+    """(namespace, pool) -> the names of the Deployments whose spec.pool names it."""
+    pool_workloads: Index = field(default_factory=dict)
+    """(namespace, pool) -> `owned_view`s of its apps/v1 Deployments (servers and router)."""
+    catalogues: Index = field(default_factory=dict)
+    """(namespace, Deployment) -> the versions in its catalogue ConfigMap, as a tuple."""
 
     def model(self, namespace: str, name: str) -> Body | None:
         body: Body | None = _one(self.models, (namespace, name))
@@ -82,6 +91,24 @@ class Cache:
 
     def family_deployments(self, namespace: str, family: str) -> list[str]:
         return sorted(self.deployment_families.get((namespace, family), ()))
+
+    def serving_pool(self, namespace: str, name: str) -> Body | None:
+        body: Body | None = _one(self.serving_pools, (namespace, name))
+        return body
+
+    def members(self, namespace: str, pool: str) -> list[str]:
+        """The Deployments of a pool, by name."""
+        return sorted(self.pool_members.get((namespace, pool), ()))
+
+    def workloads(self, namespace: str, pool: str) -> dict[str, Body]:
+        """The apps/v1 Deployments of a pool (its servers and its router), by name."""
+        found = self.pool_workloads.get((namespace, pool), ())
+        return {str(body["metadata"]["name"]): body for body in found}
+
+    def catalogued(self, namespace: str, deployment: str) -> tuple[str, ...]:
+        """The versions in a pooled Deployment's catalogue as the watch last saw it."""
+        versions: tuple[str, ...] = _one(self.catalogues, (namespace, deployment)) or ()
+        return versions
 
     def owned(self, namespace: str, deployment: str) -> list[Body]:
         """The apps/v1 Deployments (scoring servers and router) of a Deployment, by name."""

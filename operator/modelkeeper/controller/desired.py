@@ -1,9 +1,10 @@
 """What a Deployment should be after one reconcile: the pure glue between reading and writing.
 
 `desired` takes what a reconcile read (the Deployment, its family's Models, its owned
-apps/v1 Deployments, the analysis run taken this tick, the clock) and decides: it selects
-the version (selection.py), takes the rollout one tick (rollout/), builds the children
-(builders.py) and gathers what the status is computed from (status.py). reconcile.py
+apps/v1 Deployments or, when pooled, its pool, the analysis run taken this tick, the clock)
+and decides: it selects the version (selection.py), takes the rollout one tick (rollout/),
+builds the children (builders.py; a pooled Deployment's catalogue: pooled.py) and gathers
+what the status is computed from (status.py). reconcile.py
 reads, calls it, and writes what it says.
 """
 
@@ -17,12 +18,21 @@ from typing import Any
 from modelkeeper.api.deployment import AnalysisStatus, DeploymentResource, ExperimentStatus
 from modelkeeper.api.labels import COMPONENT, ROLE_LABEL, VERSION_LABEL, Manifest, version_name
 from modelkeeper.api.model import ModelResource
-from modelkeeper.api.selection import select_model
+from modelkeeper.api.pool import catalogue_name
+from modelkeeper.api.selection import Selection, select_model
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.builders import (
     BuildInput,
     RunningVersion,
     build_children,
+)
+from modelkeeper.controller.pooled import (
+    PoolView,
+    build_catalogue,
+    check_pool,
+    pool_replicas,
+    pooled_readiness,
+    readiness,
 )
 from modelkeeper.controller.rollout import Controls, Plan, Readiness, Tick, is_ready, plan_rollout
 from modelkeeper.controller.settings import OperatorSettings
@@ -44,6 +54,8 @@ class Seen:
     run: AnalysisStatus | ExperimentStatus | None
     """The analysis run (or an A/B test's reading) taken this tick, if one was due."""
     now: datetime
+    pool: PoolView | None = None
+    """With spec.pool: what was read of the pool and of the Deployment's catalogue."""
 
     @property
     def controls(self) -> Controls:
@@ -59,9 +71,10 @@ class Desired:
     keep: set[str]
     """Objects of versions whose Model is gone: they cannot be rebuilt, only kept."""
     observation: Observation
-    """Without `failing`: the pods of the versions not ready are read only when there are any."""
+    """Without `failing` from pods: the pods of the versions in `unready` are read only when
+    there are any (a pooled Deployment's come from its pool instead)."""
     unready: set[str]
-    """The versions that run but are not ready."""
+    """The versions that run on pods of their own but are not ready."""
 
     def wake_after(self) -> float | None:
         """Seconds until the Deployment wants its next reconcile without an event, if ever."""
@@ -77,8 +90,13 @@ def desired(seen: Seen, settings: OperatorSettings, *, pod_monitor: bool) -> Des
     deployment, spec, now = seen.deployment, seen.deployment.spec, seen.now
     selection = select_model(spec.model, seen.models, now)
     servers = [child for child in seen.children if _labels(child).get(COMPONENT) == "server"]
-    observed = {_version(child): _readiness(child) for child in servers}
-    replicas = spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
+    view = seen.pool or PoolView(None, None)
+    if spec.pool is not None:
+        observed = pooled_readiness(view)
+        replicas = pool_replicas(view)
+    else:
+        observed = {_version(child): readiness(child) for child in servers}
+        replicas = spec.autoscaling.min_replicas if spec.autoscaling else spec.replicas
     plan = plan_rollout(
         Tick(
             strategy=spec.strategy,
@@ -95,6 +113,8 @@ def desired(seen: Seen, settings: OperatorSettings, *, pod_monitor: bool) -> Des
         )
     )
     by_version = {model.spec.version: model for model in seen.models}
+    if spec.pool is not None:
+        return _pooled(seen, plan, by_version, view, selection, observed, replicas)
     build = BuildInput(
         deployment=deployment,
         running=[
@@ -117,6 +137,43 @@ def desired(seen: Seen, settings: OperatorSettings, *, pod_monitor: bool) -> Des
             deployment, selection, plan, model_names(seen, plan), observed, replicas, now
         ),
         unready={v for v in plan.run if not is_ready(observed.get(v), replicas)},
+    )
+
+
+def _pooled(
+    seen: Seen,
+    plan: Plan,
+    by_version: Mapping[str, ModelResource],
+    view: PoolView,
+    selection: Selection,
+    observed: Mapping[str, Readiness],
+    replicas: int,
+) -> Desired:
+    """A pooled Deployment's one child, its catalogue, and its pool's word on its versions."""
+    deployment = seen.deployment
+    routes = plan.routes()
+    draining = plan.run - {plan.stable, plan.candidate}
+    catalogue = None
+    if view.taken_by is None:
+        catalogue = build_catalogue(deployment, routes, draining, by_version)
+    stays = catalogue is None and view.taken_by is None and routes is not None
+    check = check_pool(deployment, view, by_version, plan.run)
+    return Desired(
+        plan=plan,
+        objects=[catalogue] if catalogue is not None else [],
+        keep={catalogue_name(deployment.metadata.name)} if stays else set(),
+        observation=Observation(
+            deployment,
+            selection,
+            plan,
+            model_names(seen, plan),
+            observed,
+            replicas,
+            seen.now,
+            failing=check.problems,
+            pool=check,
+        ),
+        unready=set(),
     )
 
 
@@ -145,11 +202,6 @@ def _labels(child: Mapping[str, Any]) -> Mapping[str, str]:
 
 def _version(child: Mapping[str, Any]) -> str:
     return str(_labels(child)[VERSION_LABEL])
-
-
-def _readiness(child: Mapping[str, Any]) -> Readiness:
-    status = child.get("status", {})
-    return Readiness(replicas=status.get("replicas", 0), ready=status.get("readyReplicas", 0))
 
 
 def _pod_role(child: Mapping[str, Any]) -> ServingRole:

@@ -24,6 +24,7 @@ from prometheus_client import start_http_server
 
 from modelkeeper.api.base import GROUP, VERSION
 from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY_LABEL
+from modelkeeper.api.pool import POOL_LABEL, PooledFamily
 from modelkeeper.controller import metrics
 from modelkeeper.controller.applied import managed_fingerprint
 from modelkeeper.controller.cache import Cache, owned_view, pod_view
@@ -31,6 +32,7 @@ from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.following import RegistryFollowing, registry_of
 from modelkeeper.controller.leadership import Leadership
 from modelkeeper.controller.notifier import Notifier
+from modelkeeper.controller.pools import Pools
 from modelkeeper.controller.reconcile import OWNED_KINDS, Reconciler
 from modelkeeper.controller.reconciler import KindReconciler, Opening
 from modelkeeper.controller.retraining import RetrainPolicies
@@ -47,8 +49,10 @@ MODEL = "Model"
 DEPLOYMENT = "Deployment"
 DRIFT_MONITOR = "DriftMonitor"
 RETRAIN_POLICY = "RetrainPolicy"
-SHARDED = ("models", "deployments", "driftmonitors", "retrainpolicies")
-"""The kinds --shard-selector selects: a family's four kinds carry its shard's label."""
+SERVING_POOL = "ServingPool"
+SHARDED = ("models", "deployments", "driftmonitors", "retrainpolicies", "servingpools")
+"""The kinds --shard-selector selects: a family's four kinds carry its shard's label, and so
+does the ServingPool its Deployment names (a pool serves the families of one shard)."""
 OWNED = f"{MANAGED_BY}={MANAGER}"
 SERVER_PODS = f"{OWNED},{COMPONENT}=server"
 """What the operator watches of the kinds it owns: the API server sends only these."""
@@ -60,13 +64,14 @@ CONFLICT_RETRY_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class Controllers:
-    """The controllers of the four kinds; Deployments and Models share theirs, and a
+    """The controllers of the five kinds; Deployments and Models share theirs, and a
     Deployment's registry alias is followed apart."""
 
     deployments: Reconciler
     drift_monitors: DriftMonitors
     retrain_policies: RetrainPolicies
     following: RegistryFollowing
+    pools: Pools
 
     @property
     def cache(self) -> Cache:
@@ -84,6 +89,9 @@ class Controllers:
             DRIFT_MONITOR: self.drift_monitors,
             RETRAIN_POLICY: self.retrain_policies,
             FOLLOW: Opening(self.cache.deployment, shared.statuses, self.following.follow),
+            SERVING_POOL: Opening(
+                self.cache.serving_pool, self.pools.statuses, self.pools.pool, self.pools.forget
+            ),
         }
 
 
@@ -121,7 +129,11 @@ class Operator:
                 retrain_policies=indices["retrain_policies"],
                 retrain_policy_families=indices["retrain_policy_families"],
                 owned_deployments=indices["owned_deployments"],
-                owned_objects=tuple(indices[_owned_index(kind)] for kind in OWNED_KINDS[:8]),
+                serving_pools=indices["serving_pools"],
+                pool_members=indices["pool_members"],
+                pool_workloads=indices["pool_workloads"],
+                catalogues=indices["catalogues"],
+                owned_objects=tuple(indices[_owned_index(kind)] for kind in OWNED_KINDS),
                 server_pods=indices["server_pods"],
             )
             deployments = Reconciler(
@@ -149,6 +161,7 @@ class Operator:
                     deployments.statuses,
                     registry_of(self.settings, os.environ),
                 ),
+                Pools(self.client, self.settings, cache, self.pod_monitor),
             )
             self.workers = [
                 asyncio.create_task(self._work(self.controllers), name=f"reconcile-{index}")
@@ -168,6 +181,13 @@ class Operator:
                 self.queue.add((DEPLOYMENT, namespace, name))
             for name in cache.family_retrain_policies(namespace, family):
                 self.queue.add((RETRAIN_POLICY, namespace, name))
+
+    def wake_pool(self, namespace: str, pool: str) -> None:
+        """Queue a pool and its Deployments: their versions are as ready as its servers."""
+        assert self.controllers is not None
+        self.queue.add((SERVING_POOL, namespace, pool))
+        for name in self.controllers.cache.members(namespace, pool):
+            self.queue.add((DEPLOYMENT, namespace, name))
 
     def wake_policies(self, namespace: str) -> None:
         """Queue a namespace's RetrainPolicies: a DriftMonitor's state may trigger any."""
@@ -319,6 +339,44 @@ async def retrain_policy_families(
     return {(namespace or "", spec.get("model", {}).get("name", "")): name}
 
 
+@kopf.index(GROUP, VERSION, "servingpools")
+async def serving_pools(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    return {(namespace or "", name): dict(body)}
+
+
+@kopf.index(GROUP, VERSION, "deployments")
+async def pool_members(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[Any, Any]:
+    pool = spec.get("pool")
+    return {(namespace or "", pool): name} if pool else {}
+
+
+@kopf.index("apps", "v1", "deployments", labels={POOL_LABEL: kopf.PRESENT})
+async def pool_workloads(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    """A pool's servers and router by their pool: its reconcile and its Deployments' read
+    their readiness without a call."""
+    return {(namespace or "", labels[POOL_LABEL]): owned_view(body)}
+
+
+@kopf.index("", "v1", "configmaps", labels={POOL_LABEL: kopf.PRESENT, MANAGED_BY: MANAGER})
+async def catalogues(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    """The versions in each pooled Deployment's catalogue: they run, as a version's apps/v1
+    Deployment does for one that is not pooled."""
+    owner = labels.get(DEPLOYMENT_LABEL)
+    try:
+        family = PooledFamily.from_config_map(body)
+    except ValueError:  # not the operator's writing: no version of it runs
+        return {}
+    return {(namespace or "", owner): tuple(v.version for v in family.versions)} if owner else {}
+
+
 @kopf.index("apps", "v1", "deployments", labels={MANAGED_BY: MANAGER})
 async def owned_deployments(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
@@ -339,6 +397,8 @@ async def deployment_event(
     operator.queue.add((DEPLOYMENT, namespace or "", name))
     if spec.get("follow"):
         operator.queue.add((FOLLOW, namespace or "", name))
+    if spec.get("pool"):  # its count of families may change
+        operator.queue.add((SERVING_POOL, namespace or "", spec["pool"]))
     operator.wake_family(namespace or "", spec.get("model", {}).get("name", ""), dependents=False)
 
 
@@ -368,8 +428,9 @@ def _owned_index(kind: Kind) -> str:
 
 def _follow_owned(kind: Kind) -> None:
     """Index the owned objects of a kind (key and the fingerprint of the operator's fields, by
-    Deployment) and wake a Deployment when one of its objects is deleted or edited; for the
-    apps/v1 Deployments, on every change (their readiness is read)."""
+    Deployment) and wake their owner (a Deployment, or a ServingPool for a pool's objects)
+    when one is deleted or edited by someone else; for the apps/v1 Deployments, on every
+    change (their readiness is read)."""
 
     async def index(
         namespace: str | None, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any
@@ -391,20 +452,27 @@ def _follow_owned(kind: Kind) -> None:
     ) -> None:
         operator: Operator = memo.operator
         controllers = operator.attach(indices)
-        owner, namespace = labels.get(DEPLOYMENT_LABEL), namespace or ""
-        if not owner or controllers.cache.deployment(namespace, owner) is None:
-            return  # not a Deployment's, or one of another shard's
+        cache, namespace = controllers.cache, namespace or ""
+        owner, pool = labels.get(DEPLOYMENT_LABEL), labels.get(POOL_LABEL)
+        key, woken = (kind.kind, name), kind is kinds.APPS_DEPLOYMENT
         seen = None if type == "DELETED" else managed_fingerprint(body, FIELD_MANAGER)
-        changed = controllers.deployments.child_seen(namespace, owner, (kind.kind, name), seen)
-        if changed or kind is kinds.APPS_DEPLOYMENT:
-            operator.queue.add((DEPLOYMENT, namespace, owner))
+        # Owners of another shard are not in the cache: their objects are theirs to restore.
+        if owner and cache.deployment(namespace, owner) is not None:
+            if controllers.deployments.child_seen(namespace, owner, key, seen) or woken:
+                operator.queue.add((DEPLOYMENT, namespace, owner))
+        elif (
+            pool
+            and cache.serving_pool(namespace, pool) is not None
+            and (controllers.pools.child_seen(namespace, pool, key, seen) or woken)
+        ):
+            operator.wake_pool(namespace, pool)
 
     owned = {MANAGED_BY: MANAGER}
     kopf.index(kind.api_version, kind.plural, id=_owned_index(kind), labels=owned)(index)
     kopf.on.event(kind.api_version, kind.plural, id=f"{kind.plural}_event", labels=owned)(event)
 
 
-for _kind in OWNED_KINDS[:8]:
+for _kind in OWNED_KINDS:
     _follow_owned(_kind)
 
 
@@ -418,6 +486,16 @@ async def server_pod_event(
     owner, namespace = labels.get(DEPLOYMENT_LABEL), namespace or ""
     if owner and controllers.cache.deployment(namespace, owner) is not None:
         operator.queue.add((DEPLOYMENT, namespace, owner))
+
+
+@kopf.on.event(GROUP, VERSION, "servingpools")
+async def serving_pool_event(
+    namespace: str | None, name: str, memo: kopf.Memo, **indices: Any
+) -> None:
+    """A pool appeared, changed or went: look at it and at the Deployments that name it."""
+    operator: Operator = memo.operator
+    operator.attach(indices)
+    operator.wake_pool(namespace or "", name)
 
 
 @kopf.on.event(GROUP, VERSION, "driftmonitors")

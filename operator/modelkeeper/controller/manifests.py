@@ -1,17 +1,17 @@
-"""The parts every child object of a Deployment shares: names, labels, ownership, pod hardening.
+"""The parts every child object shares: names, labels, ownership, pod hardening.
 
-The version builders (builders.py) and the traffic providers (traffic.py) both make
-Deployments, Services and other objects owned by one Deployment (modelkeeper.io); this
-module holds what they make them from, so that every child is named, labelled, owned and
-locked down the same way. Pure: it returns plain dicts.
+The version builders (builders.py), the traffic providers (traffic.py) and a pool's
+builders (poolobjects.py) all make Deployments, Services and other objects owned by one
+Deployment (modelkeeper.io) or ServingPool; this module holds what they make them from,
+so that every child is named, labelled, owned and locked down the same way. Pure: it
+returns plain dicts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from modelkeeper.api.base import API_VERSION
-from modelkeeper.api.deployment import DeploymentResource
+from modelkeeper.api.base import API_VERSION, Resource
 from modelkeeper.api.labels import Manifest
 
 HTTP_PORT = 8080  # the container port of scoring servers and of the router
@@ -26,23 +26,24 @@ def owned(
     api_version: str,
     kind: str,
     name: str,
-    deployment: DeploymentResource,
+    owner: Resource[Any, Any],
     object_labels: dict[str, str],
 ) -> Manifest:
-    """An object in the Deployment's namespace that the Deployment controls."""
+    """An object in the owner's namespace that the owner (a Deployment or a ServingPool)
+    controls, so that it is garbage collected with it."""
     return {
         "apiVersion": api_version,
         "kind": kind,
         "metadata": {
             "name": name,
-            "namespace": deployment.metadata.namespace,
+            "namespace": owner.metadata.namespace,
             "labels": object_labels,
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
-                    "kind": "Deployment",
-                    "name": deployment.metadata.name,
-                    "uid": deployment.metadata.uid,
+                    "kind": owner.KIND,
+                    "name": owner.metadata.name,
+                    "uid": owner.metadata.uid,
                     "controller": True,
                     "blockOwnerDeletion": True,
                 }

@@ -9,7 +9,6 @@ drain ends); the caller also runs it on every relevant watch event and every res
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -38,14 +37,15 @@ from modelkeeper.controller.applied import (
     Applied,
     ObjectKey,
     drifted,
-    managed_fingerprint,
     object_key,
     plan_writes,
 )
+from modelkeeper.controller.applying import apply_in_waves
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.desired import Seen, desired
 from modelkeeper.controller.metrics import DeploymentGauges, RolloutMetrics
 from modelkeeper.controller.podstates import PodProblem, pod_problem
+from modelkeeper.controller.pools import pool_view
 from modelkeeper.controller.rollout import (
     AnalysisDue,
     Controls,
@@ -57,7 +57,7 @@ from modelkeeper.controller.status import deployment_status, model_status, serve
 from modelkeeper.controller.statuswrite import StatusWriter
 from modelkeeper.controller.validation import validate_model
 from modelkeeper.kube import client as kinds
-from modelkeeper.kube.client import FIELD_MANAGER, JsonObject, Kind, KubeClient
+from modelkeeper.kube.client import JsonObject, Kind, KubeClient
 from modelkeeper.prometheus.client import ProviderPool
 
 log = logging.getLogger("modelkeeper.controller")
@@ -147,11 +147,13 @@ class Reconciler:
         controls = Controls.read(deployment.metadata.annotations)
         due = analysis_due(deployment.spec.strategy, deployment.status, controls, now)
         run = await self._analyse(deployment, due, now) if due is not None else None
-        seen = Seen(deployment, models, children, run, now)
+        seen = Seen(deployment, models, children, run, now, pool_view(self.cache, deployment))
         want = desired(seen, self.settings, pod_monitor=self.pod_monitor)
         await self._apply(namespace, name, want.objects, want.keep)
-        failing = self._failing(namespace, name, want.unready) if want.unready else {}
-        status = deployment_status(replace(want.observation, failing=failing))
+        if want.unready:
+            failing = self._failing(namespace, name, want.unready)
+            want = replace(want, observation=replace(want.observation, failing=failing))
+        status = deployment_status(want.observation)
         await self.statuses.write(body, deployment.status, status)
         analysed = run if isinstance(run, AnalysisStatus) else None
         await self._report(body, deployment, want.plan, status, analysed)
@@ -221,18 +223,10 @@ class Reconciler:
         missing = set(self.gone.get(key, ()))
         observed = self.cache.observed(namespace, name)
         writes = plan_writes(desired, keep, missing, observed, self.applied.get(key))
-        owned = dict(writes.record.owned)
-        # Other objects first, so a Deployment's pods find their ConfigMap and ServiceAccount.
-        for wave in (
-            [obj for obj in writes.apply if obj["kind"] != "Deployment"],
-            [obj for obj in writes.apply if obj["kind"] == "Deployment"],
-        ):
-            answers = await asyncio.gather(*(self.client.apply(obj) for obj in wave))
-            for answer in answers:
-                owned[object_key(answer)] = managed_fingerprint(answer, FIELD_MANAGER)
+        owned = await apply_in_waves(self.client, writes.apply)
         if writes.prune:
             await self._prune(namespace, desired, keep, observed)
-        self.applied[key] = replace(writes.record, owned=owned)
+        self.applied[key] = replace(writes.record, owned={**writes.record.owned, **owned})
         if key in self.gone:  # a deletion seen during this apply stays for the next one
             self.gone[key] -= missing
             if not self.gone[key]:

@@ -35,6 +35,7 @@ from modelkeeper.api.model import (
 from modelkeeper.api.selection import Selection, SelectionReason
 from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.podstates import PodProblem
+from modelkeeper.controller.pooled import PoolCheck
 from modelkeeper.controller.rollout import HoldReason, Plan, Readiness, is_ready
 
 
@@ -63,7 +64,10 @@ class Observation:
     replicas: int
     now: datetime
     failing: Mapping[str, PodProblem] = field(default_factory=dict)
-    """Why a version that is not ready fails to start, by version, from its pods."""
+    """Why a version that is not ready fails to start, by version, from its pods (or, for a
+    pooled Deployment, from its pool)."""
+    pool: PoolCheck | None = None
+    """With spec.pool: whether the pool serves the Deployment, and if not, why."""
 
 
 FAILURE_LIMIT = 2048
@@ -177,11 +181,17 @@ def deployment_status(observation: Observation) -> DeploymentStatus:
         )
 
     following = deployment.spec.follow is not None
+    pool = observation.pool
     conditions = [
         c
         for c in previous.conditions
-        if following or c.type is not DeploymentConditionType.FOLLOWING
+        if (following or c.type is not DeploymentConditionType.FOLLOWING)
+        and (pool is not None or c.type is not DeploymentConditionType.POOLED)
     ]
+    if pool is not None:
+        conditions = condition(
+            conditions, DeploymentConditionType.POOLED, pool.holds, pool.reason, pool.message
+        )
     conditions = condition(
         conditions,
         DeploymentConditionType.AVAILABLE,

@@ -200,6 +200,14 @@ def operator_calls(control_plane: ControlPlane) -> int:
     return sum(int(float(count)) for count in OPERATOR_CALLS.findall(server_metrics(control_plane)))
 
 
+def own_requests(operator: RunningOperator) -> float:
+    """The requests the operator's client made, by its own count."""
+    found = re.findall(
+        r"^modelkeeper_kube_requests_total\{[^}]*\} (\S+)$", operator.metrics(), re.M
+    )
+    return sum(float(count) for count in found)
+
+
 def no_namespace_terminating(control_plane: ControlPlane) -> bool:
     """Earlier tests' namespaces are gone: their deletion lists and deletes every kind."""
     found = json.loads(control_plane.kubectl("get", "namespaces", "-o", "json").stdout)
@@ -230,8 +238,10 @@ def test_an_operator_at_rest_asks_the_api_server_nothing_however_often_it_resync
 
         # When three resync periods pass
         before, reconciled = operator_calls(control_plane), reconciles(operator)
+        asked = own_requests(operator)
         time.sleep(3 * resync + 1)
 
         # Then every Deployment was reconciled in each, and none asked anything
         assert reconciles(operator) >= reconciled + 3 * len(names)
+        assert own_requests(operator) == asked > 0
         assert operator_calls(control_plane) - before == 0

@@ -26,4 +26,4 @@ def test_check_fails_with_a_diff_where_files_are_missing(
     assert crdgen.main(["--check", "--root", str(tmp_path)]) == 1
     printed = capsys.readouterr().out
     assert "+++ crds/models.modelkeeper.io.yaml (generated)" in printed
-    assert "5 generated file(s) are stale" in printed
+    assert "6 generated file(s) are stale" in printed
