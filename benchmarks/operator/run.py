@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -317,7 +318,7 @@ class Setup:
 
 
 def metrics_text(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=120) as response:
         text: str = response.read().decode()
     return text
 
@@ -433,6 +434,7 @@ def main() -> int:
     parser.add_argument("--steady-periods", type=int, default=3, help="resync periods at rest")
     parser.add_argument("--json", type=Path, default=Path("operator-benchmark.json"))
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the control plane, too
     setup = Setup(args.size, args.pooled, args.resync_seconds, args.steady_periods)
     workdir = Path(tempfile.mkdtemp(prefix="modelkeeper-operator-bench-"))
     print(f"load average before: {load_average()}", flush=True)

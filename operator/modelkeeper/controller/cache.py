@@ -129,6 +129,14 @@ class Cache:
         return list(self.server_pods.get((namespace, deployment), ()))
 
 
+def lean(body: Body) -> dict[str, Any]:
+    """An object of the operator's own kinds as the indices keep it: whole, but for
+    `metadata.managedFields`, which no reconcile reads and which the operator's own status
+    applies make about as large as the rest of a small object."""
+    metadata = {key: value for key, value in body["metadata"].items() if key != "managedFields"}
+    return {**body, "metadata": metadata}
+
+
 def owned_view(body: Body) -> dict[str, Any]:
     """What a reconcile reads of an owned apps/v1 Deployment: its name, labels, pod labels
     and status; the index keeps only this, not the whole pod template."""
@@ -143,23 +151,27 @@ def owned_view(body: Body) -> dict[str, Any]:
 
 def pod_view(body: Body) -> dict[str, Any]:
     """What a reconcile reads of a scoring server's pod (`podstates.pod_problem`): its name,
-    labels, whether it is going, and its status without the addresses and times."""
+    labels, whether it is going, its phase, whether it could be scheduled, and its
+    containers' states; not its spec, addresses or other conditions."""
     metadata, status = body["metadata"], body.get("status") or {}
-    kept = ("phase", "reason", "message", "conditions")
-    containers = ("initContainerStatuses", "containerStatuses")
-    view: dict[str, Any] = {key: status[key] for key in kept if key in status}
-    view |= {
-        key: [
-            {
-                part: container[part]
-                for part in ("name", "state", "lastState", "restartCount")
-                if part in container
-            }
-            for container in status[key]
-        ]
-        for key in containers
-        if key in status
+    view: dict[str, Any] = {
+        key: status[key] for key in ("phase", "reason", "message") if key in status
     }
+    view["conditions"] = [
+        condition
+        for condition in status.get("conditions") or []
+        if condition.get("type") == "PodScheduled"
+    ]
+    for key in ("initContainerStatuses", "containerStatuses"):
+        if key in status:
+            view[key] = [
+                {
+                    part: one[part]
+                    for part in ("name", "state", "lastState", "restartCount")
+                    if part in one
+                }
+                for one in status[key]
+            ]
     return {
         "metadata": {
             "name": metadata["name"],

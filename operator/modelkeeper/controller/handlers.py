@@ -27,7 +27,7 @@ from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, MANAGED_BY, MANA
 from modelkeeper.api.pool import POOL_LABEL, PooledFamily
 from modelkeeper.controller import metrics
 from modelkeeper.controller.applied import managed_fingerprint
-from modelkeeper.controller.cache import Cache, owned_view, pod_view
+from modelkeeper.controller.cache import Cache, lean, owned_view, pod_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.following import RegistryFollowing, registry_of
 from modelkeeper.controller.leadership import Leadership
@@ -294,7 +294,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 # hop per index per event.
 @kopf.index(GROUP, VERSION, "models")
 async def models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "models")
@@ -308,7 +308,7 @@ async def model_families(
 async def deployments(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "deployments")
@@ -322,14 +322,14 @@ async def deployment_families(
 async def drift_monitors(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "retrainpolicies")
 async def retrain_policies(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "retrainpolicies")
@@ -343,7 +343,7 @@ async def retrain_policy_families(
 async def serving_pools(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "deployments")

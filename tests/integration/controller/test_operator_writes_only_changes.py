@@ -120,36 +120,27 @@ def test_a_reconcile_that_finds_nothing_changed_applies_nothing(
     assert applies_of_owned_kinds(control_plane) == settled
 
 
-def test_a_scoring_server_deleted_by_hand_comes_back_before_the_resync(
-    operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
+@pytest.mark.parametrize(
+    ("name", "kind", "child"),
+    [
+        pytest.param("sturdy", "deployments.apps", "sturdy-1", id="a-scoring-server"),
+        pytest.param("stubborn", "configmap", "stubborn-router", id="the-routes"),
+        pytest.param("staunch", "serviceaccount", "staunch-router", id="the-routers-account"),
+    ],
+)
+def test_an_owned_object_deleted_by_hand_comes_back_before_the_resync(
+    operator: RunningOperator, kubectl: Kubectl, tmp_path: Path, name: str, kind: str, child: str
 ) -> None:
-    serving(kubectl, tmp_path, "sturdy")
-    uid = get(kubectl, "deployments.apps/sturdy-1")["metadata"]["uid"]
+    serving(kubectl, tmp_path, name)
+    uid = get(kubectl, f"{kind}/{child}")["metadata"]["uid"]
 
-    kubectl("delete", "deployments.apps", "sturdy-1", "--wait=true", "--timeout=30s")
+    kubectl("delete", kind, child, "--wait=true", "--timeout=30s")
 
     wait_for(
         kubectl,
-        "deployments.apps/sturdy-1",
-        lambda server: server["metadata"]["uid"] != uid,
-        "the scoring server is applied again",
-        timeout=30,
-    )
-
-
-def test_an_owned_configmap_deleted_by_hand_comes_back_before_the_resync(
-    operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
-) -> None:
-    serving(kubectl, tmp_path, "stubborn")
-    uid = get(kubectl, "configmap/stubborn-router")["metadata"]["uid"]
-
-    kubectl("delete", "configmap", "stubborn-router", "--wait=true", "--timeout=30s")
-
-    wait_for(
-        kubectl,
-        "configmap/stubborn-router",
-        lambda routes: routes["metadata"]["uid"] != uid,
-        "the router's ConfigMap is applied again",
+        f"{kind}/{child}",
+        lambda found: found["metadata"]["uid"] != uid,
+        f"{kind} {child} is applied again",
         timeout=30,
     )
 
