@@ -46,6 +46,11 @@ def model_created(body: kopf.Body, **_: Any) -> None:
     _config_map("model", body)
 
 
+@kopf.on.create("modelkeeper.io", "v1alpha1", "driftmonitors")
+def drift_monitor_created(body: kopf.Body, **_: Any) -> None:
+    _config_map("driftmonitor", body)
+
+
 @kopf.on.cleanup()
 def dump(**_: Any) -> None:
     with open(os.environ["FLOOR_DURATIONS"], "w") as file:

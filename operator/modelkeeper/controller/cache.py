@@ -5,14 +5,17 @@ indices tell which Deployments to wake when a version appears or is approved. ko
 fills the indices from its watch streams and calls no handler before every index has
 its initial listing, so the first reconcile after a restart already sees every Model
 of a family (a partial view would start a rollout to the wrong version). The indices
-hold nothing the API server does not. The apps/v1 Deployments the operator owns are
-indexed too, by their Deployment or ServingPool, so a reconcile reads their readiness
-without a call, and so are the versions in each pooled Deployment's catalogue.
+hold nothing the API server does not. The objects the operator owns are indexed too,
+by their Deployment (or ServingPool): the apps/v1 Deployments' readiness, every owned
+object's key and the fingerprint of the fields the operator owns in it (to prune and to
+notice an edit), the scoring servers' pods' states and the versions in each pooled
+Deployment's catalogue, so a reconcile reads them all without a call. Only what a
+reconcile reads is kept, not whole objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +48,11 @@ class Cache:
     """(namespace, family) -> the names of the RetrainPolicies that retrain it."""
     owned_deployments: Index = field(default_factory=dict)
     """(namespace, Deployment) -> `owned_view`s of its apps/v1 Deployments."""
+    owned_objects: Sequence[Index] = ()
+    """One index per owned kind: (namespace, Deployment) -> (kind, name, fingerprint of
+    the fields the operator owns) of each of its objects of that kind."""
+    server_pods: Index = field(default_factory=dict)
+    """(namespace, Deployment) -> `pod_view`s of its scoring servers' pods."""
     serving_pools: Index = field(default_factory=dict)
     """(namespace, name) -> the ServingPool's body."""
     pool_members: Index = field(default_factory=dict)
@@ -113,6 +121,27 @@ class Cache:
         found = self.owned_deployments.get((namespace, deployment), ())
         return sorted(found, key=lambda body: str(body["metadata"]["name"]))
 
+    def observed(self, namespace: str, deployment: str) -> dict[tuple[str, str], str]:
+        """Every object of a Deployment: (kind, name) -> the fingerprint of its fields the
+        operator owns."""
+        return {
+            (kind, name): managed
+            for index in self.owned_objects
+            for kind, name, managed in index.get((namespace, deployment), ())
+        }
+
+    def pods(self, namespace: str, deployment: str) -> list[Body]:
+        """The `pod_view`s of a Deployment's scoring servers' pods."""
+        return list(self.server_pods.get((namespace, deployment), ()))
+
+
+def lean(body: Body) -> dict[str, Any]:
+    """An object of the operator's own kinds as the indices keep it: whole, but for
+    `metadata.managedFields`, which no reconcile reads and which the operator's own status
+    applies make about as large as the rest of a small object."""
+    metadata = {key: value for key, value in body["metadata"].items() if key != "managedFields"}
+    return {**body, "metadata": metadata}
+
 
 def owned_view(body: Body) -> dict[str, Any]:
     """What a reconcile reads of an owned apps/v1 Deployment: its name, labels, pod labels
@@ -123,4 +152,37 @@ def owned_view(body: Body) -> dict[str, Any]:
         "metadata": {"name": metadata["name"], "labels": dict(metadata.get("labels") or {})},
         "spec": {"template": {"metadata": {"labels": dict(template.get("labels") or {})}}},
         "status": dict(body.get("status") or {}),
+    }
+
+
+def pod_view(body: Body) -> dict[str, Any]:
+    """What a reconcile reads of a scoring server's pod (`podstates.pod_problem`): its name,
+    labels, whether it is going, its phase, whether it could be scheduled, and its
+    containers' states; not its spec, addresses or other conditions."""
+    metadata, status = body["metadata"], body.get("status") or {}
+    view: dict[str, Any] = {
+        key: status[key] for key in ("phase", "reason", "message") if key in status
+    }
+    view["conditions"] = [
+        condition
+        for condition in status.get("conditions") or []
+        if condition.get("type") == "PodScheduled"
+    ]
+    for key in ("initContainerStatuses", "containerStatuses"):
+        if key in status:
+            view[key] = [
+                {
+                    part: one[part]
+                    for part in ("name", "state", "lastState", "restartCount")
+                    if part in one
+                }
+                for one in status[key]
+            ]
+    return {
+        "metadata": {
+            "name": metadata["name"],
+            "labels": dict(metadata.get("labels") or {}),
+            "deletionTimestamp": metadata.get("deletionTimestamp"),
+        },
+        "status": view,
     }

@@ -23,21 +23,23 @@ import kopf
 from prometheus_client import start_http_server
 
 from modelkeeper.api.base import GROUP, VERSION
-from modelkeeper.api.labels import DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY_LABEL
+from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY_LABEL
 from modelkeeper.api.pool import POOL_LABEL, PooledFamily
 from modelkeeper.controller import metrics
-from modelkeeper.controller.cache import Cache, owned_view
+from modelkeeper.controller.applied import managed_fingerprint
+from modelkeeper.controller.cache import Cache, lean, owned_view, pod_view
 from modelkeeper.controller.driftmonitor import DriftMonitors
 from modelkeeper.controller.following import RegistryFollowing, registry_of
 from modelkeeper.controller.leadership import Leadership
 from modelkeeper.controller.notifier import Notifier
 from modelkeeper.controller.pools import Pools
-from modelkeeper.controller.reconcile import Reconciler
+from modelkeeper.controller.reconcile import OWNED_KINDS, Reconciler
 from modelkeeper.controller.reconciler import KindReconciler, Opening
 from modelkeeper.controller.retraining import RetrainPolicies
 from modelkeeper.controller.settings import OperatorSettings
 from modelkeeper.controller.workqueue import Key, WorkQueue
-from modelkeeper.kube.client import ApiError, KubeClient
+from modelkeeper.kube import client as kinds
+from modelkeeper.kube.client import FIELD_MANAGER, ApiError, Kind, KubeClient
 from modelkeeper.kube.connection import connect
 from modelkeeper.prometheus.client import ProviderPool
 
@@ -51,6 +53,9 @@ SERVING_POOL = "ServingPool"
 SHARDED = ("models", "deployments", "driftmonitors", "retrainpolicies", "servingpools")
 """The kinds --shard-selector selects: a family's four kinds carry its shard's label, and so
 does the ServingPool its Deployment names (a pool serves the families of one shard)."""
+OWNED = f"{MANAGED_BY}={MANAGER}"
+SERVER_PODS = f"{OWNED},{COMPONENT}=server"
+"""What the operator watches of the kinds it owns: the API server sends only these."""
 FOLLOW = "Follow"
 """A Deployment's registry alias, followed under a key of its own (`following`)."""
 MAX_BACKOFF_SECONDS = 60.0
@@ -128,6 +133,8 @@ class Operator:
                 pool_members=indices["pool_members"],
                 pool_workloads=indices["pool_workloads"],
                 catalogues=indices["catalogues"],
+                owned_objects=tuple(indices[_owned_index(kind)] for kind in OWNED_KINDS),
+                server_pods=indices["server_pods"],
             )
             deployments = Reconciler(
                 self.client,
@@ -240,6 +247,9 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     if operator_settings.shard_selector:  # server-side: the API server sends only the shard
         for plural in SHARDED:
             settings.watching.label_selectors[GROUP, plural] = operator_settings.shard_selector
+    for kind in OWNED_KINDS:  # not every ConfigMap and Service of the namespaces: only the owned
+        settings.watching.label_selectors[kind.api_version, kind.plural] = OWNED
+    settings.watching.label_selectors["v1", "pods"] = SERVER_PODS
     identity = operator_settings.identity or f"{socket.gethostname()}-{uuid4().hex[:6]}"
     notifier = Notifier(operator_settings.notify_sinks)
     client = KubeClient(connect(), listeners=[notifier.notify], instance=identity)
@@ -284,7 +294,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 # hop per index per event.
 @kopf.index(GROUP, VERSION, "models")
 async def models(namespace: str | None, name: str, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "models")
@@ -298,7 +308,7 @@ async def model_families(
 async def deployments(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "deployments")
@@ -312,14 +322,14 @@ async def deployment_families(
 async def drift_monitors(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "retrainpolicies")
 async def retrain_policies(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "retrainpolicies")
@@ -333,7 +343,7 @@ async def retrain_policy_families(
 async def serving_pools(
     namespace: str | None, name: str, body: kopf.Body, **_: Any
 ) -> dict[Any, Any]:
-    return {(namespace or "", name): dict(body)}
+    return {(namespace or "", name): lean(body)}
 
 
 @kopf.index(GROUP, VERSION, "deployments")
@@ -404,29 +414,79 @@ async def model_event(
     operator.wake_family(namespace or "", spec.get("name", ""))
 
 
-@kopf.on.event("apps", "v1", "deployments", labels={MANAGED_BY: MANAGER})
-async def child_event(
-    type: str | None,
-    namespace: str | None,
-    name: str,
-    labels: kopf.Labels,
-    memo: kopf.Memo,
-    **indices: Any,
+@kopf.index("v1", "pods", labels={MANAGED_BY: MANAGER, COMPONENT: "server"})
+async def server_pods(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[Any, Any]:
+    """Scoring servers' pods by their Deployment: why a version does not start, without a call."""
+    owner = labels.get(DEPLOYMENT_LABEL)
+    return {(namespace or "", owner): pod_view(body)} if owner else {}
+
+
+def _owned_index(kind: Kind) -> str:
+    return f"{kind.plural}_owned"
+
+
+def _follow_owned(kind: Kind) -> None:
+    """Index the owned objects of a kind (key and the fingerprint of the operator's fields, by
+    Deployment) and wake their owner (a Deployment, or a ServingPool for a pool's objects)
+    when one is deleted or edited by someone else; for the apps/v1 Deployments, on every
+    change (their readiness is read)."""
+
+    async def index(
+        namespace: str | None, name: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+    ) -> dict[Any, Any]:
+        owner = labels.get(DEPLOYMENT_LABEL)
+        if not owner:
+            return {}
+        managed = managed_fingerprint(body, FIELD_MANAGER)
+        return {(namespace or "", owner): (kind.kind, name, managed)}
+
+    async def event(
+        type: str | None,
+        namespace: str | None,
+        name: str,
+        labels: kopf.Labels,
+        body: kopf.Body,
+        memo: kopf.Memo,
+        **indices: Any,
+    ) -> None:
+        operator: Operator = memo.operator
+        controllers = operator.attach(indices)
+        cache, namespace = controllers.cache, namespace or ""
+        owner, pool = labels.get(DEPLOYMENT_LABEL), labels.get(POOL_LABEL)
+        key, woken = (kind.kind, name), kind is kinds.APPS_DEPLOYMENT
+        seen = None if type == "DELETED" else managed_fingerprint(body, FIELD_MANAGER)
+        # Owners of another shard are not in the cache: their objects are theirs to restore.
+        if owner and cache.deployment(namespace, owner) is not None:
+            if controllers.deployments.child_seen(namespace, owner, key, seen) or woken:
+                operator.queue.add((DEPLOYMENT, namespace, owner))
+        elif (
+            pool
+            and cache.serving_pool(namespace, pool) is not None
+            and (controllers.pools.child_seen(namespace, pool, key, seen) or woken)
+        ):
+            operator.wake_pool(namespace, pool)
+
+    owned = {MANAGED_BY: MANAGER}
+    kopf.index(kind.api_version, kind.plural, id=_owned_index(kind), labels=owned)(index)
+    kopf.on.event(kind.api_version, kind.plural, id=f"{kind.plural}_event", labels=owned)(event)
+
+
+for _kind in OWNED_KINDS:
+    _follow_owned(_kind)
+
+
+@kopf.on.event("v1", "pods", labels={MANAGED_BY: MANAGER, COMPONENT: "server"})
+async def server_pod_event(
+    namespace: str | None, labels: kopf.Labels, memo: kopf.Memo, **indices: Any
 ) -> None:
-    """A scoring server's readiness changed (or it went away): look at its owner again (a
-    pool's: at the pool and its Deployments)."""
+    """A scoring server's pod changed (it may be failing to start): look at its owner again."""
     operator: Operator = memo.operator
     controllers = operator.attach(indices)
-    owner = labels.get(DEPLOYMENT_LABEL)
-    pool = labels.get(POOL_LABEL)
-    if pool:
-        if type == "DELETED":
-            controllers.pools.child_deleted(namespace or "", pool, name)
-        operator.wake_pool(namespace or "", pool)
-    if owner:
-        if type == "DELETED":
-            controllers.deployments.child_deleted(namespace or "", owner, name)
-        operator.queue.add((DEPLOYMENT, namespace or "", owner))
+    owner, namespace = labels.get(DEPLOYMENT_LABEL), namespace or ""
+    if owner and controllers.cache.deployment(namespace, owner) is not None:
+        operator.queue.add((DEPLOYMENT, namespace, owner))
 
 
 @kopf.on.event("", "v1", "configmaps", labels={POOL_LABEL: kopf.PRESENT, MANAGED_BY: MANAGER})

@@ -159,16 +159,20 @@ class RolloutMetrics:
     def __init__(self) -> None:
         self._strategies: dict[tuple[str, str], str] = {}
         self._checks: dict[tuple[str, str], set[str]] = {}
+        self._counted: set[tuple[str, str]] = set()
+        """Deployments whose rollout counters exist: from their first rollout on, so that
+        thousands that never roll out cost no series (48 each otherwise)."""
 
     def record(
         self, namespace: str, name: str, strategy: str, plan: Plan, run: AnalysisStatus | None
     ) -> None:
         """What one reconcile decided for a Deployment."""
         key = (namespace, name)
-        if key not in self._checks:
+        ending = any(decision.outcome is not None for decision in plan.decisions)
+        if key not in self._counted and (plan.candidate is not None or ending):
             zero_counters(ROLLOUTS_ENDED, key, Outcome, Trigger)
             zero_counters(ANALYSIS_RUNS, key, AnalysisPhase)
-            self._checks[key] = set()
+            self._counted.add(key)
         if plan.candidate is not None:
             self._strategies[key] = strategy
         else:
@@ -196,8 +200,10 @@ class RolloutMetrics:
         self._strategies.pop(key, None)
         for metric in self._checks.pop(key, set()):
             ANALYSIS_VALUE.remove(namespace, name, metric)
-        remove_counters(ROLLOUTS_ENDED, key, Outcome, Trigger)
-        remove_counters(ANALYSIS_RUNS, key, AnalysisPhase)
+        if key in self._counted:
+            self._counted.discard(key)
+            remove_counters(ROLLOUTS_ENDED, key, Outcome, Trigger)
+            remove_counters(ANALYSIS_RUNS, key, AnalysisPhase)
         for gauge in (CANDIDATE_WEIGHT, CANDIDATE_MIRROR):
             gauge.remove(namespace, name)
         self._publish()

@@ -1,19 +1,17 @@
 """The ServingPool controller, and what a pooled Deployment's reconcile reads of its pool.
 
 A pool's reconcile: build its objects (poolobjects.py), apply those that changed since
-the last apply (applied.py), and write its status (pooled.py's `pool_status`): its
-servers' and router's readiness from the cache, and how many Deployments name it. A
-pool's objects are the same set whatever its spec, so nothing is pruned: they go with
-the pool, by their owner references. `pool_view` gathers from the cache what a pooled
-Deployment's decisions need of its pool.
+the last apply, or that were deleted or edited by someone else (applied.py), and write
+its status (pooled.py's `pool_status`): its servers' and router's readiness from the
+cache, and how many Deployments name it. A pool's objects are the same set whatever its
+spec, so nothing is pruned: they go with the pool, by their owner references.
+`pool_view` gathers from the cache what a pooled Deployment's decisions need of its pool.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -21,7 +19,8 @@ from pydantic import ValidationError
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.pool import pool_router, pool_service
 from modelkeeper.api.servingpool import ServingPoolResource
-from modelkeeper.controller.applied import Applied, ObjectKey, plan_writes
+from modelkeeper.controller.applied import Applied, ObjectKey, drifted, plan_writes
+from modelkeeper.controller.applying import apply_in_waves
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.pooled import PoolView, path_owner, pool_status, readiness
 from modelkeeper.controller.poolobjects import build_pool
@@ -74,15 +73,19 @@ class Pools:
     pod_monitor: bool
     applied: dict[tuple[str, str], Applied] = field(default_factory=dict)
     gone: dict[tuple[str, str], set[ObjectKey]] = field(default_factory=dict)
-    """The pool's apps/v1 Deployments deleted since they were last applied."""
+    """The pool's objects deleted, or edited by someone else, since they were last applied."""
     statuses: StatusWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.statuses = StatusWriter(self.client)
 
-    def child_deleted(self, namespace: str, pool: str, name: str) -> None:
-        """An apps/v1 Deployment of the pool was deleted: the next reconcile applies it again."""
-        self.gone.setdefault((namespace, pool), set()).add(("Deployment", name))
+    def child_seen(self, namespace: str, pool: str, key: ObjectKey, managed: str | None) -> bool:
+        """The watch saw an object of the pool deleted (`managed` None) or changed (see
+        `Reconciler.child_seen`); whether the pool must look again (and apply it)."""
+        if managed is not None and not drifted(self.applied.get((namespace, pool)), {key: managed}):
+            return False
+        self.gone.setdefault((namespace, pool), set()).add(key)
+        return True
 
     def forget(self, namespace: str, name: str) -> None:
         self.applied.pop((namespace, name), None)
@@ -98,18 +101,11 @@ class Pools:
             build_pool(pool, self.settings.default_image, self.pod_monitor, self.settings.stores()),
             (),
             missing,
+            {},
             self.applied.get(key),
-            bool(workloads),
-            time.monotonic(),
-            self.settings.resync_seconds,
         )
-        # Account first, so the pods find their ServiceAccount.
-        for wave in (
-            [obj for obj in writes.apply if obj["kind"] != "Deployment"],
-            [obj for obj in writes.apply if obj["kind"] == "Deployment"],
-        ):
-            await asyncio.gather(*(self.client.apply(obj) for obj in wave))
-        self.applied[key] = writes.record
+        owned = await apply_in_waves(self.client, writes.apply)
+        self.applied[key] = replace(writes.record, owned={**writes.record.owned, **owned})
         if key in self.gone:
             self.gone[key] -= missing
             if not self.gone[key]:

@@ -9,9 +9,8 @@ drain ends); the caller also runs it on every relevant watch event and every res
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -31,10 +30,17 @@ from modelkeeper.api.deployment import (
     Phase,
     TrafficProvider,
 )
-from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, VERSION_LABEL
+from modelkeeper.api.labels import VERSION_LABEL
 from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource, ModelStatus
 from modelkeeper.api.strategy import ABTest, Shadow
-from modelkeeper.controller.applied import Applied, ObjectKey, plan_writes
+from modelkeeper.controller.applied import (
+    Applied,
+    ObjectKey,
+    drifted,
+    object_key,
+    plan_writes,
+)
+from modelkeeper.controller.applying import apply_in_waves
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.desired import Seen, desired
 from modelkeeper.controller.metrics import DeploymentGauges, RolloutMetrics
@@ -56,7 +62,7 @@ from modelkeeper.prometheus.client import ProviderPool
 
 log = logging.getLogger("modelkeeper.controller")
 
-PRUNED_KINDS: tuple[Kind, ...] = (
+OWNED_KINDS: tuple[Kind, ...] = (
     kinds.APPS_DEPLOYMENT,
     kinds.SERVICE,
     kinds.CONFIG_MAP,
@@ -65,7 +71,12 @@ PRUNED_KINDS: tuple[Kind, ...] = (
     kinds.SERVICE_ACCOUNT,
     kinds.ROLE,
     kinds.ROLE_BINDING,
+    kinds.POD_MONITOR,
+    kinds.HTTP_ROUTE,
 )
+"""Every kind a Deployment's objects may be of: the operator watches them (those the API
+server serves) and prunes what it holds of them."""
+OWNED_BY_KIND = {kind.kind: kind for kind in OWNED_KINDS}
 
 
 def _describe(run: AnalysisStatus) -> str:
@@ -91,7 +102,7 @@ class Reconciler:
     applied: dict[tuple[str, str], Applied] = field(default_factory=dict)
     """What was last applied for each Deployment (namespace, name)."""
     gone: dict[tuple[str, str], set[ObjectKey]] = field(default_factory=dict)
-    """Owned apps/v1 Deployments deleted since they were last applied, by Deployment."""
+    """Owned objects deleted since they were last applied, by Deployment."""
     statuses: StatusWriter = field(init=False)
     model_statuses: StatusWriter = field(init=False)
 
@@ -108,9 +119,16 @@ class Reconciler:
                 log.warning("Model %s/%s does not parse: %s", namespace, body["metadata"], error)
         return models
 
-    def child_deleted(self, namespace: str, deployment: str, name: str) -> None:
-        """An owned apps/v1 Deployment was deleted: the next reconcile applies it again."""
-        self.gone.setdefault((namespace, deployment), set()).add(("Deployment", name))
+    def child_seen(
+        self, namespace: str, deployment: str, key: ObjectKey, managed: str | None
+    ) -> bool:
+        """The watch saw an owned object deleted (`managed` None) or changed (`managed`: the
+        fingerprint of the operator's fields in it); whether its Deployment must look again.
+        A deleted one is applied again by the next reconcile, whatever it was."""
+        if managed is None:
+            self.gone.setdefault((namespace, deployment), set()).add(key)
+            return True
+        return bool(drifted(self.applied.get((namespace, deployment)), {key: managed}))
 
     def forget_deployment(self, namespace: str, name: str) -> None:
         """The Deployment is gone: its series go, and what was applied for it is forgotten."""
@@ -131,9 +149,9 @@ class Reconciler:
         run = await self._analyse(deployment, due, now) if due is not None else None
         seen = Seen(deployment, models, children, run, now, pool_view(self.cache, deployment))
         want = desired(seen, self.settings, pod_monitor=self.pod_monitor)
-        await self._apply(namespace, name, want.objects, want.keep, children)
+        await self._apply(namespace, name, want.objects, want.keep)
         if want.unready:
-            failing = await self._failing(namespace, name, want.unready)
+            failing = self._failing(namespace, name, want.unready)
             want = replace(want, observation=replace(want.observation, failing=failing))
         status = deployment_status(want.observation)
         await self.statuses.write(body, deployment.status, status)
@@ -157,12 +175,10 @@ class Reconciler:
         self.gauges.record(namespace, name, status.phase.value if status.phase else "", served)
         self.rollouts.record(namespace, name, deployment.spec.strategy.type.value, plan, run)
 
-    async def _failing(
-        self, namespace: str, name: str, versions: set[str]
-    ) -> dict[str, PodProblem]:
-        """Why each of these (not ready) versions fails to start, from its pods' states."""
-        selector = f"{DEPLOYMENT_LABEL}={name},{COMPONENT}=server"
-        pods = await self.client.list(kinds.POD, namespace, selector)
+    def _failing(self, namespace: str, name: str, versions: set[str]) -> dict[str, PodProblem]:
+        """Why each of these (not ready) versions fails to start, from its pods' states as
+        the watch holds them (a pod's change wakes its Deployment)."""
+        pods = self.cache.pods(namespace, name)
         found = {}
         for version in versions:
             mine = [
@@ -199,39 +215,18 @@ class Reconciler:
         return await analyse(provider, due.analysis, subject, now)
 
     async def _apply(
-        self,
-        namespace: str,
-        name: str,
-        desired: list[JsonObject],
-        keep: set[str],
-        children: list[Body],
+        self, namespace: str, name: str, desired: list[JsonObject], keep: set[str]
     ) -> None:
-        """Apply the desired objects that changed since the last apply, and prune the rest.
-
-        Within a resync period an object applied unchanged is not applied again (that
-        would write nothing), unless it is an apps/v1 Deployment deleted since; see
-        `applied`.
-        """
+        """Apply the desired objects that changed, were deleted or were edited by someone
+        else since the last apply, and prune the rest; see `applied`."""
         key = (namespace, name)
         missing = set(self.gone.get(key, ()))
-        writes = plan_writes(
-            desired,
-            keep,
-            missing,
-            self.applied.get(key),
-            bool(children),
-            time.monotonic(),
-            self.settings.resync_seconds,
-        )
-        # Other objects first, so a Deployment's pods find their ConfigMap and ServiceAccount.
-        for wave in (
-            [obj for obj in writes.apply if obj["kind"] != "Deployment"],
-            [obj for obj in writes.apply if obj["kind"] == "Deployment"],
-        ):
-            await asyncio.gather(*(self.client.apply(obj) for obj in wave))
+        observed = self.cache.observed(namespace, name)
+        writes = plan_writes(desired, keep, missing, observed, self.applied.get(key))
+        owned = await apply_in_waves(self.client, writes.apply)
         if writes.prune:
-            await self._prune(namespace, name, desired, keep, children)
-        self.applied[key] = writes.record
+            await self._prune(namespace, desired, keep, observed)
+        self.applied[key] = replace(writes.record, owned={**writes.record.owned, **owned})
         if key in self.gone:  # a deletion seen during this apply stays for the next one
             self.gone[key] -= missing
             if not self.gone[key]:
@@ -240,28 +235,17 @@ class Reconciler:
     async def _prune(
         self,
         namespace: str,
-        name: str,
         desired: list[JsonObject],
         keep: set[str],
-        apps_deployments: list[Body],
+        observed: Mapping[ObjectKey, str],
     ) -> None:
-        """Delete every object of this Deployment that is no longer desired."""
-        wanted = {(obj["kind"], obj["metadata"]["name"]) for obj in desired}
-        selector = f"{DEPLOYMENT_LABEL}={name},{MANAGED_BY}={MANAGER}"
-        optional = ((kinds.POD_MONITOR,) if self.pod_monitor else ()) + (
-            (kinds.HTTP_ROUTE,) if self.gateway_api else ()
-        )
-        for kind in PRUNED_KINDS + optional:
-            existing = (
-                apps_deployments
-                if kind is kinds.APPS_DEPLOYMENT
-                else await self.client.list(kind, namespace, selector)
-            )
-            for obj in existing:
-                child = obj["metadata"]["name"]
-                if (kind.kind, child) not in wanted and child not in keep:
-                    log.info("deleting %s %s/%s: no longer desired", kind.kind, namespace, child)
-                    await self.client.delete(kind, namespace, child)
+        """Delete every object of this Deployment, as the watch holds them, that is no
+        longer desired."""
+        wanted = {object_key(obj) for obj in desired}
+        for kind, child in sorted(observed.keys() - wanted):
+            if child not in keep:
+                log.info("deleting %s %s/%s: no longer desired", kind, namespace, child)
+                await self.client.delete(OWNED_BY_KIND[kind], namespace, child)
 
     async def _report(
         self,

@@ -4,7 +4,8 @@ Get, list by label selector, server-side apply (field manager "modelkeeper", for
 the operator owns what it applies), delete, apply status, and post Events; for the
 kubectl plugin, a JSON merge patch and the caller's own user name. Kinds are named by
 a small table, so a caller writes `client.list(APPS_DEPLOYMENT, ...)` and never builds
-a URL.
+a URL. Every request is counted by method (`modelkeeper_kube_requests_total`), so what
+the operator asks of the API server shows in its own /metrics.
 """
 
 from __future__ import annotations
@@ -17,11 +18,18 @@ from typing import Any
 from uuid import uuid4
 
 import aiohttp
+from prometheus_client import Counter
 
 from modelkeeper.kube.connection import Connection
 
 FIELD_MANAGER = "modelkeeper"
 JsonObject = dict[str, Any]
+REQUESTS = Counter(
+    "modelkeeper_kube_requests_total",
+    "Requests to the Kubernetes API server by this process's client, by HTTP method (kopf's "
+    "own lists and watches not included).",
+    ["method"],
+)
 EventListener = Callable[[Mapping[str, Any], JsonObject], None]
 """Told of each Event the client posted (the object it regards, the Event); must not block."""
 
@@ -135,6 +143,7 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> JsonObject | None:
         """One request; None for 404, ApiError for any other failure."""
+        REQUESTS.labels(method).inc()
         headers = {**self._connection.headers(), "Accept": "application/json"}
         data = None
         if body is not None:

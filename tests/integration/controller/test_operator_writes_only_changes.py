@@ -1,12 +1,14 @@
-"""The operator writes a child object only when it changed or is gone, not on every reconcile.
+"""The operator writes a child object only when it changed, is gone or was edited by hand.
 
 With a resync period far longer than the test, a reconcile that finds nothing changed
-applies nothing (the API server's own request counter says so), and a scoring server
-deleted by hand comes back at once, not at the next resync.
+applies nothing (the API server's own request counter says so), and an owned object
+deleted or edited by hand comes back at once, not at the next resync. With a short one,
+an operator at rest asks the API server nothing however often it resyncs.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import ssl
 import time
@@ -53,11 +55,16 @@ def operator(
         yield running
 
 
-def applies_of_owned_kinds(control_plane: ControlPlane) -> dict[str, int]:
-    """Server-side applies the API server has answered, per kind a Deployment owns."""
+def server_metrics(control_plane: ControlPlane) -> str:
     context: ssl.SSLContext = control_plane.admin_ssl_context()
     with urllib.request.urlopen(f"{control_plane.server}/metrics", context=context) as answer:
-        metrics = answer.read().decode()
+        text: str = answer.read().decode()
+    return text
+
+
+def applies_of_owned_kinds(control_plane: ControlPlane) -> dict[str, int]:
+    """Server-side applies the API server has answered, per kind a Deployment owns."""
+    metrics = server_metrics(control_plane)
     counts: dict[str, int] = {}
     for resource, count in OWNED_APPLIES.findall(metrics):
         counts[resource] = counts.get(resource, 0) + int(float(count))
@@ -113,18 +120,119 @@ def test_a_reconcile_that_finds_nothing_changed_applies_nothing(
     assert applies_of_owned_kinds(control_plane) == settled
 
 
-def test_a_scoring_server_deleted_by_hand_comes_back_before_the_resync(
-    operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
+@pytest.mark.parametrize(
+    ("name", "kind", "child"),
+    [
+        pytest.param("sturdy", "deployments.apps", "sturdy-1", id="a-scoring-server"),
+        pytest.param("stubborn", "configmap", "stubborn-router", id="the-routes"),
+        pytest.param("staunch", "serviceaccount", "staunch-router", id="the-routers-account"),
+    ],
+)
+def test_an_owned_object_deleted_by_hand_comes_back_before_the_resync(
+    operator: RunningOperator, kubectl: Kubectl, tmp_path: Path, name: str, kind: str, child: str
 ) -> None:
-    serving(kubectl, tmp_path, "sturdy")
-    uid = get(kubectl, "deployments.apps/sturdy-1")["metadata"]["uid"]
+    serving(kubectl, tmp_path, name)
+    uid = get(kubectl, f"{kind}/{child}")["metadata"]["uid"]
 
-    kubectl("delete", "deployments.apps", "sturdy-1", "--wait=true", "--timeout=30s")
+    kubectl("delete", kind, child, "--wait=true", "--timeout=30s")
 
     wait_for(
         kubectl,
-        "deployments.apps/sturdy-1",
-        lambda server: server["metadata"]["uid"] != uid,
-        "the scoring server is applied again",
+        f"{kind}/{child}",
+        lambda found: found["metadata"]["uid"] != uid,
+        f"{kind} {child} is applied again",
         timeout=30,
     )
+
+
+def test_owned_objects_edited_by_hand_are_applied_again_before_the_resync(
+    operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    # Given a Deployment at rest
+    serving(kubectl, tmp_path, "steadfast")
+    routes = get(kubectl, "configmap/steadfast-router")["data"]
+
+    # When someone edits fields the operator owns: a label of a Service, the routes
+    kubectl("label", "--overwrite", "service/steadfast-1", "app.kubernetes.io/part-of=someone")
+    edited = {key: "{}" for key in routes}
+    kubectl(
+        "patch", "configmap/steadfast-router", "--type=merge", "-p", json.dumps({"data": edited})
+    )
+
+    # Then both come back as the operator wants them, well before the resync (600 s)
+    wait_for(
+        kubectl,
+        "service/steadfast-1",
+        lambda service: service["metadata"]["labels"]["app.kubernetes.io/part-of"] == "modelkeeper",
+        "the Service's label is applied again",
+        timeout=30,
+    )
+    wait_for(
+        kubectl,
+        "configmap/steadfast-router",
+        lambda found: found["data"] == routes,
+        "the routes are applied again",
+        timeout=30,
+    )
+
+
+OPERATOR_CALLS = re.compile(
+    r'^apiserver_request_total\{(?=[^}]*verb="(?:APPLY|PATCH|LIST|DELETE|POST|GET)")'
+    r'(?=[^}]*resource="(?:deployments|services|configmaps|serviceaccounts|roles|rolebindings'
+    r'|pods|models|horizontalpodautoscalers|poddisruptionbudgets)")'
+    r'(?![^}]*resource="pods"[^}]*subresource="status")[^}]*\} (\S+)$',
+    re.MULTILINE,
+)
+"""The requests a reconcile may make: reads and writes of its kinds and their status (not
+watches, not the Events the scheduler posts, not a kubelet's updates of its pods' status)."""
+
+
+def operator_calls(control_plane: ControlPlane) -> int:
+    return sum(int(float(count)) for count in OPERATOR_CALLS.findall(server_metrics(control_plane)))
+
+
+def own_requests(operator: RunningOperator) -> float:
+    """The requests the operator's client made, by its own count."""
+    found = re.findall(
+        r"^modelkeeper_kube_requests_total\{[^}]*\} (\S+)$", operator.metrics(), re.M
+    )
+    return sum(float(count) for count in found)
+
+
+def no_namespace_terminating(control_plane: ControlPlane) -> bool:
+    """Earlier tests' namespaces are gone: their deletion lists and deletes every kind."""
+    found = json.loads(control_plane.kubectl("get", "namespaces", "-o", "json").stdout)
+    return all(item["status"].get("phase") != "Terminating" for item in found["items"])
+
+
+def test_an_operator_at_rest_asks_the_api_server_nothing_however_often_it_resyncs(
+    crds: Path,
+    control_plane: ControlPlane,
+    namespace: str,
+    kubectl: Kubectl,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    resync = 2.0
+    with running_operator(
+        control_plane,
+        tmp_path_factory.mktemp("operator"),
+        f"--resync-seconds={resync:g}",
+        f"--namespaces={namespace}",
+    ) as operator:
+        # Given three Deployments whose objects exist, and nothing else going on
+        names = ["still-a", "still-b", "still-c"]
+        for name in names:
+            serving(kubectl, tmp_path / name, name)
+        eventually(lambda: steady(control_plane), 60, "the operator stops applying")
+        eventually(lambda: no_namespace_terminating(control_plane), 120, "no namespace going")
+
+        # When three resync periods pass
+        before, reconciled = operator_calls(control_plane), reconciles(operator)
+        asked = own_requests(operator)
+        time.sleep(3 * resync + 1)
+
+        # Then every Deployment was reconciled in each, and none asked anything
+        assert reconciles(operator) >= reconciled + 3 * len(names)
+        assert own_requests(operator) == asked > 0
+        assert operator_calls(control_plane) - before == 0

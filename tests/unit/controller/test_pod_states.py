@@ -11,6 +11,7 @@ import pytest
 from modelkeeper.api.conditions import get_condition
 from modelkeeper.api.deployment import DeploymentConditionType, ModelSelector, Phase
 from modelkeeper.api.selection import select_model
+from modelkeeper.controller.cache import pod_view
 from modelkeeper.controller.podstates import PodProblem, pod_problem, pod_status_text
 from modelkeeper.controller.rollout import Readiness, plan_rollout
 from modelkeeper.controller.status import Observation, deployment_status
@@ -150,6 +151,8 @@ def pod(
 )
 def test_pod_problem(pods: list[dict[str, Any]], expected: PodProblem | None) -> None:
     assert pod_problem(pods) == expected
+    # the operator's index keeps only part of each pod: the part that tells
+    assert pod_problem([pod_view(one) for one in pods]) == expected
 
 
 @pytest.mark.parametrize(
