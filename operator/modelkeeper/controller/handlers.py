@@ -24,7 +24,7 @@ from prometheus_client import start_http_server
 
 from modelkeeper.api.base import GROUP, VERSION
 from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, MANAGED_BY, MANAGER, POLICY_LABEL
-from modelkeeper.api.pool import POOL_LABEL, PooledFamily
+from modelkeeper.api.pool import POOL_LABEL, PooledFamily, pool_service
 from modelkeeper.controller import metrics
 from modelkeeper.controller.applied import managed_fingerprint
 from modelkeeper.controller.cache import Cache, lean, owned_view, pod_view
@@ -53,6 +53,7 @@ SERVING_POOL = "ServingPool"
 SHARDED = ("models", "deployments", "driftmonitors", "retrainpolicies", "servingpools")
 """The kinds --shard-selector selects: a family's four kinds carry its shard's label, and so
 does the ServingPool its Deployment names (a pool serves the families of one shard)."""
+_NEVER = object()
 OWNED = f"{MANAGED_BY}={MANAGER}"
 SERVER_PODS = f"{OWNED},{COMPONENT}=server"
 """What the operator watches of the kinds it owns: the API server sends only these."""
@@ -116,6 +117,15 @@ class Operator:
     queue: WorkQueue = field(default_factory=WorkQueue)
     failures: dict[Key, int] = field(default_factory=dict)
     workers: list[asyncio.Task[None]] = field(default_factory=list)
+    last_seen: dict[tuple[str, ...], object] = field(default_factory=dict)
+    """What members of a pool read of it (its spec, its servers' readiness) and the pool each
+    Deployment named, as last seen: an event that changes neither wakes no one else."""
+
+    def changed(self, key: tuple[str, ...], value: object) -> bool:
+        """Whether `value` differs from the one last seen under `key` (and remember it)."""
+        last = self.last_seen.get(key, _NEVER)
+        self.last_seen[key] = value
+        return last != value
 
     def attach(self, indices: Mapping[str, Any]) -> Controllers:
         """On the first event (kopf hands out indices only to handlers), start the workers."""
@@ -182,12 +192,15 @@ class Operator:
             for name in cache.family_retrain_policies(namespace, family):
                 self.queue.add((RETRAIN_POLICY, namespace, name))
 
-    def wake_pool(self, namespace: str, pool: str) -> None:
-        """Queue a pool and its Deployments: their versions are as ready as its servers."""
+    def wake_pool(self, namespace: str, pool: str, *, members: bool) -> None:
+        """Queue a pool, and its Deployments when what they read of it changed: their
+        versions are as ready as its servers. (Waking them on every status write of the
+        pool or its router would make N members cost N² reconciles.)"""
         assert self.controllers is not None
         self.queue.add((SERVING_POOL, namespace, pool))
-        for name in self.controllers.cache.members(namespace, pool):
-            self.queue.add((DEPLOYMENT, namespace, name))
+        if members:
+            for name in self.controllers.cache.members(namespace, pool):
+                self.queue.add((DEPLOYMENT, namespace, name))
 
     def wake_policies(self, namespace: str) -> None:
         """Queue a namespace's RetrainPolicies: a DriftMonitor's state may trigger any."""
@@ -397,9 +410,14 @@ async def deployment_event(
     operator.queue.add((DEPLOYMENT, namespace or "", name))
     if spec.get("follow"):
         operator.queue.add((FOLLOW, namespace or "", name))
-    # A pool's count of families may change, the pool it left's too (which no event names).
-    for pool in controllers.cache.pools_in(namespace or ""):
-        operator.queue.add((SERVING_POOL, namespace or "", pool))
+    # A pool's count of families may change, the pool it left's too (which no event names;
+    # before this Deployment's first event since the start, any pool of the namespace).
+    key, joined = ("pool-of", namespace or "", name), spec.get("pool")
+    left = operator.last_seen.get(key, _NEVER)
+    operator.changed(key, joined)
+    pools = controllers.cache.pools_in(namespace or "") if left is _NEVER else {left, joined}
+    for pool in set(pools) - {None}:
+        operator.queue.add((SERVING_POOL, namespace or "", str(pool)))
     operator.wake_family(namespace or "", spec.get("model", {}).get("name", ""), dependents=False)
 
 
@@ -421,6 +439,12 @@ async def server_pods(
     """Scoring servers' pods by their Deployment: why a version does not start, without a call."""
     owner = labels.get(DEPLOYMENT_LABEL)
     return {(namespace or "", owner): pod_view(body)} if owner else {}
+
+
+def _replicas(body: Mapping[str, Any]) -> tuple[int, int]:
+    """An apps/v1 Deployment's replicas and ready replicas: what a pool's members read."""
+    status = body.get("status") or {}
+    return status.get("replicas", 0), status.get("readyReplicas", 0)
 
 
 def _owned_index(kind: Kind) -> str:
@@ -466,7 +490,11 @@ def _follow_owned(kind: Kind) -> None:
             and cache.serving_pool(namespace, pool) is not None
             and (controllers.pools.child_seen(namespace, pool, key, seen) or woken)
         ):
-            operator.wake_pool(namespace, pool)
+            # Members read the servers' readiness, never the router's.
+            servers = woken and name == pool_service(pool)
+            readiness = None if type == "DELETED" else _replicas(body)
+            members = servers and operator.changed(("servers", namespace, pool), readiness)
+            operator.wake_pool(namespace, pool, members=members)
 
     owned = {MANAGED_BY: MANAGER}
     kopf.index(kind.api_version, kind.plural, id=_owned_index(kind), labels=owned)(index)
@@ -503,12 +531,20 @@ async def catalogue_event(
 
 @kopf.on.event(GROUP, VERSION, "servingpools")
 async def serving_pool_event(
-    namespace: str | None, name: str, memo: kopf.Memo, **indices: Any
+    type: str | None,
+    namespace: str | None,
+    name: str,
+    meta: kopf.Meta,
+    memo: kopf.Memo,
+    **indices: Any,
 ) -> None:
-    """A pool appeared, changed or went: look at it and at the Deployments that name it."""
+    """A pool appeared, changed or went: look at it, and at the Deployments that name it
+    unless only its status moved."""
     operator: Operator = memo.operator
     operator.attach(indices)
-    operator.wake_pool(namespace or "", name)
+    generation = None if type == "DELETED" else meta.get("generation")
+    members = operator.changed(("pool", namespace or "", name), generation)
+    operator.wake_pool(namespace or "", name, members=members)
 
 
 @kopf.on.event(GROUP, VERSION, "driftmonitors")
