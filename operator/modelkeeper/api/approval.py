@@ -116,8 +116,10 @@ def approval_state(model: ModelResource, now: datetime) -> ApprovalState:
     counted = [r for r in dated if not excluded or (made_by is not None and r.by != made_by)]
     needed = NEEDED[tier]
     if len(counted) >= needed:
-        # In force from the approval that completed it: the latest of the first `needed`.
-        return ApprovalState(max(counted[:needed], key=lambda r: r.at), dated, "")
+        # In force from the approval that completed it: the latest of the first `needed`,
+        # and of approvals seen in one second, the later in the annotation's order.
+        completing = max(reversed(counted[:needed]), key=lambda r: r.at)
+        return ApprovalState(completing, dated, "")
     recorded = model.status.approval
     if recorded is not None and recorded.source is ApprovalSource.POLICY:
         return ApprovalState(recorded, dated, "")

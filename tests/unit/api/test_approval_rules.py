@@ -149,3 +149,10 @@ def test_each_approver_keeps_the_time_first_seen_and_the_last_needed_one_decides
 )
 def test_the_annotation_is_a_list_of_names(value: str, names: list[str]) -> None:
     assert approvers({APPROVED_BY: value}) == names
+
+
+def test_of_approvals_seen_in_one_second_the_later_in_order_completes_it() -> None:
+    seen = [{"by": name, "at": EARLIER.isoformat(), "source": "Annotation"} for name in ("a", "b")]
+    state = approval_state(version("High", "a,b", "carol", status={"approvals": seen}), NOW)
+    assert state.approval is not None
+    assert (state.approval.by, state.approval.at) == ("b", EARLIER)
