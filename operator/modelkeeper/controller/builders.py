@@ -91,18 +91,23 @@ def _model_file(artifact_format: ArtifactFormat) -> str:
     return "model.onnx" if artifact_format is ArtifactFormat.ONNX else "model.joblib"
 
 
+def store_env(stores: Sequence[StoreAccess], *, optional: bool = False) -> dict[str, Any]:
+    """A container's variables for these stores: where each is, and who we are there.
+    `optional`: a Secret the namespace lacks leaves those keys out rather than the
+    container unable to start (a pool's servers, which serve any family's stores)."""
+    env = [{"name": name, "value": value} for store in stores for name, value in store.env]
+    secrets = [
+        {"secretRef": {"name": store.credentials_secret} | ({"optional": True} if optional else {})}
+        for store in stores
+        if store.credentials_secret is not None
+    ]
+    return ({"env": env} if env else {}) | ({"envFrom": secrets} if secrets else {})
+
+
 def _store_env(uri: str, stores: Sequence[StoreAccess]) -> dict[str, Any]:
-    """The fetch step's variables for the store `uri` names: where it is, and who we are."""
+    """The fetch step's variables for the store `uri` names."""
     scheme = uri.split(":", 1)[0]
-    step: dict[str, Any] = {}
-    for store in stores:
-        if store.scheme != scheme:
-            continue
-        if store.env:
-            step["env"] = [{"name": name, "value": value} for name, value in store.env]
-        if store.credentials_secret is not None:
-            step["envFrom"] = [{"secretRef": {"name": store.credentials_secret}}]
-    return step
+    return store_env([store for store in stores if store.scheme == scheme])
 
 
 def _fetch(

@@ -18,7 +18,7 @@ from modelkeeper.api.labels import COMPONENT, Manifest, app_labels
 from modelkeeper.api.pool import POOL_LABEL, pool_router, pool_service
 from modelkeeper.api.servingpool import ServingPoolResource
 from modelkeeper.api.types import quantity_value
-from modelkeeper.controller.builders import SCRATCH_DIR, StoreAccess
+from modelkeeper.controller.builders import SCRATCH_DIR, StoreAccess, store_env
 from modelkeeper.controller.manifests import (
     GRPC_PORT,
     HTTP_PORT,
@@ -49,19 +49,6 @@ def account_name(pool: ServingPoolResource) -> str:
     return pool_router(pool.metadata.name)
 
 
-def _store_access(stores: Sequence[StoreAccess]) -> dict[str, Any]:
-    """Where every store is and who we are there: a pool's server fetches any family's
-    artifacts, whatever their scheme. A Secret the namespace lacks leaves the server
-    without those keys (optional), not unable to start."""
-    env = [{"name": name, "value": value} for store in stores for name, value in store.env]
-    secrets = [
-        {"secretRef": {"name": store.credentials_secret, "optional": True}}
-        for store in stores
-        if store.credentials_secret is not None
-    ]
-    return ({"env": env} if env else {}) | ({"envFrom": secrets} if secrets else {})
-
-
 def _budget(pool: ServingPoolResource) -> list[str]:
     """The servers' --memory-budget, in bytes as they take it; none: theirs by their limit."""
     budget = pool.spec.memory_budget
@@ -70,7 +57,7 @@ def _budget(pool: ServingPoolResource) -> list[str]:
 
 def _servers(pool: ServingPoolResource, image: str, stores: Sequence[StoreAccess]) -> Manifest:
     name, namespace = pool.metadata.name, pool.metadata.namespace or ""
-    access = _store_access(stores)
+    access = store_env(stores, optional=True)
     container: dict[str, Any] = {
         "name": "server",
         "image": image,
