@@ -483,12 +483,12 @@ def _follow_owned(kind: Kind) -> None:
         seen = None if type == "DELETED" else managed_fingerprint(body, FIELD_MANAGER)
         # Owners of another shard are not in the cache: their objects are theirs to restore.
         if owner and cache.deployment(namespace, owner) is not None:
-            if controllers.deployments.child_seen(namespace, owner, key, seen) or woken:
+            if controllers.deployments.owned.seen((namespace, owner), key, seen) or woken:
                 operator.queue.add((DEPLOYMENT, namespace, owner))
         elif (
             pool
             and cache.serving_pool(namespace, pool) is not None
-            and (controllers.pools.child_seen(namespace, pool, key, seen) or woken)
+            and (controllers.pools.owned.seen((namespace, pool), key, seen) or woken)
         ):
             # Members read the servers' readiness, never the router's.
             servers = woken and name == pool_service(pool)

@@ -11,7 +11,7 @@ spec, so nothing is pruned: they go with the pool, by their owner references.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -19,8 +19,7 @@ from pydantic import ValidationError
 from modelkeeper.api.deployment import DeploymentResource
 from modelkeeper.api.pool import pool_router, pool_service
 from modelkeeper.api.servingpool import ServingPoolResource
-from modelkeeper.controller.applied import Applied, ObjectKey, drifted, plan_writes
-from modelkeeper.controller.applying import apply_in_waves
+from modelkeeper.controller.applying import OwnedObjects
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.pooled import PoolView, path_owner, pool_status, readiness
 from modelkeeper.controller.poolobjects import build_pool
@@ -71,45 +70,25 @@ class Pools:
     settings: OperatorSettings
     cache: Cache
     pod_monitor: bool
-    applied: dict[tuple[str, str], Applied] = field(default_factory=dict)
-    gone: dict[tuple[str, str], set[ObjectKey]] = field(default_factory=dict)
-    """The pool's objects deleted, or edited by someone else, since they were last applied."""
     statuses: StatusWriter = field(init=False)
+    owned: OwnedObjects = field(init=False)
+    """What was last applied for each owner, and what the watch saw deleted or edited."""
 
     def __post_init__(self) -> None:
         self.statuses = StatusWriter(self.client)
-
-    def child_seen(self, namespace: str, pool: str, key: ObjectKey, managed: str | None) -> bool:
-        """The watch saw an object of the pool deleted (`managed` None) or changed (see
-        `Reconciler.child_seen`); whether the pool must look again (and apply it)."""
-        if managed is not None and not drifted(self.applied.get((namespace, pool)), {key: managed}):
-            return False
-        self.gone.setdefault((namespace, pool), set()).add(key)
-        return True
+        self.owned = OwnedObjects(self.client)
 
     def forget(self, namespace: str, name: str) -> None:
-        self.applied.pop((namespace, name), None)
-        self.gone.pop((namespace, name), None)
+        self.owned.forget((namespace, name))
 
     async def pool(self, namespace: str, name: str, body: Body) -> float | None:
         """Bring the pool's objects to its spec and report their readiness."""
         pool = ServingPoolResource.from_object(body)
-        key = (namespace, name)
         workloads = self.cache.workloads(namespace, name)
-        missing = set(self.gone.get(key, ()))
-        writes = plan_writes(
-            build_pool(pool, self.settings.default_image, self.pod_monitor, self.settings.stores()),
-            (),
-            missing,
-            {},
-            self.applied.get(key),
+        desired = build_pool(
+            pool, self.settings.default_image, self.pod_monitor, self.settings.stores()
         )
-        owned = await apply_in_waves(self.client, writes.apply)
-        self.applied[key] = replace(writes.record, owned={**writes.record.owned, **owned})
-        if key in self.gone:
-            self.gone[key] -= missing
-            if not self.gone[key]:
-                del self.gone[key]
+        await self.owned.apply((namespace, name), desired, (), {})
         servers = workloads.get(pool_service(name))
         router = workloads.get(pool_router(name))
         status = pool_status(

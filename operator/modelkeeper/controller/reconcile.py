@@ -34,13 +34,10 @@ from modelkeeper.api.labels import VERSION_LABEL
 from modelkeeper.api.model import ApprovalSource, ModelConditionType, ModelResource, ModelStatus
 from modelkeeper.api.strategy import ABTest, Shadow
 from modelkeeper.controller.applied import (
-    Applied,
     ObjectKey,
-    drifted,
     object_key,
-    plan_writes,
 )
-from modelkeeper.controller.applying import apply_in_waves
+from modelkeeper.controller.applying import OwnedObjects
 from modelkeeper.controller.cache import Body, Cache
 from modelkeeper.controller.desired import Seen, desired
 from modelkeeper.controller.metrics import DeploymentGauges, RolloutMetrics
@@ -99,16 +96,15 @@ class Reconciler:
     prometheus: ProviderPool
     pod_monitor: bool
     gateway_api: bool
-    applied: dict[tuple[str, str], Applied] = field(default_factory=dict)
-    """What was last applied for each Deployment (namespace, name)."""
-    gone: dict[tuple[str, str], set[ObjectKey]] = field(default_factory=dict)
-    """Owned objects deleted since they were last applied, by Deployment."""
     statuses: StatusWriter = field(init=False)
+    owned: OwnedObjects = field(init=False)
+    """What was last applied for each owner, and what the watch saw deleted or edited."""
     model_statuses: StatusWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.statuses = StatusWriter(self.client)
         self.model_statuses = StatusWriter(self.client)
+        self.owned = OwnedObjects(self.client)
 
     def _parse_models(self, namespace: str, family: str) -> list[ModelResource]:
         models = []
@@ -119,23 +115,11 @@ class Reconciler:
                 log.warning("Model %s/%s does not parse: %s", namespace, body["metadata"], error)
         return models
 
-    def child_seen(
-        self, namespace: str, deployment: str, key: ObjectKey, managed: str | None
-    ) -> bool:
-        """The watch saw an owned object deleted (`managed` None) or changed (`managed`: the
-        fingerprint of the operator's fields in it); whether its Deployment must look again.
-        A deleted one is applied again by the next reconcile, whatever it was."""
-        if managed is None:
-            self.gone.setdefault((namespace, deployment), set()).add(key)
-            return True
-        return bool(drifted(self.applied.get((namespace, deployment)), {key: managed}))
-
     def forget_deployment(self, namespace: str, name: str) -> None:
         """The Deployment is gone: its series go, and what was applied for it is forgotten."""
         self.gauges.forget(namespace, name)
         self.rollouts.forget(namespace, name)
-        self.applied.pop((namespace, name), None)
-        self.gone.pop((namespace, name), None)
+        self.owned.forget((namespace, name))
 
     async def deployment(self, namespace: str, name: str, body: Body) -> float | None:
         """Drive a Deployment towards its spec, after the common opening (`reconciler`);
@@ -219,18 +203,10 @@ class Reconciler:
     ) -> None:
         """Apply the desired objects that changed, were deleted or were edited by someone
         else since the last apply, and prune the rest; see `applied`."""
-        key = (namespace, name)
-        missing = set(self.gone.get(key, ()))
         observed = self.cache.observed(namespace, name)
-        writes = plan_writes(desired, keep, missing, observed, self.applied.get(key))
-        owned = await apply_in_waves(self.client, writes.apply)
+        writes = await self.owned.apply((namespace, name), desired, keep, observed)
         if writes.prune:
             await self._prune(namespace, desired, keep, observed)
-        self.applied[key] = replace(writes.record, owned={**writes.record.owned, **owned})
-        if key in self.gone:  # a deletion seen during this apply stays for the next one
-            self.gone[key] -= missing
-            if not self.gone[key]:
-                del self.gone[key]
 
     async def _prune(
         self,
