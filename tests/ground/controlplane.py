@@ -17,7 +17,9 @@ import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -29,6 +31,18 @@ SERVICE_CIDR = "10.96.0.0/16"
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 """The `kubernetes` Service's ClusterIP: the first address of the service range."""
 START_TIMEOUT = 120.0
+AUDITED_GROUP = "system:serviceaccounts:modelkeeper-system"
+"""Whose requests the API server's audit log records: the operator's ServiceAccounts', so a
+test can count what the operator asked, apart from what the cluster's controllers did."""
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived", "ResponseStarted"],
+    "rules": [
+        {"level": "Metadata", "userGroups": [AUDITED_GROUP]},
+        {"level": "None"},
+    ],
+}
 
 
 def write_kubeconfig(path: Path, server: str, ca: Path, client: KeyPair, user: str) -> Path:
@@ -70,6 +84,21 @@ class ControlPlane:
     kubeconfig: Path
     etcd_data: Path
     components: list[Component] = field(default_factory=list)
+
+    @property
+    def audit_log(self) -> Path:
+        return self.workdir / "logs" / "audit.log"
+
+    def audited(self, since: datetime) -> list[dict[str, Any]]:
+        """The audit events of AUDITED_GROUP's requests answered at or after SINCE (UTC)."""
+        if not self.audit_log.exists():
+            return []
+        events = (json.loads(line) for line in self.audit_log.read_text().splitlines() if line)
+        return [
+            event
+            for event in events
+            if datetime.fromisoformat(event["stageTimestamp"].replace("Z", "+00:00")) >= since
+        ]
 
     @property
     def kubectl_path(self) -> Path:
@@ -174,6 +203,8 @@ class ControlPlane:
         )
 
     def _start_apiserver(self, logs: Path, port: int, serving: KeyPair, sa: KeyPair) -> None:
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(yaml.safe_dump(AUDIT_POLICY, sort_keys=False))
         component = Component(
             "kube-apiserver",
             [
@@ -200,6 +231,10 @@ class ControlPlane:
                 "--kubelet-preferred-address-types=InternalIP",
                 f"--kubelet-client-certificate={self.admin.cert}",
                 f"--kubelet-client-key={self.admin.key}",
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-maxsize=0",
             ],
             logs / "kube-apiserver.log",
         )
