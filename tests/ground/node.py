@@ -509,13 +509,19 @@ def running_containers(socket: Path) -> list[str]:
     return sorted(names)
 
 
+def _cgroup_tree(root: Path) -> list[Path]:
+    """The cgroups of a tree, deepest first; os.walk passes over one removed while it is
+    walked (the kubelet tearing down a pod), where Path.rglob raises."""
+    found = [Path(directory) for directory, _, _ in os.walk(root)]
+    return sorted(found, key=lambda path: len(path.parts), reverse=True)
+
+
 def _cgroup_pids(root: Path) -> set[int]:
-    """The processes in a cgroup tree; a cgroup removed while it is walked (the kubelet
-    tearing down a pod) has none."""
+    """The processes in a cgroup tree."""
     pids: set[int] = set()
-    for procs in root.rglob("cgroup.procs"):
+    for cgroup in _cgroup_tree(root):
         with contextlib.suppress(FileNotFoundError):
-            pids.update(int(pid) for pid in procs.read_text().split())
+            pids.update(int(pid) for pid in (cgroup / "cgroup.procs").read_text().split())
     return pids
 
 
@@ -532,12 +538,9 @@ def _remove_cgroups(name: str) -> None:
                 os.kill(pid, signal.SIGKILL)
         time.sleep(0.1)
     for root in roots:
-        for path in sorted(root.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-            if path.is_dir():
-                with contextlib.suppress(OSError):
-                    path.rmdir()
-        with contextlib.suppress(OSError):
-            root.rmdir()
+        for cgroup in _cgroup_tree(root):
+            with contextlib.suppress(OSError):
+                cgroup.rmdir()
 
 
 def _shims_of(socket: Path) -> list[int]:
