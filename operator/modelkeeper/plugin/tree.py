@@ -1,9 +1,11 @@
 """What `kubectl modelkeeper status` and `list` print: a rollout as a tree, Deployments as a table.
 
 Like `kubectl argo rollouts get rollout`, `status` shows where the rollout is (phase with an
-icon, step, weights, versions, the last analysis) and the pods of each version as a tree.
-Every choice of what is shown is made here, in plain functions over typed objects, so it is
-tested with fixed statuses and no cluster; the command module only fetches and prints.
+icon, step, weights, versions, the last analysis) and the pods of each version as a tree;
+a pooled Deployment's tree ends with its ServingPool's pods, which serve every version, and
+its split is its catalogue's, read as the pool's router reads it. Every choice of what is
+shown is made here, in plain functions over typed objects, so it is tested with fixed
+statuses and no cluster; the command module only fetches and prints.
 """
 
 from __future__ import annotations
