@@ -1,10 +1,12 @@
 """`kubectl modelkeeper status|list`: where a rollout is, and the Deployments of a namespace.
 
 Both commands only read. `status` gets the Deployment (modelkeeper.io), its scoring servers'
-pods and, for the built-in router, the router's ConfigMap (the weight it actually splits by);
-with --watch it reads again every second and draws the new tree over the old one on a
-terminal, or prints each change as a new block elsewhere. `modelkeeper.plugin.tree` decides
-what is shown; this module fetches, waits and prints.
+pods and, for the built-in router, the router's ConfigMap (the split it actually follows); for
+a pooled Deployment (spec.pool) the pool's servers' and router's pods and the Deployment's
+catalogue ConfigMap (the split the pool's router follows for it) instead; with --watch it
+reads again every second and draws the new tree over the old one on a terminal, or prints
+each change as a new block elsewhere. `modelkeeper.plugin.tree` decides what is shown; this
+module fetches, waits and prints.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from datetime import UTC, datetime
 
 from modelkeeper.api.deployment import DeploymentResource, TrafficProvider
+from modelkeeper.api.pool import catalogue_name
 from modelkeeper.controller.traffic import ROUTING_FILE, router_name
 from modelkeeper.kube.client import CONFIG_MAP, DEPLOYMENT, POD, KubeClient
 from modelkeeper.plugin.cluster import (
@@ -31,11 +34,14 @@ from modelkeeper.plugin.tree import (
     UNICODE,
     Glyphs,
     Readout,
+    catalogue_routing,
     is_settled,
     pod_of,
     pod_selector,
+    pool_pod_selector,
+    pool_pods,
     redraw,
-    router_weight,
+    router_routing,
     show_list,
     show_status,
 )
@@ -60,7 +66,7 @@ def status_command(args: argparse.Namespace) -> int:
         while True:
             deployment, readout = await _read(client, namespace, args.name)
             # Ages tick every second: a terminal redraws them, a pipe gets a block per change.
-            state = (deployment, tuple(readout.pods), readout.actual_weight)
+            state = (deployment, tuple(readout.pods), readout.routing, readout.pool)
             if shown is not None or state != previous:
                 frame = show_status(deployment, readout, shown, glyphs)
                 if shown is not None:
@@ -103,18 +109,26 @@ def list_command(args: argparse.Namespace) -> int:
 async def _read(
     client: KubeClient, namespace: str, name: str
 ) -> tuple[DeploymentResource, Readout]:
-    """The Deployment, its scoring servers' pods, and the router's weight when it has one."""
+    """The Deployment, its scoring servers' pods, and the split of its router when it has one;
+    with spec.pool, also its pool's pods, and the split from its catalogue."""
     obj = await client.get(DEPLOYMENT, namespace, name)
     if obj is None:
         raise not_found(DEPLOYMENT, name, namespace)
     deployment = parse(DeploymentResource, obj)
+    # Pods of its own too when pooled: those of before it joined the pool, until they end.
     pods = [pod_of(pod) for pod in await client.list(POD, namespace, pod_selector(name))]
-    actual = None
+    pool = deployment.spec.pool
+    if pool is not None:
+        found = await client.list(POD, namespace, pool_pod_selector(pool))
+        catalogue = await client.get(CONFIG_MAP, namespace, catalogue_name(name))
+        split = None if catalogue is None else catalogue_routing(pool, catalogue)
+        return deployment, Readout(pods, split, datetime.now(UTC), pool_pods(pool, found))
+    split = None
     if deployment.spec.traffic.provider is TrafficProvider.ROUTER:
         config = await client.get(CONFIG_MAP, namespace, router_name(name))
         text = None if config is None else config.get("data", {}).get(ROUTING_FILE)
-        actual = None if text is None else router_weight(text)
-    return deployment, Readout(pods, actual, datetime.now(UTC))
+        split = None if text is None else router_routing(text)
+    return deployment, Readout(pods, split, datetime.now(UTC))
 
 
 def _glyphs() -> Glyphs:
@@ -128,7 +142,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "status",
         help="where a Deployment's rollout is, with its pods as a tree",
         description="Phase, step, weights, versions, the last analysis and the pods of each "
-        "version of a Deployment (modelkeeper.io).",
+        "version of a Deployment (modelkeeper.io); for a pooled one, its ServingPool's pods.",
     )
     status.add_argument("name", metavar="DEPLOYMENT", help="the Deployment (modelkeeper.io)")
     add_subcommand_cluster_arguments(status)

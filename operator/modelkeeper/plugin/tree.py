@@ -1,14 +1,16 @@
 """What `kubectl modelkeeper status` and `list` print: a rollout as a tree, Deployments as a table.
 
 Like `kubectl argo rollouts get rollout`, `status` shows where the rollout is (phase with an
-icon, step, weights, versions, the last analysis) and the pods of each version as a tree.
-Every choice of what is shown is made here, in plain functions over typed objects, so it is
-tested with fixed statuses and no cluster; the command module only fetches and prints.
+icon, step, weights, versions, the last analysis) and the pods of each version as a tree;
+a pooled Deployment's tree ends with its ServingPool's pods, which serve every version, and
+its split is its catalogue's, read as the pool's router reads it. Every choice of what is
+shown is made here, in plain functions over typed objects, so it is tested with fixed
+statuses and no cluster; the command module only fetches and prints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,8 +18,11 @@ from typing import Any
 from modelkeeper.api.base import ApiModel
 from modelkeeper.api.deployment import AnalysisPhase, DeploymentResource, Phase, VersionStatus
 from modelkeeper.api.labels import COMPONENT, DEPLOYMENT_LABEL, VERSION_LABEL
+from modelkeeper.api.pool import POOL_LABEL, PooledFamily, pool_service, refusal
 from modelkeeper.api.strategy import StrategyType
+from modelkeeper.api.types import ServingRole
 from modelkeeper.controller.podstates import pod_status_text
+from modelkeeper.controller.poolobjects import ROUTER, SERVER
 from modelkeeper.plugin.terminal import (
     NONE,
     Cell,
@@ -30,7 +35,8 @@ from modelkeeper.plugin.terminal import (
     paint,
     render_data,
 )
-from modelkeeper.router.config import ConfigError, parse_config
+from modelkeeper.router.catalogue import family_config
+from modelkeeper.router.config import ConfigError, RoutingConfig, parse_config
 
 
 @dataclass(frozen=True)
@@ -137,13 +143,71 @@ def pod_selector(deployment: str) -> str:
     return f"{DEPLOYMENT_LABEL}={deployment},{COMPONENT}=server"
 
 
-def router_weight(config_text: str) -> int | None:
-    """The candidate's share the router is configured with, in percent; None if unreadable."""
+def pool_pod_selector(pool: str) -> str:
+    """The label selector of a pool's scoring servers and router, as the operator labels them."""
+    return f"{POOL_LABEL}={pool},{COMPONENT} in ({SERVER},{ROUTER})"
+
+
+@dataclass(frozen=True)
+class PoolPods:
+    """A pooled Deployment's ServingPool and the pods that serve it: servers and router."""
+
+    name: str
+    servers: Sequence[Pod]
+    routers: Sequence[Pod]
+
+
+def pool_pods(pool: str, objs: Iterable[Mapping[str, Any]]) -> PoolPods:
+    """The pool's pods (`pool_pod_selector`'s), parted into scoring servers and router."""
+    component: dict[str, list[Pod]] = {SERVER: [], ROUTER: []}
+    for obj in objs:
+        label = obj["metadata"].get("labels", {}).get(COMPONENT)
+        if label in component:
+            component[label].append(pod_of(obj))
+    return PoolPods(pool, component[SERVER], component[ROUTER])
+
+
+@dataclass(frozen=True)
+class Routing:
+    """What the router in front of a Deployment splits by: each version's percent of live
+    requests, and the percent copied to the shadow."""
+
+    shares: Mapping[str, int]
+    """By version; a shadow takes none (it has `mirror_percent`)."""
+    canary_share: int
+    """The canary's percent of live requests: what SetWeight asked for."""
+    mirror_percent: float = 0.0
+
+
+def split_of(config: RoutingConfig) -> Routing:
+    """The split of a routing config: each primary's weight as its percent of theirs."""
+    total = sum(backend.weight for backend in config.primaries)  # never 0: refused
+    return Routing(
+        {backend.name: round(100 * backend.weight / total) for backend in config.primaries},
+        config.canary_share,
+        config.mirror_percent,
+    )
+
+
+def router_routing(config_text: str) -> Routing | None:
+    """The split a Deployment's own router is configured with; None if unreadable."""
     try:
-        config = parse_config(config_text)
+        return split_of(parse_config(config_text))
     except ConfigError:
         return None
-    return config.canary_share
+
+
+def catalogue_routing(pool: str, config_map: Mapping[str, Any]) -> Routing | None:
+    """The split the pool's router follows for a pooled Deployment: its catalogue ConfigMap
+    made a routing config as that router makes it (a preview is reached by its version,
+    outside the split); None when the router would not take it (`refusal`) or cannot read it."""
+    if refusal(config_map) is not None:
+        return None
+    try:
+        family = PooledFamily.from_config_map(config_map)
+        return split_of(family_config(family, pool_service(pool)))
+    except ValueError:  # a ConfigError, or a pydantic ValidationError naming the field
+        return None
 
 
 def redraw(frame: str, previous_height: int) -> str:
@@ -162,11 +226,13 @@ def is_settled(deployment: DeploymentResource) -> bool:
 
 @dataclass(frozen=True)
 class Readout:
-    """What `status` draws on besides the Deployment: its pods and the router's weight."""
+    """What `status` draws on besides the Deployment: its own pods, the split its router
+    (or its pool's) follows, and with spec.pool the pool's pods."""
 
     pods: Sequence[Pod]
-    actual_weight: int | None
+    routing: Routing | None
     now: datetime
+    pool: PoolPods | None = None
 
 
 def show_status(
@@ -196,15 +262,17 @@ def _summary(
         ("Namespace", deployment.metadata.namespace or NONE),
         ("Status", shown),
         ("Message", one_line(status.message) or NONE),
-        ("Strategy", strategy.type),
     ]
+    if readout.pool is not None:
+        lines.append(("Pool", readout.pool.name))
+    lines.append(("Strategy", strategy.type))
     if strategy.type is StrategyType.CANARY and strategy.canary is not None:
         step = NONE if status.step is None else str(status.step)
         lines.append(("  Step", f"{step}/{len(strategy.canary.steps)}"))
     if status.weight is not None or status.candidate is not None:
         lines.append(("  SetWeight", _maybe(status.weight)))
-        if readout.actual_weight is not None:
-            lines.append(("  ActualWeight", str(readout.actual_weight)))
+        if readout.routing is not None:
+            lines.append(("  ActualWeight", str(readout.routing.canary_share)))
     if status.mirror_percent is not None:
         lines.append(("  Mirror", f"{status.mirror_percent}%"))
     stable, candidate = status.stable, status.candidate
@@ -260,30 +328,79 @@ def _analysis(deployment: DeploymentResource, terminal: Terminal | None, glyphs:
     return "\n".join([head, *(f"  {line}" for line in table.splitlines())])
 
 
-def _pod_tree(
-    deployment: DeploymentResource, readout: Readout, terminal: Terminal | None, glyphs: Glyphs
-) -> str:
-    """NAME READY STATUS RESTARTS AGE, with each version a branch and its pods its leaves."""
+@dataclass(frozen=True)
+class Branch:
+    """One line of the tree and the lines under it: a version, a pool, a group or a pod."""
+
+    name: str
+    pod: Pod | None = None
+    under: Sequence[Branch] = ()
+
+
+def status_branches(deployment: DeploymentResource, readout: Readout) -> list[Branch]:
+    """The stable version, the candidate, then any other with pods of its own or a share of
+    the split (Old), each with its share and its pods; then, with spec.pool, the pool's
+    servers and router, which serve every version of the pool."""
     status = deployment.status
     roles: dict[str, str] = {}
     if status.stable is not None:
         roles[status.stable.version] = "Stable"
     if status.candidate is not None:
         roles[status.candidate.version] = str(status.candidate.role)
-    for pod in sorted(readout.pods, key=lambda pod: pod.version):
-        roles.setdefault(pod.version, "Old")
-    rows = [_row(deployment.metadata.name)]
-    for index, (version, role) in enumerate(roles.items()):
-        last_version = index == len(roles) - 1
-        rows.append(_row((glyphs.last if last_version else glyphs.branch) + f"{version} ({role})"))
-        pods = sorted(
-            (pod for pod in readout.pods if pod.version == version), key=lambda pod: pod.name
+    routed = readout.routing.shares if readout.routing is not None else {}
+    for version in sorted({pod.version for pod in readout.pods} | set(routed)):
+        roles.setdefault(version, "Old")
+    branches = [
+        Branch(
+            f"{version} ({_routed(role, version, readout.routing)})",
+            under=_leaves(pod for pod in readout.pods if pod.version == version),
         )
-        indent = "    " if last_version else glyphs.through
-        for number, pod in enumerate(pods):
-            twig = glyphs.last if number == len(pods) - 1 else glyphs.branch
-            rows.append(_pod_row(indent + twig, pod, readout.now))
+        for version, role in roles.items()
+    ]
+    if readout.pool is not None:
+        pool = readout.pool
+        groups = (
+            Branch("servers", under=_leaves(pool.servers)),
+            Branch("router", under=_leaves(pool.routers)),
+        )
+        branches.append(Branch(f"pool {pool.name}", under=groups))
+    return branches
+
+
+def _routed(role: str, version: str, split: Routing | None) -> str:
+    """The role, and the version's share of the split (or the shadow's mirror) when known."""
+    if split is None:
+        return role
+    if role == ServingRole.SHADOW:
+        return f"{role}, mirror {split.mirror_percent:g}%"
+    if version in split.shares:
+        return f"{role}, {split.shares[version]}%"
+    return role
+
+
+def _leaves(pods: Iterable[Pod]) -> tuple[Branch, ...]:
+    return tuple(Branch(pod.name, pod) for pod in sorted(pods, key=lambda pod: pod.name))
+
+
+def _pod_tree(
+    deployment: DeploymentResource, readout: Readout, terminal: Terminal | None, glyphs: Glyphs
+) -> str:
+    """NAME READY STATUS RESTARTS AGE, the Deployment at the root (`status_branches`)."""
+    rows = [_row(deployment.metadata.name)]
+    rows += _rows(status_branches(deployment, readout), "", glyphs, readout.now)
     return _trimmed(Table(("NAME", "READY", "STATUS", "RESTARTS", "AGE"), rows).render(terminal))
+
+
+def _rows(
+    branches: Sequence[Branch], indent: str, glyphs: Glyphs, now: datetime
+) -> Iterator[tuple[Cell, ...]]:
+    for index, branch in enumerate(branches):
+        last = index == len(branches) - 1
+        prefix = indent + (glyphs.last if last else glyphs.branch)
+        yield (
+            _row(prefix + branch.name) if branch.pod is None else _pod_row(prefix, branch.pod, now)
+        )
+        yield from _rows(branch.under, indent + ("    " if last else glyphs.through), glyphs, now)
 
 
 def _trimmed(table: str) -> str:

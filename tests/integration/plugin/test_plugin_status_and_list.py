@@ -135,8 +135,8 @@ def test_status_shows_the_tree_with_the_routers_weight(plugin: Plugin, kubectl: 
             "",
             "NAME                     READY   STATUS    RESTARTS   AGE",
             "fraud",
-            "├── 1 (Stable)",
-            "└── 2 (Canary)",
+            "├── 1 (Stable, 80%)",
+            "└── 2 (Canary, 20%)",
             "    └── fraud-2-server   0/1     Pending   0          <age>",
             "",
         ]

@@ -13,14 +13,20 @@ from modelkeeper.plugin.terminal import OutputFormat, Terminal
 from modelkeeper.plugin.tree import (
     ASCII,
     UNICODE,
+    Branch,
     Pod,
+    PoolPods,
     Readout,
+    Routing,
+    catalogue_routing,
     is_settled,
     pod_of,
+    pool_pods,
     redraw,
-    router_weight,
+    router_routing,
     show_list,
     show_status,
+    status_branches,
 )
 from tests.support.objects import manifest
 
@@ -39,7 +45,7 @@ SHADOW = CANARY | {"role": "Shadow"}
 
 
 def deployment(
-    status: dict[str, Any] | None, strategy: dict[str, Any] | None = None
+    status: dict[str, Any] | None, strategy: dict[str, Any] | None = None, **spec: Any
 ) -> DeploymentResource:
     return DeploymentResource.from_object(
         manifest(
@@ -49,6 +55,7 @@ def deployment(
                 "model": {"name": "fraud"},
                 "replicas": 2,
                 "strategy": strategy or {"type": "Canary", "canary": {"steps": STEPS}},
+                **spec,
             },
             status=status,
             namespace="risk",
@@ -57,14 +64,17 @@ def deployment(
     )
 
 
-def pod(name: str, version: str, *, ready: bool = True, **status: Any) -> dict[str, Any]:
+def pod(
+    name: str, version: str, *, ready: bool = True, component: str = "server", **status: Any
+) -> dict[str, Any]:
     container = {"ready": ready, "restartCount": status.pop("restarts", 0)}
     if "waiting" in status:
         container["state"] = {"waiting": {"reason": status.pop("waiting")}}
+    labels = {"modelkeeper.io/version": version} if version else {}
     return {
         "metadata": {
             "name": name,
-            "labels": {"modelkeeper.io/version": version},
+            "labels": labels | {"app.kubernetes.io/component": component},
             "creationTimestamp": "2026-11-26T20:00:00Z",
             **status.pop("metadata", {}),
         },
@@ -82,18 +92,29 @@ def squeezed(line: str) -> str:
     return " ".join(line.split())
 
 
-def readout(pods: list[dict[str, Any]], actual_weight: int | None = None) -> Readout:
-    return Readout([pod_of(obj) for obj in pods], actual_weight, NOW)
+def readout(
+    pods: list[dict[str, Any]], routing: Routing | None = None, pool: PoolPods | None = None
+) -> Readout:
+    return Readout([pod_of(obj) for obj in pods], routing, NOW, pool)
+
+
+AT_TEN = Routing({"1": 90, "2": 10}, 10)
+
+
+def progressing(step: int, weight: int) -> dict[str, Any]:
+    """The status of a canary of version 2 at a step."""
+    return {
+        "phase": "Progressing",
+        "message": f"version 2: step {step}, weight {weight}",
+        "stable": STABLE,
+        "candidate": CANARY,
+        "weight": weight,
+        "step": step,
+    }
 
 
 def test_a_canary_at_step_one_of_three_as_a_tree() -> None:
-    status = {
-        "phase": "Progressing",
-        "message": "version 2: step 1, weight 10",
-        "stable": STABLE,
-        "candidate": CANARY,
-        "weight": 10,
-        "step": 1,
+    status = progressing(1, 10) | {
         "analysisRuns": [
             {
                 "time": "2026-11-26T23:04:00Z",
@@ -109,7 +130,7 @@ def test_a_canary_at_step_one_of_three_as_a_tree() -> None:
     }
 
     shown = show_status(
-        deployment(status), readout(STABLE_PODS + CANDIDATE_PODS, 10), None, UNICODE
+        deployment(status), readout(STABLE_PODS + CANDIDATE_PODS, AT_TEN), None, UNICODE
     )
 
     assert shown == "\n".join(
@@ -130,13 +151,13 @@ def test_a_canary_at_step_one_of_three_as_a_tree() -> None:
             "  error-rate    0.004   ✔ Successful",
             "  latency-p99   0.21    ✔ Successful",
             "",
-            "NAME                READY   STATUS    RESTARTS   AGE",
+            "NAME                  READY   STATUS    RESTARTS   AGE",
             "fraud",
-            "├── 1 (Stable)",
-            "│   ├── fraud-1-a   1/1     Running   0          3h5m",
-            "│   └── fraud-1-b   1/1     Running   1          3h5m",
-            "└── 2 (Canary)",
-            "    └── fraud-2-a   1/1     Running   0          3h5m",
+            "├── 1 (Stable, 90%)",
+            "│   ├── fraud-1-a     1/1     Running   0          3h5m",
+            "│   └── fraud-1-b     1/1     Running   1          3h5m",
+            "└── 2 (Canary, 10%)",
+            "    └── fraud-2-a     1/1     Running   0          3h5m",
         ]
     )
 
@@ -308,6 +329,149 @@ def test_ascii_and_colour_are_chosen_by_the_caller() -> None:
     assert "\x1b[32mRunning\x1b[0m" in coloured
 
 
+SERVERS = [
+    pod("shared-pool-servers-b", "", component="pool-server", ready=False, phase="Pending"),
+    pod("shared-pool-servers-a", "", component="pool-server"),
+]
+ROUTERS = [pod("shared-pool-c", "", component="pool-router")]
+POOL = pool_pods("shared", [*SERVERS, *ROUTERS])
+
+
+def test_a_pooled_canary_shows_its_pool_and_the_split_of_its_catalogue() -> None:
+    status = progressing(0, 20)
+    split = catalogue_routing("shared", catalogue([("1", "Stable", 80), ("2", "Canary", 20)]))
+
+    shown = show_status(deployment(status, pool="shared"), readout([], split, POOL), None, UNICODE)
+
+    assert shown == "\n".join(
+        [
+            "Name:           fraud",
+            "Namespace:      risk",
+            "Status:         ◌ Progressing",
+            "Message:        version 2: step 0, weight 20",
+            "Pool:           shared",
+            "Strategy:       Canary",
+            "  Step:         0/3",
+            "  SetWeight:    20",
+            "  ActualWeight: 20",
+            "Stable:         1 (fraud-1), 2/2 ready",
+            "Candidate:      2 (fraud-2) Canary, 1/1 ready, since 5m30s",
+            "",
+            "NAME                                READY   STATUS    RESTARTS   AGE",
+            "fraud",
+            "├── 1 (Stable, 80%)",
+            "├── 2 (Canary, 20%)",
+            "└── pool shared",
+            "    ├── servers",
+            "    │   ├── shared-pool-servers-a   1/1     Running   0          3h5m",
+            "    │   └── shared-pool-servers-b   0/1     Pending   0          3h5m",
+            "    └── router",
+            "        └── shared-pool-c           1/1     Running   0          3h5m",
+        ]
+    )
+
+
+def names(branches: tuple[Branch, ...] | list[Branch]) -> list[Any]:
+    """The tree's names, a branch with lines under it as (name, [its lines])."""
+    return [(b.name, names(tuple(b.under))) if b.under else b.name for b in branches]
+
+
+@pytest.mark.parametrize(
+    ("status", "spec", "shown", "expected"),
+    [
+        pytest.param(
+            {"stable": STABLE},
+            {},
+            readout(STABLE_PODS),
+            [("1 (Stable)", ["fraud-1-a", "fraud-1-b"])],
+            id="own-pods-split-unknown",
+        ),
+        pytest.param(
+            {"stable": STABLE, "candidate": SHADOW},
+            {},
+            readout(STABLE_PODS + CANDIDATE_PODS, Routing({"1": 100}, 0, 25)),
+            [
+                ("1 (Stable, 100%)", ["fraud-1-a", "fraud-1-b"]),
+                ("2 (Shadow, mirror 25%)", ["fraud-2-a"]),
+            ],
+            id="own-shadow-mirrored",
+        ),
+        pytest.param(
+            {"stable": STABLE},
+            {"pool": "shared"},
+            readout([], Routing({"1": 100}, 0), POOL),
+            [
+                "1 (Stable, 100%)",
+                (
+                    "pool shared",
+                    [
+                        ("servers", ["shared-pool-servers-a", "shared-pool-servers-b"]),
+                        ("router", ["shared-pool-c"]),
+                    ],
+                ),
+            ],
+            id="pooled",
+        ),
+        pytest.param(
+            None,
+            {"pool": "shared"},
+            readout([], None, pool_pods("shared", [])),
+            [("pool shared", ["servers", "router"])],
+            id="pooled-before-the-pool-has-pods",
+        ),
+        pytest.param(
+            {"stable": STABLE | {"version": "2"}},
+            {"pool": "shared"},
+            readout(STABLE_PODS, Routing({"2": 100, "1": 0}, 0), POOL),
+            [
+                "2 (Stable, 100%)",
+                ("1 (Old, 0%)", ["fraud-1-a", "fraud-1-b"]),
+                (
+                    "pool shared",
+                    [
+                        ("servers", ["shared-pool-servers-a", "shared-pool-servers-b"]),
+                        ("router", ["shared-pool-c"]),
+                    ],
+                ),
+            ],
+            id="joined-a-pool-its-own-pods-ending",
+        ),
+        pytest.param(
+            {"stable": STABLE | {"version": "2"}},
+            {"pool": "shared"},
+            readout([], Routing({"1": 100}, 0), pool_pods("shared", [])),
+            ["2 (Stable)", "1 (Old, 100%)", ("pool shared", ["servers", "router"])],
+            id="promoted-before-the-catalogue-follows",
+        ),
+    ],
+)
+def test_the_tree_has_each_version_with_its_share_then_the_pool(
+    status: dict[str, Any] | None, spec: dict[str, Any], shown: Readout, expected: list[Any]
+) -> None:
+    assert names(status_branches(deployment(status, **spec), shown)) == expected
+
+
+@pytest.mark.parametrize(
+    ("objs", "servers", "routers"),
+    [
+        pytest.param([*SERVERS, *ROUTERS], ["shared-pool-servers-b", "shared-pool-servers-a"],
+                     ["shared-pool-c"], id="servers-and-router"),
+        pytest.param([pod("x", "1", component="server")], [], [], id="not-a-pools-pod"),
+        pytest.param([], [], [], id="none"),
+    ],
+)  # fmt: skip
+def test_a_pools_pods_part_into_servers_and_router(
+    objs: list[dict[str, Any]], servers: list[str], routers: list[str]
+) -> None:
+    found = pool_pods("shared", objs)
+
+    assert (found.name, [p.name for p in found.servers], [p.name for p in found.routers]) == (
+        "shared",
+        servers,
+        routers,
+    )
+
+
 @pytest.mark.parametrize(
     ("obj", "expected"),
     [
@@ -346,31 +510,126 @@ def test_pods_read_as_kubectl_get_pods_shows_them(obj: dict[str, Any], expected:
     assert pod_of(obj) == expected
 
 
-@pytest.mark.parametrize(
-    ("backends", "weight"),
-    [
-        pytest.param([("1", "stable", 90), ("2", "canary", 10)], 10, id="canary-ten"),
-        pytest.param([("1", "stable", 3), ("2", "canary", 1)], 25, id="weights-as-shares"),
-        pytest.param([("1", "stable", 100)], 0, id="stable-only"),
-        pytest.param([("1", "stable", 100), ("2", "shadow", 0)], 0, id="shadow-takes-none"),
-        pytest.param([("1", "stable", 0)], None, id="nothing-routed"),
-    ],
-)
-def test_the_routers_weight_is_the_canarys_share(
-    backends: list[tuple[str, str, int]], weight: int | None
-) -> None:
-    config = {
+def router_config(backends: list[tuple[str, str, int]], mirror: int) -> str:
+    """A Deployment's own router's config, as the operator writes it."""
+    return json.dumps(
+        {
+            "model": "fraud",
+            "backends": [
+                {"name": name, "role": role.lower(), "weight": share, "service": f"fraud-{name}"}
+                for name, role, share in backends
+            ],
+            **({"mirror_percent": mirror} if mirror else {}),
+        }
+    )
+
+
+def catalogue(
+    backends: list[tuple[str, str, int]], mirror: int = 0, **metadata: Any
+) -> dict[str, Any]:
+    """A pooled Deployment's catalogue ConfigMap, as the operator writes it."""
+    family = {
+        "deployment": "fraud",
         "model": "fraud",
-        "backends": [
-            {"name": name, "role": role, "weight": share, "service": f"fraud-{name}"}
+        "versions": [
+            {
+                "version": name,
+                "model": f"fraud-{name}",
+                "role": role,
+                "weight": share,
+                "uri": f"s3://models/fraud/{name}/model.joblib",
+                "format": "sklearn",
+            }
             for name, role, share in backends
         ],
+        "mirror_percent": mirror,
     }
-    assert router_weight(json.dumps(config)) == weight
+    return {
+        "metadata": {
+            "name": "fraud-catalogue",
+            "labels": {"app.kubernetes.io/managed-by": "modelkeeper", "modelkeeper.io/pool": "p"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "modelkeeper.io/v1alpha1",
+                    "kind": "Deployment",
+                    "name": "fraud",
+                    "uid": "u",
+                    "controller": True,
+                }
+            ],
+            **metadata,
+        },
+        "data": {"family.json": json.dumps(family)},
+    }
 
 
-def test_an_unreadable_router_config_has_no_weight() -> None:
-    assert router_weight("backends: [{role: nobody}]") is None
+@pytest.mark.parametrize(
+    ("backends", "mirror", "expected"),
+    [
+        pytest.param(
+            [("1", "Stable", 90), ("2", "Canary", 10)],
+            0,
+            Routing({"1": 90, "2": 10}, 10),
+            id="canary-ten",
+        ),
+        pytest.param(
+            [("1", "Stable", 3), ("2", "Canary", 1)],
+            0,
+            Routing({"1": 75, "2": 25}, 25),
+            id="weights-as-shares",
+        ),
+        pytest.param([("1", "Stable", 100)], 0, Routing({"1": 100}, 0), id="stable-only"),
+        pytest.param(
+            [("1", "Stable", 100), ("2", "Shadow", 0)],
+            50,
+            Routing({"1": 100}, 0, 50),
+            id="shadow-takes-none-but-its-mirror",
+        ),
+        pytest.param([("1", "Stable", 0)], 0, None, id="nothing-routed"),
+    ],
+)
+def test_a_router_and_a_pools_catalogue_split_by_one_rule(
+    backends: list[tuple[str, str, int]], mirror: int, expected: Routing | None
+) -> None:
+    assert router_routing(router_config(backends, mirror)) == expected
+    assert catalogue_routing("shared", catalogue(backends, mirror)) == expected
+
+
+@pytest.mark.parametrize(
+    ("config_map", "expected"),
+    [
+        pytest.param(
+            catalogue([("1", "Stable", 100), ("0", "Preview", 0)]),
+            Routing({"1": 100}, 0),
+            id="a-draining-version-reached-by-its-version-only",
+        ),
+        pytest.param(
+            catalogue([("1", "Stable", 100), ("2", "Shadow", 20)]),
+            None,
+            id="a-shadow-with-a-weight-the-router-refuses",
+        ),
+        pytest.param(catalogue([("1", "Stable", 100)], labels={}), None, id="not-the-operators"),
+        pytest.param(
+            catalogue([("1", "Stable", 100)], name="other-catalogue"),
+            None,
+            id="named-for-another-deployment",
+        ),
+        pytest.param(
+            catalogue([("1", "Stable", 100)]) | {"data": {"family.json": "{"}},
+            None,
+            id="unreadable",
+        ),
+        pytest.param(catalogue([("1", "Stable", 100)]) | {"data": {}}, None, id="no-family"),
+    ],
+)
+def test_a_catalogue_the_pool_would_not_take_has_no_split(
+    config_map: dict[str, Any], expected: Routing | None
+) -> None:
+    assert catalogue_routing("shared", config_map) == expected
+
+
+def test_an_unreadable_router_config_has_no_split() -> None:
+    assert router_routing("backends: [{role: nobody}]") is None
 
 
 @pytest.mark.parametrize(
