@@ -32,7 +32,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -558,20 +558,43 @@ def _shims_of(socket: Path) -> list[int]:
 def stop_node(workdir: Path, node_id: str, network: Network, pids: dict[str, int]) -> None:
     """Stop a node by what it recorded: the kubelet, the containers, containerd and its
     shims, the mount namespace; then remove its cgroups, iptables chains, bridge and
-    folders. Safe to call on a node that started only in part."""
+    folders. Safe to call on a node that started only in part; a step that fails does not
+    keep the later ones from running (its error is raised after them)."""
     cgroup = _cgroup(node_id)
-    if "kubelet" in pids:
-        stop_pid(pids["kubelet"])
-    _remove_cgroups(cgroup)
-    if "containerd" in pids:
-        stop_pid(pids["containerd"])
-    for shim in _shims_of(_socket(node_id)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(shim, signal.SIGKILL)
-    if "node-mounts" in pids:
-        stop_pid(pids["node-mounts"], grace=2)
-    _remove_cgroups(cgroup)
-    Firewall.of(node_id, network.bridge).remove()
-    run("ip", "link", "delete", network.bridge, check=False)
-    for folder in (RUN_DIR / node_id, SHARED_ROOT / node_id, workdir / "containerd"):
-        shutil.rmtree(folder, ignore_errors=True)
+
+    def stop(name: str, **options: float) -> None:
+        if name in pids:
+            stop_pid(pids[name], **options)
+
+    def kill_shims() -> None:
+        for shim in _shims_of(_socket(node_id)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(shim, signal.SIGKILL)
+
+    def remove_folders() -> None:
+        for folder in (RUN_DIR / node_id, SHARED_ROOT / node_id, workdir / "containerd"):
+            shutil.rmtree(folder, ignore_errors=True)
+
+    _every(
+        lambda: stop("kubelet"),
+        lambda: _remove_cgroups(cgroup),
+        lambda: stop("containerd"),
+        kill_shims,
+        lambda: stop("node-mounts", grace=2),
+        lambda: _remove_cgroups(cgroup),
+        lambda: Firewall.of(node_id, network.bridge).remove(),
+        lambda: run("ip", "link", "delete", network.bridge, check=False),
+        remove_folders,
+    )
+
+
+def _every(*steps: Callable[[], object]) -> None:
+    """Run every step even when one fails; then raise what failed, together."""
+    errors: list[Exception] = []
+    for step in steps:
+        try:
+            step()
+        except Exception as error:
+            errors.append(error)
+    if errors:
+        raise ExceptionGroup("stopping a node", errors)
