@@ -102,7 +102,7 @@ def schedule_problems(spec: RetrainPolicySpec, after: datetime) -> list[str]:
         where = f"spec.triggers[{index}].schedule"
         try:
             zone = ZoneInfo(schedule.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: `US` is a folder
             problems.append(
                 f"{where}.timeZone: {schedule.time_zone} is not a time zone of the IANA "
                 "database, such as UTC or Europe/Berlin"
