@@ -126,3 +126,18 @@ def plan_writes(
     prune = fingerprints.keys() != last.fingerprints.keys() or kept != last.keep
     owned = {key: value for key, value in last.owned.items() if key in fingerprints}
     return Writes(changed, prune, Applied(fingerprints, kept, owned))
+
+
+REFERRING_KINDS = frozenset({"Deployment", "RoleBinding"})
+"""Kinds applied after the rest: an apps/v1 Deployment's pods need their ConfigMap and
+ServiceAccount, and the API server answers 404 to a RoleBinding whose Role it cannot find
+yet (its check that the binding grants nothing the operator does not hold reads the Role)."""
+
+
+def waves(objects: Sequence[Child]) -> list[list[Child]]:
+    """The objects in the order they can be applied: the rest together, then the
+    REFERRING_KINDS together."""
+    return [
+        [obj for obj in objects if obj["kind"] not in REFERRING_KINDS],
+        [obj for obj in objects if obj["kind"] in REFERRING_KINDS],
+    ]

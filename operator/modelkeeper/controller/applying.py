@@ -1,9 +1,9 @@
 """Applying the objects a plan (`applied.plan_writes`) says changed, for a Deployment or a pool.
 
-Other kinds first, so the pods of an apps/v1 Deployment find their ConfigMap and
-ServiceAccount; then the apps/v1 Deployments. What comes back is the fingerprint of the
-fields the operator owns in each answer, which a watch event of the object is compared
-with to tell someone else's edit from the operator's own apply.
+In two waves (`applied.waves`): what others refer to first, then what refers to it. What
+comes back is the fingerprint of the fields the operator owns in each answer, which a
+watch event of the object is compared with to tell someone else's edit from the
+operator's own apply.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from modelkeeper.controller.applied import (
     managed_fingerprint,
     object_key,
     plan_writes,
+    waves,
 )
 from modelkeeper.kube.client import FIELD_MANAGER, KubeClient
 
@@ -31,10 +32,7 @@ Owner = tuple[str, str]
 async def apply_in_waves(client: KubeClient, objects: Sequence[Child]) -> dict[ObjectKey, str]:
     """Apply `objects`; the managed fingerprint of each as the API server returned it."""
     owned: dict[ObjectKey, str] = {}
-    for wave in (
-        [obj for obj in objects if obj["kind"] != "Deployment"],
-        [obj for obj in objects if obj["kind"] == "Deployment"],
-    ):
+    for wave in waves(objects):
         for answer in await asyncio.gather(*(client.apply(obj) for obj in wave)):
             owned[object_key(answer)] = managed_fingerprint(answer, FIELD_MANAGER)
     return owned

@@ -14,6 +14,7 @@ from modelkeeper.controller.applied import (
     managed_fingerprint,
     object_key,
     plan_writes,
+    waves,
 )
 
 
@@ -203,3 +204,24 @@ def test_the_fingerprint_ignores_key_order_but_not_values() -> None:
 
     assert fingerprint(reordered) == fingerprint(SERVICE)
     assert fingerprint(child("Service", "fraud-1", port=81)) != fingerprint(SERVICE)
+
+
+ROLE = child("Role", "fraud-router")
+BINDING = child("RoleBinding", "fraud-router")
+ACCOUNT = child("ServiceAccount", "fraud-router")
+
+
+@pytest.mark.parametrize(
+    ("objects", "expected"),
+    [
+        ([SERVER, SERVICE, ROUTES], [[SERVICE, ROUTES], [SERVER]]),
+        # The API server answers 404 to a RoleBinding applied beside the Role it names
+        ([BINDING, ROLE, ACCOUNT, SERVER], [[ROLE, ACCOUNT], [BINDING, SERVER]]),
+        ([BINDING], [[], [BINDING]]),
+        ([], [[], []]),
+    ],
+)
+def test_what_others_refer_to_is_applied_before_what_refers_to_it(
+    objects: list[dict[str, Any]], expected: list[list[dict[str, Any]]]
+) -> None:
+    assert waves(objects) == expected
