@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -17,16 +18,33 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
 
 class GroundError(RuntimeError):
     """A part of the test ground could not be built, started or reached."""
 
 
+LISTEN_PORTS_FROM = 20000
+"""Where the ports the ground's servers listen on start; they end below the kernel's range
+for the local ports of outgoing connections."""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port that is free now on `host` (the kernel's pick for port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port that is free now on `host`, picked at random below the kernel's range of
+    local ports: the kernel's pick for port 0 comes from that range, where any outgoing
+    connection may take it before the server that was given it binds (a liveness server
+    once lost its port so)."""
+    low, _ = (int(bound) for bound in EPHEMERAL_RANGE.read_text().split())
+    for _ in range(100):
+        port = LISTEN_PORTS_FROM + secrets.randbelow(max(low - LISTEN_PORTS_FROM, 1))
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise GroundError(f"no free port on {host} from {LISTEN_PORTS_FROM} to {low}")
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
