@@ -520,7 +520,7 @@ def _cgroup_pids(root: Path) -> set[int]:
     """The processes in a cgroup tree."""
     pids: set[int] = set()
     for cgroup in _cgroup_tree(root):
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # ENOENT or ENODEV: removed meanwhile
             pids.update(int(pid) for pid in (cgroup / "cgroup.procs").read_text().split())
     return pids
 

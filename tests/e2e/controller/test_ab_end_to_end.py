@@ -208,9 +208,14 @@ def test_better_challenger_promoted_then_worse_one_rolled_back(
     assert seen_means["2"] > seen_means["1"]
     assert first_took <= DECISION_SECONDS
     assert "A/B test: the challenger is better" in status["history"][0]["reason"]
-    assert ("Normal", "Promoted") in {
-        (t, r) for t, r, _ in event_log(kubectl, "Deployment", FAMILY)
-    }
+    eventually(
+        lambda: (
+            ("Normal", "Promoted")
+            in {(t, r) for t, r, _ in event_log(kubectl, "Deployment", FAMILY)}
+        ),
+        30,
+        "a Promoted Event",
+    )
 
     # When version 3, whose prediction earns a lower score, is the challenger on a score
     apply(kubectl, ab_test({"type": "Continuous"}, effect=1.0))

@@ -187,11 +187,17 @@ def test_drift_retrains_validates_and_ships_v2(
         assert drifted["criticalStreak"] >= 2
         critical = {f["name"] for f in drifted["features"] if f["level"] == "Critical"}
         assert {"bmi", "bp", "s5"} <= critical
-        assert "Warning" in {
-            kind
-            for kind, reason, _ in event_log(kubectl, "DriftMonitor", MONITOR)
-            if reason == "Drifted"
-        }
+        eventually(
+            lambda: (
+                ("Warning", "Drifted")
+                in {
+                    (kind, reason)
+                    for kind, reason, _ in event_log(kubectl, "DriftMonitor", MONITOR)
+                }
+            ),
+            30,
+            "a Drifted Warning Event (posted after the status write)",
+        )
         eventually(
             lambda: (
                 _gauge(shared_operator, "modelkeeper_drift_state", namespace, 'state="Drifted"')
@@ -322,9 +328,13 @@ def test_failing_and_worse_trainers_leave_v1_serving_and_say_why(
         assert "failing as asked" in failed["message"]
         assert failed.get("model") is None
         assert failing["consecutiveFailures"] == 1
-        assert any(
-            kind == "Warning" and reason == "RunFailed" and "failing as asked" in message
-            for kind, reason, message in event_log(kubectl, "RetrainPolicy", "retrain-failing")
+        eventually(
+            lambda: any(
+                kind == "Warning" and reason == "RunFailed" and "failing as asked" in message
+                for kind, reason, message in event_log(kubectl, "RetrainPolicy", "retrain-failing")
+            ),
+            30,
+            "a RunFailed Event",
         )
         assert set(models_of_family(kubectl)) == {f"{FAMILY}-1"}
 
@@ -348,9 +358,13 @@ def test_failing_and_worse_trainers_leave_v1_serving_and_say_why(
         evaluated = condition(model, "Evaluated")
         assert (evaluated or {}).get("reason") == "GateFailed"
         assert "against the champion's" in rejected["message"]
-        assert any(
-            reason == "RunRejected" and "against the champion's" in message
-            for _, reason, message in event_log(kubectl, "RetrainPolicy", "retrain-worse")
+        eventually(
+            lambda: any(
+                reason == "RunRejected" and "against the champion's" in message
+                for _, reason, message in event_log(kubectl, "RetrainPolicy", "retrain-worse")
+            ),
+            30,
+            "a RunRejected Event",
         )
         rejected_at = time.monotonic()
         # Two resyncs of the Deployment pass with traffic flowing

@@ -95,7 +95,7 @@ def test_prometheus_lost_mid_analysis_pauses_then_continues(
             # Then the rollout pauses at its step, naming the Prometheus it cannot reach
             paused = eventually(
                 lambda: (s := read_status(kubectl, FLEET)).get("phase") == "Paused" and s,
-                4 * INTERVAL,
+                60,
                 "the canary pauses",
             )
             print(f"MEASURED Prometheus stopped -> Paused: {time.monotonic() - lost:.1f}s")

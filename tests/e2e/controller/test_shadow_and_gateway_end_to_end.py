@@ -202,7 +202,7 @@ def test_shadow_agreement_matches_offline_and_clients_get_stable_answers(
         status = read_status(kubectl, FLEET)
         return status if progressing(status).get("reason") == "AwaitingPromotion" else None
 
-    status = eventually(holding, 15, "the shadow holds, awaiting promotion")
+    status = eventually(holding, 60, "the shadow holds, awaiting promotion")
     assert (status["phase"], progressing(status)["reason"]) == ("Paused", "AwaitingPromotion")
     assert (status["candidate"]["version"], status["candidate"]["role"]) == ("2", "Shadow")
     assert status["stable"]["version"] == "1"

@@ -119,7 +119,7 @@ def test_a_stuck_sink_blocks_no_caller_and_loses_the_oldest(sink: Sink) -> None:
     for number in range(1, 11):
         notifier.notify(DEPLOYMENT, event("StepStarted", number))
     took = time.monotonic() - started
-    assert took < 0.5, f"notify waited {took:.2f}s for a stuck sink"
+    assert took < 2.0, f"notify waited {took:.2f}s for a stuck sink"
     assert count(config.label, "dropped") - dropped == 7
     sink.open.set()
     eventually(lambda: len(sink.bodies("/stuck")) == 4, 20, "the first and the newest three")

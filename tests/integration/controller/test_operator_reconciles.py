@@ -44,6 +44,14 @@ def versions(kubectl: Kubectl, name: str) -> dict[str, str]:
     }
 
 
+def settled(kubectl: Kubectl, name: str) -> dict[str, str] | None:
+    """Every object's resourceVersion, if none changed in two seconds (the Degraded status
+    write wakes the family, and the controller-manager writes the apps Deployment's)."""
+    first = versions(kubectl, name)
+    time.sleep(2)
+    return first if versions(kubectl, name) == first else None
+
+
 def test_model_and_deployment_become_owned_objects_with_status(
     operator: RunningOperator, kubectl: Kubectl, tmp_path: Path
 ) -> None:
@@ -109,7 +117,7 @@ def test_model_and_deployment_become_owned_objects_with_status(
     assert model["status"]["stage"] == "Registered"
     assert model["status"]["servedBy"] == []
     assert model["status"]["approved"] is True
-    assert "Deploying" in events(kubectl, "shop")
+    eventually(lambda: "Deploying" in events(kubectl, "shop"), 30, "a Deploying Event")
 
     # When the progress deadline passes without a ready pod, the Deployment is Degraded
     degraded = wait_for(
@@ -123,9 +131,9 @@ def test_model_and_deployment_become_owned_objects_with_status(
     assert reason is not None
     assert reason["reason"] == "ProgressDeadlineExceeded"
 
-    # When the same manifests are applied again, nothing is written
-    time.sleep(1)
-    before = versions(kubectl, "shop")
+    # When, once nothing changes any more, the same manifests are applied again, nothing
+    # is written
+    before = eventually(lambda: settled(kubectl, "shop"), 30, "the objects stop changing")
     apply(kubectl, *manifests)
     time.sleep(6)  # longer than the operator's resync
     assert versions(kubectl, "shop") == before

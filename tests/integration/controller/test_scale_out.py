@@ -66,21 +66,23 @@ def test_a_standby_takes_over_from_a_killed_leader_within_30s_without_a_second_r
     no_lease: None,
     crds: Path,
     control_plane: ControlPlane,
+    namespace: str,
     kubectl: Kubectl,
     tmp_path: Path,
 ) -> None:
-    elect = f"--leader-election-lease={LEASE}"
+    # The test's namespace alone: a new leader has no earlier tests' leftovers to go through
+    elect = (f"--leader-election-lease={LEASE}", f"--namespaces={namespace}")
     with ExitStack() as stack:
         # Given a leader, then a standby
         leader = stack.enter_context(
             running_operator(
-                control_plane, tmp_path / "a", *operator_flags(elect, "--identity=op-a")
+                control_plane, tmp_path / "a", *operator_flags(*elect, "--identity=op-a")
             )
         )
         eventually(leader.leads, 30, "op-a leads")
         standby = stack.enter_context(
             running_operator(
-                control_plane, tmp_path / "b", *operator_flags(elect, "--identity=op-b")
+                control_plane, tmp_path / "b", *operator_flags(*elect, "--identity=op-b")
             )
         )
         # ...a Deployment the leader serves, and a retraining run the leader started

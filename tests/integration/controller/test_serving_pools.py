@@ -195,5 +195,5 @@ def test_a_missing_pool_is_reported_and_moving_in_prunes_the_own_pods(
         "servingpools/nowhere",
         lambda p: p.get("status", {}).get("families") == 1,
         "the pool counts the one Deployment left",
-        timeout=10,
+        timeout=30,
     )

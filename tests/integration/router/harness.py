@@ -43,7 +43,13 @@ class RouterProcess:
     component: Component
 
     def write_config(self, config: dict[str, Any]) -> None:
-        self.config_path.write_bytes(orjson.dumps(config))
+        self.write_config_text(orjson.dumps(config).decode())
+
+    def write_config_text(self, text: str) -> None:
+        """Whole at once, as a kubelet swaps a mounted ConfigMap: the router never reads half."""
+        staged = self.config_path.with_name(f".{self.config_path.name}.new")
+        staged.write_text(text)
+        os.replace(staged, self.config_path)
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of the router's samples of `name` whose labels include `labels`."""

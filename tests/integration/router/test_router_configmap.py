@@ -111,7 +111,7 @@ def test_the_router_takes_its_configmap_from_the_api_not_waiting_for_the_file(
 
     # When the ConfigMap gets new weights, the router routes by them within seconds
     kubectl("apply", "-f", "-", input=config_map(orjson.dumps(split(70, 30)).decode()))
-    eventually(lambda: weights(router) == {"v1": 70, "v2": 30}, 5, "the new weights taken")
+    eventually(lambda: weights(router) == {"v1": 70, "v2": 30}, 30, "the new weights taken")
     assert router.config_path.read_bytes() == file_at_start  # from the API, not the file
     assert reloads(router, "success") == 1  # the start's list, with the file's text, counts none
     assert router.metric("modelkeeper_router_backend_weight", backend="v2") == 30
@@ -121,7 +121,7 @@ def test_the_router_takes_its_configmap_from_the_api_not_waiting_for_the_file(
     kubectl("annotate", "configmap", CONFIG_MAP, "touched=yes")
     bad = "model: iris\nbackends: [{name: v1, role: stable}]\n"
     kubectl("apply", "-f", "-", input=config_map(bad))
-    eventually(lambda: reloads(router, "failure") == 1, 5, "the bad config refused")
+    eventually(lambda: reloads(router, "failure") == 1, 30, "the bad config refused")
     assert reloads(router, "success") == 1
     assert weights(router) == {"v1": 70, "v2": 30}
     log = router.component.log.read_text()
@@ -131,6 +131,6 @@ def test_the_router_takes_its_configmap_from_the_api_not_waiting_for_the_file(
 
     # And a good one after it is taken again
     kubectl("apply", "-f", "-", input=config_map(orjson.dumps(split(50, 50)).decode()))
-    eventually(lambda: weights(router) == {"v1": 50, "v2": 50}, 5, "the next weights taken")
+    eventually(lambda: weights(router) == {"v1": 50, "v2": 50}, 30, "the next weights taken")
     assert reloads(router, "success") == 2
     assert router.config_path.read_bytes() == file_at_start

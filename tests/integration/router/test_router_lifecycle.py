@@ -68,7 +68,7 @@ async def test_a_new_config_is_taken_without_a_restart_or_a_failed_request(
 def test_a_bad_new_config_is_refused_and_the_last_good_one_kept(launch: Launcher) -> None:
     router = launch.router(routing_config(backend("v1", "stable", launch.backend("v1"), weight=1)))
 
-    router.config_path.write_text("model: iris\nbackends: [{name: v1, role: stable}]\n")
+    router.write_config_text("model: iris\nbackends: [{name: v1, role: stable}]\n")
 
     eventually(
         lambda: router.metric("modelkeeper_router_config_reloads_total", result="failure") == 1,
@@ -130,12 +130,12 @@ def test_a_config_that_cannot_be_used_exits_2_saying_why(
 
 
 async def test_sigterm_finishes_the_requests_in_flight(launch: Launcher) -> None:
-    slow = launch.backend("v1", delay_ms=1000)
+    slow = launch.backend("v1", delay_ms=3000)
     router = launch.router(routing_config(backend("v1", "stable", slow, weight=1)))
     in_flight = asyncio.create_task(
         send_all(f"{router.url}/v2/models/{MODEL}/infer", [v2_request([0.3])] * 8, 8)
     )
-    await asyncio.sleep(0.4)
+    await asyncio.sleep(1.5)  # every request at the backend, which answers after 3 s
 
     os.kill(router.component.pid, signal.SIGTERM)
     answers = await in_flight

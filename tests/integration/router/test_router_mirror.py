@@ -84,7 +84,7 @@ async def test_agreement_counts_are_exact_and_primary_answers_unchanged(
 
 
 async def test_a_slow_shadow_does_not_delay_the_primary(launch: Launcher) -> None:
-    slow = launch.backend("v3", delay_ms=500)
+    slow = launch.backend("v3", delay_ms=3000)
     router = mirroring_router(launch, launch.backend("v1"), slow, "--shadow-max-in-flight", "1000")
 
     answers = await send_all(
@@ -93,9 +93,9 @@ async def test_a_slow_shadow_does_not_delay_the_primary(launch: Launcher) -> Non
 
     assert Counter(answer.status for answer in answers) == {200: 100}
     latencies = [answer.seconds for answer in answers]
-    # Waiting for the shadow would cost 500 ms per request.
-    assert statistics.median(latencies) < 0.05
-    assert max(latencies) < 0.25
+    # Waiting for the shadow would cost 3 s per request; a busy machine costs far less.
+    assert statistics.median(latencies) < 0.5
+    assert max(latencies) < 1.5
     assert mirror_outcomes(router, settled=100)["agree"] == 100
 
 

@@ -206,7 +206,7 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
         pooled_version("2", models["c2"], role="Canary", weight=10),
     )
     apply(kubectl, owned_catalogue(kubectl, POOL, with_canary))
-    eventually(lambda: ("const", "2") in index(server), 10, "version 2 in the index")
+    eventually(lambda: ("const", "2") in index(server), 30, "version 2 in the index")
     assert predicted(server, "const", x_body(1.0), "2") == [2.0]
     canary = labels | {"version": "2", "role": "canary"}
     assert server.metric("modelkeeper_requests_total", code="200", **canary) == 1
@@ -214,7 +214,7 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
     # And when version 1 leaves it (2 promoted), 1 is unloaded and gone, 2 is the default
     promoted = family("const-dep", "const", pooled_version("2", models["c2"]))
     apply(kubectl, owned_catalogue(kubectl, POOL, promoted))
-    eventually(lambda: ("const", "1") not in index(server), 10, "version 1 gone")
+    eventually(lambda: ("const", "1") not in index(server), 30, "version 1 gone")
     assert infer(server, "const", x_body(1.0), "1").status_code == 404
     assert predicted(server, "const", x_body(1.0)) == [2.0]
     assert server.metric("modelkeeper_pool_model_loaded", **labels) == 0
@@ -224,12 +224,12 @@ def test_a_pool_serves_the_families_of_its_configmaps_and_follows_their_changes(
     broken = owned_catalogue(kubectl, POOL, promoted) | {"data": {"family.json": "{"}}
     later = family("later-dep", "later", pooled_version("1", models["c3"]))
     apply(kubectl, broken, owned_catalogue(kubectl, POOL, later))
-    eventually(lambda: ("later", "1") in index(server), 10, "the later family")
+    eventually(lambda: ("later", "1") in index(server), 30, "the later family")
     assert predicted(server, "const", x_body(1.0)) == [2.0]
 
     # And a family whose ConfigMap is deleted is no longer served
     kubectl("delete", "configmap", catalogue_name("iris-dep"))
-    eventually(lambda: ("iris", "1") not in index(server), 10, "iris gone")
+    eventually(lambda: ("iris", "1") not in index(server), 30, "iris gone")
     assert infer(server, "iris", iris_body(IRIS_ROWS)).status_code == 404
 
 
@@ -264,7 +264,7 @@ def test_a_model_name_is_served_for_the_operators_elder_family_and_passes_on_whe
 
     # Then the forged ones are refused with a log line, and the second waits: a-dep's
     # family is served on (events come in order: the marker shows all were seen)
-    eventually(lambda: ("marker", "1") in index(server), 10, "the marker family")
+    eventually(lambda: ("marker", "1") in index(server), 30, "the marker family")
     assert predicted(server, "named", x_body(1.0)) == [1.0]
     log = server.component.log.read_text()
     for name, why in (
@@ -371,7 +371,7 @@ def test_the_model_repository_loads_and_unloads_and_reports_failures(
     # A version that cannot be loaded (a Canary: tried as it entered the catalogue) is a
     # 503 saying why, in the index too, is not ready, and is counted; no URI is told
     failures = {"model": "c", "version": "2", "result": "failed"}
-    eventually(lambda: server.metric("modelkeeper_pool_loads_total", **failures) == 1, 10, "a try")
+    eventually(lambda: server.metric("modelkeeper_pool_loads_total", **failures) == 1, 30, "a try")
     assert not requests.get(f"{server.url}/v2/models/c/versions/2/ready", timeout=5).json()["ready"]
     answer = server.post("/v2/repository/models/c/load", {"parameters": {"version": "2"}})
     assert answer.status_code == 503, answer.text
@@ -440,7 +440,7 @@ def test_a_version_that_cannot_load_counts_its_503s_as_its_server_errors(
     # Then it is tried as soon as it is in the catalogue, before any request
     eventually(
         lambda: server.metric("modelkeeper_pool_loads_total", result="failed", **labels) == 1,
-        10,
+        30,
         "the canary's load tried",
     )
     # And its requests are 503s that name no artifact URI, counted in its own series with
@@ -504,7 +504,7 @@ def test_a_sampling_change_reaches_the_version_with_a_fresh_ledger(
     apply(kubectl, owned_catalogue(kubectl, POOL, sampled))
     eventually(
         lambda: server.metric("modelkeeper_requests_total", code="200", **labels) == 0,
-        10,
+        30,
         "the version started afresh",
     )
     assert server.metric("modelkeeper_pool_model_loaded", **labels) == 0
