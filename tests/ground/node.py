@@ -46,7 +46,14 @@ from tests.ground.processes import Component, GroundError, free_port, stop_pid
 NODE = "ground-node"
 CNI_BIN = Path("/usr/lib/cni")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-DEVICE_PLUGINS = Path("/var/lib/kubelet/device-plugins")
+NODE_OWN_FOLDERS = {
+    Path("/var/lib/kubelet/device-plugins"): "device-plugins",
+    Path("/var/log/pods"): "pod-logs",
+    Path("/var/log/containers"): "container-logs",
+}
+"""Fixed paths each node gets a folder of its own at, in its mount namespace: a kubelet's
+garbage collection removes the pod log folders of pods it does not know, so nodes side by
+side sharing /var/log/pods removed each other's logs (a Job's last words with them)."""
 SHARED_ROOT = Path("/var/lib/modelkeeper-ground")
 """Outside /tmp on purpose: a pod's emptyDir at /tmp must not hide the shared folder."""
 RUN_DIR = Path("/run/modelkeeper-ground")
@@ -394,10 +401,10 @@ class Node:
         self.components.append(mounts)
         mounts.start()
         mounts.wait_until(lambda: os.readlink(f"/proc/{mounts.pid}/exe").endswith("sleep"), 10)
-        own_device_plugins = self.workdir / "device-plugins"
-        own_device_plugins.mkdir(exist_ok=True)
-        DEVICE_PLUGINS.mkdir(parents=True, exist_ok=True)
-        run(*self._in_namespace("mount", "--bind", str(own_device_plugins), str(DEVICE_PLUGINS)))
+        for shared, own in NODE_OWN_FOLDERS.items():
+            (self.workdir / own).mkdir(exist_ok=True)
+            shared.mkdir(parents=True, exist_ok=True)
+            run(*self._in_namespace("mount", "--bind", str(self.workdir / own), str(shared)))
 
         cni = self.workdir / "cni"
         cni.mkdir(exist_ok=True)
