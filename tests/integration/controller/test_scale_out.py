@@ -45,7 +45,9 @@ def reporters(kubectl: Kubectl, name: str) -> dict[str, set[str]]:
     """The reportingInstance of the Events about the modelkeeper.io object `name`, by reason."""
     found: dict[str, set[str]] = {}
     for event in json.loads(kubectl("get", "events", "-o", "json").stdout)["items"]:
-        if event["involvedObject"]["name"] == name:
+        about = event["involvedObject"]
+        # (not the Service of the same name, which the API server's IP allocator may report on)
+        if about["name"] == name and about.get("apiVersion", "").startswith("modelkeeper.io/"):
             found.setdefault(event["reason"], set()).add(event["reportingInstance"])
     return found
 
