@@ -401,7 +401,12 @@ async def owned_deployments(
 
 @kopf.on.event(GROUP, VERSION, "deployments")
 async def deployment_event(
-    namespace: str | None, name: str, spec: kopf.Spec, memo: kopf.Memo, **indices: Any
+    type: str | None,
+    namespace: str | None,
+    name: str,
+    spec: kopf.Spec,
+    memo: kopf.Memo,
+    **indices: Any,
 ) -> None:
     """A Deployment changed (its status too): look at it, at its registry alias if it follows
     one, and at the Models it may serve."""
@@ -413,8 +418,9 @@ async def deployment_event(
     # A pool's count of families may change, the pool it left's too (which no event names;
     # before this Deployment's first event since the start, any pool of the namespace).
     key, joined = ("pool-of", namespace or "", name), spec.get("pool")
-    left = operator.last_seen.get(key, _NEVER)
-    operator.changed(key, joined)
+    left = operator.last_seen.pop(key, _NEVER)
+    if type != "DELETED":  # a deleted Deployment's entry goes with it
+        operator.last_seen[key] = joined
     pools = controllers.cache.pools_in(namespace or "") if left is _NEVER else {left, joined}
     for pool in set(pools) - {None}:
         operator.queue.add((SERVING_POOL, namespace or "", str(pool)))
@@ -544,6 +550,9 @@ async def serving_pool_event(
     operator.attach(indices)
     generation = None if type == "DELETED" else meta.get("generation")
     members = operator.changed(("pool", namespace or "", name), generation)
+    if type == "DELETED":  # what members read of it goes with it
+        for what in ("pool", "servers"):
+            operator.last_seen.pop((what, namespace or "", name), None)
     operator.wake_pool(namespace or "", name, members=members)
 
 
